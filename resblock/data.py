@@ -1,0 +1,195 @@
+"""Fashion-MNIST as in-memory tensors (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747; MIT licence).
+
+Where the files are looked for, in order:
+1. an explicit ``root`` argument, or the ``RESBLOCK_DATA`` environment variable;
+2. ``/usr/share/datasets/fashion-mnist/`` (Debian's package ``dataset-fashion-mnist``);
+3. a user cache, ``$XDG_CACHE_HOME/resblock/fashion-mnist`` (``~/.cache/...``),
+   which is filled by a download (checked against SHA-256 sums) when the network is there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# SHA-256 of the *decompressed* idx files. The .gz files differ between sources (Debian
+# recompressed them), but what they decompress to is the same bytes everywhere.
+FILES = {
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+# Per-pixel statistics of the training set after scaling to [0, 1].
+MEAN, STD = 0.2860, 0.3530
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No copy of Fashion-MNIST was found and none could be downloaded."""
+
+
+class DatasetCorruptError(ValueError):
+    """A Fashion-MNIST file exists but is truncated, corrupt or not the expected file."""
+
+
+@dataclass
+class FashionMNIST:
+    """The 60k/10k split as normalised float tensors of shape (N, 1, 28, 28) and int64 labels."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: Path
+    classes: tuple[str, ...] = CLASSES
+
+    def __repr__(self) -> str:
+        return (
+            f"FashionMNIST(train={tuple(self.train_images.shape)}, test={tuple(self.test_images.shape)}, "
+            f"source='{self.source}')"
+        )
+
+
+def cache_dir() -> Path:
+    """The user cache that downloads go to."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "resblock" / "fashion-mnist"
+
+
+def candidate_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched, in order."""
+    explicit = root if root is not None else os.environ.get("RESBLOCK_DATA")
+    dirs = [Path(explicit).expanduser()] if explicit else []
+    return dirs + [DEBIAN_DIR, cache_dir()]
+
+
+def find_data(root: str | os.PathLike | None = None) -> Path | None:
+    """The first folder that holds all four files, or None."""
+    for d in candidate_dirs(root):
+        if all((d / name).is_file() for name in FILES):
+            return d
+    return None
+
+
+def how_to_get_data(root: str | os.PathLike | None = None) -> str:
+    """The message a learner sees when the data is missing: the three ways to get it."""
+    searched = "\n".join(f"  - {d}" for d in candidate_dirs(root))
+    return (
+        "Fashion-MNIST was not found. Looked in:\n"
+        f"{searched}\n"
+        "Get it in one of three ways:\n"
+        "  1. On Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
+        f"  2. With a network: call resblock.data.load_fashion_mnist(download=True), which saves the\n"
+        f"     files to {cache_dir()} and checks their SHA-256 sums.\n"
+        "  3. Offline: copy the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
+        "     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (from\n"
+        "     https://github.com/zalandoresearch/fashion-mnist) into a folder and set RESBLOCK_DATA to it."
+    )
+
+
+def download_files(dest: Path | None = None, url: str = URL, timeout: float = 30.0) -> Path:
+    """Download the four files into ``dest`` (default: the user cache), verifying each checksum."""
+    dest = Path(dest) if dest is not None else cache_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        target = dest / name
+        if target.is_file():
+            continue
+        with tempfile.NamedTemporaryFile(dir=dest, delete=False, suffix=".part") as tmp:
+            try:
+                with urllib.request.urlopen(url + name, timeout=timeout) as response:
+                    shutil.copyfileobj(response, tmp)
+            except (urllib.error.URLError, OSError) as e:
+                tmp.close()
+                os.unlink(tmp.name)
+                raise DatasetNotFoundError(f"Could not download {url + name}: {e}.\n\n{how_to_get_data()}") from e
+        try:
+            _read_verified(Path(tmp.name), expected_name=name)
+        except DatasetCorruptError:
+            os.unlink(tmp.name)
+            raise
+        os.replace(tmp.name, target)  # only a verified file ever gets the real name
+    return dest
+
+
+def _read_verified(path: Path, expected_name: str | None = None) -> bytes:
+    """Decompress one file and check its SHA-256; raise DatasetCorruptError naming the file if not."""
+    name = expected_name or path.name
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetCorruptError(
+            f"{path} is not a complete gzip file ({e}). It is probably truncated: delete it and "
+            "get the data again (see resblock.data.how_to_get_data())."
+        ) from e
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != FILES[name]:
+        raise DatasetCorruptError(
+            f"{path} does not match the published Fashion-MNIST file {name}: its SHA-256 is {digest}, "
+            f"expected {FILES[name]}. Delete it and get the data again (see resblock.data.how_to_get_data())."
+        )
+    return raw
+
+
+def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
+    """Parse an idx1/idx3 unsigned-byte file (http://yann.lecun.com/exdb/mnist/, "file formats")."""
+    if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DatasetCorruptError(f"{path} is not an idx file of unsigned bytes.")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise DatasetCorruptError(f"{path} holds {data.size} values, its header promises {dims}.")
+    return data.reshape(dims)
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), scaled to [0, 1] then standardised."""
+    x = images_uint8.to(torch.float32)
+    x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)  # in place: a third of the time of (x/255 - m)/s
+    return x.unsqueeze(1)
+
+
+def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = True) -> FashionMNIST:
+    """Find (or, with a network, download) Fashion-MNIST and return it as tensors."""
+    folder = find_data(root)
+    if folder is None and root is not None:
+        bad = Path(root).expanduser()
+        missing = [n for n in FILES if not (bad / n).is_file()]
+        if not bad.is_dir() or missing:
+            raise DatasetNotFoundError(
+                f"{bad} does not hold the Fashion-MNIST files (missing: {', '.join(missing)}).\n\n"
+                + how_to_get_data(root)
+            )
+    if folder is None:
+        if not download:
+            raise DatasetNotFoundError(how_to_get_data(root))
+        folder = download_files()
+    arrays = {}
+    for name in FILES:
+        path = folder / name
+        arrays[name] = _parse_idx(_read_verified(path), path)
+    return FashionMNIST(
+        train_images=normalize(torch.from_numpy(arrays["train-images-idx3-ubyte.gz"].copy())),
+        train_labels=torch.from_numpy(arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)),
+        test_images=normalize(torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"].copy())),
+        test_labels=torch.from_numpy(arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64)),
+        source=folder,
+    )

@@ -1,0 +1,189 @@
+"""Networks built from blocks: the CIFAR-style 6n+2 ResNet and deep MLP stacks (notebooks 02-04).
+
+The conv net follows He et al., arXiv:1512.03385, section 4.2: a 3x3 conv stem with 16 channels,
+three stages of n blocks at 16/32/64 channels, stride 2 at the first block of stages 2 and 3,
+global average pooling and a linear head, so 6n + 2 weighted layers in all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resblock.blocks import PlainBlock, ResidualBlock
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """The shape of a 6n+2 network; defaults give ResNet-20 for Fashion-MNIST."""
+
+    depth: int = 20  # 6n + 2 weighted layers: 8, 14, 20, 32, 44, 56, 110 (n = 1, 2, 3, 5, 7, 9, 18)
+    shortcut: bool = True  # False gives the plain net of the paper's Fig. 6 (same layers, no shortcuts)
+    widths: tuple[int, int, int] = (16, 32, 64)  # channels of the three stages (the paper's 16/32/64)
+    in_channels: int = 1  # 1 for Fashion-MNIST (1x28x28), 3 for CIFAR-10 (3x32x32)
+    num_classes: int = 10
+    zero_init_residual: bool = False  # start each R(x) at 0 via its last BN's gamma (Goyal et al., arXiv:1706.02677)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6 != 0:
+            raise ValueError(
+                f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}."
+            )
+        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {self.widths!r}.")
+        for name in ("in_channels", "num_classes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+
+    @property
+    def blocks_per_stage(self) -> int:
+        """n in 6n + 2."""
+        return (self.depth - 2) // 6
+
+
+class ResNet(nn.Module):
+    """The 6n+2 network of He et al. sec. 4.2, residual or plain, for 28x28 or 32x32 images."""
+
+    def __init__(self, config: ResNetConfig = ResNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        block = ResidualBlock if config.shortcut else PlainBlock
+        w1, w2, w3 = config.widths
+        n = config.blocks_per_stage
+        self.conv1 = nn.Conv2d(config.in_channels, w1, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w1)
+        self.layer1 = self._stage(block, w1, w1, n, stride=1)
+        self.layer2 = self._stage(block, w1, w2, n, stride=2)  # halves the map, doubles the channels
+        self.layer3 = self._stage(block, w2, w3, n, stride=2)
+        self.fc = nn.Linear(w3, config.num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                # He init, as in the paper (sec. 3.4 cites He et al. 2015, "Delving deep into rectifiers").
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if config.zero_init_residual and config.shortcut:
+            for b in self.blocks():
+                nn.init.zeros_(b.bn2.weight)  # R(x) = 0 at init, so each block starts as the identity
+
+    @staticmethod
+    def _stage(block: type, in_planes: int, planes: int, n: int, stride: int) -> nn.Sequential:
+        layers = [block(in_planes, planes, stride)] + [block(planes, planes, 1) for _ in range(n - 1)]
+        return nn.Sequential(*layers)
+
+    def blocks(self) -> Iterator[ResidualBlock]:
+        """The network's blocks in order, stage by stage."""
+        for stage in (self.layer1, self.layer2, self.layer3):
+            yield from stage
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled feature vector before the linear head."""
+        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"expected images of shape (batch, {self.config.in_channels}, height, width), "
+                f"got {tuple(x.shape)}; add a channel axis with x.unsqueeze(1) for single images."
+            )
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
+NORMS = ("none", "batch", "layer")
+INITS = ("default", "kaiming", "xavier", "small")
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A deep stack of fully connected blocks, residual or plain, for studying gradient flow."""
+
+    depth: int = 50  # number of blocks between the input layer and the head
+    width: int = 64  # features in every hidden layer
+    alpha: float = 1.0  # scale on the shortcut: 1.0 residual, 0.0 plain, in between a blend
+    activation: str = "relu"  # one of ACTIVATIONS
+    norm: str = "none"  # "none", "batch" (BatchNorm1d) or "layer" (LayerNorm), before the activation
+    init: str = "default"  # "default" (PyTorch's), "kaiming", "xavier" or "small" (std 0.01)
+    in_features: int = 784  # a flattened 28x28 image
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "width", "in_features", "num_classes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (0 plain, 1 residual), got {self.alpha!r}.")
+        for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+
+
+class MLPBlock(nn.Module):
+    """One fully connected block: alpha * x + act(norm(W x + b))."""
+
+    def __init__(self, width: int, alpha: float, activation: str, norm: str) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+        self.linear = nn.Linear(width, width)
+        norms = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+        self.norm: nn.Module = norms[norm](width) if norm in norms else nn.Identity()
+        self.act = ACTIVATIONS[activation]()
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The branch R(x) = act(norm(W x + b))."""
+        return self.act(self.norm(self.linear(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.alpha == 0.0:
+            return self.residual(x)  # plain: the layer alone
+        return self.alpha * x + self.residual(x)
+
+
+class DeepMLP(nn.Module):
+    """Input layer, `depth` MLPBlocks of equal width, linear head."""
+
+    def __init__(self, config: MLPConfig = MLPConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.stem = nn.Linear(config.in_features, config.width)
+        self.blocks = nn.ModuleList(
+            MLPBlock(config.width, config.alpha, config.activation, config.norm) for _ in range(config.depth)
+        )
+        self.head = nn.Linear(config.width, config.num_classes)
+        if config.init != "default":
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    _init_linear(m, config.init, config.activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if x.shape[1] != self.config.in_features:
+            raise ValueError(
+                f"expected {self.config.in_features} input features per example, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)}); set MLPConfig(in_features=...) to match your data."
+            )
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def _init_linear(m: nn.Linear, scheme: str, activation: str) -> None:
+    if scheme == "kaiming":
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu" if activation == "relu" else "linear")
+    elif scheme == "xavier":
+        nn.init.xavier_normal_(m.weight)
+    elif scheme == "small":
+        nn.init.normal_(m.weight, std=0.01)
+    nn.init.zeros_(m.bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,118 @@
+"""Fashion-MNIST loading: real files, corrupt files, missing files and the checked download."""
+
+import functools
+import gzip
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from resblock import data
+
+pytestmark = pytest.mark.skipif(data.find_data() is None, reason=data.how_to_get_data())
+
+
+@pytest.fixture(scope="module")
+def real_dir() -> Path:
+    return data.find_data()
+
+
+@pytest.fixture
+def no_defaults(monkeypatch, tmp_path):
+    """Hide Debian's copy, the user cache and RESBLOCK_DATA, so only what a test supplies is found."""
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RESBLOCK_DATA", raising=False)
+    return tmp_path
+
+
+def test_real_files_load_with_right_shapes_and_stats(real_dir):
+    ds = data.load_fashion_mnist(real_dir)
+    assert ds.train_images.shape == (60000, 1, 28, 28) and ds.test_images.shape == (10000, 1, 28, 28)
+    assert ds.train_images.dtype == torch.float32 and ds.train_labels.dtype == torch.int64
+    assert torch.bincount(ds.train_labels).tolist() == [6000] * 10  # the published class balance
+    assert abs(ds.train_images.mean().item()) < 0.01 and abs(ds.train_images.std().item() - 1) < 0.01
+    assert len(ds.classes) == 10 and ds.classes[9] == "Ankle boot"
+
+
+def test_env_variable_is_searched_first(real_dir, no_defaults, monkeypatch):
+    monkeypatch.setenv("RESBLOCK_DATA", str(real_dir))
+    assert data.find_data() == real_dir
+
+
+def _copy(real_dir, dest):
+    dest.mkdir()
+    for name in data.FILES:
+        shutil.copy(real_dir / name, dest / name)
+    return dest
+
+
+def test_truncated_file_names_the_file(real_dir, tmp_path):
+    d = _copy(real_dir, tmp_path / "fm")
+    f = d / "train-images-idx3-ubyte.gz"
+    f.write_bytes(f.read_bytes()[: 100_000])
+    with pytest.raises(data.DatasetCorruptError, match="train-images-idx3-ubyte.gz.*truncated"):
+        data.load_fashion_mnist(d)
+
+
+def test_wrong_checksum_names_the_file(real_dir, tmp_path):
+    d = _copy(real_dir, tmp_path / "fm")
+    # A well-formed gzip whose content is another file's: only the checksum can tell.
+    (d / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + bytes(10004)))
+    with pytest.raises(data.DatasetCorruptError, match="t10k-labels-idx1-ubyte.gz.*SHA-256"):
+        data.load_fashion_mnist(d)
+
+
+def test_missing_directory_says_how_to_get_data(tmp_path, no_defaults):
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load_fashion_mnist(tmp_path / "nowhere", download=False)
+    message = str(err.value)
+    assert "nowhere" in message and "apt-get install dataset-fashion-mnist" in message
+    assert "RESBLOCK_DATA" in message and "download=True" in message
+
+
+def test_no_files_no_download_lists_three_ways(no_defaults):
+    with pytest.raises(data.DatasetNotFoundError, match="three ways"):
+        data.load_fashion_mnist(download=False)
+
+
+@pytest.fixture
+def file_server(real_dir, tmp_path):
+    """Serve a folder over HTTP on loopback, standing in for the dataset's download site."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_download_verifies_and_fills_the_cache(real_dir, file_server, no_defaults):
+    served, url = file_server
+    for name in data.FILES:
+        shutil.copy(real_dir / name, served / name)
+    dest = data.download_files(url=url)
+    assert dest == data.cache_dir() and data.find_data() == dest
+    assert data.load_fashion_mnist().test_images.shape == (10000, 1, 28, 28)
+
+
+def test_download_of_a_corrupt_file_keeps_nothing(real_dir, file_server, no_defaults):
+    served, url = file_server
+    for name in data.FILES:
+        shutil.copy(real_dir / name, served / name)
+    (served / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"not fashion-mnist"))
+    with pytest.raises(data.DatasetCorruptError, match="train-labels-idx1-ubyte.gz"):
+        data.download_files(url=url)
+    assert not (data.cache_dir() / "train-labels-idx1-ubyte.gz").exists()
+    assert not list(data.cache_dir().glob("*.part"))
+
+
+def test_no_network_gives_the_how_to_message(no_defaults):
+    # Port 9 on loopback has no server: the same failure as no network.
+    with pytest.raises(data.DatasetNotFoundError, match="three ways"):
+        data.download_files(url="http://127.0.0.1:9/", timeout=2)

@@ -1,0 +1,91 @@
+"""The 6n+2 ResNet and the deep MLP stacks."""
+
+import pytest
+import torch
+
+from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters
+
+# He et al. 2015, Table 6: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M parameters
+# (CIFAR-10, 3 input channels).
+PAPER_PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}
+
+
+@pytest.mark.parametrize("depth", sorted(PAPER_PARAMS))
+def test_parameter_counts_match_the_paper(depth):
+    n = count_parameters(ResNet(ResNetConfig(depth=depth, in_channels=3)))
+    assert abs(n - PAPER_PARAMS[depth]) / PAPER_PARAMS[depth] < 0.02, n
+
+
+@pytest.mark.parametrize("shape, in_channels", [((2, 1, 28, 28), 1), ((2, 3, 32, 32), 3)])
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_resnet_forward_shapes(shape, in_channels, shortcut):
+    model = ResNet(ResNetConfig(depth=8, in_channels=in_channels, shortcut=shortcut))
+    assert model(torch.randn(*shape)).shape == (2, 10)
+
+
+def test_layer_count_is_6n_plus_2():
+    for depth in (8, 20, 56):
+        model = ResNet(ResNetConfig(depth=depth, shortcut=False))
+        weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        assert len(weighted) == depth
+        assert len(list(model.blocks())) == 3 * (depth - 2) // 6
+
+
+def test_plain_net_has_no_shortcut_modules():
+    model = ResNet(ResNetConfig(depth=20, shortcut=False))
+    assert all(isinstance(b.shortcut, torch.nn.Identity) for b in model.blocks())
+    assert count_parameters(model) < count_parameters(ResNet(ResNetConfig(depth=20)))
+
+
+def test_zero_init_residual_makes_blocks_start_at_identity_branch():
+    model = ResNet(ResNetConfig(depth=8, zero_init_residual=True)).eval()
+    block = next(model.blocks())
+    x = torch.randn(2, 16, 7, 7)
+    assert torch.count_nonzero(block.residual(x)) == 0
+
+
+@pytest.mark.parametrize("depth", [7, 21, 0])
+def test_bad_depth_says_6n_plus_2(depth):
+    with pytest.raises(ValueError, match="6n"):
+        ResNetConfig(depth=depth)
+
+
+def test_wrong_image_shape_is_explained():
+    with pytest.raises(ValueError, match="unsqueeze"):
+        ResNet()(torch.randn(2, 28, 28))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+def test_mlp_shapes_and_depth(alpha, norm):
+    model = DeepMLP(MLPConfig(depth=5, width=16, alpha=alpha, norm=norm))
+    assert len(model.blocks) == 5
+    assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_mlp_block_is_alpha_x_plus_branch():
+    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.5, in_features=8))
+    block = model.blocks[0]
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(block(x), 0.5 * x + torch.relu(block.linear(x)))
+
+
+def test_mlp_plain_block_has_no_identity_path():
+    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.0, in_features=8, activation="linear"))
+    block = model.blocks[0]
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(block(x), block.linear(x))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(depth=0), "depth"), (dict(alpha=1.5), "alpha"), (dict(activation="gelu"), "activation"),
+    (dict(norm="group"), "norm"), (dict(init="orthogonal"), "init"),
+])
+def test_mlp_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLPConfig(**kwargs)
+
+
+def test_mlp_wrong_input_size_is_explained():
+    with pytest.raises(ValueError, match="in_features"):
+        DeepMLP(MLPConfig(depth=2, width=8))(torch.randn(2, 100))
