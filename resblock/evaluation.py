@@ -1,0 +1,118 @@
+"""Reading a training run and a trained classifier: curves, confusion matrix, misclassified examples (notebook 04).
+
+Pure functions: data in, matplotlib ``Axes`` out (``ax=None`` creates one), so the dashboard and the
+notebooks draw the same figures and tests can check the data behind them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+
+def _new_axes(n: int = 1, figsize: tuple[float, float] | None = None):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=figsize or (5 * n, 3.4))
+    return axes
+
+
+def smooth(values: Sequence[float], window: int = 20) -> list[float]:
+    """Running mean over the last ``window`` values (the first ones average what there is)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window!r}.")
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_history(history, axes=None):
+    """Two panels: training loss per step (smoothed) with train/test loss per evaluation; accuracies per evaluation."""
+    if axes is None:
+        axes = _new_axes(2)
+    ax_loss, ax_acc = axes
+    steps = range(1, history.steps + 1)
+    if history.steps:
+        ax_loss.plot(steps, history.loss, color="0.8", lw=0.6, label="train loss (each step)")
+        ax_loss.plot(steps, smooth(history.loss, 20), color="C0", lw=1.2, label="train loss (mean of 20)")
+    test_loss = [(s, v) for s, v in zip(history.eval_step, history.test_loss) if not math.isnan(v)]
+    if test_loss:
+        ax_loss.plot(*zip(*test_loss), "o-", color="C1", label="test loss")
+    ax_loss.set(xlabel="step", ylabel="cross-entropy", title="loss")
+    ax_loss.legend(loc="upper right", fontsize=8)
+    for name, color, label in (("train_acc", "C0", "train (running)"), ("test_acc", "C1", "test")):
+        pts = [(s, v) for s, v in zip(history.eval_step, getattr(history, name)) if not math.isnan(v)]
+        if pts:
+            ax_acc.plot(*zip(*pts), "o-", color=color, label=label)
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy")
+    if history.test_acc and not math.isnan(history.test_acc[-1]):
+        ax_acc.set_title(f"accuracy (test: {history.test_acc[-1]:.3f})")
+    ax_acc.grid(alpha=0.3)
+    if ax_acc.get_lines():
+        ax_acc.legend(loc="lower right", fontsize=8)
+    return axes
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """counts[i, j] = number of images of true class i predicted as class j."""
+    if predicted.shape != labels.shape or predicted.dim() != 1:
+        raise ValueError(
+            f"predicted and labels must be 1-D and the same length, got {tuple(predicted.shape)} and {tuple(labels.shape)}."
+        )
+    for name, t in (("predicted", predicted), ("labels", labels)):
+        if len(t) and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}.")
+    flat = labels.long() * num_classes + predicted.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None):
+    """The confusion matrix as a heat map with the count in each cell; rows true class, columns predicted."""
+    if ax is None:
+        ax = _new_axes(1, (6.5, 5.5))
+    k = len(classes)
+    if tuple(counts.shape) != (k, k):
+        raise ValueError(f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}.")
+    c = counts.cpu().numpy()
+    # Log colour scale would hide the diagonal's size; row-normalise so each true class reads as a rate.
+    rates = c / c.sum(axis=1, keepdims=True).clip(min=1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set(xlabel="predicted class", ylabel="true class", title="confusion matrix (counts; colour: row share)")
+    return ax
+
+
+def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int = 16) -> torch.Tensor:
+    """Indices of the first ``limit`` images whose prediction is wrong."""
+    wrong = torch.nonzero(predicted.cpu() != labels.cpu()).flatten()
+    return wrong[:limit]
+
+
+def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8, axes=None):
+    """Show (N, 1, H, W) images in a grid with a title above each; returns the array of Axes."""
+    n = len(images)
+    if len(titles) != n:
+        raise ValueError(f"need one title per image: {n} images, {len(titles)} titles.")
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        nrows = max(1, math.ceil(n / ncols))
+        _, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    flat = list(getattr(axes, "flat", axes))
+    for ax in flat:
+        ax.axis("off")
+    for ax, img, title in zip(flat, images, titles):
+        ax.imshow(img[0].cpu(), cmap="gray_r")
+        ax.set_title(title, fontsize=7)
+    return axes
