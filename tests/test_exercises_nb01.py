@@ -1,0 +1,455 @@
+"""Notebook 01's exercises: the reference solutions pass, and known wrong answers fail with the mistake named."""
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.exercises import nb01 as ex
+
+
+def _feedback(question, answer):
+    return question.feedback(answer)
+
+
+def _code(solution_text: str) -> str:
+    return "\n".join(re.findall(r"```python\n(.*?)```", solution_text, flags=re.S))
+
+
+def _exec_solution(question, extra=None) -> dict:
+    """Run the code a question's solution() shows, as a learner would paste it."""
+    text = question._text(question._solution)
+    namespace = {"torch": torch, "nn": nn, "F": F, "ResidualBlock": ResidualBlock, **(extra or {})}
+    exec(_code(text), namespace)
+    return namespace
+
+
+# --- the reference answers pass -----------------------------------------------------------------------
+
+def test_package_block_passes_both_block_questions():
+    for q in (ex.q1, ex.q2):
+        assert q.feedback(ResidualBlock)[0] == "correct"
+
+
+def test_solution_q1_passes_and_is_the_code_it_shows():
+    ns = _exec_solution(ex.q1, {"RepairedBlock": ResidualBlock})  # same __init__ names as the repaired seed block
+    assert ex.q1.feedback(ns["MyForwardBlock"]) == ("correct", ex.check_basic_block(ResidualBlock))
+
+
+def test_solution_q2_passes():
+    ns = _exec_solution(ex.q2)
+    assert ex.q2.check(ns["MyResidualBlock"]) is True
+
+
+def test_solution_q3_passes():
+    ns = _exec_solution(ex.q3)
+    assert ex.q3.feedback(ns["my_needs_projection"])[0] == "correct"
+
+
+def test_q4_q5_right_answers_are_the_real_block_measured():
+    block = ResidualBlock(16, 32, stride=2)
+    shape = tuple(block(torch.zeros(8, 16, 28, 28)).shape)
+    assert shape == (8, 32, 14, 14)
+    assert ex.q4.feedback(shape)[0] == "correct" and ex.q4.feedback(torch.Size(shape))[0] == "correct"
+    n = sum(p.numel() for p in block.parameters())
+    # direct count: two 3x3 convs, a 1x1 projection, three BNs with gamma and beta
+    assert n == 16 * 32 * 9 + 32 * 32 * 9 + 16 * 32 + 3 * 2 * 32
+    assert ex.q5.feedback(n)[0] == "correct"
+
+
+def test_q6_right_answer():
+    assert ex.q6.feedback(((0.5, -0.5, 0.0), [0.5, 0.0, -0.5]))[0] == "correct"
+
+
+@pytest.mark.parametrize("question", ex.QUESTIONS, ids=lambda q: q.name)
+def test_every_question_has_prompt_hint_and_solution(question, capsys):
+    assert question.prompt.strip()
+    question.hint()
+    question.solution()
+    out = capsys.readouterr().out
+    assert out.count("[Hint]") == 1 and out.count("[Solution]") == 1
+
+
+@pytest.mark.parametrize("question", ex.QUESTIONS, ids=lambda q: q.name)
+@pytest.mark.parametrize("placeholder", [None, ...])
+def test_placeholders_are_not_yet_answered(question, placeholder):
+    assert question.feedback(placeholder)[0] == "todo"
+
+
+# --- the notebook's placeholders fail politely -----------------------------------------------------------
+
+class PlaceholderForward(ResidualBlock):
+    def forward(self, x):
+        raise NotImplementedError("write forward")
+
+
+class PlaceholderBlock(nn.Module):
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        raise NotImplementedError("build the layers")
+
+    def forward(self, x):
+        raise NotImplementedError
+
+
+def placeholder_predicate(in_planes, planes, stride):
+    return ...
+
+
+@pytest.mark.parametrize("question, answer", [(ex.q1, PlaceholderForward), (ex.q2, PlaceholderBlock), (ex.q3, placeholder_predicate)])
+def test_notebook_placeholders_say_not_yet(question, answer):
+    assert question.feedback(answer)[0] == "todo"
+    assert question.check(answer) is False
+
+
+# --- wrong blocks: each fails with its mistake named -----------------------------------------------------
+
+def _forward(fn):
+    """A block with the package's __init__ and a given (wrong) forward, as a learner writes in q1."""
+    return type(fn.__name__, (ResidualBlock,), {"forward": fn})
+
+
+def missing_shortcut(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
+def relu_before_add(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))) + self.shortcut(x)
+
+
+def extra_relu_on_branch(self, x):
+    return F.relu(F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))) + self.shortcut(x))
+
+
+def no_final_relu(self, x):
+    return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x)
+
+
+def no_middle_relu(self, x):
+    return F.relu(self.bn2(self.conv2(self.bn1(self.conv1(x)))) + self.shortcut(x))
+
+
+def relu_before_bn(self, x):
+    return F.relu(self.bn2(self.conv2(self.bn1(F.relu(self.conv1(x))))) + self.shortcut(x))
+
+
+def adds_x_not_shortcut(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + x)
+
+
+def reuses_name_x(self, x):
+    x = F.relu(self.bn1(self.conv1(x)))
+    x = self.bn2(self.conv2(x))
+    return F.relu(x + self.shortcut(x))
+
+
+def inplace_on_identity(self, x):
+    out = self.shortcut(x)  # nn.Identity returns x itself
+    out += self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    return F.relu(out)
+
+
+def inplace_relu_on_input(self, x):
+    x = F.relu(x, inplace=True)
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+def detached_shortcut(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x.detach()))
+
+
+def forgets_return(self, x):
+    out = F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))  # noqa: F841
+
+
+def skips_bn1(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.conv1(x)))) + self.shortcut(x))
+
+
+def bn1_twice(self, x):
+    return F.relu(self.bn1(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+def ignores_branch(self, x):
+    self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    return F.relu(self.shortcut(x))
+
+
+def subtracts_input(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) - self.shortcut(x))
+
+
+def raises_type_error(self, x):
+    return self.conv1(x, x)
+
+
+WRONG_FORWARDS = [
+    (missing_shortcut, "missing shortcut"),
+    (relu_before_add, "ReLU before the add instead of after"),
+    (extra_relu_on_branch, "extra ReLU on the residual branch"),
+    (no_final_relu, "no ReLU after the addition"),
+    (no_middle_relu, "no ReLU between the two convolutions"),
+    (relu_before_bn, "ReLU before BN"),
+    (adds_x_not_shortcut, "you probably add `x` itself"),
+    (reuses_name_x, "reused for an intermediate result"),
+    (inplace_on_identity, "changed its input tensor in place"),
+    (inplace_relu_on_input, "changed its input tensor in place"),
+    (detached_shortcut, "no gradient flows back to the input"),
+    (forgets_return, "forget `return`"),
+    (skips_bn1, "`self.bn1` is never used"),
+    (bn1_twice, "`self.bn1` is called 2 times"),
+    (ignores_branch, "ignores the residual branch"),
+    (subtracts_input, "with the residual branch zeroed"),
+    (raises_type_error, "Your code raised TypeError"),
+]
+
+
+@pytest.mark.parametrize("forward, message", WRONG_FORWARDS, ids=[f.__name__ for f, _ in WRONG_FORWARDS])
+def test_wrong_forward_is_named(forward, message):
+    status, text = ex.q1.feedback(_forward(forward))
+    assert status == "incorrect"
+    assert message in text, text
+
+
+def test_wrong_forward_does_not_disturb_the_callers_random_stream():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ex.q1.feedback(_forward(missing_shortcut))
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --- wrong __init__s (q2): each fails with its mistake named ---------------------------------------------
+
+def _good_forward(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+def _block(init, forward=_good_forward, name="Block"):
+    return type(name, (nn.Module,), {"__init__": init, "forward": forward})
+
+
+def _layers(self, in_planes, planes, stride, conv1_stride=None, conv2_stride=1, padding=1, bn_planes=None):
+    self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride if conv1_stride is None else conv1_stride,
+                           padding=padding, bias=False)
+    self.bn1 = nn.BatchNorm2d(bn_planes or planes)
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride=conv2_stride, padding=padding, bias=False)
+    self.bn2 = nn.BatchNorm2d(bn_planes or planes)
+
+
+def _projection(in_planes, planes, stride, bn=True, kernel=1):
+    layers = [nn.Conv2d(in_planes, planes, kernel, stride=stride, padding=kernel // 2, bias=False)]
+    return nn.Sequential(*layers, *([nn.BatchNorm2d(planes)] if bn else []))
+
+
+def init_forgets_super(self, in_planes, planes, stride=1):
+    _layers(self, in_planes, planes, stride)
+
+
+# The seed's bug verbatim, compiled where no class BasicBlock exists (as in the seed's own file).
+_seed_namespace: dict = {}
+exec("def init_seed_super(self, in_planes, planes, stride=1):\n    super(BasicBlock, self).__init__()", _seed_namespace)
+init_seed_super = _seed_namespace["init_seed_super"]
+
+
+class BasicBlock(nn.Module):
+    """A class of that name exists in this module, as after `from torchvision.models.resnet import BasicBlock`."""
+
+
+def init_seed_super_other_class(self, in_planes, planes, stride=1):
+    super(BasicBlock, self).__init__()
+
+
+def init_no_projection(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = nn.Sequential()
+
+
+def init_projection_always(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, stride)
+
+
+def init_projection_only_on_stride(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 else nn.Sequential()
+
+
+def init_stride_on_conv2(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride, conv1_stride=1, conv2_stride=stride)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_shortcut_without_bn(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, stride, bn=False) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_projection_3x3(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, stride, kernel=3) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_projection_without_stride(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, 1) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_no_padding(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride, padding=0)
+    self.shortcut = nn.Sequential()
+
+
+def init_bn_wrong_size(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride, bn_planes=in_planes)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_other_names(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    self.branch = nn.Sequential(nn.Conv2d(in_planes, planes, 3, stride, 1))
+    self.shortcut = nn.Sequential()
+
+
+def init_shortcut_in_list(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    if stride != 1 or in_planes != planes:
+        self.shortcut = [nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)]
+    else:
+        self.shortcut = nn.Sequential()
+
+
+WRONG_INITS = [
+    (init_forgets_super, "before calling `super().__init__()`"),
+    (init_seed_super, "the seed's bug"),
+    (init_seed_super_other_class, "`super(X, self)` names a class that is not this one"),
+    (init_no_projection, "projection missing when needed"),
+    (init_projection_always, "projection built when not needed"),
+    (init_projection_only_on_stride, "projection missing when needed: at in_planes=8, planes=16, stride=1"),
+    (init_stride_on_conv2, "the stride is on conv2 instead of conv1"),
+    (init_shortcut_without_bn, "the projection shortcut has no BatchNorm"),
+    (init_projection_3x3, "the projection should be one 1x1 conv"),
+    (init_projection_without_stride, "the projection should be one 1x1 conv with stride 2"),
+    (init_no_padding, "padding=1"),
+    (init_bn_wrong_size, "use `nn.BatchNorm2d(planes)`"),
+    (init_other_names, "Use the seed's names"),
+    (init_shortcut_in_list, "Wrap them: `nn.Sequential(conv, bn)`"),
+]
+
+
+@pytest.mark.parametrize("init, message", WRONG_INITS, ids=[f.__name__ for f, _ in WRONG_INITS])
+def test_wrong_init_is_named(init, message):
+    status, text = ex.q2.feedback(_block(init))
+    assert status == "incorrect"
+    assert message in text, text
+
+
+def test_missing_forward_like_the_seed():
+    def init(self, in_planes, planes, stride=1):
+        nn.Module.__init__(self)
+        _layers(self, in_planes, planes, stride)
+
+    status, text = ex.q2.feedback(type("ResidualBlock", (nn.Module,), {"__init__": init}))
+    assert status == "incorrect" and "has no `forward` method" in text
+
+
+def test_wrong_signature():
+    def init(self, channels):
+        nn.Module.__init__(self)
+
+    status, text = ex.q2.feedback(_block(init))
+    assert status == "incorrect" and "(in_planes, planes, stride=1)" in text
+
+
+def test_instance_instead_of_class():
+    status, text = ex.q2.feedback(ResidualBlock(8, 8))
+    assert status == "incorrect" and "pass the class itself" in text
+
+
+def test_plain_block_is_named_missing_shortcut():
+    status, text = ex.q2.feedback(PlainBlock)
+    assert status == "incorrect" and "missing shortcut" in text
+
+
+# --- q3 to q6: wrong answers named -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda i, p, s: s != 1, "you only look at the stride"),
+    (lambda i, p, s: i != p, "you only look at the channels"),
+    (lambda i, p, s: s != 1 and i != p, "use `or`, not `and`"),
+    (lambda i, p, s: s == 1 and i == p, "True and False are swapped"),
+    (lambda i, p, s: True, "always True"),
+    (lambda i, p, s: False, "always False"),
+    (lambda i, p, s: None, "returned None"),
+    (lambda i, p, s: "yes", "return True or False"),
+    (lambda i, p, s: s != 1 or i > p, "wrong for"),
+    (42, "pass a function"),
+])
+def test_q3_wrong_predicates(fn, message):
+    status, text = ex.q3.feedback(fn)
+    assert status == "incorrect" and message in text, text
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((32, 14, 14), "batch dimension"),
+    ((8, 32, 28, 28), "stride is missing"),
+    ((8, 16, 14, 14), "channels are not"),
+    ((8, 16, 28, 28), "changes channels and stride"),
+    ((8, 14, 14, 32), "channels second"),
+    ((8, 32, 13, 13), "not 13"),
+    ((8, 32, 7, 7), "is not the output shape"),
+    ("8x32x14x14", "tuple of 4 whole numbers"),
+])
+def test_q4_wrong_shapes(shape, message):
+    status, text = ex.q4.feedback(shape)
+    assert status == "incorrect" and message in text, text
+
+
+def test_q5_wrong_counts_name_their_mistake():
+    right = 16 * 32 * 9 + 32 * 32 * 9 + 16 * 32 + 3 * 2 * 32
+    cases = {
+        right - (16 * 32 + 2 * 32): "left out the projection",
+        right - 3 * 2 * 32: "BatchNorm's parameters",
+        right + 3 * 32: "no bias",
+        right + 3 * 2 * 32: "buffers",
+        right + 8 * 16 * 32: "1x1 conv, not 3x3",
+        right - 32 * 32 * 9 + 16 * 32 * 9: "planes -> planes",
+        right - 2 * 32: "not its BatchNorm",
+        right + 1: "is not the count",
+        14528.0: "an int",
+        True: "an int",
+    }
+    for answer, message in cases.items():
+        status, text = ex.q5.feedback(answer)
+        assert status == "incorrect" and message in text, (answer, text)
+
+
+@pytest.mark.parametrize("answer, message", [
+    (((-0.5, 0.5, 0.0), (0.5, 0.0, -0.5)), "y - y_hat"),
+    (((0.5, -0.5, 0.0), (-0.5, 0.0, 0.5)), "R(x) = H(x) - x"),
+    (((0.5, -0.5, 0.0), (1.5, -2.0, 0.0)), "that is H(x)"),
+    (((0.5, 0.0, -0.5), (0.5, -0.5, 0.0)), "swapped"),
+    (((0.5, -0.5), (0.5, 0.0, -0.5)), "3 numbers"),
+    ((0.5, -0.5, 0.0), "give a pair"),
+    (((1, 1, 1), (0.5, 0.0, -0.5)), "statistical residuals are off"),
+])
+def test_q6_wrong_answers(answer, message):
+    status, text = ex.q6.feedback(answer)
+    assert status == "incorrect" and message in text, text
+
+
+def test_q6_half_answered_is_not_yet():
+    assert ex.q6.feedback((..., ...))[0] == "todo"
