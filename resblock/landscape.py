@@ -1,0 +1,246 @@
+"""Loss landscapes: the loss along random, filter-normalised directions around trained weights (notebook 06).
+
+Li, Xu, Taylor, Studer, Goldstein, "Visualizing the Loss Landscape of Neural Nets", NeurIPS 2018
+(arXiv:1712.09913). Around trained weights theta they plot
+    1-D:  L(theta + a d)            and    2-D:  L(theta + a d + b e)
+for random Gaussian directions d, e. A ReLU net with BN is scale-invariant in each filter, so a raw
+random direction means something different for a filter of norm 10 than for one of norm 0.1; their
+*filter-wise normalisation* (sec. 4) rescales every filter of d to the norm of the matching filter
+of theta. Biases and BN parameters get a zero direction (they are left at their trained values), as
+in the paper. Everything here is a pure function of (model, directions, data): the model's own
+weights are never changed, because each point is evaluated with ``torch.func.functional_call``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+Direction = dict[str, torch.Tensor]
+
+__all__ = [
+    "Direction", "filter_normalize", "random_direction", "loss_at", "Line", "loss_along_direction",
+    "Surface", "loss_surface", "fixed_subset", "sharpness_ratio", "run_experiment", "load_results",
+]
+
+
+def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Rescale each filter (slice along dim 0) of ``direction`` to the norm of the same filter of ``weight`` (Li et al. eq. in sec. 4)."""
+    if direction.shape != weight.shape:
+        raise ValueError(f"direction and weight must have the same shape, got {tuple(direction.shape)} and {tuple(weight.shape)}.")
+    if weight.dim() < 2:
+        raise ValueError("filter normalisation applies to conv and linear weights (2 or more dims); "
+                         "biases and BN parameters get a zero direction instead.")
+    # A conv weight (out, in, kh, kw) has `out` filters; a linear weight (out, in) has `out` rows,
+    # each treated as a filter, as in the authors' code.
+    d_norm = direction.flatten(1).norm(dim=1)
+    w_norm = weight.flatten(1).norm(dim=1)
+    scale = (w_norm / (d_norm + eps)).view(-1, *([1] * (weight.dim() - 1)))
+    return direction * scale
+
+
+def random_direction(model: nn.Module, seed: int = 0, normalize: bool = True) -> Direction:
+    """A Gaussian direction in weight space, filter-normalised, with zeros for biases and BN parameters (notebook 06)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, p in model.named_parameters():
+        w = p.detach().cpu()
+        if w.dim() <= 1:  # biases, BN's gamma and beta: left out, as in Li et al.
+            out[name] = torch.zeros_like(w)
+        else:
+            d = torch.randn(w.shape, generator=generator, dtype=w.dtype)
+            out[name] = filter_normalize(d, w) if normalize else d
+    return out
+
+
+def _check_direction(model: nn.Module, direction: Direction) -> None:
+    params = dict(model.named_parameters())
+    missing = [n for n in params if n not in direction]
+    extra = [n for n in direction if n not in params]
+    if missing or extra:
+        raise ValueError(f"the direction does not match the model's parameters (missing {missing[:3]}, "
+                         f"unknown {extra[:3]}); make it with random_direction(model).")
+    for n, p in params.items():
+        if direction[n].shape != p.shape:
+            raise ValueError(f"direction[{n!r}] has shape {tuple(direction[n].shape)}, the parameter {tuple(p.shape)}.")
+
+
+def fixed_subset(images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same ``size`` examples every time (a seeded random choice), for evaluating a landscape."""
+    if not 1 <= size <= len(images):
+        raise ValueError(f"size must lie in 1..{len(images)}, got {size!r}.")
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
+    return images[idx], labels[idx]
+
+
+@torch.inference_mode()
+def loss_at(
+    model: nn.Module, offsets: Sequence[tuple[float, Direction]], images: torch.Tensor, labels: torch.Tensor,
+    batch_size: int = 1000,
+) -> tuple[float, float]:
+    """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    params = {}
+    for name, p in model.named_parameters():
+        w = p.detach()
+        for coef, d in offsets:
+            if coef:
+                w = w + coef * d[name].to(device)
+        params[name] = w
+    state = {**params, **{n: b for n, b in model.named_buffers()}}
+    total, correct = 0.0, 0
+    try:
+        for i in range(0, len(images), batch_size):
+            x = images[i: i + batch_size].to(device)
+            y = labels[i: i + batch_size].to(device)
+            logits = functional_call(model, state, (x,))
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    finally:
+        model.train(was_training)
+    n = len(images)
+    return total / n, correct / n
+
+
+@dataclass
+class Line:
+    """Loss and accuracy along one direction: L(theta + a d) for each a in alphas."""
+
+    alphas: np.ndarray
+    loss: np.ndarray
+    acc: np.ndarray
+    seconds: float  # wall time of the evaluation
+
+
+def loss_along_direction(
+    model: nn.Module, direction: Direction, alphas: Sequence[float], images: torch.Tensor, labels: torch.Tensor,
+) -> Line:
+    """The 1-D plot of Li et al.: loss at theta + a d for each a (a = 0 is the trained net) (notebook 06)."""
+    _check_direction(model, direction)
+    t0 = time.perf_counter()
+    pts = [loss_at(model, [(float(a), direction)], images, labels) for a in alphas]
+    return Line(np.asarray(alphas, float), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
+                time.perf_counter() - t0)
+
+
+@dataclass
+class Surface:
+    """Loss and accuracy on a grid: loss[i, j] = L(theta + alphas[j] d + betas[i] e)."""
+
+    alphas: np.ndarray
+    betas: np.ndarray
+    loss: np.ndarray  # shape (len(betas), len(alphas)): rows follow b, columns a, as matplotlib's contour wants
+    acc: np.ndarray
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """Plain lists, for a JSON results file."""
+        return {"alphas": self.alphas.tolist(), "betas": self.betas.tolist(), "loss": self.loss.tolist(),
+                "acc": self.acc.tolist(), "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Surface":
+        return cls(np.array(d["alphas"]), np.array(d["betas"]), np.array(d["loss"]), np.array(d["acc"]), d["seconds"])
+
+
+def loss_surface(
+    model: nn.Module, d1: Direction, d2: Direction, alphas: Sequence[float], betas: Sequence[float],
+    images: torch.Tensor, labels: torch.Tensor, progress: bool = False,
+) -> Surface:
+    """The 2-D plot of Li et al.: loss at theta + a d1 + b d2 on the grid alphas x betas (notebook 06)."""
+    _check_direction(model, d1)
+    _check_direction(model, d2)
+    t0 = time.perf_counter()
+    loss = np.empty((len(betas), len(alphas)))
+    acc = np.empty_like(loss)
+    for i, b in enumerate(betas):
+        for j, a in enumerate(alphas):
+            loss[i, j], acc[i, j] = loss_at(model, [(float(a), d1), (float(b), d2)], images, labels)
+        if progress:
+            print(f"  row {i + 1}/{len(betas)} done, {time.perf_counter() - t0:.0f} s", flush=True)
+    return Surface(np.asarray(alphas, float), np.asarray(betas, float), loss, acc, time.perf_counter() - t0)
+
+
+def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
+    """Mean loss within ``radius`` of the centre divided by the centre's loss: a one-number summary of how fast the loss rises."""
+    a, b = np.meshgrid(surface.alphas, surface.betas)
+    inside = np.hypot(a, b) <= radius + 1e-9
+    centre = surface.loss[np.argmin(np.abs(surface.betas)), np.argmin(np.abs(surface.alphas))]
+    if not math.isfinite(centre) or centre <= 0:
+        raise ValueError("the surface has no finite positive loss at its centre.")
+    return float(surface.loss[inside].mean() / centre)
+
+
+# --- the experiment behind notebook 06's full grids --------------------------------------------------
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def results_path(name: str, root=None):
+    """results/landscape_NAME.json, the full grid of one net."""
+    return Path(root or RESULTS_DIR) / f"landscape_{name}.json"
+
+
+def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: float = 1.0, subset: int = 500,
+                   seeds: tuple[int, int] = (1, 2), root=None) -> dict[str, dict]:
+    """Compute and save the 2-D slice of each named study net: ``python -m resblock.experiments landscape``."""
+    import json
+    import platform
+
+    from resblock.data import load_fashion_mnist
+    from resblock.env import describe_environment
+    from resblock.trained_nets import DEPTHS, checkpoint_path, load_or_train, net_name
+
+    all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
+    names = list(names or all_names)
+    unknown = [n for n in names if n not in all_names]
+    if unknown:
+        raise ValueError(f"unknown nets {unknown}; choose from {sorted(all_names)}.")
+    if grid < 3 or span <= 0:
+        raise ValueError(f"need grid >= 3 points per axis and span > 0, got grid={grid!r}, span={span!r}.")
+    data = load_fashion_mnist()
+    images, labels = fixed_subset(data.train_images, data.train_labels, subset, seed=0)
+    coords = np.linspace(-span, span, grid)
+    out = {}
+    for name in names:
+        depth, shortcut = all_names[name]
+        model = load_or_train(depth, shortcut, data)
+        d1, d2 = random_direction(model, seeds[0]), random_direction(model, seeds[1])
+        print(f"{name}: {grid}x{grid} grid on {subset} training images", flush=True)
+        surface = loss_surface(model, d1, d2, coords, coords, images, labels, progress=True)
+        record = {
+            "net": name, "depth": depth, "shortcut": shortcut, "checkpoint": str(checkpoint_path(depth, shortcut).name),
+            "surface": surface.to_dict(), "subset": {"split": "train", "size": subset, "seed": 0},
+            "direction_seeds": list(seeds), "normalisation": "filter", "ignored": "biases and BN parameters (zero direction)",
+            "bn_mode": "eval (running statistics of the trained net)", "wall_time_s": round(surface.seconds, 1),
+            "environment": describe_environment(), "host": platform.node(),
+            "command": f"python -m resblock.experiments landscape --nets {name} --grid {grid} --span {span:g} --subset {subset}",
+        }
+        path = results_path(name, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record) + "\n")
+        print(f"{name}: saved {path.name}, {surface.seconds:.0f} s", flush=True)
+        out[name] = record
+    return out
+
+
+def load_results(name: str, root=None) -> tuple[Surface, dict]:
+    """The saved full grid of one net (and its record), from results/landscape_NAME.json (notebook 06)."""
+    import json
+
+    path = results_path(name, root)
+    if not path.is_file():
+        raise ValueError(f"no results at {path}; run `python -m resblock.experiments landscape --nets {name}`.")
+    record = json.loads(path.read_text())
+    return Surface.from_dict(record["surface"]), record

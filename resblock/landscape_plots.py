@@ -1,0 +1,94 @@
+"""Pictures of loss landscapes: lines, contours and surfaces (notebook 06). Data in, Axes out.
+
+The contour levels follow Li et al.'s figures: evenly spaced in loss up to a cap, so that a smooth
+bowl shows as even rings and a chaotic surface as a tangle; everything above the cap is one colour.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from resblock.landscape import Line, Surface
+
+
+def _axes(ax=None, figsize=(5.0, 3.6), projection=None):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figsize)
+    return fig.add_subplot(projection=projection)
+
+
+def plot_lines(lines: dict[str, Line], ax=None, ylim: tuple[float, float] | None = None):
+    """Loss along one filter-normalised direction, one curve per net; a = 0 is the trained net (notebook 06)."""
+    ax = _axes(ax)
+    for j, (name, line) in enumerate(lines.items()):
+        ax.plot(line.alphas, line.loss, "o-", ms=3, color=f"C{j}", label=name)
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.set(xlabel="step a along the direction d", ylabel="cross-entropy", title="1-D slice: L(theta + a d)")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def contour_levels(cap: float = 5.0, step: float = 0.25) -> np.ndarray:
+    """Evenly spaced loss levels from 0 to ``cap``."""
+    if not (cap > 0 and 0 < step <= cap):
+        raise ValueError(f"need cap > 0 and 0 < step <= cap, got cap={cap!r}, step={step!r}.")
+    return np.arange(step, cap + step / 2, step)
+
+
+def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, step: float = 0.25, filled: bool = True):
+    """Contour map of a 2-D slice, capped at ``cap`` so that every panel shares a colour scale (notebook 06)."""
+    ax = _axes(ax, (4.2, 3.6))
+    a, b = np.meshgrid(surface.alphas, surface.betas)
+    z = np.minimum(surface.loss, cap)
+    levels = contour_levels(cap, step)
+    if filled:
+        cs = ax.contourf(a, b, z, levels=np.concatenate([[0], levels]), cmap="viridis", extend="max")
+    ax.contour(a, b, z, levels=levels, colors="k", linewidths=0.4)
+    ax.plot([0], [0], "r+", ms=8)
+    ax.set(xlabel="a (direction d)", ylabel="b (direction e)", title=title, aspect="equal")
+    ax._resblock_contour = cs if filled else None  # for a shared colourbar
+    return ax
+
+
+def plot_surface3d(surface: Surface, ax=None, title: str = "", cap: float = 5.0):
+    """3-D surface of a 2-D slice, capped at ``cap`` (notebook 06)."""
+    ax = _axes(ax, (4.5, 3.8), projection="3d")
+    a, b = np.meshgrid(surface.alphas, surface.betas)
+    z = np.minimum(surface.loss, cap)
+    ax.plot_surface(a, b, z, cmap="viridis", vmin=0, vmax=cap, linewidth=0, antialiased=True)
+    ax.set(xlabel="a", ylabel="b", zlabel="loss", zlim=(0, cap), title=title)
+    ax.view_init(elev=35, azim=-60)
+    return ax
+
+
+def plot_landscape_grid(surfaces: dict[str, Surface], names: Sequence[Sequence[str]], kind: str = "contour",
+                        cap: float = 5.0, fig=None):
+    """A grid of panels, rows x columns given by ``names`` (e.g. [["plain20", "resnet20"], ["plain56", "resnet56"]])."""
+    import matplotlib.pyplot as plt
+
+    if kind not in ("contour", "surface"):
+        raise ValueError(f"kind must be 'contour' or 'surface', got {kind!r}.")
+    rows, cols = len(names), len(names[0])
+    fig = fig or plt.figure(figsize=(4.2 * cols, 3.7 * rows))
+    axes = []
+    for r, row in enumerate(names):
+        for c, name in enumerate(row):
+            s = surfaces[name]
+            if kind == "contour":
+                ax = fig.add_subplot(rows, cols, r * cols + c + 1)
+                plot_contour(s, ax, title=name, cap=cap)
+            else:
+                ax = fig.add_subplot(rows, cols, r * cols + c + 1, projection="3d")
+                plot_surface3d(s, ax, title=name, cap=cap)
+            axes.append(ax)
+    if kind == "contour":
+        fig.colorbar(axes[0]._resblock_contour, ax=axes, shrink=0.8, label=f"loss (capped at {cap:g})")
+    return axes

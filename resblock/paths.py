@@ -1,0 +1,428 @@
+"""A ResNet as an ensemble of paths: path lengths, lesion studies, effective paths (notebook 05).
+
+Veit, Wilber, Belongie, "Residual Networks Behave Like Ensembles of Relatively Shallow Networks",
+NeurIPS 2016 (arXiv:1605.06431). Unrolling n blocks y_i = y_{i-1} + f_i(y_{i-1}) gives a sum over
+2^n paths, each taking the branch f_i or the shortcut in every block (their eq. 3-4); C(n, k) of
+them pass through k branches. They showed it three ways, all reproduced here on our nets:
+1. lesion: deleting one block at test time barely hurts a ResNet, and ruins a plain net (sec. 4.2);
+2. deleting k blocks at random degrades a ResNet smoothly with k, like an ensemble (sec. 4.3);
+3. the gradient comes mostly from short paths: per-path gradient magnitude falls fast with the
+   path length k, so short paths carry most of the total, C(n, k) x magnitude (sec. 5).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.gradients import binomial_path_counts
+from resblock.models import ResNet
+from resblock.train import evaluate
+
+__all__ = [
+    "binomial_path_counts", "path_length_distribution", "all_paths", "unrolled_terms",
+    "block_names", "removable", "BranchRemoved", "lesioned", "lesion_accuracy", "single_lesions",
+    "random_lesions", "RandomLesions", "path_pieces", "path_gradient", "gradient_by_path_length", "PathGradients",
+    "plot_path_length_distribution", "plot_single_lesions", "plot_random_lesions",
+    "plot_path_gradients", "lesion_widget",
+]
+
+
+# --- counting paths ------------------------------------------------------------------------------
+
+
+def path_length_distribution(n: int) -> np.ndarray:
+    """The fraction of the 2^n paths through n blocks that have length k (k branches taken), k = 0..n."""
+    return np.array(binomial_path_counts(n), dtype=float) / 2.0**n
+
+
+def all_paths(n: int) -> Iterator[tuple[int, ...]]:
+    """Every path through n blocks, as a tuple of 0 (shortcut) / 1 (branch) per block: 2^n of them."""
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 20:
+        raise ValueError(f"n must be a whole number of blocks from 0 to 20 (2^n paths are listed), got {n!r}.")
+    return itertools.product((0, 1), repeat=n)
+
+
+def unrolled_terms(branches: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """For linear blocks x -> (I + A_i) x: the product (I + A_n)...(I + A_1) split by path length k = 0..n.
+
+    Term k sums the 2^n paths' matrices that take exactly k branches, so the terms add up to the whole
+    product: the unrolled view of Veit et al., eq. 3, made exact for linear branches (notebook 05).
+    """
+    if not branches:
+        raise ValueError("give at least one branch matrix A_i.")
+    d = branches[0].shape[0]
+    if any(a.shape != (d, d) for a in branches):
+        raise ValueError(f"every branch must be a square matrix of the same size, got {[tuple(a.shape) for a in branches]}.")
+    eye = torch.eye(d, dtype=branches[0].dtype)
+    terms = [torch.zeros(d, d, dtype=branches[0].dtype) for _ in range(len(branches) + 1)]
+    for path in all_paths(len(branches)):
+        m = eye
+        for take, a in zip(path, branches):  # block 1 acts first, so it sits rightmost in the product
+            m = (a if take else eye) @ m
+        terms[sum(path)] += m
+    return terms
+
+
+# --- lesion study ----------------------------------------------------------------------------------
+
+
+def _blocks(model: nn.Module) -> list[nn.Module]:
+    if not isinstance(model, ResNet):
+        raise ValueError(f"the lesion study works on resblock.models.ResNet (residual or plain), got {type(model).__name__}.")
+    return list(model.blocks())
+
+
+def block_names(model: nn.Module) -> list[str]:
+    """Names of the blocks in forward order, e.g. 'layer2.0' (stage 2, first block)."""
+    names = {m: n for n, m in model.named_modules()}
+    return [names[b] for b in _blocks(model)]
+
+
+def removable(model: nn.Module) -> list[bool]:
+    """Which blocks can be deleted at test time: every residual block; a plain block only where its input and output shapes agree."""
+    # A residual block keeps its shortcut when its branch is deleted, so it can always go (a
+    # downsampling block keeps its projection). A plain block is the only route; deleting it
+    # (replacing it by the identity) works only when it neither strides nor changes channels.
+    out = []
+    for b in _blocks(model):
+        if isinstance(b, PlainBlock):
+            out.append(b.conv1.stride == (1, 1) and b.conv1.in_channels == b.bn2.num_features)
+        else:
+            out.append(True)
+    return out
+
+
+class BranchRemoved(nn.Module):
+    """A residual block with its branch deleted: relu(shortcut(x)), the path through the shortcut alone (Veit et al. sec. 4.2)."""
+
+    def __init__(self, block: ResidualBlock) -> None:
+        super().__init__()
+        self.shortcut = block.shortcut
+        self.alpha = block.alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The block computed relu(R(x) + alpha * shortcut(x)); with R deleted only this is left. For an
+        # identity shortcut x comes out of a ReLU, so relu(x) = x: the block becomes the identity.
+        return F.relu(self.alpha * self.shortcut(x))
+
+
+def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
+    can = removable(model)
+    out = sorted(set(int(i) for i in removed))
+    for i in out:
+        if not 0 <= i < len(can):
+            raise ValueError(f"block index {i} is out of range: the model has {len(can)} blocks (0..{len(can) - 1}).")
+        if not can[i]:
+            raise ValueError(
+                f"block {i} ({block_names(model)[i]}) is a plain block that changes the shape (stride or channels), "
+                "so it cannot be deleted; pick one of the indices where removable(model) is True."
+            )
+    return out
+
+
+def lesioned(model: nn.Module, removed: Iterable[int]) -> nn.Module:
+    """A copy of the ResNet with the given blocks deleted: a residual block keeps its shortcut, a plain block becomes the identity (notebook 05)."""
+    removed = _check_removed(model, removed)
+    out = copy.deepcopy(model)
+    names = block_names(out)
+    for i in removed:
+        stage, index = names[i].split(".")
+        seq = getattr(out, stage)
+        block = seq[int(index)]
+        seq[int(index)] = nn.Identity() if isinstance(block, PlainBlock) else BranchRemoved(block)
+    return out.eval()
+
+
+def lesion_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()) -> float:
+    """Test accuracy of the model with the given blocks deleted (notebook 05)."""
+    return evaluate(lesioned(model, removed), images, labels)[1]
+
+
+def single_lesions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """Accuracy with each block deleted in turn (nan where a plain block cannot be deleted): Veit et al. Fig. 3."""
+    can = removable(model)
+    return [lesion_accuracy(model, images, labels, [i]) if ok else math.nan for i, ok in enumerate(can)]
+
+
+@dataclass
+class RandomLesions:
+    """Accuracies with k random (removable) blocks deleted, several draws for each k: Veit et al. Fig. 5(a)."""
+
+    ks: list[int]
+    accuracies: list[list[float]]  # accuracies[j] holds one value per draw for ks[j]
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.array([np.mean(a) for a in self.accuracies])
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.array([np.std(a) for a in self.accuracies])
+
+
+def random_lesions(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ks: Sequence[int], draws: int = 3, seed: int = 0
+) -> RandomLesions:
+    """Delete k blocks chosen at random among the removable ones, ``draws`` times for each k (notebook 05)."""
+    candidates = [i for i, ok in enumerate(removable(model)) if ok]
+    if any(not 0 <= k <= len(candidates) for k in ks):
+        raise ValueError(f"each k must lie in 0..{len(candidates)} (the number of removable blocks), got {list(ks)}.")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws!r}.")
+    rng = random.Random(seed)
+    accs = []
+    for k in ks:
+        accs.append([lesion_accuracy(model, images, labels, rng.sample(candidates, k)) for _ in range(1 if k == 0 else draws)])
+    return RandomLesions(list(ks), accs)
+
+
+# --- effective paths: which lengths carry the gradient ---------------------------------------------
+
+
+@dataclass
+class PathGradients:
+    """Gradient magnitude that reaches the first block's input along single paths of each length k (Veit et al. Fig. 6)."""
+
+    n: int  # number of blocks
+    per_path: np.ndarray  # mean gradient norm along one path of length k, k = 0..n
+    spread: np.ndarray  # standard deviation of that norm over the sampled paths
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.array(binomial_path_counts(self.n), dtype=float)
+
+    @property
+    def total(self) -> np.ndarray:
+        """Total gradient magnitude from all paths of length k: C(n, k) x per-path magnitude (their Fig. 6b)."""
+        return self.counts * self.per_path
+
+
+def _check_residual(model: nn.Module) -> list[ResidualBlock]:
+    blocks = _blocks(model)
+    if any(not isinstance(b, ResidualBlock) or isinstance(b, PlainBlock) for b in blocks):
+        raise ValueError("paths exist only in a residual net: give a ResNet built with shortcut=True.")
+    return blocks
+
+
+def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[list[tuple], torch.Tensor, torch.Tensor]:
+    """One eval-mode forward pass, kept as per-block graphs: (pieces, gradient at the last block's output, first block's input).
+
+    Each piece is (block input as a leaf, branch output, shortcut output, ReLU mask), so that a
+    backward pass can be routed through the branch or the shortcut of each block separately.
+    """
+    blocks = _check_residual(model)
+    device = next(model.parameters()).device
+    x, y = images.to(device), labels.to(device)
+    h = F.relu(model.bn1(model.conv1(x))).detach()
+    first = h
+    pieces = []
+    for b in blocks:
+        inp = h.detach().requires_grad_(True)
+        r = b.residual(inp)
+        s = b.alpha * b.shortcut(inp)
+        z = r + s
+        pieces.append((inp, r, s, (z > 0).to(z.dtype)))
+        h = F.relu(z).detach()
+    top = h.requires_grad_(True)
+    logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(top, 1), 1))
+    # Summed loss: each example's gradient is its own (BN in eval mode couples nothing).
+    (g_top,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), top)
+    return pieces, g_top, first
+
+
+def path_gradient(pieces: list[tuple], g_top: torch.Tensor, through: set[int]) -> torch.Tensor:
+    """The gradient at the first block's input along one path: the branch in the blocks ``through``, the shortcut elsewhere."""
+    g = g_top
+    for i in reversed(range(len(pieces))):
+        inp, r, s, mask = pieces[i]
+        gz = g * mask  # through the ReLU after the addition
+        half = r if i in through else s
+        if half is inp:  # an identity shortcut: its Jacobian is I
+            g = gz
+        else:
+            (g,) = torch.autograd.grad(half, inp, gz, retain_graph=True)
+    return g
+
+
+def gradient_by_path_length(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, paths_per_length: int = 10, seed: int = 0
+) -> PathGradients:
+    """For each k, sample paths through k branches (shortcuts elsewhere) and measure the gradient that reaches the first block's input (notebook 05).
+
+    As in Veit et al. sec. 5: one forward pass, then a backward pass that in k random blocks goes
+    only through the residual branch and in the others only through the shortcut, so the gradient
+    measured is that of a single path of length k. Here the forward pass is shared: each block's
+    branch and shortcut are kept as separate small graphs, and a path's backward pass is a chain of
+    vector-Jacobian products through the chosen halves. BN is in eval mode (fixed statistics).
+    """
+    n = len(_check_residual(model))
+    if paths_per_length < 1:
+        raise ValueError(f"paths_per_length must be >= 1, got {paths_per_length!r}.")
+    was_training = model.training
+    model.eval()
+    rng = random.Random(seed)
+    per_path, spread = [], []
+    try:
+        with torch.enable_grad():
+            pieces, g_top, _ = path_pieces(model, images, labels)
+            for k in range(n + 1):
+                norms = []
+                for _ in range(1 if math.comb(n, k) == 1 else paths_per_length):  # k = 0 and k = n: one path each
+                    g = path_gradient(pieces, g_top, set(rng.sample(range(n), k)))
+                    norms.extend(g.flatten(1).norm(dim=1).tolist())  # one norm per example
+                per_path.append(float(np.mean(norms)))
+                spread.append(float(np.std(norms)))
+    finally:
+        model.train(was_training)
+    return PathGradients(n=n, per_path=np.array(per_path), spread=np.array(spread))
+
+
+# --- plots: data in, Axes out -----------------------------------------------------------------------
+
+
+def _axes(ax=None, figsize=(5.0, 3.4)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1]
+
+
+def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
+    """Fraction of paths of each length for n blocks, one curve per n (notebook 05)."""
+    ax = _axes(ax)
+    for n in ns:
+        ax.plot(range(n + 1), path_length_distribution(n), "o-", ms=3, label=f"n = {n} blocks ({2**n:,} paths)")
+    ax.set(xlabel="path length k (branches passed through)", ylabel="fraction of paths", title="path lengths are binomial")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str, float], ax=None):
+    """Accuracy with each single block deleted, one line per net, its intact accuracy dashed (notebook 05)."""
+    ax = _axes(ax, (8.0, 3.4))
+    for j, (name, accs) in enumerate(results.items()):
+        idx = [i for i, a in enumerate(accs) if not math.isnan(a)]
+        ax.plot(idx, [accs[i] for i in idx], "o-", color=f"C{j}", ms=4, label=f"{name}: one block deleted")
+        ax.axhline(baselines[name], color=f"C{j}", ls="--", lw=1, label=f"{name}: intact")
+    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="chance (10 classes)")
+    ax.set(xlabel="index of the deleted block", ylabel="test accuracy", ylim=(0, 1), title="deleting one block at test time")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_random_lesions(results: dict[str, RandomLesions], ax=None):
+    """Mean accuracy (and spread) against the number of blocks deleted at random, one line per net (notebook 05)."""
+    ax = _axes(ax)
+    for j, (name, r) in enumerate(results.items()):
+        ax.errorbar(r.ks, r.mean, yerr=r.std, fmt="o-", ms=4, capsize=3, color=f"C{j}", label=name)
+    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="chance")
+    ax.set(xlabel="blocks deleted at random", ylabel="test accuracy", ylim=(0, 1), title="deleting several blocks")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_path_gradients(pg: PathGradients, axes=None):
+    """Three panels: how many paths of each length, the gradient one such path carries, and their product (notebook 05)."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        axes = plt.subplots(1, 3, figsize=(13, 3.4))[1]
+    ks = np.arange(pg.n + 1)
+    axes[0].bar(ks, pg.counts / pg.counts.sum(), color="C0")
+    axes[0].set(xlabel="path length k", ylabel="fraction of paths", title=f"(a) path lengths, n = {pg.n}")
+    axes[1].semilogy(ks, pg.per_path, "o-", ms=3, color="C1")
+    axes[1].set(xlabel="path length k", ylabel="gradient norm at the input", title="(b) gradient along one path")
+    share = pg.total / pg.total.sum()
+    axes[2].bar(ks, share, color="C2")
+    axes[2].set(xlabel="path length k", ylabel="share of total gradient", title="(c) paths x gradient per path")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return axes
+
+
+# --- widget -------------------------------------------------------------------------------------------
+
+
+def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()):
+    """One toggle per block; toggling deletes the block in every net and re-measures accuracy on the fixed subset (notebook 05).
+
+    CSS classes for tests: each toggle "resblock-lesion-toggle", the accuracy read-out
+    "resblock-lesion-accuracy", the whole widget "resblock-lesion-widget". The figure is shown
+    through a display handle, so the default state is a static image in any renderer.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    if not models:
+        raise ValueError("give at least one model, e.g. {'ResNet-56': resnet, 'plain-56': plain}.")
+    first = next(iter(models.values()))
+    names = block_names(first)
+    for label, m in models.items():
+        if block_names(m) != names:
+            raise ValueError(f"all models must have the same blocks; {label!r} differs from the first.")
+    can = {label: removable(m) for label, m in models.items()}
+    intact = {label: lesion_accuracy(m, images, labels) for label, m in models.items()}
+    removed = set(removed)
+    toggles = []
+    for i, name in enumerate(names):
+        t = widgets.ToggleButton(value=i in removed, description=str(i), tooltip=f"delete block {i} ({name})",
+                                 layout=widgets.Layout(width="34px", padding="0"))
+        t.add_class("resblock-lesion-toggle")
+        toggles.append(t)
+    readout = widgets.HTML()
+    readout.add_class("resblock-lesion-accuracy")
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    plt.close(fig)
+    state = {"handle": None}
+
+    def measure() -> dict[str, float]:
+        chosen = [i for i, t in enumerate(toggles) if t.value]
+        accs = {}
+        for label, m in models.items():
+            ok = [i for i in chosen if can[label][i]]  # a plain net cannot lose a shape-changing block
+            accs[label] = lesion_accuracy(m, images, labels, ok)
+        return accs
+
+    def redraw(_change=None) -> None:
+        accs = measure()
+        chosen = [i for i, t in enumerate(toggles) if t.value]
+        readout.value = "deleted blocks: " + (", ".join(map(str, chosen)) or "none") + " &nbsp;|&nbsp; " + " &nbsp;|&nbsp; ".join(
+            f"<b>{label}</b>: {accs[label]:.3f} (intact {intact[label]:.3f})" for label in models
+        )
+        ax.clear()
+        labels_ = list(models)
+        ax.barh(labels_, [intact[k] for k in labels_], color="0.85", label="intact")
+        ax.barh(labels_, [accs[k] for k in labels_], height=0.5, color=[f"C{j}" for j in range(len(labels_))], label="with deletions")
+        ax.axvline(0.1, color="0.5", ls=":", lw=1)
+        ax.set(xlim=(0, 1), xlabel=f"accuracy on {len(labels)} test images", title=f"{len(chosen)} block(s) deleted")
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        if state["handle"] is not None:
+            state["handle"].update(fig)
+
+    for t in toggles:
+        t.observe(redraw, names="value")
+    redraw()
+    box = widgets.VBox([widgets.HTML("Click a block to delete it (again to restore it):"),
+                        widgets.HBox(toggles, layout=widgets.Layout(flex_flow="row wrap")), readout])
+    box.add_class("resblock-lesion-widget")
+    box.toggles, box.readout, box.measure, box.figure = toggles, readout, measure, fig
+    display(box)
+    state["handle"] = display(fig, display_id=True)
+    return box

@@ -1,0 +1,98 @@
+"""The small trained plain and residual nets that notebooks 05 and 06 take apart, saved under results/nets/.
+
+Four nets: plain and residual at depths 20 and 56 (He et al.'s 6n+2 design, at half width, 8/16/32
+channels, so that the 56-layer checkpoints stay under 1 MB and a loss surface costs minutes, not
+hours, on 2 CPU cores). All are trained with the course's one loop, ``resblock.train.fit``, on the
+same recipe and seeds, by ``python -m resblock.experiments landscape-nets``; the notebooks load the
+checkpoints, or train a missing one with the same recipe (load-or-train).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from resblock.models import ResNet, ResNetConfig
+from resblock.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+
+NETS_DIR = Path(__file__).resolve().parents[1] / "results" / "nets"
+DEPTHS = (20, 56)  # the two depths of Li et al.'s Fig. 5 that we can afford (they also did 110)
+WIDTHS = (8, 16, 32)  # half of the paper's 16/32/64: 4x fewer multiply-adds per image
+# One pass over the 60k training images; lr 0.2 trains the plain 56-layer net without diverging.
+RECIPE = TrainConfig(epochs=1.0, lr=0.2, seed=0, eval_images=2000)
+INIT_SEED = 0  # seeds the weights' initialisation
+
+
+def net_name(depth: int, shortcut: bool) -> str:
+    """'resnet56' or 'plain56': the checkpoint's file stem and the nets' name in results files."""
+    return f"{'resnet' if shortcut else 'plain'}{depth}"
+
+
+def checkpoint_path(depth: int, shortcut: bool, root: str | Path | None = None) -> Path:
+    """Where the checkpoint of this net lives (results/nets/NAME.pt by default)."""
+    return Path(root or NETS_DIR) / f"{net_name(depth, shortcut)}.pt"
+
+
+def build(depth: int, shortcut: bool) -> ResNet:
+    """A fresh, seeded net of the study's shape."""
+    torch.manual_seed(INIT_SEED)
+    return ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=WIDTHS))
+
+
+def train_and_save(depth: int, shortcut: bool, data, root: str | Path | None = None,
+                   config: TrainConfig = RECIPE, progress: bool = False):
+    """Train one net with the study's recipe and save it (model and history, no optimiser state)."""
+    result = fit(build(depth, shortcut), data.train_images, data.train_labels, config,
+                 test=(data.test_images, data.test_labels), progress=progress)
+    save_checkpoint(checkpoint_path(depth, shortcut, root), result.model.cpu(), None, result.history, config)
+    return result
+
+
+def load_or_train(depth: int, shortcut: bool, data=None, root: str | Path | None = None, epochs: float | None = None) -> ResNet:
+    """Load the saved net; if there is none, train it with the study's recipe (needs ``data``) and save it (notebooks 05-06)."""
+    path = checkpoint_path(depth, shortcut, root)
+    if not path.is_file():
+        if data is None:
+            raise ValueError(f"no checkpoint at {path}; pass data=load_fashion_mnist() to train it, "
+                             "or run `python -m resblock.experiments landscape-nets`.")
+        config = RECIPE if epochs is None else replace(RECIPE, epochs=epochs)
+        train_and_save(depth, shortcut, data, root, config, progress=True)
+    model = load_checkpoint(path).model
+    return model.eval()
+
+
+def run_training(names: list[str] | None = None, root: str | Path | None = None) -> dict:
+    """Train and save the named nets (all four by default); return a record for results/nets/landscape-nets.json."""
+    import json
+    import time
+
+    from resblock.data import load_fashion_mnist
+    from resblock.env import describe_environment
+
+    all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
+    names = names or list(all_names)
+    unknown = [n for n in names if n not in all_names]
+    if unknown:
+        raise ValueError(f"unknown nets {unknown}; choose from {sorted(all_names)}.")
+    data = load_fashion_mnist()
+    record_path = Path(root or NETS_DIR) / "landscape-nets.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {"nets": {}}
+    for name in names:
+        depth, shortcut = all_names[name]
+        t0 = time.perf_counter()
+        result = train_and_save(depth, shortcut, data, root)
+        record["nets"][name] = {
+            "depth": depth, "shortcut": shortcut, "widths": list(WIDTHS), "init_seed": INIT_SEED,
+            "train_config": {k: v for k, v in vars(RECIPE).items()},
+            "steps": result.history.steps, "test_loss": result.history.test_loss[-1],
+            "test_acc": result.history.test_acc[-1], "wall_time_s": round(time.perf_counter() - t0, 1),
+            "environment": describe_environment(),
+            "command": f"python -m resblock.experiments landscape-nets --nets {name}",
+        }
+        print(f"{name}: test accuracy {result.history.test_acc[-1]:.4f} after {result.history.steps} steps, "
+              f"{record['nets'][name]['wall_time_s']} s", flush=True)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return record

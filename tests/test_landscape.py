@@ -1,0 +1,127 @@
+"""Loss landscapes (resblock.landscape, notebook 06) against direct computation."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resblock import landscape
+from resblock.models import ResNet, ResNetConfig
+
+
+def small_net(shortcut: bool = True) -> ResNet:
+    torch.manual_seed(0)
+    return ResNet(ResNetConfig(depth=8, shortcut=shortcut, widths=(4, 8, 8))).eval()
+
+
+def data(n: int = 16):
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_filter_normalisation_gives_each_filter_the_norm_of_the_weight_filter():
+    net = small_net()
+    d = landscape.random_direction(net, seed=1)
+    checked = 0
+    for name, p in net.named_parameters():
+        if p.dim() > 1:
+            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1))
+            checked += 1
+        else:  # biases and BN parameters are left out, as in Li et al.
+            assert torch.count_nonzero(d[name]) == 0
+    assert checked == 1 + 3 * 2 + 2 + 1  # ResNet-8: stem conv, 2 convs per block, 2 projections, fc
+    # Not layer-wise: a single scale for the whole tensor would not match every filter.
+    w = net.conv1.weight.detach()
+    raw = torch.randn_like(w)
+    layerwise = raw * w.norm() / raw.norm()
+    assert not torch.allclose(layerwise.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1))
+
+
+def test_filter_normalize_checks_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        landscape.filter_normalize(torch.zeros(2, 3), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="zero direction"):
+        landscape.filter_normalize(torch.zeros(3), torch.zeros(3))
+
+
+def test_directions_are_reproducible_and_differ_by_seed():
+    net = small_net()
+    a, b, c = (landscape.random_direction(net, s) for s in (1, 1, 2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+
+
+def test_line_at_zero_equals_the_trained_loss_and_leaves_the_model_alone():
+    net = small_net()
+    x, y = data()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    line = landscape.loss_along_direction(net, landscape.random_direction(net, 1), [-0.5, 0.0, 0.5], x, y)
+    with torch.no_grad():
+        logits = net(x)
+    assert line.loss[1] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert line.acc[1] == pytest.approx((logits.argmax(1) == y).float().mean().item())
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_a_point_off_centre_equals_the_loss_of_explicitly_moved_weights():
+    net = small_net()
+    x, y = data()
+    d1, d2 = landscape.random_direction(net, 1), landscape.random_direction(net, 2)
+    surface = landscape.loss_surface(net, d1, d2, [0.0, 0.3], [-0.2, 0.0], x, y)
+    moved = small_net()
+    with torch.no_grad():
+        for name, p in moved.named_parameters():
+            p.add_(0.3 * d1[name] - 0.2 * d2[name])
+        expected = F.cross_entropy(moved(x), y).item()
+    assert surface.loss.shape == (2, 2)
+    assert surface.loss[0, 1] == pytest.approx(expected, rel=1e-5)  # row b = -0.2, column a = 0.3
+    assert surface.loss[1, 0] == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-5)
+    round_trip = landscape.Surface.from_dict(surface.to_dict())
+    np.testing.assert_allclose(round_trip.loss, surface.loss)
+
+
+def test_batching_does_not_change_the_loss():
+    net = small_net()
+    x, y = data(10)
+    d = landscape.random_direction(net, 1)
+    assert landscape.loss_at(net, [(0.4, d)], x, y, batch_size=3)[0] == pytest.approx(
+        landscape.loss_at(net, [(0.4, d)], x, y, batch_size=100)[0], rel=1e-5)
+
+
+def test_mismatched_direction_is_rejected():
+    with pytest.raises(ValueError, match="does not match"):
+        landscape.loss_along_direction(small_net(), {"w": torch.zeros(1)}, [0.0], *data())
+
+
+def test_fixed_subset_is_fixed():
+    x, y = data(20)
+    a = landscape.fixed_subset(x, y, 5, seed=0)
+    b = landscape.fixed_subset(x, y, 5, seed=0)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError):
+        landscape.fixed_subset(x, y, 21)
+
+
+def test_sharpness_ratio_of_a_bowl():
+    g = np.linspace(-1, 1, 5)
+    a, b = np.meshgrid(g, g)
+    s = landscape.Surface(g, g, 1.0 + a**2 + b**2, np.zeros((5, 5)), 0.0)
+    # points within radius 0.5: the centre (1.0) and its 4 neighbours (1.25)
+    assert landscape.sharpness_ratio(s, 0.5) == pytest.approx((1.0 + 4 * 1.25) / 5)
+
+
+def test_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from resblock import landscape_plots as lp
+
+    g = np.linspace(-1, 1, 5)
+    a, b = np.meshgrid(g, g)
+    s = landscape.Surface(g, g, 1.0 + a**2 + b**2, np.zeros((5, 5)), 0.0)
+    axes = lp.plot_landscape_grid({"x": s, "y": s}, [["x", "y"]], kind="contour", cap=3.0)
+    assert len(axes) == 2
+    axes = lp.plot_landscape_grid({"x": s}, [["x"]], kind="surface", cap=3.0)
+    assert axes[0].name == "3d"
+    line = landscape.Line(g, g**2, g, 0.0)
+    assert len(lp.plot_lines({"x": line}).get_lines()) == 2  # the curve and the a = 0 marker

@@ -1,0 +1,152 @@
+"""Paths, lesions and effective paths (resblock.paths, notebook 05), each against an oracle."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resblock import paths
+from resblock.models import ResNet, ResNetConfig
+
+
+def small_net(shortcut: bool, depth: int = 14, seed: int = 0) -> ResNet:
+    torch.manual_seed(seed)
+    net = ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=(4, 8, 8)))
+    # Give BN non-trivial statistics and affine parameters, as a trained net has.
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def batch(n: int = 6, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.mark.parametrize("n", range(0, 9))
+def test_binomial_counts_match_brute_force_enumeration(n):
+    counts = [0] * (n + 1)
+    for path in paths.all_paths(n):
+        counts[sum(path)] += 1
+    assert counts == paths.binomial_path_counts(n)
+    assert sum(counts) == 2**n
+    assert paths.path_length_distribution(n).sum() == pytest.approx(1.0)
+
+
+def test_unrolled_terms_add_up_to_the_product_of_the_blocks():
+    torch.manual_seed(0)
+    a = [0.3 * torch.randn(4, 4, dtype=torch.float64) for _ in range(4)]
+    eye = torch.eye(4, dtype=torch.float64)
+    product = eye
+    for m in a:
+        product = (eye + m) @ product
+    terms = paths.unrolled_terms(a)
+    assert len(terms) == 5
+    torch.testing.assert_close(sum(terms), product)
+    torch.testing.assert_close(terms[0], eye)  # the one path through no branch
+    torch.testing.assert_close(terms[4], a[3] @ a[2] @ a[1] @ a[0])  # the one path through all
+    torch.testing.assert_close(terms[1], sum(a))  # the four paths through one branch each
+
+
+def test_unrolled_terms_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="square"):
+        paths.unrolled_terms([torch.zeros(2, 2), torch.zeros(3, 3)])
+
+
+def test_removable_blocks():
+    res, plain = small_net(True), small_net(False)
+    assert paths.removable(res) == [True] * 6
+    # plain-14: stage 1 keeps shapes; the first block of stages 2 and 3 strides and widens.
+    assert paths.removable(plain) == [True, True, False, True, False, True]
+    assert paths.block_names(res) == ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1"]
+
+
+@pytest.mark.parametrize("i", [1, 2, 4])  # identity-shortcut and projection-shortcut blocks
+def test_lesion_equals_a_block_whose_branch_is_zeroed(i):
+    net = small_net(True)
+    x, _ = batch()
+    zeroed = small_net(True)
+    block = list(zeroed.blocks())[i]
+    torch.nn.init.zeros_(block.bn2.weight)
+    torch.nn.init.zeros_(block.bn2.bias)  # now R(x) = 0 exactly
+    with torch.no_grad():
+        torch.testing.assert_close(paths.lesioned(net, [i])(x), zeroed(x))
+        assert not torch.allclose(net(x), zeroed(x))  # the branch did matter
+
+
+def test_lesion_of_a_plain_block_skips_it_and_leaves_the_original_intact():
+    net = small_net(False)
+    x, _ = batch()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        out = paths.lesioned(net, [1])(x)
+        h = F.relu(net.bn1(net.conv1(x)))
+        h = net.layer1[0](h)  # block 1 (layer1.1) skipped
+        h = net.layer3(net.layer2(h))
+        expected = net.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+    torch.testing.assert_close(out, expected)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert isinstance(net.layer1[1], paths.PlainBlock)
+
+
+def test_lesion_rejects_shape_changing_plain_blocks_and_bad_indices():
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        paths.lesioned(small_net(False), [2])
+    with pytest.raises(ValueError, match="out of range"):
+        paths.lesioned(small_net(True), [6])
+    with pytest.raises(ValueError, match="ResNet"):
+        paths.removable(torch.nn.Linear(2, 2))
+
+
+def test_single_and_random_lesions():
+    x, y = batch(40)
+    plain = small_net(False)
+    accs = paths.single_lesions(plain, x, y)
+    assert [math.isnan(a) for a in accs] == [not r for r in paths.removable(plain)]
+    res = small_net(True)
+    r = paths.random_lesions(res, x, y, ks=[0, 2, 6], draws=2, seed=0)
+    assert r.ks == [0, 2, 6] and [len(a) for a in r.accuracies] == [1, 2, 2]
+    assert r.accuracies[0][0] == pytest.approx(paths.lesion_accuracy(res, x, y))
+    # deleting every branch leaves the same net whichever order they were drawn in
+    assert r.accuracies[2][0] == r.accuracies[2][1] == pytest.approx(paths.lesion_accuracy(res, x, y, range(6)))
+    with pytest.raises(ValueError, match="each k"):
+        paths.random_lesions(res, x, y, ks=[7])
+
+
+def test_path_gradients_over_all_paths_sum_to_the_full_gradient():
+    # Oracle: the chain rule through (branch + shortcut) expands into the sum over all 2^n paths.
+    net = small_net(True, depth=8)  # 3 blocks, 8 paths
+    x, y = batch(4)
+    pieces, g_top, _ = paths.path_pieces(net, x, y)
+    total = sum(paths.path_gradient(pieces, g_top, {i for i, t in enumerate(p) if t}) for p in paths.all_paths(3))
+    h = F.relu(net.bn1(net.conv1(x))).detach().requires_grad_(True)
+    out = net.fc(torch.flatten(F.adaptive_avg_pool2d(net.layer3(net.layer2(net.layer1(h))), 1), 1))
+    (full,) = torch.autograd.grad(F.cross_entropy(out, y, reduction="sum"), h)
+    torch.testing.assert_close(total, full, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_by_path_length_shape_and_plain_net_refused():
+    net = small_net(True)
+    x, y = batch(4)
+    pg = paths.gradient_by_path_length(net, x, y, paths_per_length=2)
+    assert pg.n == 6 and pg.per_path.shape == (7,) and (pg.per_path > 0).all()
+    assert pg.total == pytest.approx(pg.counts * pg.per_path)
+    assert pg.counts.tolist() == [1, 6, 15, 20, 15, 6, 1]
+    with pytest.raises(ValueError, match="residual"):
+        paths.gradient_by_path_length(small_net(False), x, y)
+
+
+def test_plots_return_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = paths.plot_path_length_distribution((3, 9))
+    assert len(ax.get_lines()) == 2
+    ax = paths.plot_single_lesions({"a": [0.9, math.nan, 0.8]}, {"a": 0.9})
+    assert ax.get_lines()[0].get_xdata().tolist() == [0, 2]
