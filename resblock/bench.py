@@ -77,5 +77,25 @@ def main(argv: list[str] | None = None) -> int:
 # --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory (issue 5) -------
 
 
+# --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point (issue 7)
+
+
+@benchmark("lesion_landscape", targets={"lesion_toggle_ms": ("<", 1000.0)})
+def bench_lesion_landscape() -> Figures:
+    """One toggle of notebook 05's lesion widget (both 56-layer nets, 500 images); one landscape point (ResNet-56, 500 images)."""
+    from resblock import landscape, paths
+    from resblock.data import load_fashion_mnist
+    from resblock.trained_nets import build
+
+    data = load_fashion_mnist()
+    x, y = data.test_images[:500], data.test_labels[:500]
+    # Untrained nets of the study's shape cost the same to evaluate as the trained checkpoints.
+    resnet, plain = build(56, True).eval(), build(56, False).eval()
+    toggle = median_ms(lambda: (paths.lesion_accuracy(resnet, x, y, [13]), paths.lesion_accuracy(plain, x, y, [13])), repeats=5, warmup=1)
+    d = landscape.random_direction(resnet, 1)
+    point = median_ms(lambda: landscape.loss_at(resnet, [(0.5, d)], x, y), repeats=5, warmup=1)
+    return {"lesion_toggle_ms": toggle, "landscape_point_resnet56_500img_ms": point}
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -29,7 +29,7 @@ Direction = dict[str, torch.Tensor]
 
 __all__ = [
     "Direction", "filter_normalize", "random_direction", "loss_at", "Line", "loss_along_direction",
-    "Surface", "loss_surface", "fixed_subset", "sharpness_ratio", "run_experiment", "load_results",
+    "Surface", "loss_surface", "fixed_subset", "sharpness_ratio", "local_minima", "run_experiment", "load_results",
 ]
 
 
@@ -180,6 +180,15 @@ def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
     if not math.isfinite(centre) or centre <= 0:
         raise ValueError("the surface has no finite positive loss at its centre.")
     return float(surface.loss[inside].mean() / centre)
+
+
+def local_minima(surface: Surface) -> int:
+    """Grid points lower than all their (up to 8) neighbours: 1 for a bowl, many for a chaotic surface (notebook 06)."""
+    z = surface.loss
+    padded = np.pad(z, 1, constant_values=np.inf)
+    h, w = z.shape
+    neighbours = [padded[1 + di: 1 + di + h, 1 + dj: 1 + dj + w] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]
+    return int(np.all([z < n for n in neighbours], axis=0).sum())
 
 
 # --- the experiment behind notebook 06's full grids --------------------------------------------------

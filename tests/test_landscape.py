@@ -125,3 +125,12 @@ def test_plots():
     assert axes[0].name == "3d"
     line = landscape.Line(g, g**2, g, 0.0)
     assert len(lp.plot_lines({"x": line}).get_lines()) == 2  # the curve and the a = 0 marker
+
+
+def test_local_minima_counts_pits():
+    g = np.linspace(-1, 1, 9)
+    a, b = np.meshgrid(g, g)
+    bowl = landscape.Surface(g, g, a**2 + b**2, np.zeros((9, 9)), 0.0)
+    assert landscape.local_minima(bowl) == 1
+    egg_box = landscape.Surface(g, g, np.cos(2 * np.pi * a) * np.cos(2 * np.pi * b), np.zeros((9, 9)), 0.0)
+    assert landscape.local_minima(egg_box) > 1

@@ -150,3 +150,21 @@ def test_plots_return_axes():
     assert len(ax.get_lines()) == 2
     ax = paths.plot_single_lesions({"a": [0.9, math.nan, 0.8]}, {"a": 0.9})
     assert ax.get_lines()[0].get_xdata().tolist() == [0, 2]
+
+
+def test_lesion_widget_toggles_re_measure(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = batch(30)
+    res, plain = small_net(True), small_net(False)
+    box = paths.lesion_widget({"res": res, "plain": plain}, x, y, removed=[1])
+    assert len(box.toggles) == 6 and [t.value for t in box.toggles] == [False, True, False, False, False, False]
+    assert "resblock-lesion-toggle" in box.toggles[0]._dom_classes
+    assert "resblock-lesion-accuracy" in box.readout._dom_classes
+    assert "deleted blocks: 1 " in box.readout.value
+    box.toggles[2].value = True  # shape-changing in the plain net: deleted only from the ResNet
+    assert "deleted blocks: 1, 2 " in box.readout.value
+    assert box.measure() == {"res": pytest.approx(paths.lesion_accuracy(res, x, y, [1, 2])),
+                             "plain": pytest.approx(paths.lesion_accuracy(plain, x, y, [1]))}
+    assert f"{paths.lesion_accuracy(res, x, y, [1, 2]):.3f}" in box.readout.value
