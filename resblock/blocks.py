@@ -25,6 +25,12 @@ def _check_planes(in_planes: int, planes: int, stride: int) -> None:
         )
 
 
+def projection(in_planes: int, out_planes: int, stride: int, norm: bool = True) -> nn.Module:
+    """The projection shortcut: a strided 1x1 convolution, with BN when the block is normalised (option B)."""
+    conv = nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=not norm)
+    return nn.Sequential(conv, nn.BatchNorm2d(out_planes)) if norm else conv
+
+
 def needs_projection(in_planes: int, planes: int, stride: int = 1, expansion: int = 1) -> bool:
     """True when the shortcut cannot be the identity: the stride or the channel count changes."""
     return stride != 1 or in_planes != expansion * planes
@@ -53,10 +59,7 @@ class ResidualBlock(nn.Module):
         # convolution (with stride) and BN that project x to R(x)'s shape (arXiv:1512.03385, sec. 3.3).
         self.shortcut: nn.Module = nn.Identity()
         if self._has_shortcut() and needs_projection(in_planes, planes, stride, self.expansion):
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, out, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(out),
-            )
+            self.shortcut = projection(in_planes, out, stride)
 
     def _has_shortcut(self) -> bool:
         return True
@@ -64,6 +67,10 @@ class ResidualBlock(nn.Module):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """R(x): what the block adds to its (projected) input."""
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def zero_init_branch_(self) -> None:
+        """Start R(x) at 0: zero the last BN's gamma (Goyal et al., arXiv:1706.02677; notebook 07)."""
+        nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.residual(x) + self.alpha * self.shortcut(x))  # H(x) = R(x) + x
@@ -80,3 +87,158 @@ class PlainBlock(ResidualBlock):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
+
+
+# --- The designs that grew from the block (notebook 07) -------------------------------------------
+
+
+def _conv3x3(in_planes: int, out_planes: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=bias)
+
+
+class PreActBlock(nn.Module):
+    """The pre-activation block of He et al. (2016): x + R(x), R = conv(relu(bn(conv(relu(bn(x)))))), nothing after the add."""
+
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        _check_planes(in_planes, planes, stride)
+        # "Identity Mappings in Deep Residual Networks", arXiv:1603.05027, Fig. 1(b)/4(e): BN and ReLU
+        # move *before* each conv, so the shortcut path from block to block is a pure identity
+        # (no ReLU after the addition), and x_L = x_l + sum of the branches in between (their eq. 4).
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = _conv3x3(in_planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, self.expansion * planes)
+        self.shortcut: nn.Module = nn.Identity()
+        if needs_projection(in_planes, planes, stride, self.expansion):
+            # As in the authors' code, a projection reads the pre-activated input; its BN is the shared bn1.
+            self.shortcut = projection(in_planes, self.expansion * planes, stride, norm=False)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """R(x) = conv2(relu(bn2(conv1(relu(bn1(x))))))."""
+        return self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
+
+    def zero_init_branch_(self) -> None:
+        """Start R(x) at 0: there is no BN at the end of this branch, so zero its last conv instead."""
+        nn.init.zeros_(self.conv2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.bn1(x))  # the pre-activation, shared by the branch and a projection shortcut
+        shortcut = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(a)
+        return shortcut + self.conv2(F.relu(self.bn2(self.conv1(a))))  # x + R(x): no ReLU after the add
+
+
+class Bottleneck(nn.Module):
+    """The bottleneck block of He et al. (2015): relu(R(x) + x), R = 1x1 (reduce) - 3x3 - 1x1 (expand by 4), each with BN."""
+
+    expansion = 4  # the last 1x1 conv restores 4 * planes channels (arXiv:1512.03385, Fig. 5)
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        _check_planes(in_planes, planes, stride)
+        out = self.expansion * planes
+        # Names as in torchvision's resnet.py (which calls the shortcut `downsample`). The 3x3 conv,
+        # working on 4x fewer channels, carries the stride, as in torchvision ("ResNet v1.5").
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.shortcut: nn.Module = nn.Identity()
+        if needs_projection(in_planes, planes, stride, self.expansion):
+            self.shortcut = projection(in_planes, out, stride)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """R(x) = bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))))."""
+        r = F.relu(self.bn1(self.conv1(x)))  # 1x1: squeeze to `planes` channels
+        r = F.relu(self.bn2(self.conv2(r)))  # 3x3 on the narrow tensor: where the compute saving is
+        return self.bn3(self.conv3(r))  # 1x1: back out to 4 * planes
+
+    def zero_init_branch_(self) -> None:
+        """Start R(x) at 0: zero the last BN's gamma (torchvision's zero_init_residual does bn3)."""
+        nn.init.zeros_(self.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.residual(x) + self.shortcut(x))
+
+
+class ReZeroBlock(nn.Module):
+    """ReZero / SkipInit: x + alpha * R(x), alpha a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
+
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: bool = False) -> None:
+        super().__init__()
+        _check_planes(in_planes, planes, stride)
+        # Bachlechner et al., "ReZero is All You Need", arXiv:2003.04887, and De & Smith, "Batch
+        # Normalization Biases Residual Blocks Towards the Identity Function", arXiv:2002.10444
+        # (SkipInit): with the branch gated by a scalar at 0, every block starts as the identity, so
+        # a deep net needs no normalisation to keep its signal and gradients in scale. `norm=True`
+        # keeps BN in the branch as well. Note: alpha here scales the *branch*; in ResidualBlock it
+        # scales the shortcut.
+        self.conv1 = _conv3x3(in_planes, planes, stride, bias=not norm)
+        self.bn1: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
+        self.conv2 = _conv3x3(planes, planes, bias=not norm)
+        self.bn2: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
+        self.alpha = nn.Parameter(torch.zeros(()))
+        self.shortcut: nn.Module = nn.Identity()
+        if needs_projection(in_planes, planes, stride, self.expansion):
+            self.shortcut = projection(in_planes, planes, stride, norm=norm)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """R(x) = conv2(relu(conv1(x))), before the gate alpha."""
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def zero_init_branch_(self) -> None:
+        """Start the branch at 0: alpha is 0 already; set it to 0 again."""
+        nn.init.zeros_(self.alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.alpha * self.residual(x)  # x + alpha R(x), alpha = 0 at init
+
+
+class DenseLayer(nn.Module):
+    """DenseNet's layer (Huang et al. 2017): concatenate, don't add: [x, H(x)], H = BN-ReLU-conv3x3 to `growth` channels."""
+
+    def __init__(self, in_planes: int, growth: int) -> None:
+        super().__init__()
+        _check_planes(in_planes, growth, 1)
+        # "Densely Connected Convolutional Networks", arXiv:1608.06993: every layer sees the feature
+        # maps of all layers before it, because each appends `growth` new channels to its input.
+        self.bn = nn.BatchNorm2d(in_planes)
+        self.conv = _conv3x3(in_planes, growth)
+
+    def new_features(self, x: torch.Tensor) -> torch.Tensor:
+        """H(x) = conv(relu(bn(x))): the `growth` channels this layer adds."""
+        return self.conv(F.relu(self.bn(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.new_features(x)], dim=1)  # x kept verbatim, as the first channels
+
+
+class AddLayer(DenseLayer):
+    """DenseLayer's additive twin: x + H(x), H = BN-ReLU-conv3x3 keeping the channel count."""
+
+    def __init__(self, planes: int) -> None:
+        super().__init__(planes, planes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.new_features(x)  # the same H, added instead of appended
+
+
+def dense_block(in_planes: int, growth: int, num_layers: int) -> nn.Sequential:
+    """`num_layers` DenseLayers; the output has in_planes + num_layers * growth channels."""
+    if not isinstance(num_layers, Integral) or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive whole number, got {num_layers!r}.")
+    return nn.Sequential(*(DenseLayer(in_planes + i * growth, growth) for i in range(num_layers)))
+
+
+BLOCKS: dict[str, type[nn.Module]] = {
+    "basic": ResidualBlock,  # post-activation, He et al. 2015
+    "preact": PreActBlock,  # He et al. 2016
+    "bottleneck": Bottleneck,  # 1x1-3x3-1x1, expansion 4
+    "rezero": ReZeroBlock,  # x + alpha R(x), alpha = 0 at init
+}

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.blocks import BLOCKS, PlainBlock, ResidualBlock
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,19 @@ class ResNetConfig:
     in_channels: int = 1  # 1 for Fashion-MNIST (1x28x28), 3 for CIFAR-10 (3x32x32)
     num_classes: int = 10
     zero_init_residual: bool = False  # start each R(x) at 0 via its last BN's gamma (Goyal et al., arXiv:1706.02677)
+    block: str = "basic"  # a key of resblock.blocks.BLOCKS: "basic", "preact", "bottleneck", "rezero" (notebook 07)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6 != 0:
+        if self.block not in BLOCKS:
+            raise ValueError(f"block must be one of {tuple(BLOCKS)}, got {self.block!r}.")
+        if self.block != "basic" and not self.shortcut:
+            raise ValueError(f"shortcut=False (the plain net) is only defined for block='basic', not {self.block!r}.")
+        if self.block == "bottleneck":  # 3 weighted layers per block: 9n + 2 (ResNet-164 is n = 18)
+            if not isinstance(self.depth, int) or self.depth < 11 or (self.depth - 2) % 9 != 0:
+                raise ValueError(
+                    f"with bottleneck blocks depth must be 9n + 2 with n >= 1 (11, 20, 29, 56, 164, ...), got {self.depth!r}."
+                )
+        elif not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6 != 0:
             raise ValueError(
                 f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}."
             )
@@ -42,8 +52,8 @@ class ResNetConfig:
 
     @property
     def blocks_per_stage(self) -> int:
-        """n in 6n + 2."""
-        return (self.depth - 2) // 6
+        """n in 6n + 2 (9n + 2 for bottleneck blocks)."""
+        return (self.depth - 2) // (9 if self.block == "bottleneck" else 6)
 
 
 class ResNet(nn.Module):
@@ -52,26 +62,32 @@ class ResNet(nn.Module):
     def __init__(self, config: ResNetConfig = ResNetConfig()) -> None:
         super().__init__()
         self.config = config
-        block = ResidualBlock if config.shortcut else PlainBlock
+        block = BLOCKS[config.block] if config.shortcut else PlainBlock
         w1, w2, w3 = config.widths
+        e = block.expansion  # a stage of Bottlenecks outputs 4x its width
         n = config.blocks_per_stage
+        preact = config.block == "preact"
         self.conv1 = nn.Conv2d(config.in_channels, w1, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w1)
+        # A pre-activation net normalises inside each block, so its stem is the conv alone and a final
+        # BN-ReLU follows the last block (He et al., arXiv:1603.05027, sec. 4.1 and their code).
+        self.bn1: nn.Module = nn.Identity() if preact else nn.BatchNorm2d(w1)
         self.layer1 = self._stage(block, w1, w1, n, stride=1)
-        self.layer2 = self._stage(block, w1, w2, n, stride=2)  # halves the map, doubles the channels
-        self.layer3 = self._stage(block, w2, w3, n, stride=2)
-        self.fc = nn.Linear(w3, config.num_classes)
+        self.layer2 = self._stage(block, e * w1, w2, n, stride=2)  # halves the map, doubles the channels
+        self.layer3 = self._stage(block, e * w2, w3, n, stride=2)
+        self.final_act: nn.Module = nn.Sequential(nn.BatchNorm2d(e * w3), nn.ReLU()) if preact else nn.Identity()
+        self.fc = nn.Linear(e * w3, config.num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 # He init, as in the paper (sec. 3.4 cites He et al. 2015, "Delving deep into rectifiers").
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if config.zero_init_residual and config.shortcut:
             for b in self.blocks():
-                nn.init.zeros_(b.bn2.weight)  # R(x) = 0 at init, so each block starts as the identity
+                b.zero_init_branch_()  # R(x) = 0 at init, so each block starts as the identity
 
     @staticmethod
     def _stage(block: type, in_planes: int, planes: int, n: int, stride: int) -> nn.Sequential:
-        layers = [block(in_planes, planes, stride)] + [block(planes, planes, 1) for _ in range(n - 1)]
+        out = block.expansion * planes
+        layers = [block(in_planes, planes, stride)] + [block(out, planes, 1) for _ in range(n - 1)]
         return nn.Sequential(*layers)
 
     def blocks(self) -> Iterator[ResidualBlock]:
@@ -86,8 +102,10 @@ class ResNet(nn.Module):
                 f"expected images of shape (batch, {self.config.in_channels}, height, width), "
                 f"got {tuple(x.shape)}; add a channel axis with x.unsqueeze(1) for single images."
             )
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
+        x = self.conv1(x)
+        if self.config.block != "preact":  # a pre-activation block applies its own BN-ReLU first
+            x = F.relu(self.bn1(x))
+        x = self.final_act(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

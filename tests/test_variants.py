@@ -1,0 +1,221 @@
+"""The block variants of notebook 07, each against its definition, and the ResNet built from them."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resblock.blocks import (
+    BLOCKS, AddLayer, Bottleneck, DenseLayer, PreActBlock, ReZeroBlock, ResidualBlock, dense_block,
+)
+from resblock.models import ResNet, ResNetConfig, count_parameters
+
+
+def _bn(x, bn):
+    """BatchNorm in training mode, written out: (x - batch mean) / sqrt(batch var + eps) * gamma + beta."""
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + bn.eps) * bn.weight[None, :, None, None] + bn.bias[None, :, None, None]
+
+
+def _conv(x, conv):
+    return F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, padding=conv.padding)
+
+
+def _randomise_bn(block):
+    """Give every BN a non-trivial gamma and beta, so a swapped order cannot pass by accident."""
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+
+
+# --- pre-activation (He et al. 2016) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_planes, planes, stride", [(8, 8, 1), (8, 16, 2)])
+def test_preact_forward_is_its_definition(in_planes, planes, stride):
+    block = PreActBlock(in_planes, planes, stride).train()
+    _randomise_bn(block)
+    x = torch.randn(4, in_planes, 6, 6)
+    a = F.relu(_bn(x, block.bn1))
+    branch = _conv(F.relu(_bn(_conv(a, block.conv1), block.bn2)), block.conv2)
+    shortcut = x if stride == 1 and in_planes == planes else _conv(a, block.shortcut)
+    torch.testing.assert_close(block(x), shortcut + branch, rtol=1e-4, atol=1e-5)
+
+
+def test_preact_has_no_relu_after_the_addition():
+    block = PreActBlock(8, 8).train()
+    block.zero_init_branch_()
+    x = torch.randn(4, 8, 5, 5)  # half the entries negative
+    torch.testing.assert_close(block(x), x)  # exactly the identity, negative values included
+    post = ResidualBlock(8, 8).train()
+    post.zero_init_branch_()
+    torch.nn.init.zeros_(post.bn2.bias)
+    assert (post(x) >= 0).all() and not torch.allclose(post(x), x)  # the post-activation block clips them
+
+
+def test_preact_gradient_through_identity_is_exact():
+    block = PreActBlock(4, 4).train()
+    block.zero_init_branch_()
+    x = torch.randn(2, 4, 3, 3, requires_grad=True)
+    g = torch.randn(2, 4, 3, 3)
+    (gx,) = torch.autograd.grad(block(x), x, g)
+    torch.testing.assert_close(gx, g)  # dH/dx = I when R = 0, whatever the sign of x
+
+
+# --- bottleneck ------------------------------------------------------------------------------
+
+
+def test_bottleneck_layers_have_torchvision_names_and_shapes():
+    b = Bottleneck(64, 16, stride=2)
+    assert Bottleneck.expansion == 4
+    assert [n for n, _ in b.named_children()] == ["conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "shortcut"]
+    assert (b.conv1.kernel_size, b.conv2.kernel_size, b.conv3.kernel_size) == ((1, 1), (3, 3), (1, 1))
+    assert (b.conv1.stride, b.conv2.stride, b.conv3.stride) == ((1, 1), (2, 2), (1, 1))
+    assert (b.conv1.out_channels, b.conv2.out_channels, b.conv3.out_channels) == (16, 16, 64)
+
+
+@pytest.mark.parametrize("in_planes, planes, stride", [(64, 16, 1), (16, 16, 1), (64, 32, 2)])
+def test_bottleneck_forward_is_its_definition(in_planes, planes, stride):
+    block = Bottleneck(in_planes, planes, stride).train()
+    _randomise_bn(block)
+    x = torch.randn(4, in_planes, 6, 6)
+    r = F.relu(_bn(_conv(x, block.conv1), block.bn1))
+    r = F.relu(_bn(_conv(r, block.conv2), block.bn2))
+    r = _bn(_conv(r, block.conv3), block.bn3)
+    identity = stride == 1 and in_planes == 4 * planes
+    assert isinstance(block.shortcut, torch.nn.Identity) is identity
+    shortcut = x if identity else _bn(_conv(x, block.shortcut[0]), block.shortcut[1])
+    torch.testing.assert_close(block(x), F.relu(r + shortcut), rtol=1e-4, atol=1e-5)
+
+
+def test_bottleneck_costs_about_what_a_basic_block_at_a_quarter_width_costs():
+    # He et al. 2015, sec. 4.1: the 256-channel bottleneck (1x1 64, 3x3 64, 1x1 256) has a time
+    # complexity similar to the 64-channel basic block. Both weights count the multiply-adds per pixel.
+    conv_weights = lambda m: sum(c.weight.numel() for c in m.modules() if isinstance(c, torch.nn.Conv2d))
+    bottleneck, basic = conv_weights(Bottleneck(256, 64)), conv_weights(ResidualBlock(64, 64))
+    assert bottleneck == 256 * 64 + 9 * 64 * 64 + 64 * 256
+    assert 0.9 < bottleneck / basic < 1.0
+    assert conv_weights(ResidualBlock(256, 256)) > 15 * bottleneck  # two 3x3 convs at full width
+
+
+# --- zero-init of the last BN gamma (Goyal et al. 2017) -----------------------------------------
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck", "preact"])
+def test_zero_init_residual_zeroes_every_branch(block):
+    depth = 20
+    model = ResNet(ResNetConfig(depth=depth, block=block, zero_init_residual=True)).train()
+    model(torch.randn(4, 1, 28, 28))  # a training step's forward pass (BN in batch mode)
+    for b in model.blocks():
+        c = b.conv1.in_channels
+        assert torch.count_nonzero(b.residual(torch.randn(4, c, 7, 7))) == 0
+
+
+def test_zero_init_is_identity_of_a_nonnegative_input():
+    # relu(0 + x) = x for x >= 0: after the previous block's ReLU the post-activation block is the identity.
+    block = ResidualBlock(8, 8).train()
+    block.zero_init_branch_()
+    x = torch.rand(4, 8, 5, 5)
+    torch.testing.assert_close(block(x), x)
+
+
+# --- ReZero / SkipInit -------------------------------------------------------------------------
+
+
+def test_rezero_is_identity_at_init_and_its_gate_learns():
+    block = ReZeroBlock(8, 8).train()
+    assert block.alpha.requires_grad and float(block.alpha.detach()) == 0.0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in block.modules())  # no normalisation
+    x = torch.randn(4, 8, 5, 5)
+    torch.testing.assert_close(block(x), x)
+    g = torch.randn_like(x)
+    grads = torch.autograd.grad(block(x), [block.alpha, block.conv1.weight, block.conv2.weight], g)
+    # dL/dalpha = <g, R(x)>; the branch's weights get nothing while the gate is shut.
+    torch.testing.assert_close(grads[0], (g * block.residual(x)).sum(), rtol=1e-4, atol=1e-4)
+    assert float(grads[0]) != 0.0
+    assert torch.count_nonzero(grads[1]) == 0 and torch.count_nonzero(grads[2]) == 0
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_rezero_forward_is_shortcut_plus_gated_branch(norm):
+    block = ReZeroBlock(8, 16, stride=2, norm=norm).train()
+    with torch.no_grad():
+        block.alpha.fill_(0.3)
+    x = torch.randn(4, 8, 6, 6)
+    r = _conv(F.relu(_conv(x, block.conv1)), block.conv2) if not norm else None
+    if norm:
+        r = _bn(_conv(F.relu(_bn(_conv(x, block.conv1), block.bn1)), block.conv2), block.bn2)
+    torch.testing.assert_close(block(x), block.shortcut(x) + 0.3 * r, rtol=1e-4, atol=1e-5)
+
+
+# --- DenseNet: concatenation vs addition -------------------------------------------------------
+
+
+def test_dense_layer_appends_growth_channels_and_keeps_x_verbatim():
+    layer = DenseLayer(8, 4).train()
+    _randomise_bn(layer)
+    x = torch.randn(3, 8, 5, 5)
+    y = layer(x)
+    assert y.shape == (3, 12, 5, 5)
+    assert torch.equal(y[:, :8], x)
+    torch.testing.assert_close(y[:, 8:], _conv(F.relu(_bn(x, layer.bn)), layer.conv), rtol=1e-4, atol=1e-5)
+
+
+def test_add_layer_adds_the_same_function():
+    layer = AddLayer(8).train()
+    x = torch.randn(3, 8, 5, 5)
+    torch.testing.assert_close(layer(x), x + layer.new_features(x))
+
+
+def test_dense_block_channel_count_and_every_input_reaches_the_end():
+    block = dense_block(6, 5, num_layers=4)
+    x = torch.randn(2, 6, 4, 4)
+    y = block(x)
+    assert y.shape == (2, 6 + 4 * 5, 4, 4)
+    assert torch.equal(y[:, :6], x)  # the block's input is part of its output: a shortcut to every later layer
+    with pytest.raises(ValueError, match="num_layers"):
+        dense_block(6, 5, 0)
+
+
+# --- ResNets built from each block -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block, depth", [("basic", 8), ("preact", 8), ("rezero", 8), ("bottleneck", 11), ("bottleneck", 20)])
+def test_resnet_of_each_block(block, depth):
+    model = ResNet(ResNetConfig(depth=depth, block=block))
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and "shortcut" not in n]
+    assert len(layers) == depth  # 6n + 2 weighted layers, 9n + 2 with bottlenecks
+    assert all(isinstance(b, BLOCKS[block]) for b in model.blocks())
+
+
+def test_preact_resnet_has_final_bn_relu_and_bare_stem():
+    model = ResNet(ResNetConfig(depth=8, block="preact"))
+    assert isinstance(model.bn1, torch.nn.Identity)
+    assert isinstance(model.final_act[0], torch.nn.BatchNorm2d) and model.final_act[0].num_features == 64
+
+
+def test_bottleneck_resnet_widths():
+    model = ResNet(ResNetConfig(depth=20, block="bottleneck"))
+    assert model.fc.in_features == 256
+    # Same depth, a quarter of the width inside each branch: fewer parameters than the basic net.
+    assert count_parameters(model) < count_parameters(ResNet(ResNetConfig(depth=20)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(block="dense"), "block must be one of"),
+    (dict(block="bottleneck", depth=8), "9n"),
+    (dict(block="preact", depth=11), "6n"),
+    (dict(block="preact", shortcut=False), "shortcut=False"),
+])
+def test_bad_block_config_is_explained(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ResNetConfig(**kwargs)
+
+
+@pytest.mark.parametrize("cls, args", [(PreActBlock, (0, 8)), (Bottleneck, (8, 0)), (ReZeroBlock, (8, 8, 0)), (DenseLayer, (8, -1))])
+def test_bad_arguments_raise_value_error(cls, args):
+    with pytest.raises(ValueError):
+        cls(*args)
