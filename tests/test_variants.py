@@ -219,3 +219,74 @@ def test_bad_block_config_is_explained(kwargs, match):
 def test_bad_arguments_raise_value_error(cls, args):
     with pytest.raises(ValueError):
         cls(*args)
+
+
+# --- resblock.variants: the measurements of notebook 07 ------------------------------------------
+
+from resblock.variants import add_net, block_input_grad_norms, concat_net, smooth, summary_rows, train_each  # noqa: E402
+from resblock.train import TrainConfig  # noqa: E402
+
+
+def test_block_input_grad_norms_match_autograd_and_leave_model_alone():
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=8))
+    x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    got = block_input_grad_norms(model, list(model.blocks()), x, y)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # BN stats untouched
+    # Oracle: run the stages by hand and ask autograd for d loss / d (each block's input).
+    twin = ResNet(ResNetConfig(depth=8))
+    twin.load_state_dict(before)
+    h = F.relu(twin.bn1(twin.conv1(x)))
+    ins = []
+    for b in twin.blocks():
+        ins.append(h)
+        h = b(h)
+    loss = F.cross_entropy(twin.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)), y)
+    want = [float(g.double().norm()) for g in torch.autograd.grad(loss, ins)]
+    assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_identity_at_init_passes_the_gradient_unchanged():
+    # With every branch at 0 (ReZero), the gradient reaching each block in a stage is the same.
+    model = ResNet(ResNetConfig(depth=20, block="rezero"))
+    x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    g = block_input_grad_norms(model, list(model.blocks()), x, y)
+    n = 3  # blocks per stage; the first block of stages 2 and 3 has a projection
+    for stage in range(3):
+        inner = g[stage * n + 1: (stage + 1) * n]
+        assert inner == pytest.approx([inner[0]] * len(inner), rel=1e-6)
+
+
+def test_block_input_grad_norms_rejects_foreign_blocks():
+    model = ResNet(ResNetConfig(depth=8))
+    with pytest.raises(ValueError, match="submodule"):
+        block_input_grad_norms(model, [ResidualBlock(16, 16)], torch.randn(2, 1, 28, 28), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="empty"):
+        block_input_grad_norms(model, [], torch.randn(2, 1, 28, 28), torch.tensor([0, 1]))
+
+
+def test_concat_and_add_nets():
+    dense, add = concat_net(num_layers=3, growth=4, stem=8), add_net(num_layers=3, width=8)
+    x = torch.randn(2, 1, 28, 28)
+    assert dense(x).shape == add(x).shape == (2, 10)
+    assert dense[-1].in_features == 8 + 3 * 4 and add[-1].in_features == 8
+
+
+def test_train_each_is_reproducible_and_summarised():
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+    config = TrainConfig(epochs=1, batch_size=16, lr=0.05)
+    builders = {"add": lambda: add_net(2, 8), "concat": lambda: concat_net(2, 4, 8)}
+    a = train_each(builders, images, labels, config, test=(images, labels))
+    b = train_each(builders, images, labels, config, test=(images, labels))
+    assert a["add"].history.loss == b["add"].history.loss  # same seed, same init, same batches
+    assert len(a["concat"].history.loss) == 4
+    table = summary_rows(a)
+    assert "concat" in table and "parameters" in table
+
+
+def test_smooth_is_a_trailing_mean():
+    assert smooth([1.0, 2.0, 3.0, 4.0], window=2) == [1.0, 1.5, 2.5, 3.5]
+    with pytest.raises(ValueError):
+        smooth([1.0], window=0)

@@ -1,0 +1,170 @@
+"""Residual variants side by side (notebook 07): the nets compared, gradient flow at init, short training runs.
+
+Every variant is measured the same two ways: the gradient that reaches each block's *input* at
+initialisation (how well the backward signal flows through the stack), and a short training run
+with the course's one training loop, ``resblock.train.fit``, on the same data with the same seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resblock.blocks import AddLayer, dense_block
+from resblock.env import seed_everything
+from resblock.models import count_parameters
+from resblock.train import History, TrainConfig, fit
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _head(channels: int, num_classes: int) -> list[nn.Module]:
+    # BN-ReLU before pooling: both nets below end with a raw sum/concatenation, as a pre-activation net does.
+    return [nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+
+
+def concat_net(num_layers: int = 8, growth: int = 12, stem: int = 16, num_classes: int = 10) -> nn.Sequential:
+    """A one-block DenseNet: stride-2 conv stem, `num_layers` DenseLayers, BN-ReLU-pool-linear (notebook 07)."""
+    out = stem + num_layers * growth
+    return nn.Sequential(
+        nn.Conv2d(1, stem, kernel_size=3, stride=2, padding=1, bias=False),  # 28x28 -> 14x14 keeps it cheap
+        dense_block(stem, growth, num_layers),
+        *_head(out, num_classes),
+    )
+
+
+def add_net(num_layers: int = 8, width: int = 32, num_classes: int = 10) -> nn.Sequential:
+    """concat_net's additive twin: the same stem and head, `num_layers` AddLayers x + H(x) at a fixed width."""
+    return nn.Sequential(
+        nn.Conv2d(1, width, kernel_size=3, stride=2, padding=1, bias=False),
+        *(AddLayer(width) for _ in range(num_layers)),
+        *_head(width, num_classes),
+    )
+
+
+def block_input_grad_norms(
+    model: nn.Module, blocks: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy
+) -> list[float]:
+    """||dLoss/d(input of each block)|| for one batch in training mode, input to output (notebook 07).
+
+    Measured on a deep copy, so the model's mode and BatchNorm statistics stay as they were.
+    """
+    if len(blocks) == 0:
+        raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks()).")
+    if x.shape[0] < 2 or y.shape[:1] != x.shape[:1]:
+        raise ValueError(f"need a batch of at least 2 examples with one label each; got x {tuple(x.shape)}, y {tuple(y.shape)}.")
+    index = {id(m): i for i, m in enumerate(model.modules())}
+    if any(id(b) not in index for b in blocks):
+        raise ValueError("every block must be a submodule of the model.")
+    twin = copy.deepcopy(model).train()
+    twin_modules = list(twin.modules())
+    inputs: list[torch.Tensor | None] = [None] * len(blocks)
+
+    def keep(i: int) -> Callable:
+        def hook(_m: nn.Module, args: tuple) -> None:
+            inputs[i] = args[0]
+
+        return hook
+
+    hooks = [twin_modules[index[id(b)]].register_forward_pre_hook(keep(i)) for i, b in enumerate(blocks)]
+    try:
+        loss = loss_fn(twin(x), y)
+    finally:
+        for h in hooks:
+            h.remove()
+    grads = torch.autograd.grad(loss, inputs)
+    return [float(g.double().norm()) for g in grads]
+
+
+@dataclass
+class RunSummary:
+    """One variant's short training run: what it is, how big, how it trained."""
+
+    name: str
+    parameters: int
+    history: History
+    test_acc: float
+    seconds: float  # wall time of the run, evaluation included
+
+    @property
+    def final_train_loss(self) -> float:
+        """Mean training loss over the last 10 steps."""
+        tail = self.history.loss[-10:]
+        return sum(tail) / len(tail) if tail else float("nan")
+
+
+def train_each(
+    builders: dict[str, Callable[[], nn.Module]],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    seed: int = 0,
+) -> dict[str, RunSummary]:
+    """Build each model with the same seed and train it with ``resblock.train.fit`` on the same data (notebook 07)."""
+    if not builders:
+        raise ValueError("builders is empty: pass {name: function that builds a fresh model}.")
+    runs = {}
+    for name, build in builders.items():
+        seed_everything(seed)  # the same init randomness and batch order for every variant
+        model = build()
+        start = time.perf_counter()
+        result = fit(model, images, labels, config, test=test, progress=False)
+        runs[name] = RunSummary(name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start)
+    return runs
+
+
+def smooth(values: Sequence[float], window: int = 10) -> list[float]:
+    """Trailing moving average, for readable loss curves."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window!r}.")
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_profiles(profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"):
+    """One line per variant of a per-block quantity on a log scale; returns the Axes (notebook 07)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in profiles.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
+    """Smoothed training loss against step, one line per run; returns the Axes (notebook 07)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, run in runs.items():
+        ax.plot(smooth(run.history.loss, window), label=f"{name} ({run.test_acc:.0%})")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"training loss (mean of {window} steps)")
+    ax.legend(fontsize=8, title="variant (test acc.)", title_fontsize=8)
+    return ax
+
+
+def summary_rows(runs: dict[str, RunSummary]) -> str:
+    """A fixed-width text table: parameters, final training loss, test accuracy (rounded, for stable output)."""
+    lines = [f"{'variant':<22}{'parameters':>11}{'train loss':>12}{'test acc':>10}"]
+    for name, r in runs.items():
+        lines.append(f"{name:<22}{r.parameters:>11,}{r.final_train_loss:>12.2f}{r.test_acc:>10.1%}")
+    return "\n".join(lines)
