@@ -139,9 +139,13 @@ def lesioned(model: nn.Module, removed: Iterable[int]) -> nn.Module:
     for i in removed:
         stage, index = names[i].split(".")
         seq = getattr(out, stage)
-        block = seq[int(index)]
-        seq[int(index)] = nn.Identity() if isinstance(block, PlainBlock) else BranchRemoved(block)
+        seq[int(index)] = _without(seq[int(index)])
     return out.eval()
+
+
+def _without(block: nn.Module) -> nn.Module:
+    """What is left of a block once deleted: the identity for a plain block, the shortcut for a residual one."""
+    return nn.Identity() if isinstance(block, PlainBlock) else BranchRemoved(block)
 
 
 def lesion_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()) -> float:
@@ -151,8 +155,34 @@ def lesion_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 
 def single_lesions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
     """Accuracy with each block deleted in turn (nan where a plain block cannot be deleted): Veit et al. Fig. 3."""
+    # Deleting block i changes nothing before it, so the intact net's input to each block is computed
+    # once and each lesioned net runs only from block i on: half the work of evaluating 27 whole nets.
     can = removable(model)
-    return [lesion_accuracy(model, images, labels, [i]) if ok else math.nan for i, ok in enumerate(can)]
+    blocks = _blocks(model)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    labels = labels.to(device)
+    try:
+        with torch.inference_mode():
+            h = F.relu(model.bn1(model.conv1(images.to(device))))
+            inputs = []
+            for b in blocks:
+                inputs.append(h)
+                h = b(h)
+            accs = []
+            for i, ok in enumerate(can):
+                if not ok:
+                    accs.append(math.nan)
+                    continue
+                h = _without(blocks[i])(inputs[i])
+                for b in blocks[i + 1:]:
+                    h = b(h)
+                logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+                accs.append((logits.argmax(1) == labels).float().mean().item())
+    finally:
+        model.train(was_training)
+    return accs
 
 
 @dataclass

@@ -168,3 +168,12 @@ def test_lesion_widget_toggles_re_measure(capsys):
     assert box.measure() == {"res": pytest.approx(paths.lesion_accuracy(res, x, y, [1, 2])),
                              "plain": pytest.approx(paths.lesion_accuracy(plain, x, y, [1]))}
     assert f"{paths.lesion_accuracy(res, x, y, [1, 2]):.3f}" in box.readout.value
+
+
+def test_single_lesions_agree_with_lesioning_one_block_at_a_time():
+    x, y = batch(60)
+    for net in (small_net(True), small_net(False)):
+        got = paths.single_lesions(net, x, y)
+        for i, ok in enumerate(paths.removable(net)):
+            if ok:
+                assert got[i] == pytest.approx(paths.lesion_accuracy(net, x, y, [i]))
