@@ -1,0 +1,266 @@
+"""resblock.gradients against oracles: autograd, finite differences and closed forms (notebook 02)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resblock.gradients import (
+    activation_stats,
+    binomial_path_counts,
+    blocks_of,
+    grad_norms_per_layer,
+    gradients_along_line,
+    identity_branch_split,
+    jacobian_singular_values,
+    lag1_autocorrelation,
+    scalar_chain_gradient,
+    split_block_gradient,
+    weighted_layers,
+)
+from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig
+
+
+def _mlp(seed=0, **kw):
+    torch.manual_seed(seed)
+    kw = {"depth": 6, "width": 8, "in_features": 12, **kw}
+    return DeepMLP(MLPConfig(**kw)).double()
+
+
+def _batch(n=5, features=12, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, features, generator=g, dtype=torch.float64), torch.randint(0, 10, (n,), generator=g)
+
+
+# --- the scalar toy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("w, depth", [(0.1, 10), (-0.3, 7), (0.5, 50), (2.0, 3)])
+def test_scalar_chain_matches_closed_form(w, depth):
+    assert scalar_chain_gradient(w, depth, shortcut=True) == pytest.approx((1 + w) ** depth, rel=1e-12)
+    assert scalar_chain_gradient(w, depth, shortcut=False) == pytest.approx(w**depth, rel=1e-12)
+
+
+def test_scalar_chain_depth_zero_is_identity():
+    assert scalar_chain_gradient(0.3, 0) == 1.0
+
+
+def test_binomial_paths_count_all_2_to_the_L_paths():
+    for depth in (0, 1, 5, 20):
+        counts = binomial_path_counts(depth)
+        assert sum(counts) == 2**depth
+        # sum_k C(L,k) w^k is the expansion of (1 + w)^L: the paths add up to the toy's gradient
+        assert sum(c * 0.1**k for k, c in enumerate(counts)) == pytest.approx(1.1**depth)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_scalar_chain_rejects_bad_depth(bad):
+    with pytest.raises(ValueError, match="depth"):
+        scalar_chain_gradient(0.1, bad)
+
+
+# --- per-layer gradient norms -------------------------------------------------------------------
+
+
+def test_grad_norms_match_backward_and_leave_model_untouched():
+    model, (x, y) = _mlp(norm="batch", alpha=0.5), _batch()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    norms = grad_norms_per_layer(model, x, y)
+    assert not model.training, "the model's mode must be restored"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed (BatchNorm running stats must be restored)"
+    assert all(p.grad is None for p in model.parameters()), ".grad must stay untouched"
+    # oracle: an ordinary backward pass in training mode
+    model.train()
+    F.cross_entropy(model(x), y).backward()
+    expected = {name: float(m.weight.grad.norm()) for name, m in weighted_layers(model)}
+    assert list(norms) == ["stem"] + [f"blocks.{i}.linear" for i in range(6)] + ["head"]
+    for name in expected:
+        assert norms[name] == pytest.approx(expected[name], rel=1e-10)
+
+
+def test_grad_norm_is_the_directional_derivative_along_the_gradient():
+    # Finite differences: moving W by eps along g/|g| changes the loss by eps * |g|.
+    model, (x, y) = _mlp(activation="tanh", alpha=1.0), _batch()
+    norms = grad_norms_per_layer(model, x, y)
+    for name, layer in weighted_layers(model)[1:4]:
+        (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), layer.weight)
+        d, eps = g / g.norm(), 1e-6
+        with torch.no_grad():
+            layer.weight += eps * d
+            up = float(F.cross_entropy(model(x), y))
+            layer.weight -= 2 * eps * d
+            down = float(F.cross_entropy(model(x), y))
+            layer.weight += eps * d
+        assert (up - down) / (2 * eps) == pytest.approx(norms[name], rel=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.7, 1.0])
+def test_linear_residual_stack_matches_closed_form(alpha):
+    # A linear stack h_l = alpha h_{l-1} + W_l h_{l-1} + b_l: dL/dW_l = g_l h_{l-1}^T with
+    # g_l = (prod_{k>l} (alpha I + W_k))^T dL/dh_L.
+    model, (x, y) = _mlp(activation="linear", alpha=alpha), _batch()
+    norms = grad_norms_per_layer(model, x, y)
+    with torch.no_grad():
+        hs = [model.stem(x)]
+        for block in model.blocks:
+            hs.append(hs[-1] @ (alpha * torch.eye(8, dtype=torch.float64) + block.linear.weight).T + block.linear.bias)
+    h_last = hs[-1].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model.head(h_last), y), h_last)
+    for l in reversed(range(len(model.blocks))):
+        expected = g.T @ hs[l]  # (width, width): sum over the batch of g h^T
+        assert norms[f"blocks.{l}.linear"] == pytest.approx(float(expected.norm()), rel=1e-9)
+        g = g @ (alpha * torch.eye(8, dtype=torch.float64) + model.blocks[l].linear.weight.detach())
+
+
+def test_conv_net_layers_are_the_6n_plus_2_without_projections():
+    model = ResNet(ResNetConfig(depth=8))
+    x, y = torch.randn(4, 1, 12, 12), torch.randint(0, 10, (4,))
+    norms = grad_norms_per_layer(model, x, y)
+    assert len(norms) == 8 and not any("shortcut" in n for n in norms)
+    assert len(weighted_layers(model, projections=True)) == 10  # two 1x1 projections
+    assert all(math.isfinite(v) and v > 0 for v in norms.values())
+
+
+def test_bad_batches_are_explained():
+    model = _mlp()
+    with pytest.raises(ValueError, match="at least 2"):
+        grad_norms_per_layer(model, torch.randn(1, 12, dtype=torch.float64), torch.tensor([1]))
+    with pytest.raises(ValueError, match="one label per example"):
+        grad_norms_per_layer(model, *(_batch()[0], torch.tensor([1, 2])))
+    with pytest.raises(ValueError, match="DeepMLP"):
+        blocks_of(torch.nn.Linear(3, 3))
+
+
+# --- activation statistics ------------------------------------------------------------------------
+
+
+def test_activation_stats_match_a_direct_computation():
+    model, (x, _) = _mlp(alpha=1.0), _batch()
+    stats = activation_stats(model, x)
+    h = model.stem(x)
+    for i, block in enumerate(model.blocks):
+        h = block(h)
+        s = stats[f"blocks.{i}"]
+        assert s["rms"] == pytest.approx(float(h.pow(2).mean().sqrt()))
+        assert s["mean"] == pytest.approx(float(h.mean()))
+        assert s["zero_fraction"] == pytest.approx(float((h == 0).double().mean()))
+
+
+def test_unnormalised_residual_activations_grow_and_batch_norm_tames_them():
+    # Variance adds up block after block: x + relu(Wx) with He init roughly doubles E[x^2].
+    x = torch.randn(32, 12, dtype=torch.float64)
+    rms = lambda **kw: [s["rms"] for s in activation_stats(_mlp(depth=30, width=32, init="kaiming", **kw), x).values()]
+    plain, res, res_bn = rms(alpha=0.0), rms(alpha=1.0), rms(alpha=1.0, norm="batch")
+    assert res[-1] / res[0] > 1e5
+    assert plain[-1] / plain[0] < 1e2
+    assert res_bn[-1] / res_bn[0] < 30  # grows like sqrt(depth), not exponentially
+
+
+# --- the identity-vs-branch split ---------------------------------------------------------------
+
+
+def _block_input_grads_by_autograd(model, x, y):
+    """Oracle: dLoss/d(block input) from one ordinary backward pass with retained gradients."""
+    kept = []
+
+    def hook(_m, args):
+        args[0].retain_grad()
+        kept.append(args[0])
+
+    handles = [b.register_forward_pre_hook(hook) for _, b in blocks_of(model)]
+    model.train()
+    F.cross_entropy(model(x), y).backward()
+    for h in handles:
+        h.remove()
+    return [t.grad for t in kept]
+
+
+@pytest.mark.parametrize("alpha, norm", [(1.0, "none"), (0.5, "batch"), (0.0, "none"), (1.0, "layer")])
+def test_split_adds_up_to_the_total_mlp(alpha, norm):
+    model, (x, y) = _mlp(alpha=alpha, norm=norm, activation="tanh"), _batch()
+    splits = identity_branch_split(model, x, y)
+    oracle = _block_input_grads_by_autograd(model, x, y)
+    assert len(splits) == len(oracle) == 6
+    for s, g in zip(splits, oracle):
+        assert s.total == pytest.approx(float(g.norm()), rel=1e-9)
+        assert s.shortcut_share + s.branch_share == pytest.approx(1.0)
+        if alpha == 0.0:
+            assert s.shortcut == 0.0 and s.shortcut_share == 0.0
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_split_adds_up_to_the_total_conv(shortcut):
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=8, shortcut=shortcut)).double()
+    x, y = torch.randn(4, 1, 12, 12, dtype=torch.float64), torch.randint(0, 10, (4,))
+    splits = identity_branch_split(model, x, y)
+    oracle = _block_input_grads_by_autograd(model, x, y)
+    for s, g in zip(splits, oracle):
+        assert s.total == pytest.approx(float(g.norm()), rel=1e-8)
+        assert (s.shortcut > 0) == shortcut
+
+
+def test_split_of_one_block_as_vectors():
+    # For H = alpha x + R(x): the shortcut part is exactly alpha * g, the branch part J_R^T g,
+    # checked against finite differences of <g, R(x)>.
+    model, (x, _) = _mlp(alpha=0.7, activation="tanh"), _batch()
+    block, h = model.blocks[2], model.stem(x).detach()
+    g = torch.randn_like(h)
+    g_s, g_b = split_block_gradient(block, h, g)
+    assert torch.allclose(g_s, 0.7 * g)
+    d, eps = torch.randn_like(h), 1e-6
+    fd = (float((g * block.residual(h + eps * d)).sum()) - float((g * block.residual(h - eps * d)).sum())) / (2 * eps)
+    assert float((g_b * d).sum()) == pytest.approx(fd, rel=1e-6)
+
+
+def test_split_rejects_other_modules():
+    with pytest.raises(ValueError, match="MLPBlock"):
+        split_block_gradient(torch.nn.Linear(3, 3), torch.randn(2, 3), torch.randn(2, 3))
+
+
+# --- Jacobians and shattered gradients -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_jacobian_of_linear_stack_is_the_product_closed_form(alpha):
+    model = _mlp(activation="linear", alpha=alpha)
+    product = torch.eye(8, dtype=torch.float64)
+    for block in model.blocks:
+        product = (alpha * torch.eye(8, dtype=torch.float64) + block.linear.weight) @ product
+    sv = jacobian_singular_values(model, _batch()[0][0])
+    assert torch.allclose(sv, torch.linalg.svdvals(product), rtol=1e-9)
+
+
+def test_jacobian_refuses_batch_norm_and_batches():
+    with pytest.raises(ValueError, match="batch norm"):
+        jacobian_singular_values(_mlp(norm="batch"), torch.randn(12, dtype=torch.float64))
+    with pytest.raises(ValueError, match="one example"):
+        jacobian_singular_values(_mlp(), torch.randn(3, 12, dtype=torch.float64))
+
+
+def test_gradients_along_line_are_per_example_derivatives():
+    torch.manual_seed(0)
+    model = DeepMLP(MLPConfig(depth=4, width=16, in_features=1, num_classes=1, norm="batch")).double()
+    xs = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(1)
+    g = gradients_along_line(model, xs)
+    # oracle: finite differences with BatchNorm frozen at this batch's statistics (what the
+    # function promises); perturbing one example must not move the others' outputs.
+    from resblock.gradients import _batchnorm_frozen_at
+
+    with _batchnorm_frozen_at(model, xs), torch.no_grad():
+        eps = 1e-6
+        fd = (model(xs + eps) - model(xs - eps)) / (2 * eps)
+    assert torch.allclose(g, fd, rtol=1e-5, atol=1e-8)
+    assert model.training
+
+
+def test_lag1_autocorrelation_tells_white_from_brown_noise():
+    torch.manual_seed(0)
+    white = torch.randn(2000)
+    assert abs(lag1_autocorrelation(white)) < 0.1
+    assert lag1_autocorrelation(white.cumsum(0)) > 0.9
+    with pytest.raises(ValueError, match="at least 3"):
+        lag1_autocorrelation(torch.tensor([1.0, 2.0]))
