@@ -26,6 +26,36 @@ def main(argv: list[str] | None = None) -> int:
 # --- degradation (notebook 03, issue 5) ---------------------------------------------------------
 
 
+def _degradation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Train plain-20, plain-56, ResNet-20 and ResNet-56 with one recipe (He et al. Fig. 6) "
+                          "and save their training curves. Long runs can be split (by --seeds or --nets) and "
+                          "joined with --merge.")
+    parser.add_argument("--preset", choices=("full", "live"), default="full",
+                        help="full: the results/degradation.json recipe; live: notebook 03's small live run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the weights and batch order")
+    parser.add_argument("--nets", nargs="+", default=None, help="subset of plain20 plain56 resnet20 resnet56")
+    parser.add_argument("--epochs", type=float, default=None, help="passes over the training subset")
+    parser.add_argument("--subset", type=int, default=None, help="training images used")
+    parser.add_argument("--width", type=int, default=None, help="channels of the first stage (then 2x and 4x)")
+    parser.add_argument("--pool", type=int, default=None, help="average-pool the images by 1, 2 or 4")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per SGD step")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU when there is one)")
+    parser.add_argument("--merge", nargs="+", metavar="FILE", default=None,
+                        help="instead of training, merge these results files (same recipe) into --out")
+    parser.add_argument("--out", default=None,
+                        help="results file (default results/degradation.json, or results/degradation_live.json)")
+
+
+def _degradation_run(args: argparse.Namespace) -> int:
+    from resblock.degradation import run_command
+
+    return run_command(args)
+
+
+EXPERIMENTS["degradation"] = (_degradation_arguments, _degradation_run)  # results/degradation*.json (notebook 03)
+
+
 # --- landscape (notebook 06, issue 7) -----------------------------------------------------------
 
 

@@ -1,0 +1,492 @@
+"""The degradation problem (notebook 03): deeper plain nets train *worse*; residual nets do not.
+
+He, Zhang, Ren, Sun, arXiv:1512.03385, Fig. 1 and Fig. 6: on CIFAR-10 a 56-layer plain net has a
+higher *training* error than a 20-layer one, so the deeper net is not overfitting, it is harder to
+optimise; with shortcuts the 56-layer net trains at least as well as the 20-layer one. Here the
+same four nets (plain-20, plain-56, ResNet-20, ResNet-56) are trained on Fashion-MNIST with one
+recipe, no augmentation, through the course's one loop (``resblock.train.fit``), over several seeds.
+
+Two sizes of the same experiment:
+- ``LIVE``: what notebook 03 trains while you wait (about a minute on 2 CPU cores);
+- ``FULL``: ``python -m resblock.experiments degradation`` (minutes; results/degradation.json).
+Both are far smaller than the paper's runs; ``paper_vs_ours`` lists how far.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from resblock.env import describe_environment
+from resblock.blocks import PlainBlock
+from resblock.models import ResNet, ResNetConfig
+from resblock.train import TrainConfig, fit
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et al.'s Fig. 6 we can afford
+FINAL_FRACTION = 0.1  # "final training loss" = mean step loss over the last tenth of the run
+# Fields of a results file that notebook 03 and the tests read; load_results checks them.
+RESULT_FIELDS = ("experiment", "config", "seeds", "nets", "runs", "environment", "wall_time_s", "command", "created")
+RUN_FIELDS = ("net", "depth", "shortcut", "seed", "steps", "step_loss", "eval_step", "eval_epoch",
+              "train_loss", "test_error", "final_train_loss", "final_test_error", "wall_time_s", "images_per_s")
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """One recipe for all four nets (He et al. sec. 4.2, shrunk to fit a CPU); units beside each field."""
+
+    widths: tuple[int, int, int] = (8, 16, 32)  # channels of the three stages (the paper: 16/32/64)
+    pool: int = 2  # average-pool the 28x28 images by this factor: 2 gives 14x14 (4x fewer multiply-adds)
+    subset: int | None = 50_000  # training images used (None: all 60,000); 50,000 is CIFAR-10's training-set size
+    test_images: int | None = None  # test images for the final test error (None: all 10,000)
+    batch_size: int = 128  # images per SGD step (the paper's 128)
+    lr: float = 0.1  # peak learning rate (the paper's 0.1)
+    epochs: float = 2.0  # passes over the training subset
+    warmup: float = 0.05  # fraction of the run over which lr rises from 0 (then decays linearly to 0)
+    weight_decay: float = 1e-4  # the paper's 0.0001
+    momentum: float = 0.9  # the paper's 0.9
+    eval_every: float = 0.25  # epochs between test evaluations during the run
+    eval_images: int = 2_000  # test images per evaluation during the run (the final one uses test_images)
+    data_seed: int = 0  # picks the training subset: the same images for every net and seed
+
+    def __post_init__(self) -> None:
+        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"widths must be three positive channel counts, e.g. (8, 16, 32); got {self.widths!r}.")
+        if self.pool not in (1, 2, 4):
+            raise ValueError(f"pool must be 1 (28x28), 2 (14x14) or 4 (7x7), got {self.pool!r}.")
+        for name in ("subset", "test_images"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive number of images or None (all), got {value!r}.")
+        if self.subset is not None and self.subset < self.batch_size:
+            raise ValueError(f"subset ({self.subset}) must hold at least one batch of {self.batch_size} images.")
+        # The rest (batch_size, lr, epochs, ...) is checked by TrainConfig, which says what to fix.
+        self.train_config(seed=0)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the (pooled) images in pixels."""
+        return 28 // self.pool
+
+    def train_config(self, seed: int) -> TrainConfig:
+        """The TrainConfig of one run: plain cross-entropy (no label smoothing), no augmentation."""
+        return TrainConfig(
+            batch_size=self.batch_size, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+            label_smoothing=0.0,  # so that "training loss" is the plain cross-entropy the paper's curves show
+            epochs=self.epochs, warmup=self.warmup, final_lr=0.0, augment=False,  # Fig. 6 is about optimisation
+            seed=seed, eval_every=self.eval_every, eval_images=self.eval_images,
+        )
+
+    def steps(self, n_train: int = 60_000) -> int:
+        """SGD steps of one run."""
+        n = min(self.subset or n_train, n_train)
+        return math.ceil(self.epochs * (n // self.batch_size))
+
+
+# The full-length run: about 4.5 minutes per seed on 2 CPU cores (see results/degradation.json).
+FULL = DegradationConfig()
+# The live run of notebook 03: 300 steps of batch 32 at half width and half resolution, about a
+# minute for all four nets on 2 CPU cores. Batch 32, not 128: a step costs little less at 128 on
+# such small tensors, and at least ~300 steps are needed for ResNet-56 to settle (measured).
+LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_images=2_000,
+                         eval_every=0.25, eval_images=1_000)
+
+
+def parse_net(name: str) -> tuple[int, bool]:
+    """'plain56' -> (56, False); 'resnet20' -> (20, True)."""
+    for prefix, shortcut in (("plain", False), ("resnet", True)):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return int(name[len(prefix):]), shortcut
+    raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {', '.join(NETS)}); got {name!r}.")
+
+
+def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train images, train labels, test images, test labels): the fixed subset, average-pooled."""
+    g = torch.Generator().manual_seed(config.data_seed)
+    n = len(data.train_images)
+    idx = torch.randperm(n, generator=g)[: config.subset] if config.subset and config.subset < n else torch.arange(n)
+    m = min(config.test_images or len(data.test_images), len(data.test_images))
+
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, config.pool) if config.pool > 1 else x
+
+    return pool(data.train_images[idx]), data.train_labels[idx], pool(data.test_images[:m]), data.test_labels[:m]
+
+
+def build_net(name: str, config: DegradationConfig, seed: int) -> ResNet:
+    """The named net of the study, its weights initialised from ``seed``."""
+    depth, shortcut = parse_net(name)
+    torch.manual_seed(seed)
+    return ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=config.widths))
+
+
+def final_train_loss(step_loss: Sequence[float], fraction: float = FINAL_FRACTION) -> float:
+    """Mean training loss over the last ``fraction`` of the steps: where a run ended, less noisy than one step."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}.")
+    if len(step_loss) == 0:
+        raise ValueError("step_loss is empty: the run took no steps.")
+    k = max(1, round(len(step_loss) * fraction))
+    tail = step_loss[-k:]
+    return float(sum(tail) / len(tail))
+
+
+def make_identity(block: PlainBlock) -> PlainBlock:
+    """Set a plain block's weights so that, in eval mode, it passes any x >= 0 through unchanged (notebook 03).
+
+    He et al.'s argument (sec. 1): a deeper net can copy a shallower one and make its extra layers
+    identities, so its best training loss is no higher. A plain block relu(bn2(conv2(relu(bn1(conv1 x)))))
+    can be the identity on the non-negative outputs of a ReLU: centre-tap convolutions and neutral BNs.
+    """
+    if not isinstance(block, PlainBlock):
+        raise ValueError(f"make_identity takes a PlainBlock (a residual block with identity weights computes 2x), "
+                         f"got {type(block).__name__}.")
+    if block.conv1.in_channels != block.conv2.out_channels or block.conv1.stride != (1, 1):
+        raise ValueError("make_identity needs a block whose input and output shapes agree (stride 1, in = out channels).")
+    with torch.no_grad():
+        for conv in (block.conv1, block.conv2):
+            conv.weight.zero_()
+            for c in range(conv.out_channels):
+                conv.weight[c, c, 1, 1] = 1.0  # the centre tap passes channel c through unchanged
+        for bn in (block.bn1, block.bn2):
+            bn.weight.fill_(1.0)
+            bn.bias.zero_()
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)  # so that sqrt(running_var + eps) = 1 exactly
+    return block
+
+
+def embed_shallow(shallow: ResNet, depth: int) -> ResNet:
+    """A deeper plain net computing exactly what ``shallow`` computes (in eval mode): its blocks, then identities."""
+    c = shallow.config
+    if c.shortcut or depth < c.depth:
+        raise ValueError(f"embed_shallow takes a plain net and a depth at least its own ({c.depth}), got "
+                         f"shortcut={c.shortcut}, depth={depth}.")
+    deep = ResNet(replace(c, depth=depth))
+    deep.load_state_dict(shallow.state_dict(), strict=False)  # stem, head, and each stage's first blocks
+    n = c.blocks_per_stage
+    for stage in (deep.layer1, deep.layer2, deep.layer3):
+        for block in list(stage)[n:]:
+            make_identity(block)  # the extra blocks: each follows a ReLU, so its input is >= 0
+    return deep.to(next(shallow.parameters()).device).eval()
+
+
+def train_net(name: str, tensors, config: DegradationConfig, seed: int, progress: bool = False,
+              device: str | torch.device | None = None) -> tuple[dict[str, Any], torch.nn.Module]:
+    """Train one named net with ``resblock.train.fit``; return its run record (the fields in RUN_FIELDS) and the model."""
+    x, y, tx, ty = tensors
+    depth, shortcut = parse_net(name)
+    model = build_net(name, config, seed)
+    result = fit(model, x, y, config.train_config(seed), test=(tx, ty), progress=progress, device=device)
+    h = result.history
+    if result.stopped != "budget":
+        raise KeyboardInterrupt(f"{name} (seed {seed}) was stopped after {h.steps} steps; no record kept.")
+    train_time = h.time[-1] if h.time else math.nan
+    record = {
+        "net": name, "depth": depth, "shortcut": shortcut, "seed": seed, "steps": h.steps,
+        "step_loss": [round(v, 4) for v in h.loss],
+        "eval_step": list(h.eval_step), "eval_epoch": [round(e, 4) for e in h.eval_epoch],
+        "train_loss": [round(v, 4) for v in h.train_loss],  # mean step loss since the previous evaluation
+        "test_error": [round(1.0 - a, 4) for a in h.test_acc],  # the last one on all `test_images`
+        "final_train_loss": round(final_train_loss(h.loss), 4),
+        "final_test_error": round(1.0 - h.test_acc[-1], 4),
+        "wall_time_s": round(h.wall_time, 2),
+        "images_per_s": round(h.steps * config.batch_size / train_time, 1),
+    }
+    return record, result.model
+
+
+def run_degradation(
+    config: DegradationConfig = FULL,
+    seeds: Sequence[int] = (0,),
+    nets: Sequence[str] = NETS,
+    data=None,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+    on_run: Callable[[dict[str, Any], torch.nn.Module], None] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train every net for every seed with one recipe; return a results dict (what results files hold).
+
+    ``on_run(record, model)`` is called after each run, e.g. to print progress or keep the trained model.
+    """
+    if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {list(seeds)!r}.")
+    for name in nets:
+        parse_net(name)
+    if data is None:
+        from resblock.data import load_fashion_mnist
+
+        data = load_fashion_mnist()
+    start = time.perf_counter()
+    tensors = prepare_data(data, config)
+    runs = []
+    for seed in seeds:
+        for name in nets:
+            run, model = train_net(name, tensors, config, seed, progress=progress, device=device)
+            runs.append(run)
+            if on_run is not None:
+                on_run(run, model)
+    return {
+        "experiment": "degradation",
+        "config": asdict(config),
+        "seeds": sorted(set(seeds)),
+        "nets": list(nets),
+        "runs": runs,
+        "environment": describe_environment() | ({"device": str(device)} if device else {}),
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "command": command or f"resblock.degradation.run_degradation(seeds={list(seeds)}, nets={list(nets)})",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One results dict from several (e.g. one per seed) that share a config; wall times add up."""
+    if not parts:
+        raise ValueError("nothing to merge: pass at least one results dict.")
+    first = parts[0]
+    for p in parts[1:]:
+        if p["config"] != first["config"]:
+            diff = sorted(k for k in first["config"] if first["config"][k] != p["config"].get(k))
+            raise ValueError(f"cannot merge results of different recipes (they differ in {', '.join(diff)}).")
+    runs, seen = [], set()
+    for p in parts:
+        for r in p["runs"]:
+            key = (r["net"], r["seed"])
+            if key in seen:
+                raise ValueError(f"{r['net']} with seed {r['seed']} appears in more than one file; merge each run once.")
+            seen.add(key)
+            runs.append(r)
+    runs.sort(key=lambda r: (r["seed"], NETS.index(r["net"]) if r["net"] in NETS else len(NETS), r["net"]))
+    nets = [n for n in NETS if any(r["net"] == n for r in runs)] + sorted({r["net"] for r in runs} - set(NETS))
+    envs = [p["environment"] for p in parts]
+    return {
+        "experiment": "degradation",
+        "config": first["config"],
+        "seeds": sorted({r["seed"] for r in runs}),
+        "nets": nets,
+        "runs": runs,
+        "environment": envs[0] if all(e == envs[0] for e in envs) else envs,
+        "wall_time_s": round(sum(p["wall_time_s"] for p in parts), 1),
+        "command": " && ".join(p["command"] for p in parts),
+        "created": max(p["created"] for p in parts),
+    }
+
+
+def save_results(results: dict[str, Any], path: str | Path) -> Path:
+    """Write a results dict as JSON (one run per line, so that diffs stay readable)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = {k: v for k, v in results.items() if k != "runs"}
+    text = json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n'
+    text += ",\n".join("  " + json.dumps(r) for r in results["runs"]) + "\n ]\n}\n"
+    path.write_text(text)
+    return path
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a results file and check it has every field notebook 03 reads (ValueError naming what is missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no results file at {path}; make it with `python -m resblock.experiments degradation`.")
+    results = json.loads(path.read_text())
+    missing = [k for k in RESULT_FIELDS if k not in results]
+    if results.get("experiment") != "degradation" or missing:
+        raise ValueError(f"{path} is not a degradation results file (missing: {', '.join(missing) or 'experiment'}).")
+    for r in results["runs"]:
+        lacking = [k for k in RUN_FIELDS if k not in r]
+        if lacking:
+            raise ValueError(f"{path}: the run {r.get('net')}/seed {r.get('seed')} lacks {', '.join(lacking)}.")
+    return results
+
+
+def config_of(results: dict[str, Any]) -> DegradationConfig:
+    """The DegradationConfig a results dict was made with."""
+    names = {f.name for f in fields(DegradationConfig)}
+    c = {k: v for k, v in results["config"].items() if k in names}
+    c["widths"] = tuple(c["widths"])
+    return replace(DegradationConfig(), **c)
+
+
+def final_losses(results: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """{net: {seed: final training loss}}."""
+    out: dict[str, dict[int, float]] = {}
+    for r in results["runs"]:
+        out.setdefault(r["net"], {})[r["seed"]] = r["final_train_loss"]
+    return out
+
+
+def degradation_per_seed(results: dict[str, Any]) -> dict[int, bool]:
+    """{seed: plain-56's final training loss is above both plain-20's and ResNet-56's} (He et al., Fig. 6)."""
+    f = final_losses(results)
+    return {
+        s: f["plain56"][s] > f["plain20"][s] and f["plain56"][s] > f["resnet56"][s]
+        for s in results["seeds"]
+        if all(s in f.get(n, {}) for n in ("plain20", "plain56", "resnet56"))
+    }
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """A text table: each net's final training loss and test error, per seed and their mean."""
+    by_net: dict[str, list[dict[str, Any]]] = {}
+    for r in results["runs"]:
+        by_net.setdefault(r["net"], []).append(r)
+    seeds = results["seeds"]
+    lines = [f"{'net':9s}" + "".join(f"  seed {s:<3d}" for s in seeds) + "   mean    | final test error (mean)"]
+    for net in results["nets"]:
+        rs = {r["seed"]: r for r in by_net.get(net, [])}
+        losses = [rs[s]["final_train_loss"] if s in rs else math.nan for s in seeds]
+        errors = [r["final_test_error"] for r in rs.values()]
+        mean = sum(v for v in losses if not math.isnan(v)) / max(1, sum(not math.isnan(v) for v in losses))
+        lines.append(f"{net:9s}" + "".join(f"  {v:8.3f}" for v in losses)
+                     + f"  {mean:7.3f}   | {sum(errors) / len(errors):.3f}")
+    return "\n".join(lines)
+
+
+def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
+    """A text table: He et al.'s CIFAR-10 setting beside each of ``configs`` (name -> config)."""
+    rows = [
+        ("data", "CIFAR-10, 3x32x32", lambda c: f"Fashion-MNIST, 1x{c.image_size}x{c.image_size}"),
+        ("training images", "50,000 (45k/5k to tune)", lambda c: f"{c.subset or 60_000:,}"),
+        ("channels per stage", "16/32/64", lambda c: "/".join(map(str, c.widths))),
+        ("batch size", "128", lambda c: str(c.batch_size)),
+        ("SGD steps", "64,000", lambda c: f"{c.steps():,}"),
+        ("learning rate", "0.1, /10 at 32k, 48k", lambda c: f"{c.lr:g}, warm-up then linear to 0"),
+        ("augmentation", "4-px shifts, flips", lambda c: "none"),
+        ("seeds", "1 run shown", lambda c: "see the results"),
+    ]
+    names = list(configs)
+    width = [20, 24] + [max(28, len(n)) for n in names]
+    head = ["", "He et al. (Fig. 6)"] + names
+    lines = ["".join(h.ljust(w) for h, w in zip(head, width))]
+    for label, paper, ours in rows:
+        cells = [label, paper] + [ours(configs[n]) for n in names]
+        lines.append("".join(c.ljust(w) for c, w in zip(cells, width)))
+    return "\n".join(lines)
+
+
+def run_command(args) -> int:
+    """``python -m resblock.experiments degradation``: train (or --merge) and write a results file."""
+    preset = {"full": FULL, "live": LIVE}[args.preset]
+    out = Path(args.out) if args.out else RESULTS_DIR / ("degradation.json" if args.preset == "full" else "degradation_live.json")
+    if args.merge:
+        results = merge_results([load_results(p) for p in args.merge])
+    else:
+        changes = {k: getattr(args, k) for k in ("epochs", "subset", "pool", "batch_size", "lr")
+                   if getattr(args, k) is not None}
+        if args.width is not None:
+            changes["widths"] = (args.width, 2 * args.width, 4 * args.width)
+        config = replace(preset, **changes)
+
+        def report(run: dict[str, Any], model: torch.nn.Module) -> None:
+            print(f"{run['net']:9s} seed {run['seed']}: final training loss {run['final_train_loss']:.3f}, "
+                  f"test error {run['final_test_error']:.3f}, {run['wall_time_s']:.0f} s "
+                  f"({run['images_per_s']:.0f} images/s)", flush=True)
+
+        command = f"python -m resblock.experiments degradation --preset {args.preset} --seeds " + " ".join(map(str, args.seeds))
+        for flag in ("nets", "epochs", "subset", "width", "pool", "batch_size", "lr"):
+            value = getattr(args, flag)
+            if value is not None:
+                command += f" --{flag.replace('_', '-')} " + (" ".join(value) if flag == "nets" else str(value))
+        results = run_degradation(config, seeds=args.seeds, nets=args.nets or NETS, device=args.device,
+                                  on_run=report, command=command + f" --out {out}")
+    save_results(results, out)
+    print(summary_table(results))
+    print(f"plain-56 trains worse than plain-20 and ResNet-56, per seed: {degradation_per_seed(results)}")
+    print(f"wrote {out} ({results['wall_time_s']:.0f} s)")
+    return 0
+
+
+# --- figures (pure: data in, Axes out) ------------------------------------------------------
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    from resblock.evaluation import smooth
+
+    return smooth(list(values), window)
+
+
+STYLE = {"plain20": ("C0", "--"), "plain56": ("C3", "--"), "resnet20": ("C0", "-"), "resnet56": ("C3", "-")}
+
+
+def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25,
+                       log: bool = False):
+    """Training loss per step (running mean of ``window`` steps): the mean over seeds, with the seeds' range shaded."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    for net in nets or results["nets"]:
+        curves = [_smooth(r["step_loss"], window) for r in results["runs"] if r["net"] == net]
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
+        colour, ls = STYLE.get(net, (None, "-"))
+        steps = range(1, n + 1)
+        ax.plot(steps, mean, color=colour, ls=ls, lw=1.5, label=_label(net))
+        if len(curves) > 1:
+            ax.fill_between(steps, [min(c[i] for c in curves) for i in range(n)],
+                            [max(c[i] for c in curves) for i in range(n)], color=colour, alpha=0.15, lw=0)
+    ax.set(xlabel="SGD step", ylabel="training loss (cross-entropy)", title="training loss")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_test_error(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None):
+    """Test error at each evaluation, mean over seeds (the last point uses the whole test set)."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    for net in nets or results["nets"]:
+        runs = [r for r in results["runs"] if r["net"] == net]
+        if not runs:
+            continue
+        n = min(len(r["test_error"]) for r in runs)
+        mean = [100 * sum(r["test_error"][i] for r in runs) / len(runs) for i in range(n)]
+        colour, ls = STYLE.get(net, (None, "-"))
+        ax.plot(runs[0]["eval_step"][:n], mean, color=colour, ls=ls, marker="o", ms=3, lw=1.5, label=_label(net))
+    ax.set(xlabel="SGD step", ylabel="test error (%)", title="test error")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_final_losses(results: dict[str, Any], ax=None):
+    """Each net's final training loss, one dot per seed and a bar for the mean."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    f = final_losses(results)
+    for i, net in enumerate(results["nets"]):
+        values = list(f.get(net, {}).values())
+        colour, ls = STYLE.get(net, (None, "-"))
+        ax.bar(i, sum(values) / len(values), color=colour, alpha=0.35 if ls == "--" else 0.7, width=0.6)
+        ax.plot([i] * len(values), values, "k.", ms=6)
+    ax.set_xticks(range(len(results["nets"])), [_label(n) for n in results["nets"]])
+    ax.set(ylabel="final training loss", title="final training loss (dots: seeds)")
+    return ax
+
+
+def _label(net: str) -> str:
+    depth, shortcut = parse_net(net)
+    return f"{'ResNet' if shortcut else 'plain'}-{depth}"
+
+
+__all__ = [
+    "DegradationConfig", "FULL", "LIVE", "NETS", "build_net", "config_of", "degradation_per_seed", "embed_shallow",
+    "final_losses", "final_train_loss", "load_results", "make_identity", "merge_results", "paper_vs_ours",
+    "parse_net", "plot_final_losses", "plot_test_error", "plot_training_loss", "prepare_data", "run_degradation",
+    "save_results", "summary_table", "train_net",
+]
