@@ -1,0 +1,170 @@
+"""Every notebook, run in real JupyterLab in headless Chromium, as a learner runs it.
+
+nbval proves the kernel side; these tests prove what the learner sees: each notebook opened in
+JupyterLab, Restart Kernel and Run All, with no cell showing an error (cells tagged
+`raises-exception` show one on purpose) and every widget view rendered. Then the interactive
+figures are used like a learner uses them. A screenshot of each notebook goes to
+`artifacts/screenshots/` (the path is printed at the end of the session).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from labdriver import NOTEBOOKS
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK_NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_runs_clean_in_jupyterlab(name, notebook_runs):
+    nb = notebook_runs.run(name)
+    problems = nb.problems(nb.last_state)
+    if problems:
+        notebook_runs.close(nb)
+        pytest.fail(f"notebooks/{name}.ipynb in JupyterLab:\n" + "\n".join(problems), pytrace=False)
+    notebook_runs.keep_for_interactions(name, nb)
+
+
+# -- learners' interactions -----------------------------------------------------------------------
+# Each takes its notebook already run cleanly by the test above (or runs it first) and uses the
+# widgets by keyboard and mouse, as a learner does; the CSS classes are the widgets' documented ones.
+
+EXPLORER_NOTEBOOK = "02_gradient_flow"
+DASHBOARD_NOTEBOOK = "04_tiny_resnet"
+
+
+def _img_src(page, css: str) -> str:
+    return page.locator(f"{css} img, img{css}").first.get_attribute("src") or ""
+
+
+def _wait_for(page, what: str, predicate: str, arg, timeout_s: float) -> None:
+    """Wait until the JavaScript ``predicate(arg)`` holds; fail naming what the learner did not see."""
+    try:
+        page.wait_for_function(predicate, arg=arg, timeout=timeout_s * 1000, polling=250)
+    except Exception as exc:
+        raise AssertionError(f"{what}: not seen within {timeout_s:.0f} s ({type(exc).__name__})") from None
+
+
+_SRC_CHANGED = """([css, old]) => { const img = document.querySelector(css + ' img') || document.querySelector('img' + css);
+  return !!img && !!img.getAttribute('src') && img.getAttribute('src') !== old; }"""
+
+
+def _press(page, css: str, key: str, times: int = 1) -> None:
+    """Focus a slider's handle and press a key, as a learner using the keyboard does."""
+    handle = page.locator(f"{css} .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+@pytest.mark.notebook(EXPLORER_NOTEBOOK)
+def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_runs, screenshot_dir):
+    nb = notebook_runs.take(EXPLORER_NOTEBOOK)
+    page = nb.page
+    try:
+        explorer = page.locator(".resblock-gradflow")
+        if explorer.count() == 0:
+            pytest.fail(f"notebooks/{EXPLORER_NOTEBOOK}.ipynb shows no gradient-flow explorer (.resblock-gradflow)")
+        figure, status = ".resblock-gradflow-figure", ".resblock-gradflow-status"
+        before = _img_src(page, figure)
+        assert before, "the explorer's figure has no image before any change"
+        depth_before = page.locator(".resblock-gradflow-depth .noUi-handle").first.get_attribute("aria-valuenow")
+
+        _press(page, ".resblock-gradflow-depth", "ArrowRight", 3)  # depth + 3
+        _wait_for(page, "the figure redrawn after moving the depth slider", _SRC_CHANGED, [figure, before], 30)
+        depth_after = page.locator(".resblock-gradflow-depth .noUi-handle").first.get_attribute("aria-valuenow")
+        assert float(depth_after) == float(depth_before) + 3, f"depth slider went {depth_before} -> {depth_after}"
+        depth_shown = f"depth={int(float(depth_after))}"
+        _wait_for(page, f"the status line saying {depth_shown}",
+                  "([css, text]) => (document.querySelector(css) || {}).textContent?.includes(text)",
+                  [status, depth_shown], 10)  # fmt: skip
+
+        after_depth = _img_src(page, figure)
+        _press(page, ".resblock-gradflow-shortcut", "Home")  # shortcut alpha to 0: the plain net
+        _wait_for(page, "the figure redrawn after turning the shortcut off", _SRC_CHANGED, [figure, after_depth], 30)
+        _wait_for(page, "the status line saying alpha=0.0",
+                  "([css, text]) => (document.querySelector(css) || {}).textContent?.includes(text)",
+                  [status, "alpha=0.0"], 10)  # fmt: skip
+        off = _img_src(page, figure)
+        _press(page, ".resblock-gradflow-shortcut", "End")  # and back on
+        _wait_for(page, "the figure redrawn after turning the shortcut back on", _SRC_CHANGED, [figure, off], 30)
+
+        problems = nb.problems(nb.wait_for_widgets())
+        assert not problems, "after using the explorer:\n" + "\n".join(problems)
+        explorer.first.screenshot(path=str(screenshot_dir / f"{EXPLORER_NOTEBOOK}-explorer-used.png"))
+    finally:
+        notebook_runs.close(nb)
+
+
+_PROGRESS = """css => { const bar = document.querySelector(css + ' .progress-bar');
+  return bar ? parseFloat(bar.style.width || bar.style.height || '0') : -1; }"""
+
+
+@pytest.mark.notebook(DASHBOARD_NOTEBOOK)
+def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_runs, screenshot_dir):
+    nb = notebook_runs.take(DASHBOARD_NOTEBOOK)
+    page = nb.page
+    try:
+        dash = page.locator(".resblock-train-dashboard")
+        if dash.count() == 0:
+            pytest.fail(f"notebooks/{DASHBOARD_NOTEBOOK}.ipynb shows no training dashboard (.resblock-train-dashboard)")
+        dash = dash.last  # the interactive one, if the notebook shows more than one
+        start = dash.locator("button.resblock-train-start, .resblock-train-start button").first
+        stop = dash.locator("button.resblock-train-stop, .resblock-train-stop button").first
+        progress = dash.locator(".resblock-train-progress .progress-bar").first
+        status = dash.locator(".resblock-train-status").first
+        curves = dash.locator("img.resblock-train-curves, .resblock-train-curves img").first
+        curves_before = curves.get_attribute("src")
+
+        start.scroll_into_view_if_needed()
+        start.click()
+        try:
+            stop.wait_for(state="visible", timeout=5000)
+            page.wait_for_function("el => !el.disabled", arg=stop.element_handle(), timeout=30000)
+        except Exception:
+            raise AssertionError(f"Stop never became enabled after Start; status: {status.inner_text()!r}") from None
+
+        def width() -> float:
+            style = progress.get_attribute("style") or ""
+            for part in style.split(";"):
+                if part.strip().startswith(("width", "height")):
+                    return float(part.split(":")[1].strip().rstrip("%") or 0)
+            return 0.0
+
+        def since_reset(values: list[float]) -> list[float]:
+            # The bar may still show the notebook's earlier run for a moment: count from its reset.
+            return values[values.index(min(values)):] if values else []
+
+        seen, curve_srcs, deadline = [], {curves_before}, time.monotonic() + 60
+        while time.monotonic() < deadline and (len(set(since_reset(seen))) < 3 or len(curve_srcs) < 3):
+            seen.append(width())
+            curve_srcs.add(curves.get_attribute("src"))
+            page.wait_for_timeout(500)
+        moved = since_reset(seen)
+        assert len(set(moved)) >= 3 and moved == sorted(moved), (
+            f"the progress bar did not move forward while training: {moved[:12]}; status {status.inner_text()!r}"
+        )
+        assert len(curve_srcs) >= 3, "the training curves were not redrawn while training"
+        assert "training" in status.inner_text(), f"status during training: {status.inner_text()!r}"
+
+        stop.click()
+        try:
+            page.wait_for_function("el => !el.disabled", arg=start.element_handle(), timeout=60000)
+        except Exception:
+            raise AssertionError(f"the run did not end after Stop; status: {status.inner_text()!r}") from None
+        text = status.inner_text()
+        assert text.startswith("stopped after") and "test accuracy" in text, f"status after Stop: {text!r}"
+        assert stop.is_disabled(), "Stop is still enabled after the run ended"
+        assert width() < 100, "the progress bar is full although the run was stopped early"
+        state = nb.wait_for_widgets()
+        assert state.kernel == "idle", f"kernel {state.kernel!r} after Stop"
+        problems = nb.problems(state)
+        assert not problems, "after using the dashboard:\n" + "\n".join(problems)
+        dash.screenshot(path=str(screenshot_dir / f"{DASHBOARD_NOTEBOOK}-dashboard-stopped.png"))
+    finally:
+        notebook_runs.close(nb)
