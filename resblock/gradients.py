@@ -30,6 +30,8 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = [
     "BlockSplit",
+    "FlowProfile",
+    "flow_profile",
     "activation_stats",
     "binomial_path_counts",
     "blocks_of",
@@ -136,16 +138,7 @@ def grad_norms_per_layer(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy
 ) -> dict[str, float]:
     """{layer name: ||dLoss/dW||} for each weighted layer, input to output, for one batch (notebooks 00, 02)."""
-    _check_batch(x, y)
-    layers = weighted_layers(model)
-    weights = [m.weight for _, m in layers]
-    with _measuring(model):
-        loss = loss_fn(model(x), y)
-        # autograd.grad, not .backward(): the model's .grad fields stay untouched.
-        grads = torch.autograd.grad(loss, weights, allow_unused=True)
-    return {
-        name: (float(g.norm()) if g is not None else 0.0) for (name, _), g in zip(layers, grads)
-    }
+    return flow_profile(model, x, y, loss_fn).grad_norms
 
 
 def activation_stats(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, float]]:
@@ -172,6 +165,39 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, f
             "zero_fraction": float((out == 0).double().mean()),
         }
     return stats
+
+
+@dataclass(frozen=True)
+class FlowProfile:
+    """Per-layer weight-gradient norms and per-block activation RMS from one forward/backward pass."""
+
+    grad_norms: dict[str, float]  # weighted layer name -> ||dLoss/dW||, input to output
+    activation_rms: dict[str, float]  # block name -> RMS of the block's output
+    loss: float
+
+
+def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy) -> FlowProfile:
+    """Gradient norms per layer and activation RMS per block in one pass (the explorer of notebook 02)."""
+    _check_batch(x, y)
+    layers = weighted_layers(model)
+    rms: dict[str, float] = {}
+
+    def keep(name: str) -> Callable:
+        def hook(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            rms[name] = float(out.detach().double().pow(2).mean().sqrt())
+
+        return hook
+
+    hooks = [block.register_forward_hook(keep(name)) for name, block in blocks_of(model)]
+    try:
+        with _measuring(model):
+            loss = loss_fn(model(x), y)
+            grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    norms = {name: (float(g.norm()) if g is not None else 0.0) for (name, _), g in zip(layers, grads)}
+    return FlowProfile(norms, rms, float(loss.detach()))
 
 
 # --- the identity-vs-branch split ------------------------------------------------------------

@@ -1,0 +1,220 @@
+"""Exercises for notebook 02, "Gradient flow": ``from resblock.exercises import nb02 as ex``.
+
+q1 predict the scalar toy's gradient; q2 say which stacks vanish or explode (checked against a
+measurement made on the spot); q3 split one block's input gradient into shortcut and branch parts.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from resblock.exercises import Mistake, Question
+from resblock.gradients import grad_norms_per_layer, scalar_chain_gradient, split_block_gradient
+from resblock.models import DeepMLP, MLPBlock, MLPConfig
+
+# --- q1: the scalar toy -----------------------------------------------------------------------------
+
+TOY_CASES = [(0.1, 10), (0.1, 50), (-0.5, 7), (0.9, 20), (2.0, 3)]
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-300)
+
+
+def check_toy_gradient(toy_gradient: Any) -> str:
+    """Checker for q1: ``toy_gradient(w, L)`` returns (residual, plain) = ((1 + w)^L, w^L)."""
+    if not callable(toy_gradient):
+        raise Mistake(f"pass your function itself (`toy_gradient`), got {type(toy_gradient).__name__}.")
+    for w, L in TOY_CASES:
+        got = toy_gradient(w, L)
+        try:
+            res, plain = (float(v) for v in got)
+        except (TypeError, ValueError):
+            raise Mistake(f"toy_gradient({w}, {L}) returned {got!r}; return a pair (residual, plain) of numbers.") from None
+        want_res, want_plain = scalar_chain_gradient(w, L, True), scalar_chain_gradient(w, L, False)
+        if _close(res, want_res) and _close(plain, want_plain):
+            continue
+        if _close(res, want_plain) and _close(plain, want_res) and not _close(res, want_res):
+            raise Mistake("the pair is swapped: return (residual, plain), the residual one first.")
+        if _close(res, L * (1 + w)) or _close(plain, L * w):
+            raise Mistake(f"toy_gradient({w}, {L}) looks like L * (1 + w) or L * w: the chain rule multiplies "
+                          "the L local derivatives, it does not add them.")
+        if _close(res, L * (1 + w) ** (L - 1)) or _close(plain, L * w ** (L - 1)):
+            raise Mistake("that is the derivative with respect to w; the question asks for d out / d x.")
+        if _close(res, 1 + w**L):
+            raise Mistake(f"1 + w^L is only two of the 2^L paths (all shortcuts, all branches); "
+                          f"the product (1 + w)^L keeps all of them.")
+        if not _close(res, want_res):
+            raise Mistake(f"residual: toy_gradient({w}, {L})[0] = {res:.4g}, autograd measures {want_res:.4g}.")
+        if not _close(plain, want_plain):
+            raise Mistake(f"plain: toy_gradient({w}, {L})[1] = {plain:.4g}, autograd measures {want_plain:.4g}.")
+    return "each layer multiplies the gradient by its local derivative: (1 + w) with the shortcut, w without."
+
+
+q1 = Question(
+    "Q1 · the scalar toy",
+    "A chain of L scalar layers maps x to x + w x (with the shortcut) or to w x (plain). Write "
+    "`toy_gradient(w, L)` returning the pair (d out/d x with shortcuts, d out/d x plain), then "
+    "`ex.q1.check(toy_gradient)`. The checker compares with autograd for several w and L.",
+    check_toy_gradient,
+    "One layer's derivative is 1 + w (or w). The chain rule multiplies the derivatives of the L layers.",
+    "```python\ndef toy_gradient(w, L):\n    return (1 + w) ** L, w ** L\n```",
+)
+
+
+# --- q2: which stacks vanish or explode -------------------------------------------------------------
+
+STACKS = {
+    "A": dict(depth=20, alpha=0.0, activation="sigmoid"),
+    "B": dict(depth=20, alpha=1.0, activation="sigmoid"),
+    "C": dict(depth=50, alpha=0.0, activation="relu", init="kaiming"),
+    "D": dict(depth=50, alpha=1.0, activation="relu", init="kaiming"),
+    "E": dict(depth=50, alpha=1.0, activation="relu", init="small"),
+    "F": dict(depth=50, alpha=0.0, activation="relu", norm="batch"),
+}
+VERDICTS = ("vanish", "explode", "healthy")
+VANISH_BELOW, EXPLODE_ABOVE = 1e-6, 1e3  # per-layer weight-gradient norms; healthy nets sit near 0.01-10
+
+
+def describe_stacks() -> str:
+    """The stacks of q2 in words."""
+    lines = []
+    for name, kw in STACKS.items():
+        kind = "residual (alpha = 1)" if kw["alpha"] else "plain"
+        lines.append(f"{name}: {kind}, {kw['depth']} blocks, {kw['activation']}, init {kw.get('init', 'default')}, "
+                     f"norm {kw.get('norm', 'none')}")
+    return "\n".join(lines)
+
+
+def classify(norms: list[float]) -> str:
+    """'explode' if a layer's gradient norm is above 1e3 or not finite, 'vanish' if one is below 1e-6, else 'healthy'."""
+    if any(not math.isfinite(v) or v > EXPLODE_ABOVE for v in norms):
+        return "explode"
+    return "vanish" if min(norms) < VANISH_BELOW else "healthy"
+
+
+@lru_cache(maxsize=1)
+def measure_stacks(seed: int = 0) -> dict[str, tuple[str, float, float]]:
+    """{stack: (verdict, smallest, largest per-layer gradient norm)} measured at init on a fixed random batch."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(64, 784, generator=g), torch.randint(0, 10, (64,), generator=g)
+    out = {}
+    for name, kw in STACKS.items():
+        torch.manual_seed(seed)
+        norms = list(grad_norms_per_layer(DeepMLP(MLPConfig(**kw)), x, y).values())
+        out[name] = (classify(norms), min(norms), max(norms))
+    return out
+
+
+WHY = {
+    "A": "sigmoid's derivative is at most 1/4, so a plain product of 20 of them shrinks the gradient",
+    "B": "the shortcut adds 1 to every factor: (I + J) does not shrink even when J is small",
+    "C": "He (Kaiming) init keeps a plain ReLU stack's gradient norms steady at initialisation",
+    "D": "without normalisation each block adds its branch's variance: activations and gradients grow exponentially",
+    "E": "small branch weights keep every block close to the identity",
+    "F": "batch norm stops the vanishing, but a deep plain ReLU stack with BN has gradients that grow toward the input",
+}
+
+
+def check_verdicts(answer: Any) -> str:
+    """Checker for q2: a dict {stack: 'vanish' | 'explode' | 'healthy'} that agrees with the measurement."""
+    if not isinstance(answer, dict):
+        raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
+    missing = [k for k in STACKS if k not in answer]
+    if missing:
+        raise Mistake(f"give a verdict for every stack; missing: {', '.join(missing)}.")
+    bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
+    if bad:
+        raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
+    measured = measure_stacks()
+    wrong = []
+    for name, (verdict, lo, hi) in measured.items():
+        if answer[name].strip().lower() != verdict:
+            wrong.append(f"{name}: you said {answer[name]!r}, measured {verdict} (per-layer gradient norms "
+                         f"from {lo:.2g} to {hi:.2g}): {WHY[name]}.")
+    if wrong:
+        raise Mistake(f"{len(wrong)} of {len(STACKS)} verdicts disagree with the measurement. " + " ".join(wrong))
+    return "all six agree with the measurement."
+
+
+q2 = Question(
+    "Q2 · vanish, explode or healthy?",
+    lambda: "Predict for each stack whether its per-layer gradient norms at initialisation vanish (some "
+    "below 1e-6), explode (some above 1e3, or inf/NaN) or stay healthy:\n\n```\n" + describe_stacks() + "\n```\n\n"
+    "Answer with a dict, e.g. `ex.q2.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker builds "
+    "each stack and measures it.",
+    check_verdicts,
+    "Ask two questions per stack: does each layer's factor shrink the gradient (plain stacks multiply J's), "
+    "and does anything stop the forward activations from growing (a residual stack without "
+    "normalisation adds variance in every block)? Try a stack in the explorer above.",
+    lambda: "```python\n" + repr({k: v[0] for k, v in measure_stacks().items()}) + "\n```\n\n"
+    + "\n\n".join(f"{k}: {WHY[k]}." for k in STACKS),
+)
+
+
+# --- q3: the identity-vs-branch split for one block -------------------------------------------------
+
+
+def _cases() -> list[tuple[MLPBlock, torch.Tensor, torch.Tensor]]:
+    cases = []
+    for i, (alpha, act) in enumerate([(1.0, "tanh"), (0.5, "relu"), (0.3, "linear"), (0.0, "tanh")]):
+        torch.manual_seed(100 + i)
+        block = MLPBlock(6, alpha, act, "none").double()
+        with torch.no_grad():
+            block.linear.weight.add_(0.5 * torch.randn(6, 6, dtype=torch.float64))  # not symmetric-looking
+        cases.append((block, torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)))
+    return cases
+
+
+def check_split(split: Any) -> str:
+    """Checker for q3: ``split(block, x, grad_out)`` returns (shortcut part, branch part) of dLoss/dx."""
+    if not callable(split):
+        raise Mistake(f"pass your function itself (`split`), got {type(split).__name__}.")
+    for block, x, g in _cases():
+        got = split(block, x.clone(), g.clone())
+        try:
+            g_s, g_b = got
+            g_s, g_b = torch.as_tensor(g_s).detach().double(), torch.as_tensor(g_b).detach().double()
+        except (TypeError, ValueError):
+            raise Mistake(f"split returned {type(got).__name__}; return a pair of tensors (shortcut part, branch part).") from None
+        want_s, want_b = split_block_gradient(block, x, g)
+        if g_s.shape != x.shape or g_b.shape != x.shape:
+            raise Mistake(f"each part must have the shape of x, {tuple(x.shape)}; got {tuple(g_s.shape)} and {tuple(g_b.shape)}.")
+        a = block.alpha
+        if torch.allclose(g_s, want_s) and torch.allclose(g_b, want_b):
+            continue
+        if torch.allclose(g_s, want_b) and torch.allclose(g_b, want_s) and not torch.allclose(want_s, want_b):
+            raise Mistake("the parts are swapped: return (shortcut part, branch part).")
+        if a not in (0.0, 1.0) and torch.allclose(g_s, g):
+            raise Mistake(f"with alpha = {a} the shortcut carries alpha * x, so its part of the gradient is alpha * grad_out, not grad_out.")
+        if torch.allclose(g_b, want_s + want_b):
+            raise Mistake("your branch part is the whole gradient (shortcut + branch); keep only what flows through R(x).")
+        if block.act.__class__.__name__ == "Identity":
+            w = block.linear.weight.detach()
+            if torch.allclose(g_b, g @ w.T) and not torch.allclose(g @ w.T, g @ w):
+                raise Mistake("the branch part multiplies grad_out by W^T on the wrong side: for R(x) = x W^T + b "
+                              "(rows are examples) the vector-Jacobian product is grad_out @ W.")
+        if not torch.allclose(g_s, want_s):
+            raise Mistake(f"shortcut part wrong for alpha = {a}: it should be alpha * grad_out.")
+        if not torch.allclose(g_b, want_b):
+            raise Mistake(f"branch part wrong for a {block.act.__class__.__name__} block: it should be "
+                          "J_R(x)^T grad_out, e.g. torch.autograd.grad(block.residual(x), x, grad_out).")
+    return "shortcut part + branch part = dLoss/dx, and the shortcut part is never smaller than alpha * grad_out."
+
+
+q3 = Question(
+    "Q3 · split one block's gradient",
+    "An `MLPBlock` computes H(x) = alpha * x + R(x) with `block.alpha` and `block.residual(x)`. Given the "
+    "gradient `grad_out` = dLoss/dH, write `split(block, x, grad_out)` returning the pair (part of dLoss/dx "
+    "through the shortcut, part through the branch R). Check with `ex.q3.check(split)`.",
+    check_split,
+    "The chain rule for a sum: dL/dx = alpha * grad_out + J_R^T grad_out. For the second term, make x "
+    "require grad, compute `block.residual(x)` and call `torch.autograd.grad(r, x, grad_out)`.",
+    "```python\nimport torch\n\ndef split(block, x, grad_out):\n    x = x.detach().requires_grad_(True)\n"
+    "    r = block.residual(x)\n    (g_branch,) = torch.autograd.grad(r, x, grad_out)\n"
+    "    return block.alpha * grad_out, g_branch\n```",
+)

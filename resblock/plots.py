@@ -1,0 +1,162 @@
+"""Pure plot functions for gradient flow (notebook 02): data in, matplotlib ``Axes`` out.
+
+Each function draws on ``ax`` (or on a new one when ``ax`` is None) and returns it. Values that a
+log scale cannot show (0, inf, NaN) are left out of the line and named in a note inside the axes,
+so an extreme setting gives a readable figure, not a traceback or a silently empty plot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from resblock.gradients import BlockSplit
+
+COLOURS = {"plain": "#7f7f7f", "residual": "#1f77b4", "shortcut": "#2ca02c", "branch": "#d62728"}
+
+
+def _new_axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt  # only when the caller asked us to make a figure
+
+    return plt.subplots(figsize=(6, 3.5))[1]
+
+
+def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
+    """A sentence naming the entries of ``values`` that a log scale cannot show (0, inf, NaN), or None."""
+    v = np.asarray(values, dtype=float)
+    parts = []
+    for what, mask in (
+        ("exactly 0 (float32 underflow)", v == 0),
+        ("NaN", np.isnan(v)),
+        ("infinite (float32 overflow)", np.isinf(v)),
+    ):
+        if mask.any():
+            idx = np.flatnonzero(mask) + 1
+            where = f"{idx[0]}" if len(idx) == 1 else f"{idx[0]}-{idx[-1]}" if idx[-1] - idx[0] + 1 == len(idx) else f"{len(idx)} of them"
+            parts.append(f"{what} at layer{'s' if len(idx) > 1 else ''} {where}")
+    return f"{label}: " + "; ".join(parts) + " - not drawn" if parts else None
+
+
+def draw_note(ax: Axes, text: str) -> Axes:
+    """Write ``text`` in a box inside ``ax`` (warnings about the data, shown with the figure)."""
+    ax.text(
+        0.02, 0.03, text, transform=ax.transAxes, fontsize=8, va="bottom", ha="left", wrap=True,
+        bbox={"boxstyle": "round", "facecolor": "#fff3cd", "edgecolor": "#d4a017", "alpha": 0.95},
+    )
+    return ax
+
+
+def _plot_log_lines(ax: Axes, curves: Mapping[str, Sequence[float]], styles: Mapping[str, dict] | None) -> list[str]:
+    notes = []
+    for label, values in curves.items():
+        v = np.asarray(values, dtype=float)
+        x = np.arange(1, len(v) + 1)
+        ok = np.isfinite(v) & (v > 0)
+        ax.plot(x, np.where(ok, v, np.nan), label=label, **(styles or {}).get(label, {}))
+        note = log_scale_problems(label, v)
+        if note:
+            notes.append(note)
+    ax.set_yscale("log")
+    return notes
+
+
+def plot_layer_values(
+    curves: Mapping[str, Sequence[float]],
+    ax: Axes | None = None,
+    ylabel: str = "gradient norm ||dL/dW||",
+    xlabel: str = "layer (1 = input side)",
+    title: str | None = None,
+    styles: Mapping[str, dict] | None = None,
+    note: str | None = None,
+) -> Axes:
+    """One line per curve of per-layer values on a log scale; problems (0, inf, NaN) named in a note."""
+    ax = _new_axes(ax)
+    notes = _plot_log_lines(ax, curves, styles)
+    if note:
+        notes.insert(0, note)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+        ax.legend(fontsize=8, loc="best")
+    if notes:
+        draw_note(ax, "\n".join(notes))
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_grad_norms(profiles: Mapping[str, Mapping[str, float]], ax: Axes | None = None, **kwargs) -> Axes:
+    """Per-layer gradient norms, one line per model: ``{label: {layer name: norm}}`` (notebook 02)."""
+    return plot_layer_values({label: list(norms.values()) for label, norms in profiles.items()}, ax=ax, **kwargs)
+
+
+def plot_scalar_toy(depths: Sequence[int], curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
+    """The scalar toy: d out/d x against depth L, e.g. (1 + w)^L and w^L, on a log scale (notebook 02)."""
+    ax = _new_axes(ax)
+    for label, values in curves.items():
+        v = np.asarray(values, dtype=float)
+        ax.plot(depths, np.where(v > 0, v, np.nan), marker=".", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("d out / d x")
+    ax.axhline(1.0, color="black", lw=0.6, ls=":")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_gradient_split(splits: Sequence[BlockSplit], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Per block: the norm of dL/dx and of its parts through the shortcut and the branch (notebook 02)."""
+    curves = {
+        "total": [s.total for s in splits],
+        "through the shortcut": [s.shortcut for s in splits],
+        "through the branch": [s.branch for s in splits],
+    }
+    styles = {
+        "total": {"color": "black", "lw": 2},
+        "through the shortcut": {"color": COLOURS["shortcut"]},
+        "through the branch": {"color": COLOURS["branch"]},
+    }
+    return plot_layer_values(curves, ax=ax, ylabel="||dL/d(block input)||", xlabel="block (1 = input side)",
+                             title=title, styles=styles)
+
+
+def plot_split_shares(splits: Sequence[BlockSplit], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Per block: the shortcut's and the branch's share of dL/dx (projections onto it; they add to 1)."""
+    ax = _new_axes(ax)
+    x = np.arange(1, len(splits) + 1)
+    ax.plot(x, [s.shortcut_share for s in splits], color=COLOURS["shortcut"], marker=".", label="shortcut share")
+    ax.plot(x, [s.branch_share for s in splits], color=COLOURS["branch"], marker=".", label="branch share")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xlabel("block (1 = input side)")
+    ax.set_ylabel("share of dL/d(block input)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_singular_values(spectra: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
+    """Singular values of end-to-end Jacobians, largest first, one line per model, log scale (notebook 02)."""
+    return plot_layer_values(spectra, ax=ax, ylabel="singular value", xlabel="index (largest first)")
+
+
+def plot_along_line(xs: Sequence[float], curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
+    """Input gradients along a 1-D line of inputs, each curve scaled to unit RMS (Balduzzi et al. 2017, Fig. 1)."""
+    ax = _new_axes(ax)
+    for i, (label, values) in enumerate(curves.items()):
+        v = np.asarray(values, dtype=float)
+        rms = math.sqrt(float(np.mean(v**2))) or 1.0
+        ax.plot(xs, v / rms + 4 * i, lw=1, label=label)  # offset so the curves do not overlap
+    ax.set_xlabel("input x")
+    ax.set_ylabel("d out / d x (scaled, offset)")
+    ax.set_yticks([])
+    ax.legend(fontsize=8, loc="upper right")
+    return ax

@@ -1,0 +1,272 @@
+"""The gradient-flow explorer of notebook 02: ipywidgets controls wired to ``resblock.plots``.
+
+Every control change builds the chosen network at initialisation (with the same seed, so the plain
+and the shortcut version share their weights), measures it with ``resblock.gradients.flow_profile``
+on a fixed batch of real images, and redraws one figure: per-layer gradient norms (left) and
+per-block activation RMS (right), the plain net (alpha = 0) in grey against the chosen alpha.
+
+Stable CSS classes for browser tests (and for anyone styling the notebook):
+``resblock-gradflow`` (the whole explorer), ``resblock-gradflow-network``, ``-depth``, ``-shortcut``
+(the alpha slider), ``-activation``, ``-init``, ``-norm``, ``-seed``, ``-figure`` (the Image widget
+holding the figure) and ``-status`` (a line of text: the settings, any note, the redraw time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import nn
+
+from resblock.gradients import FlowProfile, flow_profile
+from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
+from resblock.plots import COLOURS, draw_note, plot_layer_values
+
+NETWORKS = ("mlp", "conv")
+EXPLORER_NORMS = ("none", "batch")
+MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
+MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
+
+
+@dataclass(frozen=True)
+class ExplorerSettings:
+    """What the explorer's controls say; the defaults draw the classic picture (notebook 02)."""
+
+    network: str = "mlp"  # "mlp" (DeepMLP, depth = blocks) or "conv" (the 6n+2 ResNet, depth = layers)
+    depth: int = 50
+    alpha: float = 1.0  # scale on the shortcut: 0 plain, 1 residual
+    activation: str = "relu"  # MLP only; the conv net uses ReLU as in the paper
+    init: str = "default"  # "default" is PyTorch's for the MLP and He et al.'s for the conv net
+    norm: str = "none"  # "none" or "batch"; the conv net's "batch" is the paper's BN after every conv
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("network", NETWORKS), ("activation", tuple(ACTIVATIONS)), ("init", INITS),
+                              ("norm", EXPLORER_NORMS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        if not isinstance(self.depth, int) or self.depth < 1:
+            raise ValueError(f"depth must be a positive whole number, got {self.depth!r}.")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (0 plain, 1 residual), got {self.alpha!r}.")
+
+
+def conv_depth(depth: int) -> tuple[int, str | None]:
+    """The nearest 6n+2 depth to ``depth`` within 8..MAX_CONV_DEPTH, and a note when it had to change."""
+    n = min(max(round((depth - 2) / 6), 1), (MAX_CONV_DEPTH - 2) // 6)
+    snapped = 6 * n + 2
+    if snapped == depth:
+        return snapped, None
+    why = f" (capped at {MAX_CONV_DEPTH} to stay interactive)" if depth > MAX_CONV_DEPTH else ""
+    return snapped, f"conv nets have 6n+2 layers: depth {depth} -> {snapped}{why}"
+
+
+def _strip_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d by the identity (an unnormalised conv net)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.Identity())
+        else:
+            _strip_batchnorm(child)
+
+
+def build_model(s: ExplorerSettings, alpha: float) -> nn.Module:
+    """The network the settings describe, with the shortcut scaled by ``alpha``, seeded by ``s.seed``."""
+    torch.manual_seed(s.seed)
+    if s.network == "mlp":
+        return DeepMLP(MLPConfig(depth=s.depth, alpha=alpha, activation=s.activation, norm=s.norm, init=s.init))
+    depth, _ = conv_depth(s.depth)
+    model = ResNet(ResNetConfig(depth=depth, shortcut=alpha > 0))
+    for block in model.blocks():
+        block.alpha = float(alpha)  # ResidualBlock computes relu(R(x) + alpha * shortcut(x))
+    if s.init in ("xavier", "small"):
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_normal_(m.weight) if s.init == "xavier" else nn.init.normal_(m.weight, std=0.01)
+    if s.norm == "none":
+        _strip_batchnorm(model)
+    return model
+
+
+def measure(s: ExplorerSettings, alpha: float, images: torch.Tensor, labels: torch.Tensor) -> FlowProfile:
+    """Build the network for ``s`` at ``alpha`` and profile it on the batch (what each redraw computes)."""
+    n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
+    return flow_profile(build_model(s, alpha), images[:n], labels[:n])
+
+
+def settings_notes(s: ExplorerSettings) -> list[str]:
+    """Notes on settings that the figure cannot show as asked."""
+    notes = []
+    if s.network == "conv":
+        notes.append(conv_depth(s.depth)[1])
+        if s.activation != "relu":
+            notes.append(f"the conv net always uses ReLU (activation {s.activation!r} applies to the MLP)")
+    return [n for n in notes if n]
+
+
+def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: FlowProfile | None) -> None:
+    """Draw the explorer's two panels for measured profiles onto ``fig`` (cleared first)."""
+    fig.clear()
+    ax_g, ax_a = fig.subplots(1, 2)
+    label = f"alpha = {s.alpha:g}" + (" (residual)" if s.alpha == 1 else "")
+    styles = {"plain (alpha = 0)": {"color": COLOURS["plain"], "ls": "--"}, label: {"color": COLOURS["residual"]}}
+    grads = {"plain (alpha = 0)": list(plain.grad_norms.values())}
+    acts = {"plain (alpha = 0)": list(plain.activation_rms.values())}
+    if chosen is not None:
+        grads[label] = list(chosen.grad_norms.values())
+        acts[label] = list(chosen.activation_rms.values())
+    name = f"MLP, {s.depth} blocks" if s.network == "mlp" else f"ResNet-{conv_depth(s.depth)[0]}"
+    plot_layer_values(grads, ax=ax_g, title=f"gradient norm per layer at init ({name})", styles=styles,
+                      note="; ".join(settings_notes(s)) or None)
+    plot_layer_values(acts, ax=ax_a, ylabel="RMS of block output", xlabel="block (1 = input side)",
+                      title=f"activations ({s.activation if s.network == 'mlp' else 'relu'}, init {s.init}, "
+                            f"norm {s.norm})", styles=styles)
+    fig.tight_layout()
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf)
+    return buf.getvalue()
+
+
+class GradFlowExplorer:
+    """Depth, shortcut alpha, activation, init, norm and seed controls over one gradient-flow figure (notebook 02)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, settings: ExplorerSettings = ExplorerSettings(),
+                 debounce_s: float = 0.2, cache_size: int = 64) -> None:
+        import ipywidgets as W
+
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+            raise ValueError(f"images must be Fashion-MNIST tensors of shape (N, 1, 28, 28), got "
+                             f"{tuple(getattr(images, 'shape', ()))}; pass data.train_images[:64].")
+        if images.shape[0] < MLP_BATCH or labels.shape[:1] != images.shape[:1]:
+            raise ValueError(f"pass at least {MLP_BATCH} images and one label per image, "
+                             f"got {images.shape[0]} images and {tuple(labels.shape)} labels.")
+        self.images, self.labels = images[:MLP_BATCH].contiguous(), labels[:MLP_BATCH].contiguous()
+        self.debounce_s = float(debounce_s)
+        self.n_redraws = 0
+        self.last_redraw_ms = float("nan")
+        self.note = ""
+        self._pending: asyncio.TimerHandle | None = None
+        # Results are cached by settings, so going back to a setting you have seen is instant.
+        self._measure = lru_cache(maxsize=cache_size)(lambda s, a: measure(s, a, self.images, self.labels))
+
+        style = {"description_width": "initial"}
+        s = settings
+        # continuous_update=False: a slider drag sends one value when released, not dozens on the way.
+        self.network = W.ToggleButtons(options=[("MLP", "mlp"), ("conv 6n+2", "conv")], value=s.network,
+                                       description="network", style=style)
+        self.depth = W.IntSlider(value=s.depth, min=1, max=500, description="depth", continuous_update=False,
+                                 style=style)
+        self.shortcut = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="shortcut alpha",
+                                      continuous_update=False, readout_format=".2f", style=style)
+        self.activation = W.Dropdown(options=list(ACTIVATIONS), value=s.activation, description="activation",
+                                     style=style)
+        self.init = W.Dropdown(options=list(INITS), value=s.init, description="init", style=style)
+        self.norm = W.ToggleButtons(options=list(EXPLORER_NORMS), value=s.norm, description="norm", style=style)
+        self.seed = W.BoundedIntText(value=s.seed, min=0, max=2**31 - 1, description="seed", style=style,
+                                     layout=W.Layout(width="160px"))
+        self.figure_widget = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.status = W.HTML()
+        self.controls = {"network": self.network, "depth": self.depth, "shortcut": self.shortcut,
+                         "activation": self.activation, "init": self.init, "norm": self.norm, "seed": self.seed}
+        for name, control in self.controls.items():
+            control.add_class(f"resblock-gradflow-{name}")
+            control.observe(self._on_change, names="value")
+        self.figure_widget.add_class("resblock-gradflow-figure")
+        self.status.add_class("resblock-gradflow-status")
+        self.box = W.VBox([
+            W.HBox([self.network, self.norm]),
+            W.HBox([self.depth, self.shortcut]),
+            W.HBox([self.activation, self.init, self.seed]),
+            self.figure_widget,
+            self.status,
+        ])
+        self.box.add_class("resblock-gradflow")
+        self.fig = Figure(figsize=(10, 3.8), dpi=80)
+        self.redraw()
+
+    def settings(self) -> ExplorerSettings:
+        """The settings the controls show now."""
+        return ExplorerSettings(network=self.network.value, depth=int(self.depth.value),
+                                alpha=round(float(self.shortcut.value), 4), activation=self.activation.value,
+                                init=self.init.value, norm=self.norm.value, seed=int(self.seed.value))
+
+    def _on_change(self, _change: dict) -> None:
+        # Debounce: in a running kernel, wait until the controls have been still for debounce_s, so
+        # a burst of changes (arrow keys held down) costs one redraw. Outside an event loop (plain
+        # Python, tests) redraw at once.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.debounce_s <= 0:
+            self.redraw()
+            return
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = loop.call_later(self.debounce_s, self.redraw)
+
+    def redraw(self) -> None:
+        """Measure the current settings and redraw the figure; problems become a note, never a traceback."""
+        self._pending = None
+        t0 = time.perf_counter()
+        s = None
+        try:
+            s = self.settings()
+            self.activation.disabled = s.network == "conv"
+            plain = self._measure(replace(s, alpha=0.0), 0.0)
+            chosen = self._measure(s, s.alpha) if s.alpha > 0 else None
+            draw_explorer(self.fig, s, plain, chosen)
+            self.note = "; ".join(settings_notes(s))
+        except Exception as e:  # a figure with the reason beats a traceback in a widget callback
+            self.fig.clear()
+            ax = self.fig.subplots()
+            ax.set_axis_off()
+            self.note = f"could not draw these settings: {type(e).__name__}: {e}"
+            draw_note(ax, self.note)
+        self.figure_widget.value = figure_png(self.fig)
+        self.n_redraws += 1
+        self.last_redraw_ms = (time.perf_counter() - t0) * 1000.0
+        what = ", ".join(f"{k}={v}" for k, v in asdict(s).items()) if s else "invalid settings"
+        self.status.value = (f"<small>{what}" + (f" &middot; note: {self.note}" if self.note else "")
+                             + f" &middot; redraw {self.last_redraw_ms:.0f} ms</small>")
+
+    def summary(self) -> str:
+        """Plain text for the settings and the first/last gradient-norm ratio of each curve (deterministic)."""
+        s = self.settings()
+        lines = [f"GradFlowExplorer({', '.join(f'{k}={v!r}' for k, v in asdict(s).items())})"]
+        for label, a in (("plain", 0.0), (f"alpha={s.alpha:g}", s.alpha)):
+            if label != "plain" and a == 0:
+                continue
+            try:
+                v = list(self._measure(replace(s, alpha=a) if a == 0 else s, a).grad_norms.values())
+                lines.append(f"  {label}: first/last layer gradient-norm ratio {v[0] / v[-1]:.2g}"
+                             if v[-1] else f"  {label}: last layer gradient is 0")
+            except Exception as e:
+                lines.append(f"  {label}: {type(e).__name__}")
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        # JupyterLab shows the live widget (its renderer outranks PNG); GitHub, nbviewer without widget
+        # state and nbval see the PNG of the current figure and the plain-text summary instead.
+        bundle = dict(self.box._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["image/png"] = base64.b64encode(figure_png(self.fig)).decode("ascii")
+        bundle["text/plain"] = self.summary()
+        return bundle
+
+
+def gradflow_explorer(images: torch.Tensor, labels: torch.Tensor, **settings) -> GradFlowExplorer:
+    """The explorer of notebook 02 on a batch of Fashion-MNIST images; keyword arguments set the start state."""
+    return GradFlowExplorer(images, labels, ExplorerSettings(**settings))
