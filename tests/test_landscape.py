@@ -134,3 +134,17 @@ def test_local_minima_counts_pits():
     assert landscape.local_minima(bowl) == 1
     egg_box = landscape.Surface(g, g, np.cos(2 * np.pi * a) * np.cos(2 * np.pi * b), np.zeros((9, 9)), 0.0)
     assert landscape.local_minima(egg_box) > 1
+
+
+def test_saved_grid_centre_is_reproducible_from_the_checkpoint():
+    # The committed results file and the committed checkpoint agree: the centre of the saved grid is the
+    # trained net's loss on the recorded subset.
+    from resblock.data import load_fashion_mnist
+    from resblock.trained_nets import load_or_train
+
+    surface, record = landscape.load_results("resnet20")
+    data = load_fashion_mnist()
+    x, y = landscape.fixed_subset(data.train_images, data.train_labels, record["subset"]["size"], record["subset"]["seed"])
+    model = load_or_train(record["depth"], record["shortcut"])
+    centre = surface.loss[len(surface.betas) // 2, len(surface.alphas) // 2]
+    assert centre == pytest.approx(landscape.loss_at(model, [], x, y)[0], rel=1e-4)

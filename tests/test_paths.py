@@ -177,3 +177,21 @@ def test_single_lesions_agree_with_lesioning_one_block_at_a_time():
         for i, ok in enumerate(paths.removable(net)):
             if ok:
                 assert got[i] == pytest.approx(paths.lesion_accuracy(net, x, y, [i]))
+
+
+@pytest.mark.slow
+def test_trained_nets_lesion_contrast():
+    # Notebook 05's claim on the committed checkpoints: one deleted block barely moves the ResNet,
+    # and sends the plain net of the same depth towards chance.
+    from resblock.data import load_fashion_mnist
+    from resblock.trained_nets import load_or_train
+
+    data = load_fashion_mnist()
+    x, y = data.test_images[:200], data.test_labels[:200]
+    res, plain = load_or_train(56, True), load_or_train(56, False)
+    res_lesions = [a for a in paths.single_lesions(res, x, y) if not math.isnan(a)]
+    plain_lesions = [a for a in paths.single_lesions(plain, x, y) if not math.isnan(a)]
+    res_median = sorted(res_lesions)[len(res_lesions) // 2]
+    plain_median = sorted(plain_lesions)[len(plain_lesions) // 2]
+    assert res_median > paths.lesion_accuracy(res, x, y) - 0.1
+    assert plain_median < 0.3
