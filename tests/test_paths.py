@@ -187,7 +187,7 @@ def test_trained_nets_lesion_contrast():
     from resblock.trained_nets import load_or_train
 
     data = load_fashion_mnist()
-    x, y = data.test_images[:200], data.test_labels[:200]
+    x, y = data.test_images[:100], data.test_labels[:100]
     res, plain = load_or_train(56, True), load_or_train(56, False)
     res_lesions = [a for a in paths.single_lesions(res, x, y) if not math.isnan(a)]
     plain_lesions = [a for a in paths.single_lesions(plain, x, y) if not math.isnan(a)]
