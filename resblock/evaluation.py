@@ -45,7 +45,8 @@ def plot_history(history, axes=None):
     if test_loss:
         ax_loss.plot(*zip(*test_loss), "o-", color="C1", label="test loss")
     ax_loss.set(xlabel="step", ylabel="cross-entropy", title="loss")
-    ax_loss.legend(loc="upper right", fontsize=8)
+    if ax_loss.get_lines():
+        ax_loss.legend(loc="upper right", fontsize=8)
     for name, color, label in (("train_acc", "C0", "train (running)"), ("test_acc", "C1", "test")):
         pts = [(s, v) for s, v in zip(history.eval_step, getattr(history, name)) if not math.isnan(v)]
         if pts:

@@ -454,13 +454,10 @@ def fit(
                 1.0, max(history.steps / total_steps if total_steps else 0.0, clock / seconds if seconds else 0.0)
             )
             if bar is not None:
-                if total_steps is not None and seconds is None:
-                    bar.update(1)
-                else:
-                    bar.n = min(clock, seconds)
+                done = history.steps if seconds is None else min(clock, seconds)
                 if history.steps % 10 == 0:
                     bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
-                    bar.refresh() if bar.total and bar.n >= bar.total else None
+                bar.update(done - bar.n)  # redraws at most every tqdm's mininterval
             if history.steps % eval_interval == 0 and history.progress < 1.0:
                 record_eval(final=False)
                 model.train()
@@ -472,11 +469,14 @@ def fit(
         if bar is not None:
             bar.close()
     model.eval()
+    already = history.eval_step and history.eval_step[-1] == history.steps and config.eval_images is None
     try:
-        record_eval(final=True)
+        if not already:  # a stop right after an evaluation needs no second one
+            record_eval(final=True)
     except KeyboardInterrupt:  # a second press skips the final evaluation, the model is kept
         stopped = "interrupted"
-    history.progress = max(history.progress, 1.0 if stopped == "budget" else history.progress)
+    if stopped == "budget":
+        history.progress = 1.0
     history.wall_time = time.perf_counter() - wall_start
     if callback is not None:
         if isinstance(callback, LiveFigure):
@@ -531,13 +531,16 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> Checkpo
         cfg = dict(payload["model_config"])
         cfg["widths"] = tuple(cfg["widths"])
         model = ResNet(ResNetConfig(**cfg))
+    config = TrainConfig(**payload["config"])
     if model is not None:
         model.load_state_dict(payload["model_state"])
+        if config.channels_last:  # the layout it was trained in: the same kernels, the same numbers
+            model.to(memory_format=torch.channels_last)
         model.eval()
     return Checkpoint(
         model=model,
         model_state=payload["model_state"],
         optimizer_state=payload["optimizer_state"],
         history=History.from_dict(payload["history"]),
-        config=TrainConfig(**payload["config"]),
+        config=config,
     )

@@ -1,0 +1,188 @@
+"""Notebook 04's training dashboard: choose a ResNet and a budget, press Start, watch it learn, press Stop.
+
+A thin widget over ``resblock.train.fit`` and ``resblock.evaluation.plot_history``. Pressing Start
+trains in a background thread, so the kernel stays free to receive the Stop button's click (a
+button's click reaches Python only between cell executions). ``run()`` trains in the calling thread
+instead, which is what the notebook's own cell (and nbval) does once with the default settings.
+
+CSS classes, for browser tests: ``resblock-train-dashboard`` (the whole box), ``resblock-train-start``,
+``resblock-train-stop``, ``resblock-train-progress``, ``resblock-train-status``, ``resblock-train-curves``
+(the image of the curves), and one per control: ``resblock-train-depth``, ``resblock-train-width``,
+``resblock-train-shortcut``, ``resblock-train-lr``, ``resblock-train-seconds``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from dataclasses import replace
+
+import ipywidgets as widgets
+
+from resblock.evaluation import plot_history
+from resblock.models import ResNet, ResNetConfig
+from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, fit
+
+DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
+WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
+LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 10.0)  # peak learning rates; 10 shows what divergence looks like
+
+
+def _render_png(history: History | None) -> bytes:
+    """The curves of a run (empty axes before the first run) as PNG bytes, drawn without pyplot (thread-safe)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.4))
+    axes = fig.subplots(1, 2)
+    plot_history(history if history is not None else History(), axes=axes)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+class TrainingDashboard:
+    """Controls for depth, width, shortcuts, learning rate and time budget; Start/Stop; live curves (notebook 04)."""
+
+    def __init__(
+        self,
+        data,
+        config: TrainConfig = TrainConfig(),
+        depth: int = 8,
+        width: int = 16,
+        shortcut: bool = True,
+        seconds: int = 60,
+        background: bool = True,
+        redraw_interval: float = 1.0,
+    ) -> None:
+        for name, value, allowed in (("depth", depth, DEPTHS), ("width", width, WIDTHS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
+        if config.lr not in LRS:
+            raise ValueError(f"config.lr must be one of the dashboard's learning rates {LRS}, got {config.lr!r}.")
+        self.data = data
+        self.config = config
+        self.background = background
+        self.redraw_interval = redraw_interval
+        self.result: TrainResult | None = None
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+        style = {"description_width": "110px"}
+        self.depth = widgets.Dropdown(options=DEPTHS, value=depth, description="depth (layers)", style=style)
+        self.width = widgets.Dropdown(options=WIDTHS, value=width, description="width (channels)", style=style)
+        self.shortcut = widgets.Checkbox(value=shortcut, description="shortcut connections", indent=False)
+        self.lr = widgets.SelectionSlider(options=LRS, value=config.lr, description="peak lr", style=style)
+        self.seconds = widgets.IntSlider(value=seconds, min=2, max=300, step=1, description="budget (s)", style=style)
+        self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress", style=style)
+        self.status = widgets.HTML(value="Press Start to train.")
+        self.curves = widgets.Image(value=_render_png(None), format="png")
+        for w, cls in (
+            (self.depth, "depth"), (self.width, "width"), (self.shortcut, "shortcut"), (self.lr, "lr"),
+            (self.seconds, "seconds"), (self.start_button, "start"), (self.stop_button, "stop"),
+            (self.progress, "progress"), (self.status, "status"), (self.curves, "curves"),
+        ):
+            w.add_class(f"resblock-train-{cls}")
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        controls = widgets.VBox([self.depth, self.width, self.shortcut, self.lr, self.seconds])
+        buttons = widgets.VBox([widgets.HBox([self.start_button, self.stop_button]), self.progress, self.status])
+        self.widget = widgets.VBox([widgets.HBox([controls, buttons]), self.curves])
+        self.widget.add_class("resblock-train-dashboard")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    @property
+    def model_config(self) -> ResNetConfig:
+        """The ResNet the controls describe."""
+        w = self.width.value
+        return ResNetConfig(depth=self.depth.value, shortcut=self.shortcut.value, widths=(w, 2 * w, 4 * w))
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The training recipe: the dashboard's base config with the chosen lr and time budget."""
+        return replace(self.config, lr=self.lr.value, seconds=float(self.seconds.value), epochs=None)
+
+    @property
+    def running(self) -> bool:
+        """True while a background run is training."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self.depth, self.width, self.shortcut, self.lr, self.seconds, self.start_button):
+            w.disabled = running
+        self.stop_button.disabled = not running
+
+    def _on_progress(self, history: History) -> None:
+        now = time.perf_counter()
+        self.progress.value = history.progress
+        if now - self._last_redraw >= self.redraw_interval:
+            self._last_redraw = now
+            self.curves.value = _render_png(history)
+            loss = sum(history.loss[-20:]) / len(history.loss[-20:])
+            self.status.value = f"training: step {history.steps}, loss {loss:.3f}"
+
+    def run(self) -> TrainResult | None:
+        """Build the chosen ResNet and train it here, in the calling thread; returns the result (None if it diverged)."""
+        self._stop.clear()
+        self.error = None
+        self._last_redraw = -float("inf")
+        self._set_running(True)
+        self.progress.value = 0.0
+        self.status.value = "building the model..."
+        d = self.data
+        try:
+            model = ResNet(self.model_config)
+            self.result = fit(
+                model, d.train_images, d.train_labels, self.train_config,
+                test=(d.test_images, d.test_labels), progress=False, live_plot=self._on_progress,
+                should_stop=self._stop,
+            )
+            h = self.result.history
+            self.curves.value = _render_png(h)
+            how = {"budget": "finished", "stopped": "stopped", "interrupted": "interrupted"}[self.result.stopped]
+            self.status.value = (
+                f"{how} after {h.steps} steps ({h.eval_epoch[-1]:.2f} epochs, {h.time[-1] if h.time else 0:.0f} s "
+                f"of training): <b>test accuracy {self.result.test_acc:.3f}</b>"
+            )
+            return self.result
+        except TrainingDiverged as e:
+            self.error = e
+            self.curves.value = _render_png(e.history)
+            self.status.value = f"<b>stopped: {e}</b>"
+            return None
+        except Exception as e:  # shown in the widget: a background thread's traceback would go nowhere
+            self.error = e
+            self.status.value = f"<b>error: {type(e).__name__}: {e}</b>"
+            if not self.background:
+                raise
+            return None
+        finally:
+            self._set_running(False)
+
+    def start(self) -> None:
+        """The Start button: train in a background thread (or here when background=False)."""
+        if self.running:
+            return
+        if not self.background:
+            self.run()
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="resblock-training", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """The Stop button: end the run after the current step, keeping the model and history."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a background run has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)

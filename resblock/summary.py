@@ -1,0 +1,69 @@
+"""A ResNet's anatomy as a table: each part, its output shape and its parameters (notebook 04)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One line of the summary."""
+
+    name: str  # the attribute path in the model, e.g. "layer2.0.shortcut"
+    kind: str  # what the part is, in the field's words
+    output_shape: tuple[int, ...]  # without the batch axis: (channels, height, width) or (features,)
+    parameters: int  # trainable parameters in this part (a block's include its shortcut's)
+
+
+def _params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerRow]:
+    """Stem, every block (and its projection shortcut), pooling and head of a ``resblock.models.ResNet``."""
+    if not all(hasattr(model, a) for a in ("conv1", "bn1", "fc", "blocks")):
+        raise ValueError("resnet_summary expects a resblock.models.ResNet (stem conv1/bn1, blocks(), head fc).")
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}.")
+    parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1), ("bn1", "stem: BN + ReLU", model.bn1)]
+    names = {m: n for n, m in model.named_modules()}
+    for block in model.blocks():
+        stride = block.conv1.stride[0]
+        label = f"{type(block).__name__}" + (f", stride {stride}" if stride != 1 else "")
+        parts.append((names[block], label, block))
+        if not isinstance(block.shortcut, nn.Identity):
+            parts.append((names[block.shortcut], "  of which: 1x1 projection shortcut", block.shortcut))
+    parts.append(("fc", "head: linear", model.fc))
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n, _, m in parts]
+    hooks.append(model.fc.register_forward_hook(lambda m, i, o: shapes.__setitem__("pool", tuple(i[0].shape[1:]))))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    rows = [LayerRow(n, k, shapes[n], _params(m)) for n, k, m in parts[:-1]]
+    rows.append(LayerRow("(pool)", "global average pool", shapes["pool"], 0))
+    rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], _params(model.fc)))
+    return rows
+
+
+def format_summary(rows: list[LayerRow], total: int | None = None) -> str:
+    """The rows as a fixed-width text table, with the total parameter count at the bottom."""
+    lines = [f"{'part':20s} {'what':38s} {'output shape':>14s} {'parameters':>11s}"]
+    lines.append("-" * len(lines[0]))
+    for r in rows:
+        shape = " x ".join(str(s) for s in r.output_shape)
+        lines.append(f"{r.name:20s} {r.kind:38s} {shape:>14s} {r.parameters:>11,d}")
+    lines.append("-" * len(lines[0]))
+    if total is not None:
+        lines.append(f"{'total':20s} {'':38s} {'':>14s} {total:>11,d}")
+    return "\n".join(lines)
