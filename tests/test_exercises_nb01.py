@@ -11,8 +11,11 @@ from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.exercises import nb01 as ex
 
 
-def _feedback(question, answer):
-    return question.feedback(answer)
+def _assert_mistake(question, answer, message):
+    """The answer is judged wrong, and the feedback contains the words that name its mistake."""
+    status, text = question.feedback(answer)
+    assert status == "incorrect", (status, text)
+    assert message in text, text
 
 
 def _code(solution_text: str) -> str:
@@ -209,9 +212,7 @@ WRONG_FORWARDS = [
 
 @pytest.mark.parametrize("forward, message", WRONG_FORWARDS, ids=[f.__name__ for f, _ in WRONG_FORWARDS])
 def test_wrong_forward_is_named(forward, message):
-    status, text = ex.q1.feedback(_forward(forward))
-    assert status == "incorrect"
-    assert message in text, text
+    _assert_mistake(ex.q1, _forward(forward), message)
 
 
 def test_wrong_forward_does_not_disturb_the_callers_random_stream():
@@ -352,9 +353,7 @@ WRONG_INITS = [
 
 @pytest.mark.parametrize("init, message", WRONG_INITS, ids=[f.__name__ for f, _ in WRONG_INITS])
 def test_wrong_init_is_named(init, message):
-    status, text = ex.q2.feedback(_block(init))
-    assert status == "incorrect"
-    assert message in text, text
+    _assert_mistake(ex.q2, _block(init), message)
 
 
 def test_missing_forward_like_the_seed():
@@ -362,26 +361,22 @@ def test_missing_forward_like_the_seed():
         nn.Module.__init__(self)
         _layers(self, in_planes, planes, stride)
 
-    status, text = ex.q2.feedback(type("ResidualBlock", (nn.Module,), {"__init__": init}))
-    assert status == "incorrect" and "has no `forward` method" in text
+    _assert_mistake(ex.q2, type("ResidualBlock", (nn.Module,), {"__init__": init}), "has no `forward` method")
 
 
 def test_wrong_signature():
     def init(self, channels):
         nn.Module.__init__(self)
 
-    status, text = ex.q2.feedback(_block(init))
-    assert status == "incorrect" and "(in_planes, planes, stride=1)" in text
+    _assert_mistake(ex.q2, _block(init), "(in_planes, planes, stride=1)")
 
 
 def test_instance_instead_of_class():
-    status, text = ex.q2.feedback(ResidualBlock(8, 8))
-    assert status == "incorrect" and "pass the class itself" in text
+    _assert_mistake(ex.q2, ResidualBlock(8, 8), "pass the class itself")
 
 
 def test_plain_block_is_named_missing_shortcut():
-    status, text = ex.q2.feedback(PlainBlock)
-    assert status == "incorrect" and "missing shortcut" in text
+    _assert_mistake(ex.q2, PlainBlock, "missing shortcut")
 
 
 # --- q3 to q6: wrong answers named -----------------------------------------------------------------------
@@ -399,8 +394,7 @@ def test_plain_block_is_named_missing_shortcut():
     (42, "pass a function"),
 ])
 def test_q3_wrong_predicates(fn, message):
-    status, text = ex.q3.feedback(fn)
-    assert status == "incorrect" and message in text, text
+    _assert_mistake(ex.q3, fn, message)
 
 
 @pytest.mark.parametrize("shape, message", [
@@ -414,8 +408,7 @@ def test_q3_wrong_predicates(fn, message):
     ("8x32x14x14", "tuple of 4 whole numbers"),
 ])
 def test_q4_wrong_shapes(shape, message):
-    status, text = ex.q4.feedback(shape)
-    assert status == "incorrect" and message in text, text
+    _assert_mistake(ex.q4, shape, message)
 
 
 def test_q5_wrong_counts_name_their_mistake():
@@ -433,8 +426,7 @@ def test_q5_wrong_counts_name_their_mistake():
         True: "an int",
     }
     for answer, message in cases.items():
-        status, text = ex.q5.feedback(answer)
-        assert status == "incorrect" and message in text, (answer, text)
+        _assert_mistake(ex.q5, answer, message)
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -447,8 +439,7 @@ def test_q5_wrong_counts_name_their_mistake():
     (((1, 1, 1), (0.5, 0.0, -0.5)), "statistical residuals are off"),
 ])
 def test_q6_wrong_answers(answer, message):
-    status, text = ex.q6.feedback(answer)
-    assert status == "incorrect" and message in text, text
+    _assert_mistake(ex.q6, answer, message)
 
 
 def test_q6_half_answered_is_not_yet():
