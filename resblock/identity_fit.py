@@ -89,7 +89,8 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
     for label, losses in curves.items():
-        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=1.5)
+        # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
+        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label=f"predict the mean ({baseline:.3g})")
     ax.set_yscale("symlog", linthresh=1e-3)

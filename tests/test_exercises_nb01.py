@@ -63,6 +63,20 @@ def test_q4_q5_right_answers_are_the_real_block_measured():
     assert ex.q5.feedback(n)[0] == "correct"
 
 
+@pytest.mark.parametrize("question", [ex.q4, ex.q5], ids=["q4", "q5"])
+def test_shown_solution_code_runs(question):
+    _exec_solution(question)
+
+
+def reuses_name_for_shortcut_input(self, x):
+    out = F.relu(self.bn1(self.conv1(x)))
+    return F.relu(self.bn2(self.conv2(out)) + self.shortcut(out))
+
+
+def test_shortcut_on_intermediate_is_named():
+    _assert_mistake(ex.q1, _forward(reuses_name_for_shortcut_input), "applied to an intermediate result")
+
+
 def test_q6_right_answer():
     assert ex.q6.feedback(((0.5, -0.5, 0.0), [0.5, 0.0, -0.5]))[0] == "correct"
 
@@ -197,7 +211,7 @@ WRONG_FORWARDS = [
     (no_middle_relu, "no ReLU between the two convolutions"),
     (relu_before_bn, "ReLU before BN"),
     (adds_x_not_shortcut, "you probably add `x` itself"),
-    (reuses_name_x, "reused for an intermediate result"),
+    (reuses_name_x, "applied to an intermediate result"),
     (inplace_on_identity, "changed its input tensor in place"),
     (inplace_relu_on_input, "changed its input tensor in place"),
     (detached_shortcut, "no gradient flows back to the input"),

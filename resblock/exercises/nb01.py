@@ -243,7 +243,14 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
     return out
 
 
-def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module) -> None:
+def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: torch.Tensor) -> None:
+    # Same storage and shape as x (so x.detach() still counts as x here; the gradient check catches that).
+    if any(s.data_ptr() != x.data_ptr() or s.shape != x.shape for s in log.shortcut_inputs):
+        raise Mistake(
+            "`self.shortcut` was applied to an intermediate result, not to the block's input x (did you reuse "
+            "the name `x`?): the shortcut carries the block's *input* past the layers. Keep the input "
+            "(`identity = x`) and add `self.shortcut(identity)`."
+        )
     for name in LAYERS:
         if name not in log.order:
             raise Mistake(f"`self.{name}` is never used in `forward`; R(x) is bn2(conv2(relu(bn1(conv1(x))))).")
@@ -347,7 +354,7 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
             "applied to x, or `out = self.shortcut(x); out += ...` when the shortcut is the identity and "
             "returns x itself). The caller's x is then corrupted. Write `out = out + self.shortcut(x)`."
         )
-    _check_calls(log, cfg, block)
+    _check_calls(log, cfg, block, x)
     side = -(-SIZE // stride)
     if tuple(out.shape) != (2, planes, side, side):
         raise Mistake(f"at {_where(cfg)} the output has shape {tuple(out.shape)}; expected {(2, planes, side, side)}.")
@@ -580,7 +587,8 @@ q4 = Question(
     f"What shape does {_Q45_DESCRIPTION} output for an input of shape {Q45_INPUT}? Give a tuple.",
     _check_output_shape,
     "The channels become `planes`. A 3x3 conv with padding 1 and stride s maps a size n to ceil(n / s).",
-    lambda: f"```python\nblock = ResidualBlock{Q45_BLOCK[:2] + (Q45_BLOCK[2],)}\n"
+    lambda: "The channels become planes, and stride 2 halves 28 x 28. Measured:\n"
+    f"```python\nfrom resblock import blocks\nblock = blocks.ResidualBlock({Q45_BLOCK[0]}, {Q45_BLOCK[1]}, stride={Q45_BLOCK[2]})\n"
     f"block(torch.zeros{Q45_INPUT}).shape  # {_output_shape()}\n```",
 )
 
@@ -593,7 +601,8 @@ q5 = Question(
     lambda: (
         "conv1: 16 x 32 x 3 x 3; bn1: 2 x 32; conv2: 32 x 32 x 3 x 3; bn2: 2 x 32; projection: 16 x 32 x 1 x 1 "
         "conv and 2 x 32 for its BN. PyTorch adds them up for you:\n"
-        f"```python\nsum(p.numel() for p in ResidualBlock(16, 32, stride=2).parameters())  # {_param_counts()['right']}\n```"
+        "```python\nfrom resblock import blocks\n"
+        f"sum(p.numel() for p in blocks.ResidualBlock(16, 32, stride=2).parameters())  # {_param_counts()['right']}\n```"
     ),
 )
 
