@@ -195,6 +195,75 @@ def lab_server(tmp_path_factory) -> LabServer:
         _stop(proc)
 
 
+RUN_TEST = "test_notebook_runs_clean_in_jupyterlab"  # the per-notebook test in test_notebooks_in_lab.py
+RUN_TIMEOUT_S = 240  # each notebook must run in under 2 minutes; twice that is a failure, not slowness
+
+
+class NotebookRuns:
+    """Runs notebooks in fresh tabs and hands a finished one on to the interaction tests that follow it.
+
+    A notebook with interaction tests (marked ``@pytest.mark.notebook(name)``) is run once: its
+    clean-run test keeps the tab open and the interaction tests take it, instead of running the
+    whole notebook again. Everything still open is closed, kernels included, at the end.
+    """
+
+    def __init__(self, browser, server: LabServer, shots: Path, interacting: set[str]):
+        self.browser, self.server, self.shots, self.interacting = browser, server, shots, interacting
+        self._kept: dict[str, NotebookInLab] = {}
+
+    def run(self, name: str) -> NotebookInLab:
+        """Open notebooks/NAME.ipynb in a new tab, Restart Kernel and Run All, screenshot it."""
+        if not (NOTEBOOKS / f"{name}.ipynb").exists():
+            pytest.skip(f"notebooks/{name}.ipynb is not there yet")
+        context = self.browser.new_context(viewport={"width": 1400, "height": 900})
+        nb = NotebookInLab(context.new_page(), self.server, f"notebooks/{name}.ipynb")
+        try:
+            nb.open()
+            nb.restart_and_run_all(timeout_s=RUN_TIMEOUT_S)
+            nb.last_state = nb.wait_for_widgets()
+        except BaseException:
+            self._screenshot_anyway(nb, f"{name}-FAILED.png")
+            self.close(nb)
+            raise
+        nb.screenshot(self.shots / f"{name}.png")
+        return nb
+
+    def keep_for_interactions(self, name: str, nb: NotebookInLab) -> bool:
+        """Keep a cleanly run notebook open when an interaction test follows; else close it."""
+        if name in self.interacting:
+            self._kept[name] = nb
+            return True
+        self.close(nb)
+        return False
+
+    def take(self, name: str) -> NotebookInLab:
+        """The notebook, already run cleanly; runs it now when its clean-run test did not."""
+        nb = self._kept.pop(name, None)
+        if nb is None:
+            nb = self.run(name)
+            problems = nb.problems(nb.last_state)
+            if problems:
+                self.close(nb)
+                pytest.fail("the notebook did not run cleanly, so it cannot be explored:\n" + "\n".join(problems))
+        return nb
+
+    def close(self, nb: NotebookInLab) -> None:
+        try:
+            nb.shutdown()
+        finally:
+            nb.page.context.close()
+
+    def close_all(self) -> None:
+        while self._kept:
+            self.close(self._kept.popitem()[1])
+
+    def _screenshot_anyway(self, nb: NotebookInLab, filename: str) -> None:
+        try:
+            nb.page.screenshot(path=str(self.shots / filename))
+        except Exception:  # the page may be gone; the failure itself matters more
+            pass
+
+
 @pytest.fixture(scope="session")
 def screenshot_dir(pytestconfig) -> Path:
     """Where each notebook's screenshot goes: emptied of the last session's screenshots on first use."""
