@@ -74,7 +74,122 @@ def main(argv: list[str] | None = None) -> int:
 # --- Notebook 02, gradient flow: redraw times of the explorer (issue 4) -----------------------
 
 
+def _gradflow_redraw_ms(**settings: object) -> float:
+    """Median ms of explorer.redraw() (measure plain + chosen, draw, PNG): a new seed each time, so no cache hits."""
+    from resblock.data import load_fashion_mnist
+    from resblock.widgets import gradflow_explorer
+
+    data = load_fashion_mnist()
+    explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)
+    seeds = iter(range(1, 1000))
+
+    def redraw() -> None:
+        explorer.seed.value = next(seeds)  # the observer redraws synchronously outside a kernel
+        if explorer.note.startswith("could not draw"):
+            raise RuntimeError(explorer.note)
+
+    return median_ms(redraw, repeats=11, warmup=2)
+
+
+@benchmark("gradflow", targets={
+    "gradflow_redraw_ms_median_mlp50": ("<", 250),
+    "gradflow_redraw_ms_median_conv56": ("<", 1000),
+})
+def bench_gradflow() -> Figures:
+    """Explorer redraw after a control change: 50-block MLP and ResNet-56 (plain and residual each)."""
+    return {
+        "gradflow_redraw_ms_median_mlp50": _gradflow_redraw_ms(network="mlp", depth=50),
+        "gradflow_redraw_ms_median_conv56": _gradflow_redraw_ms(network="conv", depth=56, norm="batch"),
+    }
+
+
 # --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory (issue 5) -------
+
+
+@benchmark("tiny_resnet_accuracy", targets={"tiny_resnet_test_acc_60s": (">=", 0.92)})
+def bench_tiny_resnet_accuracy() -> Figures:
+    """Test accuracy of notebook 04's default tiny ResNet (ResNet-8, default TrainConfig) after 30 s and 60 s."""
+    from resblock.data import load_fashion_mnist
+    from resblock.env import seed_everything
+    from resblock.models import ResNet, ResNetConfig
+    from resblock.train import TrainConfig, fit
+
+    data = load_fashion_mnist()
+    figures: Figures = {}
+    for seconds in (30, 60):
+        seed_everything(0)
+        result = fit(
+            ResNet(ResNetConfig(depth=8)), data.train_images, data.train_labels, TrainConfig(seconds=seconds),
+            test=(data.test_images, data.test_labels), progress=False,
+        )
+        figures[f"tiny_resnet_test_acc_{seconds}s"] = result.test_acc
+    return figures
+
+
+@benchmark("tiny_resnet_throughput", targets={"tiny_resnet_fraction_of_conv_peak": (">=", 0.4)})
+def bench_tiny_resnet_throughput() -> Figures:
+    """Training speed of the tiny ResNet, its FLOPs per image (counted), and a large 3x3 conv as the ceiling."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from resblock.data import load_fashion_mnist
+    from resblock.env import seed_everything
+    from resblock.models import ResNet, ResNetConfig
+    from resblock.train import TrainConfig, fit
+
+    data = load_fashion_mnist()
+    seed_everything(0)
+    model = ResNet(ResNetConfig(depth=8)).to(memory_format=torch.channels_last)
+    batch = data.train_images[:128].contiguous(memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as counter:  # forward + backward of one training batch
+        F.cross_entropy(model(batch), data.train_labels[:128]).backward()
+    flop_per_image = counter.get_total_flops() / 128
+    history = fit(model, data.train_images, data.train_labels, TrainConfig(seconds=15), progress=False).history
+    skip = 10  # the first steps include oneDNN's one-off kernel selection
+    images_per_s = (history.steps - skip) * 128 / (history.time[-1] - history.time[skip - 1])
+
+    # The ceiling: a large 3x3 convolution (256 -> 256 channels) through the same backend and layout.
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+    x = torch.randn(32, 256, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            conv(x)
+        conv_flop = counter.get_total_flops()
+        conv_ms = median_ms(lambda: conv(x), repeats=7, warmup=2)
+    conv_gflops = conv_flop / conv_ms / 1e6
+    achieved = flop_per_image * images_per_s / 1e9
+    return {
+        "tiny_resnet_train_images_per_s": images_per_s,
+        "tiny_resnet_train_gflops": flop_per_image / 1e9,  # GFLOP per training image (forward + backward)
+        "tiny_resnet_train_achieved_gflops": achieved,  # GFLOP/s while training
+        "conv_peak_gflops": conv_gflops,  # GFLOP/s of the large 3x3 conv
+        "tiny_resnet_fraction_of_conv_peak": achieved / conv_gflops,
+    }
+
+
+@benchmark("notebook_04_memory", targets={"notebook_peak_rss_mb": ("<", 1000.0), "notebook_04_seconds": ("<", 120.0)})
+def bench_notebook_04_memory() -> Figures:
+    """Peak resident memory of a kernel running notebook 04 top to bottom (nbclient, in a subprocess), and its time."""
+    import subprocess
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "04_tiny_resnet.ipynb"
+    # The kernel is a child of this subprocess; once it has exited and been waited for,
+    # RUSAGE_CHILDREN's ru_maxrss (KiB on Linux) is the largest peak among such children.
+    script = (
+        "import resource, sys, tempfile, time, nbformat\n"
+        "from nbclient import NotebookClient\n"
+        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+        "with tempfile.TemporaryDirectory() as tmp:\n"
+        "    t = time.perf_counter()\n"
+        "    NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': tmp}}).execute()\n"
+        "    seconds = time.perf_counter() - t\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(notebook)], capture_output=True, text=True, check=True)
+    peak_mb, seconds = map(float, out.stdout.split()[-2:])
+    return {"notebook_peak_rss_mb": peak_mb, "notebook_04_seconds": seconds}
 
 
 # --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point (issue 7)

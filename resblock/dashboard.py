@@ -48,7 +48,7 @@ class TrainingDashboard:
     def __init__(
         self,
         data,
-        config: TrainConfig = TrainConfig(),
+        config: TrainConfig = TrainConfig(eval_images=2000),  # curves on 2,000 test images, the final on all
         depth: int = 8,
         width: int = 16,
         shortcut: bool = True,

@@ -479,10 +479,10 @@ def fit(
         history.progress = 1.0
     history.wall_time = time.perf_counter() - wall_start
     if callback is not None:
-        if isinstance(callback, LiveFigure):
-            callback(history, force=True)
-        else:
-            callback(history)
+        try:
+            callback(history, force=True) if isinstance(callback, LiveFigure) else callback(history)
+        except KeyboardInterrupt:  # a press during the last redraw: the run is over anyway
+            stopped = "interrupted"
     return TrainResult(model=model, optimizer=optimizer, history=history, config=config, stopped=stopped)
 
 

@@ -1,0 +1,83 @@
+"""Notebook 04's training dashboard, driven from Python: set the controls, press the buttons, read the results."""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from resblock.dashboard import TrainingDashboard
+from resblock.data import load_fashion_mnist
+from resblock.models import ResNet, count_parameters
+from resblock.train import TrainConfig
+from test_train import one_thread  # noqa: F401  (autouse: tiny nets on one thread)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    d = load_fashion_mnist()
+    return SimpleNamespace(
+        train_images=d.train_images[:512], train_labels=d.train_labels[:512],
+        test_images=d.test_images[:200], test_labels=d.test_labels[:200],
+    )
+
+
+def png(data: bytes) -> bool:
+    return data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_default_state_shows_empty_curves_and_describes_the_tiny_resnet(small_data):
+    dash = TrainingDashboard(small_data)
+    assert png(dash.curves.value)  # a figure even before the first run
+    assert dash.model_config.depth == 8 and dash.model_config.widths == (16, 32, 64)
+    assert dash.train_config.seconds == 60 and dash.train_config.lr == 0.4
+    assert dash.stop_button.disabled and not dash.start_button.disabled
+    classes = {c for w in (dash.start_button, dash.stop_button, dash.progress, dash.curves) for c in w._dom_classes}
+    assert {"resblock-train-start", "resblock-train-stop", "resblock-train-progress", "resblock-train-curves"} <= classes
+
+
+def test_start_button_trains_the_chosen_net(small_data):
+    dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64), background=False, redraw_interval=0.0)
+    dash.depth.value, dash.width.value, dash.shortcut.value = 14, 8, False
+    dash.lr.value, dash.seconds.value = 0.1, 2
+    first_png = dash.curves.value
+    dash.start_button.click()  # synchronous in this mode
+    r = dash.result
+    assert r is not None and r.stopped == "budget"
+    assert r.config.lr == 0.1 and r.config.seconds == 2.0
+    assert r.model.config.depth == 14 and not r.model.config.shortcut and r.model.config.widths == (8, 16, 32)
+    assert count_parameters(r.model) == count_parameters(ResNet(dash.model_config))
+    assert 2.0 <= r.history.time[-1] < 3.0 and dash.progress.value == 1.0
+    assert "test accuracy" in dash.status.value and f"{r.test_acc:.3f}" in dash.status.value
+    assert png(dash.curves.value) and dash.curves.value != first_png
+    assert not dash.start_button.disabled and dash.stop_button.disabled  # controls back on after the run
+
+
+def test_stop_button_ends_a_background_run(small_data):
+    dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64), width=8)
+    dash.seconds.value = 300
+    dash.start_button.click()  # returns at once: training runs in a thread
+    deadline = time.time() + 30
+    while dash.progress.value == 0 and time.time() < deadline:  # wait for the first steps
+        time.sleep(0.05)
+    assert dash.running and not dash.stop_button.disabled and dash.start_button.disabled
+    dash.stop_button.click()
+    dash.wait(timeout=30)
+    assert not dash.running
+    assert dash.result.stopped == "stopped" and dash.result.history.steps > 0
+    assert dash.result.history.time[-1] < 300
+    assert "stopped" in dash.status.value
+
+
+def test_divergence_is_reported_in_the_status_not_raised(small_data):
+    dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64, warmup=0.0), width=8, background=False)
+    dash.lr.value, dash.seconds.value = 10.0, 5
+    dash.start_button.click()
+    assert dash.result is None and "learning rate too high" in dash.status.value
+    assert not dash.start_button.disabled
+
+
+def test_bad_settings_are_explained(small_data):
+    with pytest.raises(ValueError, match="depth"):
+        TrainingDashboard(small_data, depth=9)
+    with pytest.raises(ValueError, match="lr"):
+        TrainingDashboard(small_data, config=TrainConfig(lr=0.33))
