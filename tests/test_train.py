@@ -160,7 +160,7 @@ def test_checkpoint_round_trips(subset, tmp_path):
         (torch.randn(64, 1, 28, 28), torch.zeros(64), "class indices"),
         (torch.zeros(64, 1, 28, 28, dtype=torch.uint8), torch.zeros(64, dtype=torch.long), "floating point"),
         (torch.randn(32, 1, 28, 28), torch.zeros(32, dtype=torch.long), "larger than the 32"),
-        (torch.randn(64, 3, 28, 28), torch.zeros(64, dtype=torch.long), "cannot take images"),
+        (torch.randn(64, 3, 28, 28), torch.zeros(64, dtype=torch.long), "expected images of shape"),
     ],
 )
 def test_bad_inputs_are_explained(images, labels, match):
