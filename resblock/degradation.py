@@ -398,7 +398,7 @@ def run_command(args) -> int:
             if value is not None:
                 command += f" --{flag.replace('_', '-')} " + (" ".join(value) if flag == "nets" else str(value))
         results = run_degradation(config, seeds=args.seeds, nets=args.nets or NETS, device=args.device,
-                                  on_run=report, command=command + f" --out {out}")
+                                  on_run=report, command=command + (f" --out {args.out}" if args.out else ""))
     save_results(results, out)
     print(summary_table(results))
     print(f"plain-56 trains worse than plain-20 and ResNet-56, per seed: {degradation_per_seed(results)}")

@@ -1,0 +1,282 @@
+"""The degradation experiment (notebook 03): its pieces against oracles, the command end to end, the committed results."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from resblock import degradation as deg  # noqa: E402
+from resblock.blocks import PlainBlock, ResidualBlock  # noqa: E402
+from resblock.exercises import nb03 as ex  # noqa: E402
+from resblock.experiments import main as experiments_main  # noqa: E402
+from resblock.models import ResNet, ResNetConfig  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+
+def test_final_train_loss_is_the_mean_of_the_last_tenth():
+    losses = [float(i) for i in range(100)]
+    assert deg.final_train_loss(losses) == sum(range(90, 100)) / 10  # direct computation
+    assert deg.final_train_loss([3.0, 1.0], fraction=0.1) == 1.0  # at least one step
+    assert deg.final_train_loss(losses, fraction=1.0) == sum(losses) / 100
+    with pytest.raises(ValueError, match="empty"):
+        deg.final_train_loss([])
+    with pytest.raises(ValueError, match="fraction"):
+        deg.final_train_loss(losses, fraction=0)
+
+
+@pytest.mark.parametrize("name, parsed", [("plain56", (56, False)), ("resnet20", (20, True)), ("resnet110", (110, True))])
+def test_parse_net(name, parsed):
+    assert deg.parse_net(name) == parsed
+
+
+@pytest.mark.parametrize("bad", ["plain", "resnet-20", "ResNet20", "vgg16", ""])
+def test_parse_net_rejects_other_names(bad):
+    with pytest.raises(ValueError, match="plainD or resnetD"):
+        deg.parse_net(bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"widths": (8, 16)}, "three positive"),
+    ({"pool": 3}, "pool must be"),
+    ({"subset": 0}, "subset must be"),
+    ({"subset": 100, "batch_size": 128}, "at least one batch"),
+    ({"lr": -0.1}, "lr must be"),
+    ({"epochs": 0}, "epochs"),
+])
+def test_config_rejects_bad_values_with_a_clear_message(change, message):
+    with pytest.raises(ValueError, match=message):
+        replace(deg.FULL, **change)
+
+
+def _fake_data(n_train=300, n_test=50):
+    g = torch.Generator().manual_seed(0)
+    return SimpleNamespace(
+        train_images=torch.randn(n_train, 1, 28, 28, generator=g), train_labels=torch.randint(0, 10, (n_train,), generator=g),
+        test_images=torch.randn(n_test, 1, 28, 28, generator=g), test_labels=torch.randint(0, 10, (n_test,), generator=g),
+    )
+
+
+def test_prepare_data_takes_a_fixed_subset_and_average_pools():
+    data = _fake_data()
+    config = replace(deg.LIVE, subset=64, test_images=20)
+    x, y, tx, ty = deg.prepare_data(data, config)
+    assert x.shape == (64, 1, 14, 14) and y.shape == (64,) and tx.shape == (20, 1, 14, 14) and ty.shape == (20,)
+    # Oracle: each pooled pixel is the mean of a 2x2 patch of some training image with the same label.
+    first = x[0, 0]
+    matches = [i for i in range(300) if torch.allclose(data.train_images[i, 0].reshape(14, 2, 14, 2).mean((1, 3)), first, atol=1e-6)]
+    assert len(matches) == 1 and data.train_labels[matches[0]] == y[0]
+    x2, *_ = deg.prepare_data(data, config)
+    assert torch.equal(x, x2)  # the same images for every net and seed
+    x3, *_ = deg.prepare_data(data, replace(config, data_seed=1))
+    assert not torch.equal(x, x3)
+
+
+def test_build_net_is_seeded_and_has_the_named_shape():
+    a, b = deg.build_net("plain56", deg.LIVE, seed=3), deg.build_net("plain56", deg.LIVE, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a.config.depth == 56 and not a.config.shortcut and a.config.widths == deg.LIVE.widths
+    c = deg.build_net("plain56", deg.LIVE, seed=4)
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def _scramble_bn(model):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g))
+
+
+def test_make_identity_turns_a_trained_plain_block_into_the_identity_on_nonnegative_inputs():
+    block = PlainBlock(6, 6)
+    _scramble_bn(block)
+    deg.make_identity(block).eval()
+    x = torch.relu(torch.randn(3, 6, 5, 5))
+    assert torch.equal(block(x), x)
+    with pytest.raises(ValueError, match="PlainBlock"):
+        deg.make_identity(ResidualBlock(6, 6))  # relu(x + x) = 2x: not the identity
+    with pytest.raises(ValueError, match="stride 1"):
+        deg.make_identity(PlainBlock(6, 12))
+
+
+def test_embed_shallow_gives_a_deeper_plain_net_with_the_same_function():
+    torch.manual_seed(0)
+    shallow = ResNet(ResNetConfig(depth=20, shortcut=False, widths=(4, 8, 16)))
+    _scramble_bn(shallow)
+    shallow.eval()
+    deep = deg.embed_shallow(shallow, 56)
+    assert deep.config.depth == 56 and sum(1 for _ in deep.blocks()) == 27
+    x = torch.randn(5, 1, 14, 14)
+    with torch.no_grad():
+        assert torch.allclose(deep(x), shallow(x), atol=1e-5)
+    with pytest.raises(ValueError, match="plain net"):
+        deg.embed_shallow(ResNet(ResNetConfig(depth=20, shortcut=True)), 56)
+
+
+# --- the command, end to end on a tiny config -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    """Run the experiment command on a tiny config (1 step per net) for two seeds, as two files."""
+    folder = tmp_path_factory.mktemp("degradation")
+    paths = []
+    for seed in (0, 1):
+        out = folder / f"seed{seed}.json"
+        argv = ["degradation", "--preset", "live", "--seeds", str(seed), "--subset", "64", "--epochs", "0.5",
+                "--width", "2", "--device", "cpu", "--out", str(out)]
+        assert experiments_main(argv) == 0
+        paths.append(out)
+    merged = folder / "merged.json"
+    assert experiments_main(["degradation", "--merge", *map(str, paths), "--out", str(merged)]) == 0
+    return paths, merged
+
+
+def test_command_writes_a_results_file_with_every_field_the_notebook_reads(tiny_results):
+    paths, _ = tiny_results
+    results = deg.load_results(paths[0])  # raises if a field is missing
+    assert set(deg.RESULT_FIELDS) <= set(results)
+    assert results["seeds"] == [0] and results["nets"] == list(deg.NETS)
+    assert results["config"]["widths"] == [2, 4, 8] and results["config"]["subset"] == 64
+    assert results["command"].startswith("python -m resblock.experiments degradation --preset live --seeds 0")
+    assert {"python", "torch", "device", "machine"} <= set(results["environment"])
+    assert results["wall_time_s"] > 0
+    for run in results["runs"]:
+        assert set(deg.RUN_FIELDS) <= set(run)
+        assert run["steps"] == len(run["step_loss"]) == 1  # 64 images, batch 32, half an epoch
+        assert run["final_train_loss"] == pytest.approx(run["step_loss"][-1], abs=1e-4)
+        assert 0 <= run["final_test_error"] <= 1 and len(run["test_error"]) == len(run["eval_step"])
+
+
+def test_merged_file_holds_both_seeds_and_adds_wall_times(tiny_results):
+    paths, merged = tiny_results
+    parts = [deg.load_results(p) for p in paths]
+    results = deg.load_results(merged)
+    assert results["seeds"] == [0, 1] and len(results["runs"]) == 8
+    assert results["wall_time_s"] == pytest.approx(sum(p["wall_time_s"] for p in parts), abs=0.2)
+    assert set(deg.final_losses(results)["plain56"]) == {0, 1}
+    with pytest.raises(ValueError, match="more than one file"):
+        deg.merge_results([parts[0], parts[0]])
+    other = json.loads(json.dumps(parts[1]))
+    other["config"]["lr"] = 0.2
+    with pytest.raises(ValueError, match="differ in lr"):
+        deg.merge_results([parts[0], other])
+
+
+def test_plots_draw_one_curve_per_net(tiny_results):
+    results = deg.load_results(tiny_results[1])
+    ax = deg.plot_training_loss(results, nets=["plain20", "plain56"])
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 2  # the mean, and the seeds' range shaded
+    ax = deg.plot_test_error(results)
+    assert len(ax.get_lines()) == 4
+    ax = deg.plot_final_losses(results)
+    assert len(ax.patches) == 4
+    plt.close("all")
+
+
+def test_load_results_names_what_is_missing(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"experiment": "degradation", "config": {}}))
+    with pytest.raises(ValueError, match="missing: seeds"):
+        deg.load_results(bad)
+    with pytest.raises(ValueError, match="python -m resblock.experiments degradation"):
+        deg.load_results(tmp_path / "absent.json")
+
+
+# --- the committed results: the effect holds over seeds ----------------------------------------
+
+
+@pytest.mark.parametrize("filename, preset", [("degradation.json", deg.FULL), ("degradation_live.json", deg.LIVE)])
+def test_committed_results_show_degradation_in_every_seed(filename, preset):
+    results = deg.load_results(RESULTS / filename)
+    assert deg.config_of(results) == preset  # the file is what the notebook says it is
+    assert len(results["seeds"]) >= 3
+    assert results["command"].startswith("python -m resblock.experiments degradation")
+    assert results["wall_time_s"] > 0 and results["environment"]
+    f = deg.final_losses(results)
+    for net in deg.NETS:
+        assert set(f[net]) == set(results["seeds"])
+    for run in results["runs"]:
+        assert run["steps"] == len(run["step_loss"]) == preset.steps()
+    for seed in results["seeds"]:  # He et al. Fig. 6: the deeper plain net trains worse, the deeper ResNet does not
+        assert f["plain56"][seed] > f["plain20"][seed], f"seed {seed}: plain-56 did not train worse than plain-20"
+        assert f["plain56"][seed] > f["resnet56"][seed], f"seed {seed}: plain-56 did not train worse than ResNet-56"
+    assert all(deg.degradation_per_seed(results).values())
+
+
+# --- exercises --------------------------------------------------------------------------------
+
+
+def test_q1_reference_passes_and_each_wrong_diagnosis_names_the_mistake():
+    right = dict(ex.ANSWERS)
+    assert ex.q1.feedback(right)[0] == "correct"
+    for (key, wrong), message in ex.WHY.items():
+        status, text = ex.q1.feedback(right | {key: wrong})
+        assert status == "incorrect" and text == message
+    assert "missing: C" in ex.q1.feedback({"A": "underfitting", "B": "overfitting"})[1]
+    assert "answer one of" in ex.q1.feedback(right | {"A": "vanishing gradients"})[1]
+    assert ex.q1.feedback(...)[0] == "todo"
+
+
+def test_q2_is_checked_against_the_committed_results():
+    assert ex.highest_final_loss() == "plain56"
+    assert ex.q2.feedback("plain56")[0] == "correct"
+    assert ex.q2.feedback("plain-56")[0] == "correct"
+    for wrong, message in ex.WRONG_NET.items():
+        assert ex.q2.feedback(wrong) == ("incorrect", message)
+    assert "not one of the four" in ex.q2.feedback("vgg16")[1]
+
+
+def _identity_conv_only(block):
+    for conv in (block.conv1, block.conv2):
+        conv.weight.zero_()
+        for c in range(conv.out_channels):
+            conv.weight[c, c, 1, 1] = 1.0
+
+
+def _corner_kernel(block):
+    deg.make_identity(block)
+    _identity_conv_only(block)  # zeroes the kernels again ...
+    for conv in (block.conv1, block.conv2):
+        conv.weight.copy_(conv.weight.roll(shifts=(-1, -1), dims=(2, 3)))  # ... and moves each 1 to the corner
+
+
+def _centre_without_zeroing(block):
+    deg.make_identity(block)
+    block.conv1.weight.add_(0.01)
+    for c in range(block.conv1.out_channels):
+        block.conv1.weight[c, c, 1, 1] = 1.0
+
+
+def _replace_layers(block):
+    block.conv1 = torch.nn.Identity()
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (_identity_conv_only, "`bn1` still rescales"),
+    (_corner_kernel, "sits in a corner"),
+    (_centre_without_zeroing, "Zero the rest first"),
+    (_replace_layers, "you replaced `block.conv1`"),
+    (lambda block: None, "`conv1` does not pass each channel through"),
+])
+def test_q3_known_wrong_answers_fail_naming_the_mistake(wrong, mistake):
+    status, message = ex.q3.feedback(wrong)
+    assert status == "incorrect" and mistake in message
+
+
+def test_q3_reference_passes():
+    assert ex.q3.feedback(deg.make_identity)[0] == "correct"
