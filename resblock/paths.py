@@ -31,7 +31,7 @@ from resblock.train import evaluate
 
 __all__ = [
     "binomial_path_counts", "path_length_distribution", "all_paths", "unrolled_terms",
-    "block_names", "removable", "BranchRemoved", "lesioned", "lesion_accuracy", "single_lesions",
+    "block_names", "removable", "BranchRemoved", "lesioned", "lesion_accuracy", "block_inputs", "accuracy_from", "single_lesions",
     "random_lesions", "RandomLesions", "path_pieces", "path_gradient", "gradient_by_path_length", "PathGradients",
     "plot_path_length_distribution", "plot_single_lesions", "plot_random_lesions",
     "plot_path_gradients", "lesion_widget",
@@ -157,32 +157,35 @@ def single_lesions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
     """Accuracy with each block deleted in turn (nan where a plain block cannot be deleted): Veit et al. Fig. 3."""
     # Deleting block i changes nothing before it, so the intact net's input to each block is computed
     # once and each lesioned net runs only from block i on: half the work of evaluating 27 whole nets.
-    can = removable(model)
-    blocks = _blocks(model)
-    was_training = model.training
+    inputs = block_inputs(model, images)
+    return [accuracy_from(model, inputs, [i], labels) if ok else math.nan for i, ok in enumerate(removable(model))]
+
+
+@torch.inference_mode()
+def block_inputs(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """The intact net's input to each block (eval mode), to restart a lesioned net from its first deleted block."""
     model.eval()
     device = next(model.parameters()).device
-    labels = labels.to(device)
-    try:
-        with torch.inference_mode():
-            h = F.relu(model.bn1(model.conv1(images.to(device))))
-            inputs = []
-            for b in blocks:
-                inputs.append(h)
-                h = b(h)
-            accs = []
-            for i, ok in enumerate(can):
-                if not ok:
-                    accs.append(math.nan)
-                    continue
-                h = _without(blocks[i])(inputs[i])
-                for b in blocks[i + 1:]:
-                    h = b(h)
-                logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
-                accs.append((logits.argmax(1) == labels).float().mean().item())
-    finally:
-        model.train(was_training)
-    return accs
+    h = F.relu(model.bn1(model.conv1(images.to(device))))
+    inputs = []
+    for b in _blocks(model):
+        inputs.append(h)
+        h = b(h)
+    return inputs
+
+
+@torch.inference_mode()
+def accuracy_from(model: nn.Module, inputs: list[torch.Tensor], removed: Iterable[int], labels: torch.Tensor) -> float:
+    """Accuracy with the blocks ``removed`` deleted, run from the first of them on (``inputs`` from block_inputs)."""
+    removed = _check_removed(model, removed)
+    blocks = _blocks(model)
+    model.eval()
+    start = removed[0] if removed else len(blocks) - 1
+    h = inputs[start]
+    for i in range(start, len(blocks)):
+        h = _without(blocks[i])(h) if i in removed else blocks[i](h)
+    logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+    return (logits.argmax(1) == labels.to(logits.device)).float().mean().item()
 
 
 @dataclass
@@ -407,7 +410,8 @@ def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: to
         if block_names(m) != names:
             raise ValueError(f"all models must have the same blocks; {label!r} differs from the first.")
     can = {label: removable(m) for label, m in models.items()}
-    intact = {label: lesion_accuracy(m, images, labels) for label, m in models.items()}
+    cached = {label: block_inputs(m, images) for label, m in models.items()}  # each toggle reruns only from the first deleted block
+    intact = {label: accuracy_from(m, cached[label], [], labels) for label, m in models.items()}
     removed = set(removed)
     toggles = []
     for i, name in enumerate(names):
@@ -426,7 +430,7 @@ def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: to
         accs = {}
         for label, m in models.items():
             ok = [i for i in chosen if can[label][i]]  # a plain net cannot lose a shape-changing block
-            accs[label] = lesion_accuracy(m, images, labels, ok)
+            accs[label] = accuracy_from(m, cached[label], ok, labels)
         return accs
 
     def redraw(_change=None) -> None:
