@@ -26,7 +26,7 @@ from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, 
 
 DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
 WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
-LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 10.0)  # peak learning rates; 10 shows what divergence looks like
+LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 100.0)  # peak learning rates; 100 shows what divergence looks like
 
 
 def _render_png(history: History | None) -> bytes:
@@ -133,6 +133,7 @@ class TrainingDashboard:
         """Build the chosen ResNet and train it here, in the calling thread; returns the result (None if it diverged)."""
         self._stop.clear()
         self.error = None
+        self.result = None  # a run that diverges leaves no result behind, not the previous one
         self._last_redraw = -float("inf")
         self._set_running(True)
         self.progress.value = 0.0

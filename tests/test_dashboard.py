@@ -70,7 +70,7 @@ def test_stop_button_ends_a_background_run(small_data):
 
 def test_divergence_is_reported_in_the_status_not_raised(small_data):
     dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64, warmup=0.0), width=8, background=False)
-    dash.lr.value, dash.seconds.value = 10.0, 5
+    dash.lr.value, dash.seconds.value = 100.0, 5
     dash.start_button.click()
     assert dash.result is None and "learning rate too high" in dash.status.value
     assert not dash.start_button.disabled
