@@ -82,6 +82,26 @@ def block_input_grad_norms(
     return [float(g.double().norm()) for g in grads]
 
 
+def weight_grad_norms(
+    model: nn.Module, names: Sequence[str], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy
+) -> list[float]:
+    """||dLoss/dW|| for the named parameters of any model, one batch in training mode (notebook 07).
+
+    Unlike ``resblock.gradients.grad_norms_per_layer``, which walks the blocks of a ResNet or DeepMLP,
+    this takes parameter names, so it works for every variant here (ReZero nets, residual streams).
+    Measured on a deep copy, so the model's mode and BatchNorm statistics stay as they were.
+    """
+    params = dict(model.named_parameters())
+    missing = [n for n in names if n not in params]
+    if missing or not names:
+        raise ValueError(f"no parameters named {missing or list(names)}; names look like {list(params)[:3]}.")
+    twin = copy.deepcopy(model).train()
+    twin_params = dict(twin.named_parameters())
+    loss = loss_fn(twin(x), y)
+    grads = torch.autograd.grad(loss, [twin_params[n] for n in names], allow_unused=True)
+    return [float(g.double().norm()) if g is not None else 0.0 for g in grads]
+
+
 @dataclass
 class RunSummary:
     """One variant's short training run: what it is, how big, how it trained."""

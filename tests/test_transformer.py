@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.gradients import grad_norms_per_layer
 from resblock.transformer import MLP, Residual, ResidualStream, SelfAttention, StreamConfig, branch_output_layers
+from resblock.variants import weight_grad_norms
 
 
 def _ln(x, ln):
@@ -94,8 +94,7 @@ def _first_last(position, depth=96):
     model = ResidualStream(StreamConfig(depth=depth, position=position))
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
-    norms = grad_norms_per_layer(model, x, y)
-    w = [norms[n] for n in branch_output_layers(model)]
+    w = weight_grad_norms(model, [n + ".weight" for n in branch_output_layers(model)], x, y)
     return w[0] / w[-1]
 
 

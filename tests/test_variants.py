@@ -223,7 +223,9 @@ def test_bad_arguments_raise_value_error(cls, args):
 
 # --- resblock.variants: the measurements of notebook 07 ------------------------------------------
 
-from resblock.variants import add_net, block_input_grad_norms, concat_net, smooth, summary_rows, train_each  # noqa: E402
+from resblock.variants import (  # noqa: E402
+    add_net, block_input_grad_norms, concat_net, smooth, summary_rows, train_each, weight_grad_norms,
+)
 from resblock.train import TrainConfig  # noqa: E402
 
 
@@ -290,3 +292,18 @@ def test_smooth_is_a_trailing_mean():
     assert smooth([1.0, 2.0, 3.0, 4.0], window=2) == [1.0, 1.5, 2.5, 3.5]
     with pytest.raises(ValueError):
         smooth([1.0], window=0)
+
+
+def test_weight_grad_norms_match_backward():
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=8, block="rezero"))
+    x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    names = ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.alpha", "fc.weight"]
+    got = weight_grad_norms(model, names, x, y)
+    assert all(p.grad is None for p in model.parameters())  # measured on a copy
+    F.cross_entropy(model.train()(x), y).backward()
+    params = dict(model.named_parameters())
+    assert got == pytest.approx([float(params[n].grad.norm()) for n in names], rel=1e-4)
+    assert got[1] == 0.0 and got[2] > 0.0  # the gate is shut: the branch learns nothing yet, the gate does
+    with pytest.raises(ValueError, match="no parameters named"):
+        weight_grad_norms(model, ["nope"], x, y)
