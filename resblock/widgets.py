@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from typing import Iterator
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -95,10 +97,27 @@ def build_model(s: ExplorerSettings, alpha: float) -> nn.Module:
     return model
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run PyTorch on one thread, then restore the count.
+
+    These tensors are tiny (64 x 64 matrices): a second thread saves little, and on a busy
+    machine (a classroom server, 2 cores shared) threads that wait for each other made redraws
+    5-10x slower in our measurements.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def measure(s: ExplorerSettings, alpha: float, images: torch.Tensor, labels: torch.Tensor) -> FlowProfile:
     """Build the network for ``s`` at ``alpha`` and profile it on the batch (what each redraw computes)."""
     n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
-    return flow_profile(build_model(s, alpha), images[:n], labels[:n])
+    with _one_thread():
+        return flow_profile(build_model(s, alpha), images[:n], labels[:n])
 
 
 def settings_notes(s: ExplorerSettings) -> list[str]:

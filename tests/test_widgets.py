@@ -1,0 +1,137 @@
+"""The gradient-flow explorer driven from Python, no browser: set `.value`, check the figure's data."""
+
+import asyncio
+import base64
+
+import numpy as np
+import pytest
+import torch
+
+from resblock.gradients import grad_norms_per_layer
+from resblock.plots import log_scale_problems
+from resblock.widgets import ExplorerSettings, GradFlowExplorer, build_model, conv_depth
+
+
+@pytest.fixture(scope="module")
+def batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+
+@pytest.fixture
+def explorer(batch):
+    return GradFlowExplorer(*batch, ExplorerSettings(depth=12))
+
+
+def _lines(e):
+    """(label, y data) of each line in the gradient panel."""
+    return [(line.get_label(), np.asarray(line.get_ydata(), dtype=float)) for line in e.fig.axes[0].lines]
+
+
+def test_default_state_draws_plain_and_residual(explorer):
+    labels = [label for label, _ in _lines(explorer)]
+    assert labels == ["plain (alpha = 0)", "alpha = 1 (residual)"]
+    assert explorer.figure_widget.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert explorer.n_redraws == 1 and explorer.note == ""
+
+
+def test_figure_shows_what_gradients_measure(explorer, batch):
+    # The plotted line is grad_norms_per_layer of the model the settings describe (same seed).
+    model = build_model(explorer.settings(), 1.0)
+    expected = list(grad_norms_per_layer(model, batch[0], batch[1]).values())
+    np.testing.assert_allclose(_lines(explorer)[1][1], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("control, value", [
+    ("depth", 30), ("shortcut", 0.5), ("activation", "tanh"), ("init", "xavier"), ("norm", "batch"), ("seed", 3),
+])
+def test_each_control_changes_the_figure(explorer, control, value):
+    before = _lines(explorer)
+    getattr(explorer, control).value = value
+    after = _lines(explorer)
+    assert explorer.n_redraws == 2
+    changed = len(before[1][1]) != len(after[1][1]) or not np.allclose(before[1][1], after[1][1], equal_nan=True)
+    assert changed, f"setting {control} did not change the figure's data"
+
+
+def test_alpha_zero_draws_only_the_plain_net(explorer):
+    explorer.shortcut.value = 0.0
+    assert [label for label, _ in _lines(explorer)] == ["plain (alpha = 0)"]
+
+
+def test_conv_net_snaps_depth_to_6n_plus_2(explorer):
+    explorer.network.value = "conv"
+    explorer.depth.value = 21
+    assert "21 -> 20" in explorer.note
+    assert len(_lines(explorer)[0][1]) == 20
+    assert explorer.activation.disabled
+
+
+def test_conv_depth():
+    assert conv_depth(56) == (56, None)
+    assert conv_depth(500)[0] == 110 and "capped" in conv_depth(500)[1]
+    assert conv_depth(1)[0] == 8
+
+
+def test_extreme_settings_give_a_note_not_a_traceback(explorer):
+    explorer.init.value = "kaiming"
+    explorer.depth.value = 120  # a residual ReLU stack without normalisation overflows float32
+    texts = " ".join(t.get_text() for ax in explorer.fig.axes for t in ax.texts)
+    assert "overflow" in texts or "NaN" in texts
+    explorer.depth.value = 30
+    explorer.shortcut.value = 0.0
+    explorer.activation.value = "sigmoid"
+    explorer.init.value = "default"
+    texts = " ".join(t.get_text() for ax in explorer.fig.axes for t in ax.texts)
+    assert "underflow" in texts
+
+
+def test_a_failure_inside_becomes_a_note(explorer, monkeypatch):
+    import resblock.widgets as w
+
+    def boom(*_a, **_k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(w, "measure", boom)
+    explorer.seed.value = 99  # not cached: measure is called and fails
+    assert "RuntimeError: out of memory" in explorer.note
+    assert "out of memory" in explorer.status.value
+
+
+def test_static_fallback_bundle(explorer):
+    bundle = explorer._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
+    assert bundle["text/plain"].startswith("GradFlowExplorer(network='mlp', depth=12")
+    assert "first/last layer gradient-norm ratio" in bundle["text/plain"]
+
+
+def test_css_classes_for_browser_tests(explorer):
+    for name in ("depth", "shortcut", "activation", "init", "norm", "seed", "network"):
+        assert f"resblock-gradflow-{name}" in explorer.controls[name]._dom_classes
+    assert "resblock-gradflow-figure" in explorer.figure_widget._dom_classes
+    assert "resblock-gradflow" in explorer.box._dom_classes
+
+
+def test_debounce_coalesces_a_burst_into_one_redraw(explorer):
+    async def drag():
+        for depth in range(13, 33):  # twenty quick changes, as a held-down arrow key sends
+            explorer.depth.value = depth
+        assert explorer.n_redraws == 1  # nothing drawn yet: waiting for the controls to settle
+        await asyncio.sleep(explorer.debounce_s + 0.3)
+
+    asyncio.run(drag())
+    assert explorer.n_redraws == 2
+    assert len(_lines(explorer)[0][1]) == 32 + 2  # stem + 32 blocks + head
+
+
+def test_bad_settings_and_data_are_explained(batch):
+    with pytest.raises(ValueError, match="activation"):
+        ExplorerSettings(activation="gelu")
+    with pytest.raises(ValueError, match="28, 28"):
+        GradFlowExplorer(torch.randn(64, 784), batch[1])
+
+
+def test_log_scale_problems_names_the_layers():
+    assert log_scale_problems("x", [1.0, 2.0]) is None
+    assert "exactly 0" in log_scale_problems("plain", [0.0, 0.0, 1.0]) and "layers 1-2" in log_scale_problems("p", [0, 0, 1])
+    assert "NaN" in log_scale_problems("r", [1.0, float("nan")])
