@@ -11,6 +11,7 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from resblock.gradients import BlockSplit
@@ -61,8 +62,18 @@ def _plot_log_lines(ax: Axes, curves: Mapping[str, Sequence[float]], styles: Map
         note = log_scale_problems(label, v)
         if note:
             notes.append(note)
-    ax.set_yscale("log")
+    _plain_log_labels(ax)
     return notes
+
+
+def _plain_log_labels(ax: Axes) -> None:
+    """Log y axis labelled 1e-05, not with mathtext: parsing $10^{-5}$ took most of a redraw's time."""
+    ax.set_yscale("log")
+    # Few ticks, no minor ones: a range of 1e-20..1e0 otherwise makes hundreds of tick objects.
+    ax.yaxis.set_major_locator(ticker.LogLocator(numticks=7))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-")))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def plot_layer_values(
@@ -73,6 +84,7 @@ def plot_layer_values(
     title: str | None = None,
     styles: Mapping[str, dict] | None = None,
     note: str | None = None,
+    legend: bool = True,
 ) -> Axes:
     """One line per curve of per-layer values on a log scale; problems (0, inf, NaN) named in a note."""
     ax = _new_axes(ax)
@@ -81,9 +93,10 @@ def plot_layer_values(
         notes.insert(0, note)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
     if title:
         ax.set_title(title, fontsize=10)
-    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+    if legend and any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
         ax.legend(fontsize=8, loc="best")
     if notes:
         draw_note(ax, "\n".join(notes))
@@ -102,7 +115,7 @@ def plot_scalar_toy(depths: Sequence[int], curves: Mapping[str, Sequence[float]]
     for label, values in curves.items():
         v = np.asarray(values, dtype=float)
         ax.plot(depths, np.where(v > 0, v, np.nan), marker=".", label=label)
-    ax.set_yscale("log")
+    _plain_log_labels(ax)
     ax.set_xlabel("depth L")
     ax.set_ylabel("d out / d x")
     ax.axhline(1.0, color="black", lw=0.6, ls=":")
