@@ -18,6 +18,7 @@ from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
 from resblock.env import seed_everything
+from resblock.evaluation import smooth
 from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
 
@@ -138,19 +139,6 @@ def train_each(
         result = fit(model, images, labels, config, test=test, progress=False)
         runs[name] = RunSummary(name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start)
     return runs
-
-
-def smooth(values: Sequence[float], window: int = 10) -> list[float]:
-    """Trailing moving average, for readable loss curves."""
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window!r}.")
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
 
 
 def plot_profiles(profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"):
