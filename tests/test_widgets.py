@@ -20,7 +20,9 @@ def batch():
 
 @pytest.fixture
 def explorer(batch):
-    return GradFlowExplorer(*batch, ExplorerSettings(depth=12))
+    # debounce_s=0: redraw synchronously, whatever event loop an earlier test (nbclient, via
+    # nest_asyncio) left current; the debounce test below builds its own debounced explorer.
+    return GradFlowExplorer(*batch, ExplorerSettings(depth=12), debounce_s=0)
 
 
 def _lines(e):
@@ -112,7 +114,9 @@ def test_css_classes_for_browser_tests(explorer):
     assert "resblock-gradflow" in explorer.box._dom_classes
 
 
-def test_debounce_coalesces_a_burst_into_one_redraw(explorer):
+def test_debounce_coalesces_a_burst_into_one_redraw(batch):
+    explorer = GradFlowExplorer(*batch, ExplorerSettings(depth=12), debounce_s=0.2)
+
     async def drag():
         for depth in range(13, 33):  # twenty quick changes, as a held-down arrow key sends
             explorer.depth.value = depth
