@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import threading
 
 import numpy as np
 import pytest
@@ -123,7 +124,20 @@ def test_debounce_coalesces_a_burst_into_one_redraw(batch):
         assert explorer.n_redraws == 1  # nothing drawn yet: waiting for the controls to settle
         await asyncio.sleep(explorer.debounce_s + 0.3)
 
-    asyncio.run(drag())
+    # In a thread of its own: the main thread may already run an event loop (nbclient, earlier tests).
+    errors = []
+
+    def run():
+        try:
+            asyncio.run(drag())
+        except BaseException as e:  # re-raised below, so the assertion inside drag still counts
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
     assert explorer.n_redraws == 2
     assert len(_lines(explorer)[0][1]) == 32 + 2  # stem + 32 blocks + head
 
