@@ -50,6 +50,7 @@ def test_course_shape(nb):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
-def test_one_seed_per_notebook(nb):
-    seeds = sum("seed_everything(" in "".join(c["source"]) for c in code_cells(nb))
-    assert seeds == 1, "seed once, in the setup cell"
+def test_seeded_in_the_setup_cell(nb):
+    # The setup cell (the first code cell that seeds) comes before any other code that draws numbers.
+    seeding = [i for i, c in enumerate(code_cells(nb)) if "seed_everything(" in "".join(c["source"])]
+    assert seeding and seeding[0] <= 1, "seed in the setup cell, at the top"
