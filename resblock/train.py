@@ -31,7 +31,7 @@ DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is giv
 
 @dataclass
 class TrainConfig:
-    """Every hyperparameter of a training run, with its unit; defaults are notebook 04's 60-second recipe."""
+    """Every hyperparameter of a training run, with its unit; defaults are notebook 04's recipe."""
 
     batch_size: int = 128  # images per SGD step
     lr: float = 0.4  # peak learning rate of the one-cycle schedule (SGD step size, no unit)
@@ -281,11 +281,12 @@ class LiveFigure:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        from resblock.evaluation import plot_history
+        from resblock.evaluation import HistoryCurves
 
-        self._plot = plot_history
         self.interval = interval
-        self.fig, self.axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        self.fig = plt.figure(figsize=(10, 3.4))
+        self.curves = HistoryCurves(self.fig)  # lines updated in place: a frame costs less than a re-plot
+        self.axes = self.curves.axes
         plt.close(self.fig)  # shown only through the handle, not again by the inline backend at cell end
         self.handle = display(self.fig, display_id=True)
         self._last = -math.inf
@@ -295,10 +296,7 @@ class LiveFigure:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        for ax in self.axes:
-            ax.clear()
-        self._plot(history, axes=self.axes)
-        self.fig.tight_layout()
+        self.curves.update(history)
         if self.handle is not None:
             self.handle.update(self.fig)
 

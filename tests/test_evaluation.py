@@ -1,0 +1,76 @@
+"""The training curves: the static plot and the live figure draw exactly the run's data."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.figure import Figure
+
+from resblock.evaluation import HistoryCurves, history_series, plot_history
+from resblock.train import History
+
+
+def _history(steps: int, evals: list[int], nan_test_loss: bool = False) -> History:
+    h = History()
+    for i in range(steps):
+        h.loss.append(2.0 / (i + 1))
+        h.lr.append(0.1)
+        h.time.append(0.05 * i)
+    for k, s in enumerate(evals):
+        h.eval_step.append(s)
+        h.eval_epoch.append(k + 1.0)
+        h.train_loss.append(1.0 / (k + 1))
+        h.train_acc.append(0.5 + 0.1 * k)
+        h.test_loss.append(math.nan if nan_test_loss else 1.2 / (k + 1))
+        h.test_acc.append(0.4 + 0.1 * k)
+    return h
+
+
+def _running_mean(values, window):
+    return [sum(values[max(0, i - window + 1): i + 1]) / min(i + 1, window) for i in range(len(values))]
+
+
+def test_history_series_is_the_runs_data():
+    h = _history(30, [10, 30])
+    series = history_series(h)
+    assert series["loss"] == (list(range(1, 31)), h.loss)
+    assert series["loss_smooth"][1] == pytest.approx(_running_mean(h.loss, 20))
+    assert series["test_acc"] == ([10, 30], h.test_acc)
+    assert series["train_acc"] == ([10, 30], h.train_acc)
+
+
+def test_nan_evaluations_are_left_out():
+    series = history_series(_history(5, [5], nan_test_loss=True))
+    assert series["test_loss"] == ([], [])
+    assert series["test_acc"] == ([5], [0.4])
+
+
+def test_plot_history_and_live_curves_draw_the_same_lines():
+    h = _history(40, [20, 40])
+    axes = plot_history(h)
+    static = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in axes for line in ax.get_lines()}
+    plt.close("all")
+    curves = HistoryCurves(Figure())
+    curves.update(h)
+    live = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in curves.lines.values()}
+    assert static == live
+    assert axes[1].get_title() == curves.axes[1].get_title() == "accuracy (test: 0.500)"
+
+
+def test_live_curves_follow_a_growing_run():
+    curves = HistoryCurves(Figure())
+    curves.update(History())  # empty: nothing to draw yet, and no error
+    assert curves.axes[1].get_title() == "accuracy"
+    first = curves.png()
+    assert first.startswith(b"\x89PNG")
+    curves.update(_history(10, [10]))
+    curves.update(_history(200, [100, 200]))
+    x, y = curves.lines["loss"].get_data()
+    assert list(x) == list(range(1, 201))
+    lo, hi = curves.axes[0].get_xlim()
+    assert lo <= 1 and hi >= 200  # rescaled to the new data, not stuck at the first frame's limits
+    assert curves.png() != first
