@@ -34,7 +34,9 @@ def _lines(e):
 def test_default_state_draws_plain_and_residual(explorer):
     labels = [label for label, _ in _lines(explorer)]
     assert labels == ["plain (alpha = 0)", "alpha = 1 (residual)"]
-    assert explorer.figure_widget.value[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = bytes(explorer.figure_widget.value)
+    assert explorer.figure_widget.format == "svg+xml" and svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
+    assert b"gradient norm per layer" in svg  # text stays text (svg.fonttype none), not glyph outlines
     assert explorer.n_redraws == 1 and explorer.note == ""
 
 
