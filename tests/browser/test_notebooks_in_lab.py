@@ -53,6 +53,17 @@ _SRC_CHANGED = """([css, old]) => { const img = document.querySelector(css + ' i
   return !!img && !!img.getAttribute('src') && img.getAttribute('src') !== old; }"""
 
 
+_HAS_TEXT = "([css, text]) => (document.querySelector(css) || {}).textContent?.includes(text)"
+
+
+def _widget(page, notebook: str, css: str, what: str):
+    """The locator of a widget the notebook must show; fails naming the notebook when it is missing."""
+    found = page.locator(css)
+    if found.count() == 0:
+        pytest.fail(f"notebooks/{notebook}.ipynb shows no {what} ({css})")
+    return found
+
+
 def _press(page, css: str, key: str, times: int = 1) -> None:
     """Focus a slider's handle and press a key, as a learner using the keyboard does."""
     handle = page.locator(f"{css} .noUi-handle").first
@@ -67,9 +78,7 @@ def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_
     nb = notebook_runs.take(EXPLORER_NOTEBOOK)
     page = nb.page
     try:
-        explorer = page.locator(".resblock-gradflow")
-        if explorer.count() == 0:
-            pytest.fail(f"notebooks/{EXPLORER_NOTEBOOK}.ipynb shows no gradient-flow explorer (.resblock-gradflow)")
+        explorer = _widget(page, EXPLORER_NOTEBOOK, ".resblock-gradflow", "gradient-flow explorer")
         figure, status = ".resblock-gradflow-figure", ".resblock-gradflow-status"
         before = _img_src(page, figure)
         assert before, "the explorer's figure has no image before any change"
@@ -80,16 +89,12 @@ def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_
         depth_after = page.locator(".resblock-gradflow-depth .noUi-handle").first.get_attribute("aria-valuenow")
         assert float(depth_after) == float(depth_before) + 3, f"depth slider went {depth_before} -> {depth_after}"
         depth_shown = f"depth={int(float(depth_after))}"
-        _wait_for(page, f"the status line saying {depth_shown}",
-                  "([css, text]) => (document.querySelector(css) || {}).textContent?.includes(text)",
-                  [status, depth_shown], 10)  # fmt: skip
+        _wait_for(page, f"the status line saying {depth_shown}", _HAS_TEXT, [status, depth_shown], 10)
 
         after_depth = _img_src(page, figure)
         _press(page, ".resblock-gradflow-shortcut", "Home")  # shortcut alpha to 0: the plain net
         _wait_for(page, "the figure redrawn after turning the shortcut off", _SRC_CHANGED, [figure, after_depth], 30)
-        _wait_for(page, "the status line saying alpha=0.0",
-                  "([css, text]) => (document.querySelector(css) || {}).textContent?.includes(text)",
-                  [status, "alpha=0.0"], 10)  # fmt: skip
+        _wait_for(page, "the status line saying alpha=0.0", _HAS_TEXT, [status, "alpha=0.0"], 10)
         off = _img_src(page, figure)
         _press(page, ".resblock-gradflow-shortcut", "End")  # and back on
         _wait_for(page, "the figure redrawn after turning the shortcut back on", _SRC_CHANGED, [figure, off], 30)
@@ -110,10 +115,7 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
     nb = notebook_runs.take(DASHBOARD_NOTEBOOK)
     page = nb.page
     try:
-        dash = page.locator(".resblock-train-dashboard")
-        if dash.count() == 0:
-            pytest.fail(f"notebooks/{DASHBOARD_NOTEBOOK}.ipynb shows no training dashboard (.resblock-train-dashboard)")
-        dash = dash.last  # the interactive one, if the notebook shows more than one
+        dash = _widget(page, DASHBOARD_NOTEBOOK, ".resblock-train-dashboard", "training dashboard").last  # the interactive one, if the notebook shows more than one
         start = dash.locator("button.resblock-train-start, .resblock-train-start button").first
         stop = dash.locator("button.resblock-train-stop, .resblock-train-stop button").first
         progress = dash.locator(".resblock-train-progress .progress-bar").first
