@@ -106,23 +106,36 @@ def bench_gradflow() -> Figures:
 # --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory (issue 5) -------
 
 
-@benchmark("tiny_resnet_accuracy", targets={"tiny_resnet_test_acc_60s": (">=", 0.92)})
+@benchmark("tiny_resnet_accuracy", targets={
+    "tiny_resnet_test_acc_60s": (">=", 0.92),
+    "tiny_resnet_test_acc_3_epochs": (">=", 0.92),
+})
 def bench_tiny_resnet_accuracy() -> Figures:
-    """Test accuracy of notebook 04's default tiny ResNet (ResNet-8, default TrainConfig) after 30 s and 60 s."""
+    """Test accuracy of notebook 04's tiny ResNet (ResNet-8, default TrainConfig) after 30, 45 (the notebook's) and 60 s.
+
+    A budget in seconds mixes the recipe with the machine: the 0.92 target was set where ResNet-8
+    trained at about 3,000 images/s, so 60 s there is about 3 epochs. ``..._3_epochs`` trains for
+    that much work whatever the speed, and ``..._epochs_in_60s`` says how far 60 s got here.
+    """
     from resblock.data import load_fashion_mnist
     from resblock.env import seed_everything
     from resblock.models import ResNet, ResNetConfig
     from resblock.train import TrainConfig, fit
 
     data = load_fashion_mnist()
+    test = (data.test_images, data.test_labels)
     figures: Figures = {}
-    for seconds in (30, 60):
+    for seconds in (30, 45, 60):
         seed_everything(0)
-        result = fit(
-            ResNet(ResNetConfig(depth=8)), data.train_images, data.train_labels, TrainConfig(seconds=seconds),
-            test=(data.test_images, data.test_labels), progress=False,
-        )
+        result = fit(ResNet(ResNetConfig(depth=8)), data.train_images, data.train_labels, TrainConfig(seconds=seconds),
+                     test=test, progress=False)
         figures[f"tiny_resnet_test_acc_{seconds}s"] = result.test_acc
+        if seconds == 60:
+            figures["tiny_resnet_epochs_in_60s"] = result.history.eval_epoch[-1]
+    seed_everything(0)
+    result = fit(ResNet(ResNetConfig(depth=8)), data.train_images, data.train_labels, TrainConfig(epochs=3),
+                 test=test, progress=False)
+    figures["tiny_resnet_test_acc_3_epochs"] = result.test_acc
     return figures
 
 
