@@ -27,6 +27,10 @@ from torch import nn
 from resblock.env import pick_device
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
+# Images per forward pass when evaluating. Measured for ResNet-8 on 10,000 test images (2 cores):
+# batches of 500 raised the peak memory by ~175 MB over training's and took 4.0 s; batches of 200
+# added nothing over training's peak and took 2.8 s (smaller batches stay in cache).
+EVAL_BATCH = 200
 
 
 @dataclass
@@ -49,7 +53,7 @@ class TrainConfig:
     eval_every: float = 1.0  # evaluate on the test set every this many epochs (and at the end)
     eval_images: int | None = None  # test images used by the evaluations *during* training (None: all);
     # the final evaluation always uses all of them
-    eval_batch_size: int = 500  # images per forward pass when evaluating: peak memory, not results
+    eval_batch_size: int = EVAL_BATCH  # images per forward pass when evaluating: changes peak memory and speed, not results
     tta_flip: bool = False  # test-time augmentation: average the logits of each image and its mirror. Off: it
     # *lowered* test accuracy here (0.888 -> 0.841 after 60 s) for a net trained without flips, since all
     # of Fashion-MNIST's shoes face the same way
@@ -232,7 +236,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 500, tta_flip: bool = False, channels_last: bool = True
+    model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False, channels_last: bool = True
 ) -> torch.Tensor:
     """The model's logits for every image, in eval mode and in batches (notebooks 04-05)."""
     if images.dim() != 4:
@@ -252,13 +256,13 @@ def predict_logits(
     return torch.cat(outs)
 
 
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500, tta_flip: bool = False) -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False) -> torch.Tensor:
     """The predicted class of every image (notebook 04)."""
     return predict_logits(model, images, batch_size, tta_flip).argmax(1)
 
 
 def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, tta_flip: bool = False
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the model on a labelled set, in eval mode (notebooks 03-06)."""
     check_data(images, labels, "evaluation")
