@@ -35,6 +35,7 @@ def test_notebook_runs_clean_in_jupyterlab(name, notebook_runs):
 
 EXPLORER_NOTEBOOK = "02_gradient_flow"
 DASHBOARD_NOTEBOOK = "04_tiny_resnet"
+LESION_NOTEBOOK = "05_ensembles_of_paths"
 
 
 def _img_src(page, css: str) -> str:
@@ -168,5 +169,43 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
         problems = nb.problems(state)
         assert not problems, "after using the dashboard:\n" + "\n".join(problems)
         dash.screenshot(path=str(screenshot_dir / f"{DASHBOARD_NOTEBOOK}-dashboard-stopped.png"))
+    finally:
+        notebook_runs.close(nb)
+
+
+@pytest.mark.notebook(LESION_NOTEBOOK)
+def test_lesion_toggles_delete_a_block_and_restore_it(notebook_runs, screenshot_dir):
+    nb = notebook_runs.take(LESION_NOTEBOOK)
+    page = nb.page
+    try:
+        widget = _widget(page, LESION_NOTEBOOK, ".resblock-lesion-widget", "lesion widget").last
+        readout_css = ".resblock-lesion-accuracy"
+        widget.scroll_into_view_if_needed()
+        readout = widget.locator(readout_css).first
+        toggles = widget.locator(".resblock-lesion-toggle")
+        assert toggles.count() >= 9, f"expected one toggle per block, found {toggles.count()}"
+
+        def deleted() -> set[int]:
+            # "deleted blocks: 4, 13 | ResNet-56: ..." (textContent: JupyterLab may not lay out off-screen cells)
+            text = readout.text_content() or ""
+            assert text.startswith("deleted blocks:"), f"the lesion read-out shows {text!r}"
+            listed = text.split(":", 1)[1].split("|")[0].strip()
+            return set() if listed == "none" else {int(v) for v in listed.split(",")}
+
+        before_text, before = readout.text_content(), deleted()
+        block = 4 if 4 not in before else 5  # a block in the first stage, removable in both nets
+        toggle = toggles.nth(block)
+        toggle.scroll_into_view_if_needed()
+        toggle.click()
+        _wait_for(page, f"the read-out changing after deleting block {block}",
+                  "([css, old]) => (document.querySelector(css) || {}).textContent !== old", [readout_css, before_text], 15)
+        assert deleted() == before | {block}, f"deleted blocks {deleted()} after deleting {block} to {before}"
+        widget.screenshot(path=str(screenshot_dir / f"{LESION_NOTEBOOK}-block-deleted.png"))
+
+        toggle.click()  # restore it
+        _wait_for(page, f"the read-out back to its first state after restoring block {block}",
+                  "([css, old]) => (document.querySelector(css) || {}).textContent === old", [readout_css, before_text], 15)
+        problems = nb.problems(nb.wait_for_widgets())
+        assert not problems, "after using the lesion widget:\n" + "\n".join(problems)
     finally:
         notebook_runs.close(nb)
