@@ -91,6 +91,28 @@ def test_extreme_settings_give_a_note_not_a_traceback(explorer):
     assert "underflow" in texts
 
 
+def test_redraws_reuse_the_panels_but_show_only_the_new_data(explorer):
+    panels = list(explorer.fig.axes)
+    explorer.init.value = "kaiming"
+    explorer.depth.value = 120  # overflows: a note on the figure
+    explorer.init.value = "default"
+    explorer.depth.value = 3
+    assert explorer.fig.axes == panels  # the same Axes objects, not new ones
+    grad_panel = explorer.fig.axes[0]
+    assert len(grad_panel.lines) == 2 and len(grad_panel.get_legend().get_texts()) == 2
+    assert not any(ax.texts for ax in explorer.fig.axes)  # the overflow note went with its data
+    lo, hi = grad_panel.get_xlim()
+    assert hi < 10  # fitted to the 3-block net's layers, not still spanning 120 blocks
+    ymin, ymax = grad_panel.get_ylim()
+    values = np.concatenate([line.get_ydata() for line in grad_panel.lines])
+    assert ymin <= values.min() and values.max() <= ymax
+    # after a failure (a single panel with the message) the next redraw builds the two panels again
+    explorer.fig.clear()
+    explorer.fig.subplots()
+    explorer.seed.value = 5
+    assert len(explorer.fig.axes) == 2 and len(explorer.fig.axes[0].lines) == 2
+
+
 def test_a_failure_inside_becomes_a_note(explorer, monkeypatch):
     import resblock.widgets as w
 
