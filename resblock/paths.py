@@ -27,7 +27,7 @@ from torch import nn
 from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
-from resblock.train import evaluate
+from resblock.train import eval_mode, evaluate
 
 __all__ = [
     "binomial_path_counts", "path_length_distribution", "all_paths", "unrolled_terms",
@@ -164,13 +164,13 @@ def single_lesions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
 @torch.inference_mode()
 def block_inputs(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     """The intact net's input to each block (eval mode), to restart a lesioned net from its first deleted block."""
-    model.eval()
     device = next(model.parameters()).device
-    h = F.relu(model.bn1(model.conv1(images.to(device))))
     inputs = []
-    for b in _blocks(model):
-        inputs.append(h)
-        h = b(h)
+    with eval_mode(model):
+        h = F.relu(model.bn1(model.conv1(images.to(device))))
+        for b in _blocks(model):
+            inputs.append(h)
+            h = b(h)
     return inputs
 
 
@@ -179,12 +179,12 @@ def accuracy_from(model: nn.Module, inputs: list[torch.Tensor], removed: Iterabl
     """Accuracy with the blocks ``removed`` deleted, run from the first of them on (``inputs`` from block_inputs)."""
     removed = _check_removed(model, removed)
     blocks = _blocks(model)
-    model.eval()
     start = removed[0] if removed else len(blocks) - 1
     h = inputs[start]
-    for i in range(start, len(blocks)):
-        h = _without(blocks[i])(h) if i in removed else blocks[i](h)
-    logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+    with eval_mode(model):
+        for i in range(start, len(blocks)):
+            h = _without(blocks[i])(h) if i in removed else blocks[i](h)
+        logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
     return (logits.argmax(1) == labels.to(logits.device)).float().mean().item()
 
 
@@ -214,9 +214,10 @@ def random_lesions(
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}.")
     rng = random.Random(seed)
+    inputs = block_inputs(model, images)  # as in single_lesions: each draw reruns only from its first deleted block
     accs = []
     for k in ks:
-        accs.append([lesion_accuracy(model, images, labels, rng.sample(candidates, k)) for _ in range(1 if k == 0 else draws)])
+        accs.append([accuracy_from(model, inputs, rng.sample(candidates, k), labels) for _ in range(1 if k == 0 else draws)])
     return RandomLesions(list(ks), accs)
 
 
@@ -302,11 +303,9 @@ def gradient_by_path_length(
     n = len(_check_residual(model))
     if paths_per_length < 1:
         raise ValueError(f"paths_per_length must be >= 1, got {paths_per_length!r}.")
-    was_training = model.training
-    model.eval()
     rng = random.Random(seed)
     per_path, spread = [], []
-    try:
+    with eval_mode(model):
         with torch.enable_grad():
             pieces, g_top, _ = path_pieces(model, images, labels)
             for k in range(n + 1):
@@ -316,8 +315,6 @@ def gradient_by_path_length(
                     norms.extend(g.flatten(1).norm(dim=1).tolist())  # one norm per example
                 per_path.append(float(np.mean(norms)))
                 spread.append(float(np.std(norms)))
-    finally:
-        model.train(was_training)
     return PathGradients(n=n, per_path=np.array(per_path), spread=np.array(spread))
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from resblock.train import eval_mode
+
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -40,14 +42,11 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [m.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n, _, m in parts]
     hooks.append(model.fc.register_forward_hook(lambda m, i, o: shapes.__setitem__("pool", tuple(i[0].shape[1:]))))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             device = next(model.parameters()).device
             model(torch.zeros(1, *input_shape, device=device))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     rows = [LayerRow(n, k, shapes[n], _params(m)) for n, k, m in parts[:-1]]

@@ -14,11 +14,12 @@ whose message names the likely cause, instead of training on garbage.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterator, Union
 
 import torch
 import torch.nn.functional as F
@@ -234,6 +235,17 @@ def _model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode (BatchNorm on its running statistics) for the block; its earlier mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.inference_mode()
 def predict_logits(
     model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False, channels_last: bool = True
@@ -242,17 +254,13 @@ def predict_logits(
     if images.dim() != 4:
         raise ValueError(f"images must have shape (N, channels, height, width), got {tuple(images.shape)}.")
     _check_positive_int("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
     device = _model_device(model)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    try:
+    with eval_mode(model):
         outs = [
             _logits(model, images[i: i + batch_size].to(device).contiguous(memory_format=fmt), tta_flip).float().cpu()
             for i in range(0, len(images), batch_size)
         ]
-    finally:
-        model.train(was_training)
     return torch.cat(outs)
 
 

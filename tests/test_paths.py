@@ -119,6 +119,15 @@ def test_single_and_random_lesions():
         paths.random_lesions(res, x, y, ks=[7])
 
 
+def test_lesion_studies_leave_the_models_mode_as_it_was():
+    x, y = batch(8)
+    res = small_net(True).train()
+    paths.single_lesions(res, x, y)
+    paths.random_lesions(res, x, y, ks=[1], draws=1)
+    paths.accuracy_from(res, paths.block_inputs(res, x), [2], y)
+    assert res.training and all(m.training for m in res.modules())
+
+
 def test_path_gradients_over_all_paths_sum_to_the_full_gradient():
     # Oracle: the chain rule through (branch + shortcut) expands into the sum over all 2^n paths.
     net = small_net(True, depth=8)  # 3 blocks, 8 paths
