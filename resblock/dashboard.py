@@ -1,6 +1,6 @@
 """Notebook 04's training dashboard: choose a ResNet and a budget, press Start, watch it learn, press Stop.
 
-A thin widget over ``resblock.train.fit`` and ``resblock.evaluation.plot_history``. Pressing Start
+A thin widget over ``resblock.train.fit`` and ``resblock.evaluation.HistoryCurves``. Pressing Start
 trains in a background thread, so the kernel stays free to receive the Stop button's click (a
 button's click reaches Python only between cell executions). ``run()`` trains in the calling thread
 instead, which is what the notebook's own cell (and nbval) does once with the default settings.

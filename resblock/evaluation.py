@@ -6,6 +6,7 @@ notebooks draw the same figures and tests can check the data behind them.
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Sequence
 
@@ -42,13 +43,13 @@ def history_series(history) -> dict[str, tuple[list, list]]:
     return series
 
 
-# name in history_series -> (panel, format, colour, legend label)
+# name in history_series -> (panel, format, line style keywords)
 _CURVES = {
-    "loss": (0, "-", "0.8", "train loss (each step)"),
-    "loss_smooth": (0, "-", "C0", "train loss (mean of 20)"),
-    "test_loss": (0, "o-", "C1", "test loss"),
-    "train_acc": (1, "o-", "C0", "train (running)"),
-    "test_acc": (1, "o-", "C1", "test"),
+    "loss": (0, "-", {"color": "0.8", "lw": 0.6, "label": "train loss (each step)"}),
+    "loss_smooth": (0, "-", {"color": "C0", "lw": 1.2, "label": "train loss (mean of 20)"}),
+    "test_loss": (0, "o-", {"color": "C1", "lw": 1.2, "label": "test loss"}),
+    "train_acc": (1, "o-", {"color": "C0", "lw": 1.2, "label": "train (running)"}),
+    "test_acc": (1, "o-", {"color": "C1", "lw": 1.2, "label": "test"}),
 }
 
 
@@ -70,9 +71,9 @@ def plot_history(history, axes=None):
         axes = _new_axes(2)
     _style_panels(*axes)
     for name, (x, y) in history_series(history).items():
-        panel, fmt, color, label = _CURVES[name]
+        panel, fmt, style = _CURVES[name]
         if x:
-            axes[panel].plot(x, y, fmt, color=color, lw=0.6 if name == "loss" else 1.2, label=label)
+            axes[panel].plot(x, y, fmt, **style)
     axes[1].set_title(_accuracy_title(history))
     for ax, where in zip(axes, ("upper right", "lower right")):
         if ax.get_lines():
@@ -94,8 +95,8 @@ class HistoryCurves:
         fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
         _style_panels(*self.axes)
         self.lines = {}
-        for name, (panel, fmt, color, label) in _CURVES.items():
-            (self.lines[name],) = self.axes[panel].plot([], [], fmt, color=color, lw=0.6 if name == "loss" else 1.2, label=label)
+        for name, (panel, fmt, style) in _CURVES.items():
+            (self.lines[name],) = self.axes[panel].plot([], [], fmt, **style)
         self.axes[0].legend(loc="upper right", fontsize=8)
         self.axes[1].legend(loc="lower right", fontsize=8)
 
@@ -110,8 +111,6 @@ class HistoryCurves:
 
     def png(self, dpi: int = 80) -> bytes:
         """The figure as PNG bytes."""
-        import io
-
         buf = io.BytesIO()
         self.fig.savefig(buf, format="png", dpi=dpi)
         return buf.getvalue()
