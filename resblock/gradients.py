@@ -103,11 +103,10 @@ def weighted_layers(model: nn.Module, projections: bool = False) -> list[tuple[s
 
 
 @contextlib.contextmanager
-def _measuring(model: nn.Module) -> Iterator[None]:
-    """Run in training mode (as at step one of training), then restore the mode and every buffer."""
+def _state_restored(model: nn.Module) -> Iterator[None]:
+    """Restore the model's mode and every buffer (BN running statistics) after the block: measuring leaves no trace."""
     was_training = model.training
     saved = {name: b.detach().clone() for name, b in model.named_buffers()}
-    model.train()
     try:
         yield
     finally:
@@ -115,6 +114,14 @@ def _measuring(model: nn.Module) -> Iterator[None]:
             for name, b in model.named_buffers():
                 b.copy_(saved[name])
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def _measuring(model: nn.Module) -> Iterator[None]:
+    """Run in training mode (as at step one of training), then restore the mode and every buffer."""
+    with _state_restored(model):
+        model.train()
+        yield
 
 
 def _check_batch(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
@@ -317,25 +324,20 @@ def jacobian_singular_values(model: DeepMLP, x: torch.Tensor) -> torch.Tensor:
 def _batchnorm_frozen_at(model: nn.Module, x: torch.Tensor) -> Iterator[None]:
     """Evaluation mode with every BatchNorm using the statistics of batch x, so examples are independent."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
     momenta = [bn.momentum for bn in bns]
-    was_training = model.training
-    try:
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # a cumulative average: after one batch, exactly that batch's statistics
-        model.train()
-        with torch.no_grad():
-            model(x)
-        model.eval()
-        yield
-    finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(saved[name])
-        for bn, m in zip(bns, momenta):
-            bn.momentum = m
-        model.train(was_training)
+    with _state_restored(model):
+        try:
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None  # a cumulative average: after one batch, exactly that batch's statistics
+            model.train()
+            with torch.no_grad():
+                model(x)
+            model.eval()
+            yield
+        finally:
+            for bn, m in zip(bns, momenta):
+                bn.momentum = m
 
 
 def gradients_along_line(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from resblock.train import eval_mode
+
 Direction = dict[str, torch.Tensor]
 
 __all__ = [
@@ -88,8 +90,6 @@ def loss_at(
     batch_size: int = 1000,
 ) -> tuple[float, float]:
     """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     params = {}
     for name, p in model.named_parameters():
@@ -100,15 +100,13 @@ def loss_at(
         params[name] = w
     state = {**params, **{n: b for n, b in model.named_buffers()}}
     total, correct = 0.0, 0
-    try:
+    with eval_mode(model):
         for i in range(0, len(images), batch_size):
             x = images[i: i + batch_size].to(device)
             y = labels[i: i + batch_size].to(device)
             logits = functional_call(model, state, (x,))
             total += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
-    finally:
-        model.train(was_training)
     n = len(images)
     return total / n, correct / n
 
