@@ -8,7 +8,7 @@ instead, which is what the notebook's own cell (and nbval) does once with the de
 CSS classes, for browser tests: ``resblock-train-dashboard`` (the whole box), ``resblock-train-start``,
 ``resblock-train-stop``, ``resblock-train-progress``, ``resblock-train-status``, ``resblock-train-curves``
 (the image of the curves), and one per control: ``resblock-train-depth``, ``resblock-train-width``,
-``resblock-train-shortcut``, ``resblock-train-lr``, ``resblock-train-seconds``.
+``resblock-train-shortcut``, ``resblock-train-stem-pool``, ``resblock-train-lr``, ``resblock-train-seconds``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import replace
 import ipywidgets as widgets
 
 from resblock.evaluation import HistoryCurves
-from resblock.models import ResNet, ResNetConfig
+from resblock.models import TINY_RESNET, ResNet, ResNetConfig
 from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, fit
 
 DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
@@ -36,15 +36,16 @@ def _curves() -> HistoryCurves:
 
 
 class TrainingDashboard:
-    """Controls for depth, width, shortcuts, learning rate and time budget; Start/Stop; live curves (notebook 04)."""
+    """Controls for depth, width, shortcuts, stem pooling, learning rate and time budget; Start/Stop; live curves (notebook 04)."""
 
     def __init__(
         self,
         data,
         config: TrainConfig = TrainConfig(eval_images=2000),  # curves on 2,000 test images, the final on all
-        depth: int = 8,
-        width: int = 16,
+        depth: int = TINY_RESNET.depth,
+        width: int = TINY_RESNET.widths[0],
         shortcut: bool = True,
+        stem_pool: bool = TINY_RESNET.stem_pool,
         seconds: int = 45,  # notebook 04 trains once with this: 60 s did not leave the rest of the notebook room in 2 minutes
         background: bool = True,
         redraw_interval: float = 1.0,
@@ -67,6 +68,7 @@ class TrainingDashboard:
         self.depth = widgets.Dropdown(options=DEPTHS, value=depth, description="depth (layers)", style=style)
         self.width = widgets.Dropdown(options=WIDTHS, value=width, description="width (channels)", style=style)
         self.shortcut = widgets.Checkbox(value=shortcut, description="shortcut connections", indent=False)
+        self.stem_pool = widgets.Checkbox(value=stem_pool, description="max pool after the stem", indent=False)
         self.lr = widgets.SelectionSlider(options=LRS, value=config.lr, description="peak lr", style=style)
         self.seconds = widgets.IntSlider(value=seconds, min=2, max=300, step=1, description="budget (s)", style=style)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
@@ -76,14 +78,15 @@ class TrainingDashboard:
         self._figure = _curves()  # one figure, its lines updated in place at each redraw
         self.curves = widgets.Image(value=self._figure.png(), format="png")
         for w, cls in (
-            (self.depth, "depth"), (self.width, "width"), (self.shortcut, "shortcut"), (self.lr, "lr"),
+            (self.depth, "depth"), (self.width, "width"), (self.shortcut, "shortcut"), (self.stem_pool, "stem-pool"),
+            (self.lr, "lr"),
             (self.seconds, "seconds"), (self.start_button, "start"), (self.stop_button, "stop"),
             (self.progress, "progress"), (self.status, "status"), (self.curves, "curves"),
         ):
             w.add_class(f"resblock-train-{cls}")
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        controls = widgets.VBox([self.depth, self.width, self.shortcut, self.lr, self.seconds])
+        controls = widgets.VBox([self.depth, self.width, self.shortcut, self.stem_pool, self.lr, self.seconds])
         buttons = widgets.VBox([widgets.HBox([self.start_button, self.stop_button]), self.progress, self.status])
         self.widget = widgets.VBox([widgets.HBox([controls, buttons]), self.curves])
         self.widget.add_class("resblock-train-dashboard")
@@ -97,7 +100,8 @@ class TrainingDashboard:
     def model_config(self) -> ResNetConfig:
         """The ResNet the controls describe."""
         w = self.width.value
-        return ResNetConfig(depth=self.depth.value, shortcut=self.shortcut.value, widths=(w, 2 * w, 4 * w))
+        return ResNetConfig(depth=self.depth.value, shortcut=self.shortcut.value, widths=(w, 2 * w, 4 * w),
+                            stem_pool=self.stem_pool.value)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -110,7 +114,7 @@ class TrainingDashboard:
         return self._thread is not None and self._thread.is_alive()
 
     def _set_running(self, running: bool) -> None:
-        for w in (self.depth, self.width, self.shortcut, self.lr, self.seconds, self.start_button):
+        for w in (self.depth, self.width, self.shortcut, self.stem_pool, self.lr, self.seconds, self.start_button):
             w.disabled = running
         self.stop_button.disabled = not running
 
@@ -120,7 +124,11 @@ class TrainingDashboard:
 
     def _on_progress(self, history: History) -> None:
         now = time.perf_counter()
-        self.progress.value = history.progress
+        # Each change of a widget's value is one message to the browser; the tiny net takes dozens of
+        # steps a second, so move the bar in steps of 1/200 rather than at every step.
+        progress = round(history.progress * 200) / 200
+        if progress != self.progress.value:
+            self.progress.value = progress
         if now - self._last_redraw >= self.redraw_interval:
             self._last_redraw = now
             self._show(history)

@@ -167,7 +167,7 @@ def block_inputs(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     device = next(model.parameters()).device
     inputs = []
     with eval_mode(model):
-        h = F.relu(model.bn1(model.conv1(images.to(device))))
+        h = model.stem(images.to(device))
         for b in _blocks(model):
             inputs.append(h)
             h = b(h)
@@ -258,7 +258,7 @@ def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     blocks = _check_residual(model)
     device = next(model.parameters()).device
     x, y = images.to(device), labels.to(device)
-    h = F.relu(model.bn1(model.conv1(x))).detach()
+    h = model.stem(x).detach()
     first = h
     pieces = []
     for b in blocks:

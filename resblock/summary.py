@@ -30,7 +30,10 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
         raise ValueError("resnet_summary expects a resblock.models.ResNet (stem conv1/bn1, blocks(), head fc).")
     if len(input_shape) != 3:
         raise ValueError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}.")
-    parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1), ("bn1", "stem: BN + ReLU", model.bn1)]
+    parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1)]
+    if not isinstance(getattr(model, "pool", nn.Identity()), nn.Identity):
+        parts.append(("pool", "stem: 3x3 max pool, stride 2", model.pool))
+    parts.append(("bn1", "stem: BN + ReLU", model.bn1))
     names = {m: n for n, m in model.named_modules()}
     for block in model.blocks():
         stride = block.conv1.stride[0]
@@ -41,7 +44,7 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     parts.append(("fc", "head: linear", model.fc))
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [m.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n, _, m in parts]
-    hooks.append(model.fc.register_forward_hook(lambda m, i, o: shapes.__setitem__("pool", tuple(i[0].shape[1:]))))
+    hooks.append(model.fc.register_forward_hook(lambda m, i, o: shapes.__setitem__("(pool)", tuple(i[0].shape[1:]))))
     try:
         with eval_mode(model), torch.no_grad():
             device = next(model.parameters()).device
@@ -50,7 +53,7 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
         for h in hooks:
             h.remove()
     rows = [LayerRow(n, k, shapes[n], _params(m)) for n, k, m in parts[:-1]]
-    rows.append(LayerRow("(pool)", "global average pool", shapes["pool"], 0))
+    rows.append(LayerRow("(pool)", "global average pool", shapes["(pool)"], 0))
     rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], _params(model.fc)))
     return rows
 

@@ -4,10 +4,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from resblock.dashboard import TrainingDashboard
 from resblock.data import load_fashion_mnist
-from resblock.models import ResNet, count_parameters
+from resblock.models import TINY_RESNET, ResNet, count_parameters
 from resblock.train import TrainConfig
 from test_train import one_thread  # noqa: F401  (autouse: tiny nets on one thread)
 
@@ -28,7 +29,8 @@ def png(data: bytes) -> bool:
 def test_default_state_shows_empty_curves_and_describes_the_tiny_resnet(small_data):
     dash = TrainingDashboard(small_data)
     assert png(dash.curves.value)  # a figure even before the first run
-    assert dash.model_config.depth == 8 and dash.model_config.widths == (16, 32, 64)
+    assert dash.model_config == TINY_RESNET  # ResNet-8, 16/32/64 channels, max-pooled stem
+    assert dash.model_config.depth == 8 and dash.model_config.widths == (16, 32, 64) and dash.model_config.stem_pool
     assert dash.train_config.seconds == 45 and dash.train_config.lr == 0.4
     assert dash.stop_button.disabled and not dash.start_button.disabled
     classes = {c for w in (dash.start_button, dash.stop_button, dash.progress, dash.curves) for c in w._dom_classes}
@@ -37,7 +39,7 @@ def test_default_state_shows_empty_curves_and_describes_the_tiny_resnet(small_da
 
 def test_start_button_trains_the_chosen_net(small_data):
     dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64), background=False, redraw_interval=0.0)
-    dash.depth.value, dash.width.value, dash.shortcut.value = 14, 8, False
+    dash.depth.value, dash.width.value, dash.shortcut.value, dash.stem_pool.value = 14, 8, False, False
     dash.lr.value, dash.seconds.value = 0.1, 2
     first_png = dash.curves.value
     dash.start_button.click()  # synchronous in this mode
@@ -45,6 +47,7 @@ def test_start_button_trains_the_chosen_net(small_data):
     assert r is not None and r.stopped == "budget"
     assert r.config.lr == 0.1 and r.config.seconds == 2.0
     assert r.model.config.depth == 14 and not r.model.config.shortcut and r.model.config.widths == (8, 16, 32)
+    assert not r.model.config.stem_pool and isinstance(r.model.pool, torch.nn.Identity)
     assert count_parameters(r.model) == count_parameters(ResNet(dash.model_config))
     assert 2.0 <= r.history.time[-1] < 3.0 and dash.progress.value == 1.0
     assert "test accuracy" in dash.status.value and f"{r.test_acc:.3f}" in dash.status.value

@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters
+from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters
 
 # He et al. 2015, Table 6: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M parameters
 # (CIFAR-10, 3 input channels).
@@ -89,3 +90,31 @@ def test_mlp_bad_config(kwargs, match):
 def test_mlp_wrong_input_size_is_explained():
     with pytest.raises(ValueError, match="in_features"):
         DeepMLP(MLPConfig(depth=2, width=8))(torch.randn(2, 100))
+
+
+def test_stem_pool_is_the_imagenet_max_pool_after_the_stem():
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=8, stem_pool=True)).eval()
+    x = torch.randn(4, 1, 28, 28)
+    # Oracle: He et al. Table 1's "3x3 max pool, stride 2", applied to the stem conv's output, then BN-ReLU.
+    expected = F.relu(model.bn1(F.max_pool2d(model.conv1(x), kernel_size=3, stride=2, padding=1)))
+    assert torch.equal(model.stem(x), expected)
+    assert model.stem(x).shape == (4, 16, 14, 14)
+    assert model.layer3(model.layer2(model.layer1(model.stem(x)))).shape == (4, 64, 4, 4)
+    assert model(x).shape == (4, 10)
+
+
+def test_stem_pool_adds_no_parameters_and_loads_the_same_weights():
+    plain_stem = ResNet(ResNetConfig(depth=8))
+    pooled = ResNet(ResNetConfig(depth=8, stem_pool=True))
+    assert count_parameters(pooled) == count_parameters(plain_stem)
+    pooled.load_state_dict(plain_stem.state_dict())  # strict: the same parameter and buffer names
+
+
+def test_tiny_resnet_is_resnet8_with_the_pooled_stem():
+    assert TINY_RESNET == ResNetConfig(depth=8, widths=(16, 32, 64), stem_pool=True)
+
+
+def test_bad_stem_pool_is_explained():
+    with pytest.raises(ValueError, match="stem_pool must be True or False"):
+        ResNetConfig(stem_pool="yes")

@@ -2,6 +2,7 @@
 
 import math
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -148,6 +149,21 @@ def test_checkpoint_round_trips(subset, tmp_path):
     opt.load_state_dict(ckpt.optimizer_state)  # training can resume from it
     with pytest.raises(ValueError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_keeps_the_pooled_stem_and_reads_older_files_without_it(subset, tmp_path):
+    x, y, xt, yt = subset
+    torch.manual_seed(0)
+    model = ResNet(replace(SMALL, stem_pool=True))
+    result = fit(model, x, y, quick(epochs=0.5), progress=False)
+    path = save_checkpoint(tmp_path / "pooled.pt", result.model, result.optimizer, result.history, result.config)
+    ckpt = load_checkpoint(path)
+    assert ckpt.model.config.stem_pool and torch.equal(ckpt.model(xt[:16]), result.model(xt[:16]))
+    # A checkpoint written before stem_pool existed has no such key: it is the paper's unpooled stem.
+    payload = torch.load(path, weights_only=True)
+    del payload["model_config"]["stem_pool"]
+    torch.save(payload, tmp_path / "older.pt")
+    assert not load_checkpoint(tmp_path / "older.pt").model.config.stem_pool
 
 
 @pytest.mark.parametrize(
