@@ -123,13 +123,13 @@ class ResNet(nn.Module):
             x = F.relu(self.bn1(x))
         return x
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled feature vector before the linear head."""
-        x = self.final_act(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The head: the last block's output to class scores (global average pooling, then the linear layer)."""
+        h = self.final_act(h)  # the identity except in a pre-activation net
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
+        return self.head(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}

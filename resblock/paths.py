@@ -184,7 +184,7 @@ def accuracy_from(model: nn.Module, inputs: list[torch.Tensor], removed: Iterabl
     with eval_mode(model):
         for i in range(start, len(blocks)):
             h = _without(blocks[i])(h) if i in removed else blocks[i](h)
-        logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        logits = model.head(h)
     return (logits.argmax(1) == labels.to(logits.device)).float().mean().item()
 
 
@@ -269,7 +269,7 @@ def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
         pieces.append((inp, r, s, (z > 0).to(z.dtype)))
         h = F.relu(z).detach()
     top = h.requires_grad_(True)
-    logits = model.fc(torch.flatten(F.adaptive_avg_pool2d(top, 1), 1))
+    logits = model.head(top)
     # Summed loss: each example's gradient is its own (BN in eval mode couples nothing).
     (g_top,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), top)
     return pieces, g_top, first
