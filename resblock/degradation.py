@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from resblock.env import describe_environment
 from resblock.blocks import PlainBlock
+from resblock.env import course_seed, describe_environment
 from resblock.models import ResNet, ResNetConfig
 from resblock.train import TrainConfig, fit
 
@@ -207,7 +207,7 @@ def train_net(name: str, tensors, config: DegradationConfig, seed: int, progress
 
 def run_degradation(
     config: DegradationConfig = FULL,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
     nets: Sequence[str] = NETS,
     data=None,
     progress: bool = False,
@@ -218,7 +218,10 @@ def run_degradation(
     """Train every net for every seed with one recipe; return a results dict (what results files hold).
 
     ``on_run(record, model)`` is called after each run, e.g. to print progress or keep the trained model.
+    ``seeds=None`` runs one seed, the course's ($RESBLOCK_SEED, default 0).
     """
+    if seeds is None:
+        seeds = (course_seed(),)
     if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {list(seeds)!r}.")
     for name in nets:

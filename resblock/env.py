@@ -10,9 +10,38 @@ import numpy as np
 import torch
 
 
-def seed_everything(seed: int = 0) -> int:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) so a notebook gives the same numbers each run."""
-    if not isinstance(seed, int) or seed < 0:
+SEED_VARIABLE = "RESBLOCK_SEED"  # the one knob that moves every seed in the course
+
+
+def course_seed(offset: int = 0) -> int:
+    """The course's seed, $RESBLOCK_SEED (default 0), plus ``offset`` for a second independent draw.
+
+    Every random choice in the notebooks and the package defaults derives from this one number, so a
+    learner (or the robustness sweep, ``make claims``) can re-run the whole course with another seed
+    and see which results hold. Saved results (``results/``) were made with the seeds they record.
+    """
+    raw = os.environ.get(SEED_VARIABLE, "0").strip() or "0"
+    try:
+        base = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"${SEED_VARIABLE} must be a whole number such as 0, 1 or 2, got {raw!r}; "
+            f"unset it or set it with, for example, `export {SEED_VARIABLE}=1`."
+        ) from None
+    if base < 0:
+        raise ValueError(f"${SEED_VARIABLE} must be >= 0, got {base}.")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a whole number >= 0, got {offset!r}.")
+    return base + int(offset)
+
+
+def seed_everything(seed: int | None = None) -> int:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); ``None`` takes the course's seed, $RESBLOCK_SEED."""
+    if seed is None:
+        seed = course_seed()
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     random.seed(seed)
     np.random.seed(seed)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.env import course_seed
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ def identity_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(model(x), x)
 
 
-def fit_identity(model: nn.Module, config: IdentityFitConfig, seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+def fit_identity(model: nn.Module, config: IdentityFitConfig, seed: int | None = None, device: torch.device | str = "cpu") -> list[float]:
     """Train ``model`` to output its input with Adam; return the training loss at every step."""
     model.to(device).train()
-    generator = torch.Generator().manual_seed(seed)  # the same batches for every model compared
+    generator = torch.Generator().manual_seed(course_seed() if seed is None else seed)  # the same batches for every model compared
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = []
     for _ in range(config.steps):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from resblock.env import course_seed
 from resblock.train import eval_mode
 
 Direction = dict[str, torch.Tensor]
@@ -50,9 +51,9 @@ def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float =
     return direction * scale
 
 
-def random_direction(model: nn.Module, seed: int = 0, normalize: bool = True) -> Direction:
+def random_direction(model: nn.Module, seed: int | None = None, normalize: bool = True) -> Direction:
     """A Gaussian direction in weight space, filter-normalised, with zeros for biases and BN parameters (notebook 06)."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(course_seed() if seed is None else seed)  # None: $RESBLOCK_SEED
     out = {}
     for name, p in model.named_parameters():
         w = p.detach().cpu()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
 from resblock.train import eval_mode, evaluate
@@ -205,7 +206,7 @@ class RandomLesions:
 
 
 def random_lesions(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ks: Sequence[int], draws: int = 3, seed: int = 0
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ks: Sequence[int], draws: int = 3, seed: int | None = None
 ) -> RandomLesions:
     """Delete k blocks chosen at random among the removable ones, ``draws`` times for each k (notebook 05)."""
     candidates = [i for i, ok in enumerate(removable(model)) if ok]
@@ -213,7 +214,7 @@ def random_lesions(
         raise ValueError(f"each k must lie in 0..{len(candidates)} (the number of removable blocks), got {list(ks)}.")
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}.")
-    rng = random.Random(seed)
+    rng = random.Random(course_seed() if seed is None else seed)  # None: the course's seed, $RESBLOCK_SEED
     inputs = block_inputs(model, images)  # as in single_lesions: each draw reruns only from its first deleted block
     accs = []
     for k in ks:
@@ -290,7 +291,7 @@ def path_gradient(pieces: list[tuple], g_top: torch.Tensor, through: set[int]) -
 
 
 def gradient_by_path_length(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, paths_per_length: int = 10, seed: int = 0
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, paths_per_length: int = 10, seed: int | None = None
 ) -> PathGradients:
     """For each k, sample paths through k branches (shortcuts elsewhere) and measure the gradient that reaches the first block's input (notebook 05).
 
@@ -303,7 +304,7 @@ def gradient_by_path_length(
     n = len(_check_residual(model))
     if paths_per_length < 1:
         raise ValueError(f"paths_per_length must be >= 1, got {paths_per_length!r}.")
-    rng = random.Random(seed)
+    rng = random.Random(course_seed() if seed is None else seed)  # None: the course's seed, $RESBLOCK_SEED
     per_path, spread = [], []
     with eval_mode(model):
         with torch.enable_grad():

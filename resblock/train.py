@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.env import pick_device
+from resblock.env import course_seed, pick_device
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
 # Images per forward pass when evaluating. Measured for ResNet-8 on 10,000 test images (2 cores):
@@ -50,7 +50,8 @@ class TrainConfig:
     final_lr: float = 0.0  # lr at the end of the budget, as a fraction of the peak (linear decay to it)
     augment: bool = False  # random horizontal flips and shifts of up to max_shift pixels, on tensors
     max_shift: int = 2  # pixels, for augment
-    seed: int = 0  # seeds the order of the batches and the augmentation (not the model's init)
+    seed: int = field(default_factory=course_seed)  # seeds the batch order and augmentation (not the init);
+    # the default is the course's seed, $RESBLOCK_SEED
     eval_every: float = 1.0  # evaluate on the test set every this many epochs (and at the end)
     eval_images: int | None = None  # test images used by the evaluations *during* training (None: all);
     # the final evaluation always uses all of them

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
-from resblock.env import seed_everything
+from resblock.env import course_seed, seed_everything
 from resblock.evaluation import smooth
 from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
@@ -126,14 +126,14 @@ def train_each(
     labels: torch.Tensor,
     config: TrainConfig,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> dict[str, RunSummary]:
     """Build each model with the same seed and train it with ``resblock.train.fit`` on the same data (notebook 07)."""
     if not builders:
         raise ValueError("builders is empty: pass {name: function that builds a fresh model}.")
     runs = {}
     for name, build in builders.items():
-        seed_everything(seed)  # the same init randomness and batch order for every variant
+        seed_everything(course_seed() if seed is None else seed)  # the same init randomness and batch order for every variant
         model = build()
         start = time.perf_counter()
         result = fit(model, images, labels, config, test=test, progress=False)

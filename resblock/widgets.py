@@ -18,7 +18,7 @@ import base64
 import contextlib
 import io
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Iterator
 
@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
+from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
 from resblock.plots import COLOURS, draw_note, plot_layer_values
@@ -47,7 +48,7 @@ class ExplorerSettings:
     activation: str = "relu"  # MLP only; the conv net uses ReLU as in the paper
     init: str = "default"  # "default" is PyTorch's for the MLP and He et al.'s for the conv net
     norm: str = "none"  # "none" or "batch"; the conv net's "batch" is the paper's BN after every conv
-    seed: int = 0
+    seed: int = field(default_factory=course_seed)  # the course's seed, $RESBLOCK_SEED
 
     def __post_init__(self) -> None:
         for name, allowed in (("network", NETWORKS), ("activation", tuple(ACTIVATIONS)), ("init", INITS),
