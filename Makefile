@@ -9,7 +9,7 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test bench clean
+.PHONY: lab test nbval claims bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,20 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
 # nbval re-runs every notebook in notebooks/ and compares its outputs with the committed ones.
+# Numbers that vary with the CPU, thread count or seed are masked by tests/nbval_sanitize.cfg.
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
+
 test: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=300 \
-		--durations=15 tests notebooks
+	$(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
+
+# The notebooks alone under nbval (e.g. `RESBLOCK_SEED=1 OMP_NUM_THREADS=1 make nbval`).
+nbval: $(STAMP)
+	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+# The robustness sweep: every notebook under several seeds, thread counts and arithmetic; writes
+# results/claims_sweep.json and .md (long: about 5 minutes per variant on 2 cores).
+claims: $(STAMP)
+	$(BIN)/python -m resblock.claims_sweep
 
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
