@@ -9,7 +9,7 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test nbval claims bench clean
+.PHONY: lab test unit nbval claims bench clean distclean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,5 +39,14 @@ claims: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
 
+# The edit-test loop: unit tests only (no notebooks, no browser); a minute or two.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q --ignore=tests/browser tests
+
+# What the tests and the notebooks write; `make clean` keeps .venv, `make distclean` removes it too.
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf artifacts checkpoints notebooks/checkpoints _site .pytest_cache
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

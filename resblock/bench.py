@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# --- Notebook 02, gradient flow: redraw times of the explorer (issue 4) -----------------------
+# --- Notebook 02, gradient flow: redraw times of the explorer -------------------------------
 
 
 def _gradflow_redraw_ms(**settings: object) -> float:
@@ -103,7 +103,7 @@ def bench_gradflow() -> Figures:
     }
 
 
-# --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory (issue 5) -------
+# --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory ---------------
 
 
 @benchmark("tiny_resnet_accuracy", targets={"tiny_resnet_test_acc_60s": (">=", 0.92)})
@@ -231,7 +231,7 @@ def bench_notebook_04_memory() -> Figures:
     return {"notebook_peak_rss_mb": peak_mb, "notebook_04_seconds": seconds}
 
 
-# --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point (issue 7)
+# --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point
 
 
 @benchmark("lesion_landscape", targets={"lesion_toggle_ms": ("<", 1000.0)})
