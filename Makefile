@@ -9,7 +9,7 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test unit nbval claims bench clean distclean
+.PHONY: lab test unit nbval claims bench bench-notebooks clean distclean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ claims: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
+
+# Every notebook on one core (as on Binder) and on two: time and peak memory (about 20 minutes).
+bench-notebooks: $(STAMP)
+	$(BIN)/python -m resblock.bench --only notebooks_one_core
 
 # The edit-test loop: unit tests only (no notebooks, no browser); a minute or two.
 unit: $(STAMP)
