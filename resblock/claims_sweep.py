@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +103,11 @@ def find_notebooks(selection: list[str] | None) -> list[Path]:
     return chosen
 
 
-def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600) -> dict:
-    """Execute one notebook under ``variant`` (a fresh kernel) and return its claims, time and errors."""
+def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600, core: int = 0) -> dict:
+    """Execute one notebook under ``variant`` (a fresh kernel) and return its claims, time and errors.
+
+    A one-thread variant is pinned to CPU ``core``, so two of them can run side by side on two cores.
+    """
     log = workdir / f"{variant.name}-{path.stem}.jsonl"
     log.unlink(missing_ok=True)
     env = {**os.environ, **variant.env(), "RESBLOCK_CLAIMS_LOG": str(log), "PYTHONUNBUFFERED": "1"}
@@ -112,7 +116,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
            f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(workdir),
            "--output", f"{variant.name}-{path.name}", str(path)]
     if variant.threads == 1 and shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", *cmd]  # one core, as Binder gives
+        cmd = ["taskset", "-c", str(core), *cmd]  # one core, as Binder gives
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=path.parent, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -194,16 +198,25 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # only for the report's versions
 
     start = time.perf_counter()
-    runs: dict[str, dict[str, dict]] = {}
+    runs: dict[str, dict[str, dict]] = {name: {} for name in (v.name for v in variants)}
+
+    def sweep(variant: Variant, workdir: Path, core: int = 0) -> None:
+        for nb in notebooks:
+            run = run_notebook(nb, variant, workdir, timeout=args.timeout, core=core)
+            runs[variant.name][nb.name] = run
+            failed = sum(not c["holds"] for c in run["claims"])
+            print(f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
+                  + (f", ERROR: {run['error']}" if run["error"] else ""), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="claims-sweep-") as tmp:
-        for variant in variants:
-            for nb in notebooks:
-                print(f"[{variant.name}] {nb.name} ...", end=" ", flush=True)
-                run = run_notebook(nb, variant, Path(tmp), timeout=args.timeout)
-                runs.setdefault(variant.name, {})[nb.name] = run
-                failed = sum(not c["holds"] for c in run["claims"])
-                print(f"{run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
-                      + (f", ERROR: {run['error']}" if run["error"] else ""), flush=True)
+        # One-thread variants run two at a time, each pinned to its own core (when there are two);
+        # the others run alone, so each variant sees the machine it describes.
+        single = [v for v in variants if v.threads == 1] if (os.cpu_count() or 1) >= 2 else []
+        for pair in (single[i:i + 2] for i in range(0, len(single), 2)):
+            with ThreadPoolExecutor(len(pair)) as pool:
+                list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
+        for variant in (v for v in variants if v not in single):
+            sweep(variant, Path(tmp))
     claims = collect(runs)
     checks = sum(len(rs) for row in claims for rs in row["results"].values())
     failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
