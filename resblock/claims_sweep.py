@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
     report = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m resblock.claims_sweep" + (" " + " ".join(argv) if argv else ""),
+        "command": "python -m resblock.claims_sweep" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv)),
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "avx512": "avx512f" in cpu_flags(),
                     "avx2": "avx2" in cpu_flags(), "torch": torch.__version__, "python": platform.python_version(),
                     "system": f"{platform.system()} {platform.machine()}"},
