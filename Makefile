@@ -9,13 +9,19 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test nbval claims bench clean
+.PHONY: lab test nbval claims bench clean site
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# The docs' tools (docs/requirements.txt): the static site and its tests; not a learner's dependency.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) docs/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r docs/requirements.txt
+	touch $(DOCS_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) notebooks/00_start_here.ipynb
@@ -24,7 +30,7 @@ lab: $(STAMP)
 # Numbers that vary with the CPU, thread count or seed are masked by tests/nbval_sanitize.cfg.
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP)
+test: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
 
 # The notebooks alone under nbval (e.g. `RESBLOCK_SEED=1 OMP_NUM_THREADS=1 make nbval`).
@@ -35,6 +41,11 @@ nbval: $(STAMP)
 # results/claims_sweep.json and .md (long: about 5 minutes per variant on 2 cores).
 claims: $(STAMP)
 	$(BIN)/python -m resblock.claims_sweep
+
+# The executed course as a static site, from the committed notebooks (nothing re-executed):
+# open build/site/index.html. tests/test_site.py and tests/browser/test_site_a11y.py build and check it.
+site: $(DOCS_STAMP)
+	$(BIN)/python docs/site/build.py
 
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
