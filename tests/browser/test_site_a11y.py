@@ -1,5 +1,6 @@
 """The static site in headless Chromium, opened from disk: axe-core finds no serious or critical
-violation on any page, equations render offline, widget snapshots show; a screenshot of each page.
+violation on any page, in the light and the dark theme; equations render and search works offline;
+widget snapshots show; a screenshot of each page.
 
 axe-core comes inside the `axe-playwright-python` wheel (requirements-docs.txt); the site is built
 into a temporary folder by docs/site/build.py (about 10 s, nothing executed). Screenshots go to
@@ -40,11 +41,25 @@ def axe():
     return axe_module.Axe()
 
 
-@pytest.fixture(scope="module")
-def page(browser):
+def _new_page(browser, theme: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # the theme's light/dark switch keeps its choice in localStorage
+    context.add_init_script(f"localStorage.setItem('theme', '{theme}'); localStorage.setItem('mode', '{theme}');")
     page = context.new_page()
     page.route("http*://**", lambda route: route.abort())  # offline: the site must stand without a network
+    return context, page
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context, page = _new_page(browser, "light")
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def dark_page(browser):
+    context, page = _new_page(browser, "dark")
     yield page
     context.close()
 
@@ -54,15 +69,19 @@ def _open(page, site: Path, name: str) -> None:
     page.wait_for_load_state("load")
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("name", PAGES)
-def test_page_has_no_serious_accessibility_violation(page, site, axe, name):
+def test_page_has_no_serious_accessibility_violation(page, dark_page, site, axe, name, theme):
+    page = dark_page if theme == "dark" else page
     _open(page, site, name)
     page.wait_for_timeout(300)  # MathJax typesets after load
+    assert page.evaluate("document.documentElement.dataset.theme") == theme
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name.replace('/', '_')}.png"), full_page=False)
+    stem = f"{name.replace('/', '_')}{'' if theme == 'light' else '.dark'}"
+    page.screenshot(path=str(SHOTS / f"{stem}.png"), full_page=False)
     results = axe.run(page).response
     blocking = [v for v in results["violations"] if v.get("impact") in BLOCKING]
-    (SHOTS / f"{name.replace('/', '_')}.axe.json").write_text(json.dumps(results["violations"], indent=1))
+    (SHOTS / f"{stem}.axe.json").write_text(json.dumps(results["violations"], indent=1))
     assert not blocking, "\n".join(
         f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:5]}" for v in blocking
     )
@@ -84,3 +103,11 @@ def test_figures_and_widget_snapshots_are_visible(page, site):
         assert not broken, f"{name}: figures that did not load: {broken}"
         text = page.locator("article").inner_text()
         assert "HBox(children" not in text and "VBox(children" not in text, f"{name} shows a raw widget repr"
+
+
+def test_search_works_offline(page, site):
+    """Sphinx's search runs in the page from searchindex.js: a course word finds the notebook that teaches it."""
+    page.goto((site / "search.html").as_uri() + "?q=degradation")
+    page.wait_for_function("document.querySelectorAll('#search-results li').length > 0", timeout=15000)
+    hits = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert any("03_degradation" in h for h in hits), hits
