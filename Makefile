@@ -9,13 +9,19 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test unit nbval claims bench bench-notebooks clean distclean
+.PHONY: lab test unit nbval claims site bench bench-notebooks clean distclean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# The docs' tools (docs/requirements.txt): the static site and its tests; not a learner's dependency.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) docs/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r docs/requirements.txt
+	touch $(DOCS_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) notebooks/00_start_here.ipynb
@@ -28,7 +34,7 @@ NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-w
 # still hold and every compared output still match; `make claims` covers more seeds and arithmetic.
 VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
 
-test: $(STAMP)
+test: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
 	$(VARIANT) $(BIN)/python -m pytest $(NBVAL) -q notebooks
 
@@ -40,6 +46,11 @@ nbval: $(STAMP)
 # results/claims_sweep.json and .md (long: about 5 minutes per variant on 2 cores).
 claims: $(STAMP)
 	$(BIN)/python -m resblock.claims_sweep
+
+# The executed course as a static site, from the committed notebooks (nothing re-executed):
+# open build/site/index.html. tests/test_site.py and tests/browser/test_site_a11y.py build and check it.
+site: $(DOCS_STAMP)
+	$(BIN)/python docs/site/build.py
 
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench

@@ -233,6 +233,15 @@ class GradFlowExplorer:
         self.status = W.HTML()
         self.controls = {"network": self.network, "depth": self.depth, "shortcut": self.shortcut,
                          "activation": self.activation, "init": self.init, "norm": self.norm, "seed": self.seed}
+        # Tooltips become each control's title, which screen readers announce after its label.
+        for control, tip in ((self.network, "the network: a deep MLP or a 6n+2 conv net"),
+                             (self.depth, "number of blocks (arrow keys change it by one)"),
+                             (self.shortcut, "alpha in H(x) = alpha x + R(x): 0 plain, 1 residual"),
+                             (self.activation, "the activation inside each block"),
+                             (self.init, "how the weights are initialised"),
+                             (self.norm, "normalisation inside each block"),
+                             (self.seed, "random seed of the initialisation")):
+            control.tooltip = tip
         for name, control in self.controls.items():
             control.add_class(f"resblock-gradflow-{name}")
             control.observe(self._on_change, names="value")
