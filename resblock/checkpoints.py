@@ -111,6 +111,13 @@ def _read(path: Path) -> dict[str, Any]:
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes), perhaps from an interrupted copy; "
                               "save the checkpoint again with save_checkpoint(path, ...).")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is not one of ours
+        raise CheckpointError(
+            f"{path} ({size:,} bytes) is not a readable PyTorch file (it does not start like the zip archive "
+            "torch.save writes). Was it cut short, or is it another kind of file? Save it again with save_checkpoint."
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -120,7 +127,7 @@ def _read(path: Path) -> dict[str, Any]:
             "torch.save(model)); load_checkpoint never runs code from a file. Save the model's weights with "
             "resblock.train.save_checkpoint(path, model, optimizer, history, config) instead."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(
             f"{path} ({size:,} bytes) is not a readable PyTorch file: it is truncated (an interrupted save "
             f"or download) or not a checkpoint at all ({type(e).__name__}). Save it again with save_checkpoint."

@@ -150,8 +150,18 @@ def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None)
     return ax
 
 
-def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int = 16) -> torch.Tensor:
-    """Indices of the first ``limit`` images whose prediction is wrong."""
+def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | None = 16) -> torch.Tensor:
+    """Indices of the first ``limit`` images whose prediction is wrong (``limit=None``: all of them)."""
+    from resblock.checks import check_int
+
+    if limit is not None:
+        limit = check_int("limit", limit, low=0, what=" (how many indices to return; None for all)")
+    for name, t in (("predicted", predicted), ("labels", labels)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            raise ValueError(f"{name} must be a 1-D tensor of class indices, got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}.")
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted and labels must have the same length, got {len(predicted)} and {len(labels)}.")
     wrong = torch.nonzero(predicted.cpu() != labels.cpu()).flatten()
     return wrong[:limit]
 

@@ -173,6 +173,8 @@ def loss_surface(
 
 def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
     """Mean loss within ``radius`` of the centre divided by the centre's loss: a one-number summary of how fast the loss rises."""
+    if not (isinstance(radius, (int, float, np.floating)) and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0 (in the units of the grid's alphas), got {radius!r}.")
     a, b = np.meshgrid(surface.alphas, surface.betas)
     inside = np.hypot(a, b) <= radius + 1e-9
     centre = surface.loss[np.argmin(np.abs(surface.betas)), np.argmin(np.abs(surface.alphas))]
