@@ -223,6 +223,10 @@ def run_degradation(
     ``on_run(record, model)`` is called after each run, e.g. to print progress or keep the trained model.
     ``seeds=None`` runs one seed, the course's ($RESBLOCK_SEED, default 0).
     """
+    if not isinstance(config, DegradationConfig):
+        raise ValueError(f"config must be a DegradationConfig (e.g. FULL or LIVE), got {type(config).__name__}.")
+    if isinstance(nets, str) or not all(isinstance(n, str) for n in nets):
+        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
     if seeds is None:
         seeds = (course_seed(),)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):

@@ -22,8 +22,9 @@ def _new_axes(n: int = 1, figsize: tuple[float, float] | None = None):
 
 def smooth(values: Sequence[float], window: int = 20) -> list[float]:
     """Running mean over the last ``window`` values (the first ones average what there is)."""
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window!r}.")
+    from resblock.checks import check_int
+
+    window = check_int("window", window, low=1, what=" (values averaged)")
     out, total = [], 0.0
     for i, v in enumerate(values):
         total += v
@@ -118,6 +119,9 @@ class HistoryCurves:
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """counts[i, j] = number of images of true class i predicted as class j."""
+    from resblock.checks import check_int
+
+    num_classes = check_int("num_classes", num_classes, low=1)
     if predicted.shape != labels.shape or predicted.dim() != 1:
         raise ValueError(
             f"predicted and labels must be 1-D and the same length, got {tuple(predicted.shape)} and {tuple(labels.shape)}."

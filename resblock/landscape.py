@@ -77,9 +77,19 @@ def _check_direction(model: nn.Module, direction: Direction) -> None:
             raise ValueError(f"direction[{n!r}] has shape {tuple(direction[n].shape)}, the parameter {tuple(p.shape)}.")
 
 
+def _check_coords(name: str, values: Sequence[float]) -> None:
+    """Coefficients along a direction: a non-empty list of finite numbers (a nan would map nothing but nan)."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.") from None
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be a non-empty 1-D list of finite numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.")
+
+
 def fixed_subset(images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The same ``size`` examples every time (a seeded random choice), for evaluating a landscape."""
-    if not 1 <= size <= len(images):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(images):
         raise ValueError(f"size must lie in 1..{len(images)}, got {size!r}.")
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
     return images[idx], labels[idx]
@@ -127,6 +137,7 @@ def loss_along_direction(
 ) -> Line:
     """The 1-D plot of Li et al.: loss at theta + a d for each a (a = 0 is the trained net) (notebook 06)."""
     _check_direction(model, direction)
+    _check_coords("alphas", alphas)
     t0 = time.perf_counter()
     pts = [loss_at(model, [(float(a), direction)], images, labels) for a in alphas]
     return Line(np.asarray(alphas, float), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
@@ -160,6 +171,8 @@ def loss_surface(
     """The 2-D plot of Li et al.: loss at theta + a d1 + b d2 on the grid alphas x betas (notebook 06)."""
     _check_direction(model, d1)
     _check_direction(model, d2)
+    _check_coords("alphas", alphas)
+    _check_coords("betas", betas)
     t0 = time.perf_counter()
     loss = np.empty((len(betas), len(alphas)))
     acc = np.empty_like(loss)

@@ -188,6 +188,10 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
         raise ValueError(f"{what} images and labels differ in length: {len(images)} images, {len(labels)} labels.")
     if len(labels) == 0:
         raise ValueError(f"{what} set is empty.")
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:  # would train to a nan loss, then be blamed on the learning rate
+        raise ValueError(f"{what} images hold {bad} NaN or infinite values; check how they were made "
+                         "(resblock.data.load_fashion_mnist() gives finite, normalised images).")
 
 
 def _check_labels_fit(labels: torch.Tensor, num_classes: int, what: str) -> None:
@@ -219,7 +223,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 
 
 def lr_at(progress: float, config: TrainConfig) -> float:
     """The one-cycle learning rate at a fraction ``progress`` of the budget: linear warm-up, then linear decay."""
-    p = min(max(progress, 0.0), 1.0)
+    p = min(max(check_number("progress", progress, what=" (a fraction of the budget, 0 to 1)"), 0.0), 1.0)
     if config.warmup > 0 and p < config.warmup:
         return config.lr * p / config.warmup
     decay = (p - config.warmup) / max(1.0 - config.warmup, 1e-12)

@@ -24,10 +24,11 @@ from torch import nn  # noqa: E402
 from resblock import checkpoints, data, degradation, experiments, landscape, paths, trained_nets  # noqa: E402
 from resblock.dashboard import TrainingDashboard  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
-from resblock.evaluation import misclassified  # noqa: E402
+from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
+from resblock.summary import resnet_summary  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.train import (  # noqa: E402
-    History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, predict, save_checkpoint,
+    History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, lr_at, predict, save_checkpoint,
 )
 from resblock.widgets import ExplorerSettings  # noqa: E402
 
@@ -164,6 +165,20 @@ CASES = [
     # --- data: arguments -----------------------------------------------------------------------------
     ("data root int", lambda: data.load_fashion_mnist(5), TypeError, "folder path"),
     ("data download 'no'", lambda: data.load_fashion_mnist(download="no"), TypeError, "download must be True or False"),
+    # --- found in a second pass: inputs the issue did not list ---------------------------------------
+    ("fit nan image", lambda: _fit(train_images=torch.where(X > 2.5, NAN, X)), ValueError, "NaN or infinite"),
+    ("evaluate inf image", lambda: evaluate(tiny_net(), X / 0.0, Y), ValueError, "NaN or infinite"),
+    ("lr_at nan", lambda: lr_at(NAN, QUICK), ValueError, "progress"),
+    ("smooth window 1.5", lambda: smooth([1.0, 2.0, 3.0], window=1.5), ValueError, "window"),
+    ("confusion 0 classes", lambda: confusion_matrix(Y, Y, 0), ValueError, "num_classes"),
+    ("summary shape str", lambda: resnet_summary(tiny_net(), (1, "28", 28)), ValueError, "input_shape"),
+    ("degradation nets str", lambda: degradation.run_degradation(nets="plain20", data=FAKE_DATA), ValueError, "list of names"),
+    ("degradation config dict", lambda: degradation.run_degradation({}, data=FAKE_DATA), ValueError, "DegradationConfig"),
+    ("fixed_subset True", lambda: landscape.fixed_subset(X, Y, True), ValueError, "size"),
+    ("line alphas nan", lambda: landscape.loss_along_direction(tiny_net(), landscape.random_direction(tiny_net()), [0.0, NAN], X, Y),
+     ValueError, "finite"),
+    ("surface betas empty", lambda: landscape.loss_surface(tiny_net(), *[landscape.random_direction(tiny_net())] * 2, [0.0], [], X, Y),
+     ValueError, "non-empty"),
     ("data root missing", lambda: data.load_fashion_mnist("/typo/path"), data.DatasetNotFoundError, "does not exist"),
     ("data root a file", lambda: data.load_fashion_mnist(__file__), data.DatasetNotFoundError, "is a file"),
 ]
