@@ -120,7 +120,7 @@ def _read(path: Path) -> dict[str, Any]:
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
+    except pickle.UnpicklingError:
         # weights_only refused a Python object: e.g. a whole model saved with torch.save(model).
         raise CheckpointError(
             f"{path} holds Python objects, not only tensors and numbers (for example a whole model saved with "

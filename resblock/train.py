@@ -18,7 +18,6 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Callable, Iterator, Union
 
 import torch
