@@ -106,6 +106,8 @@ LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_
 
 def parse_net(name: str) -> tuple[int, bool]:
     """'plain56' -> (56, False); 'resnet20' -> (20, True)."""
+    if not isinstance(name, str):
+        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
     for prefix, shortcut in (("plain", False), ("resnet", True)):
         if name.startswith(prefix) and name[len(prefix):].isdigit():
             return int(name[len(prefix):]), shortcut

@@ -20,6 +20,9 @@ from resblock.blocks import BLOCKS, PlainBlock, ResidualBlock
 from resblock.checks import check_bool, check_int, check_number
 
 
+MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
+
+
 @dataclass(frozen=True)
 class ResNetConfig:
     """The shape of a 6n+2 network; defaults give ResNet-20 for Fashion-MNIST."""
@@ -51,6 +54,8 @@ class ResNetConfig:
             raise ValueError(
                 f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}."
             )
+        if depth > MAX_DEPTH:  # building a deeper net would take minutes and gigabytes before any error
+            raise ValueError(f"depth must be at most {MAX_DEPTH} (He et al.'s deepest CIFAR net), got {depth}.")
         object.__setattr__(self, "depth", int(depth))
         widths = self.widths
         if (isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3

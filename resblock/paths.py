@@ -121,7 +121,8 @@ class BranchRemoved(nn.Module):
 def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
     can = removable(model)
     if isinstance(removed, (int, np.integer, str, bytes)) or not hasattr(removed, "__iter__"):
-        raise ValueError(f"removed must be a list of block indices, e.g. [{removed!r}] or [], got {removed!r}.")
+        example = f"[{int(removed)}]" if isinstance(removed, (int, np.integer)) else "[3] or [0, 5]"
+        raise ValueError(f"removed must be a list of block indices, e.g. {example} ([] for none), got {removed!r}.")
     items = list(removed)
     bad = [i for i in items if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer))]
     if bad:  # int(1.7) would quietly delete block 1
