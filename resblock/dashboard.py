@@ -19,12 +19,14 @@ from dataclasses import replace
 
 import ipywidgets as widgets
 
+from resblock.checks import check_bool, check_int, check_number
 from resblock.evaluation import HistoryCurves
 from resblock.models import TINY_RESNET, ResNet, ResNetConfig
 from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, fit
 
 DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
 WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
+MIN_SECONDS, MAX_SECONDS = 2, 300  # the budget slider's range
 LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 100.0)  # peak learning rates; 100 shows what divergence looks like
 
 
@@ -51,8 +53,18 @@ class TrainingDashboard:
         redraw_interval: float = 1.0,
     ) -> None:
         for name, value, allowed in (("depth", depth, DEPTHS), ("width", width, WIDTHS)):
-            if value not in allowed:
+            if isinstance(value, bool) or value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a resblock.train.TrainConfig, got {type(config).__name__}.")
+        for name, value in (("shortcut", shortcut), ("stem_pool", stem_pool), ("background", background)):
+            check_bool(name, value)
+        # The budget slider's range: a value outside it would be clamped by the widget without a word.
+        seconds = check_int("seconds", seconds, MIN_SECONDS, MAX_SECONDS, what=" (the budget slider's range)")
+        redraw_interval = check_number("redraw_interval", redraw_interval, low=0.0, what=" (seconds)")
+        for name in ("train_images", "train_labels", "test_images", "test_labels"):
+            if not hasattr(data, name):
+                raise ValueError(f"data must be what resblock.data.load_fashion_mnist() returns (it has no {name}).")
         if config.lr not in LRS:
             raise ValueError(f"config.lr must be one of the dashboard's learning rates {LRS}, got {config.lr!r}.")
         self.data = data
@@ -70,7 +82,8 @@ class TrainingDashboard:
         self.shortcut = widgets.Checkbox(value=shortcut, description="shortcut connections", indent=False)
         self.stem_pool = widgets.Checkbox(value=stem_pool, description="max pool after the stem", indent=False)
         self.lr = widgets.SelectionSlider(options=LRS, value=config.lr, description="peak lr", style=style)
-        self.seconds = widgets.IntSlider(value=seconds, min=2, max=300, step=1, description="budget (s)", style=style)
+        self.seconds = widgets.IntSlider(value=seconds, min=MIN_SECONDS, max=MAX_SECONDS, step=1,
+                                         description="budget (s)", style=style)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play",
                                            tooltip="train a ResNet with these settings")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,

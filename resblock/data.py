@@ -1,7 +1,8 @@
 """Fashion-MNIST as in-memory tensors (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747; MIT licence).
 
 Where the files are looked for, in order:
-1. an explicit ``root`` argument, or the ``RESBLOCK_DATA`` environment variable;
+1. an explicit ``root`` argument, or the ``RESBLOCK_DATA`` environment variable: a folder named so is
+   the only one used (one that does not hold the files is an error, not a reason to look elsewhere);
 2. ``/usr/share/datasets/fashion-mnist/`` (Debian's package ``dataset-fashion-mnist``);
 3. a user cache, ``$XDG_CACHE_HOME/resblock/fashion-mnist`` (``~/.cache/...``),
    which is filled by a download (checked against SHA-256 sums) when the network is there.
@@ -71,11 +72,21 @@ def cache_dir() -> Path:
     return Path(base) / "resblock" / "fashion-mnist"
 
 
+def _explicit_dir(root: str | os.PathLike | None = None) -> tuple[Path, str] | None:
+    """The folder the learner named (``root``, else $RESBLOCK_DATA) and how it was named, or None."""
+    if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a folder path (a str or pathlib.Path) or None, got {type(root).__name__} {root!r}.")
+        if str(root).strip():
+            return Path(root).expanduser(), "the folder you passed"
+    env = os.environ.get("RESBLOCK_DATA", "").strip()
+    return (Path(env).expanduser(), "$RESBLOCK_DATA") if env else None
+
+
 def candidate_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """The folders searched, in order."""
-    explicit = root if root is not None else os.environ.get("RESBLOCK_DATA")
-    dirs = [Path(explicit).expanduser()] if explicit else []
-    return dirs + [DEBIAN_DIR, cache_dir()]
+    """The folders searched, in order: only the named one when a folder is named (root or $RESBLOCK_DATA)."""
+    explicit = _explicit_dir(root)
+    return [explicit[0]] if explicit else [DEBIAN_DIR, cache_dir()]
 
 
 def find_data(root: str | os.PathLike | None = None) -> Path | None:
@@ -104,8 +115,17 @@ def how_to_get_data(root: str | os.PathLike | None = None) -> str:
 
 def download_files(dest: Path | None = None, url: str = URL, timeout: float = 30.0) -> Path:
     """Download the four files into ``dest`` (default: the user cache), verifying each checksum."""
-    dest = Path(dest) if dest is not None else cache_dir()
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest).expanduser() if dest is not None else cache_dir()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=dest, suffix=".part")  # can we write there at all?
+        probe.close()
+    except OSError as e:
+        raise DatasetNotFoundError(
+            f"Cannot save the download to {dest}: {e.strerror or e}. Point XDG_CACHE_HOME at a folder you can "
+            f"write to (the files go to $XDG_CACHE_HOME/resblock/fashion-mnist), or get the data another way.\n\n"
+            + how_to_get_data()
+        ) from e
     for name in FILES:
         target = dest / name
         if target.is_file():
@@ -131,7 +151,20 @@ def _read_verified(path: Path, expected_name: str | None = None) -> bytes:
     """Decompress one file and check its SHA-256; raise DatasetCorruptError naming the file if not."""
     name = expected_name or path.name
     try:
-        raw = gzip.decompress(path.read_bytes())
+        compressed = path.read_bytes()
+    except PermissionError as e:
+        raise PermissionError(
+            f"Cannot read {path}: permission denied. The file may be fine: make it readable "
+            f"(chmod a+r {path}) or copy the four files to a folder of yours and set RESBLOCK_DATA to it."
+        ) from e
+    if compressed[:2] != b"\x1f\x8b":  # gzip's magic number
+        raise DatasetCorruptError(
+            f"{path} is not a gzip file (it starts with {compressed[:8]!r}; perhaps an error page saved by a "
+            "download, or an uncompressed copy under the .gz name). Delete it and get the data again "
+            "(see resblock.data.how_to_get_data())."
+        )
+    try:
+        raw = gzip.decompress(compressed)
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetCorruptError(
             f"{path} is not a complete gzip file ({e}). It is probably truncated: delete it and "
@@ -160,6 +193,11 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), scaled to [0, 1] then standardised."""
+    if not isinstance(images_uint8, torch.Tensor) or images_uint8.dtype != torch.uint8:
+        raise ValueError(  # normalising twice would silently give images far from mean 0, std 1
+            f"normalize takes the raw uint8 images, got {getattr(images_uint8, 'dtype', type(images_uint8).__name__)}; "
+            "load_fashion_mnist() already returns normalised float images."
+        )
     x = images_uint8.to(torch.float32)
     x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)  # in place: a third of the time of (x/255 - m)/s
     return x.unsqueeze(1)
@@ -167,19 +205,30 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
 
 def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = True) -> FashionMNIST:
     """Find (or, with a network, download) Fashion-MNIST and return it as tensors."""
-    folder = find_data(root)
-    if folder is None and root is not None:
-        bad = Path(root).expanduser()
-        missing = [n for n in FILES if not (bad / n).is_file()]
-        if not bad.is_dir() or missing:
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}.")
+    explicit = _explicit_dir(root)
+    if explicit is not None:  # a folder the learner named is used or refused, never silently passed over
+        folder, how = explicit
+        alone = (" A folder you name is the only one searched: "
+                 + ("pass none" if how.startswith("the folder") else "unset RESBLOCK_DATA") + " to search the usual places.")
+        if not folder.exists():
+            raise DatasetNotFoundError(f"{folder} ({how}) does not exist; check the path.{alone}\n\n" + how_to_get_data(root))
+        if not folder.is_dir():
+            raise DatasetNotFoundError(f"{folder} ({how}) is a file; name the folder that holds the four .gz files."
+                                       f"{alone}\n\n" + how_to_get_data(root))
+        missing = [n for n in FILES if not (folder / n).is_file()]
+        if missing:
             raise DatasetNotFoundError(
-                f"{bad} does not hold the Fashion-MNIST files (missing: {', '.join(missing)}).\n\n"
+                f"{folder} ({how}) does not hold the Fashion-MNIST files (missing: {', '.join(missing)}).{alone}\n\n"
                 + how_to_get_data(root)
             )
-    if folder is None:
-        if not download:
-            raise DatasetNotFoundError(how_to_get_data(root))
-        folder = download_files()
+    else:
+        folder = find_data()
+        if folder is None:
+            if not download:
+                raise DatasetNotFoundError(how_to_get_data())
+            folder = download_files()
     arrays = {}
     for name in FILES:
         path = folder / name

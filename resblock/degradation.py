@@ -8,7 +8,7 @@ recipe, no augmentation, through the course's one loop (``resblock.train.fit``),
 
 Two sizes of the same experiment:
 - ``LIVE``: what notebook 03 trains while you wait (about a minute on 2 CPU cores);
-- ``FULL``: ``python -m resblock.experiments degradation`` (minutes; results/degradation.json).
+- ``FULL``: ``python -m resblock.experiments degradation --force`` (minutes; results/degradation.json).
 Both are far smaller than the paper's runs; ``paper_vs_ours`` lists how far.
 """
 
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from resblock.blocks import PlainBlock
 from resblock.env import course_seed, describe_environment
+from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
 from resblock.style import OKABE_ITO, markevery, on_white
 from resblock.train import TrainConfig, fit
@@ -59,13 +60,15 @@ class DegradationConfig:
     data_seed: int = 0  # picks the training subset: the same images for every net and seed
 
     def __post_init__(self) -> None:
-        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
+        w = self.widths
+        if (not isinstance(w, (tuple, list)) or len(w) != 3
+                or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in w)):
             raise ValueError(f"widths must be three positive channel counts, e.g. (8, 16, 32); got {self.widths!r}.")
-        if self.pool not in (1, 2, 4):
+        if isinstance(self.pool, bool) or self.pool not in (1, 2, 4):
             raise ValueError(f"pool must be 1 (28x28), 2 (14x14) or 4 (7x7), got {self.pool!r}.")
         for name in ("subset", "test_images"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive number of images or None (all), got {value!r}.")
         if self.subset is not None and self.subset < self.batch_size:
             raise ValueError(f"subset ({self.subset}) must hold at least one batch of {self.batch_size} images.")
@@ -104,6 +107,8 @@ LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_
 
 def parse_net(name: str) -> tuple[int, bool]:
     """'plain56' -> (56, False); 'resnet20' -> (20, True)."""
+    if not isinstance(name, str):
+        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
     for prefix, shortcut in (("plain", False), ("resnet", True)):
         if name.startswith(prefix) and name[len(prefix):].isdigit():
             return int(name[len(prefix):]), shortcut
@@ -221,9 +226,13 @@ def run_degradation(
     ``on_run(record, model)`` is called after each run, e.g. to print progress or keep the trained model.
     ``seeds=None`` runs one seed, the course's ($RESBLOCK_SEED, default 0).
     """
+    if not isinstance(config, DegradationConfig):
+        raise ValueError(f"config must be a DegradationConfig (e.g. FULL or LIVE), got {type(config).__name__}.")
+    if isinstance(nets, str) or not all(isinstance(n, str) for n in nets):
+        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
     if seeds is None:
         seeds = (course_seed(),)
-    if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {list(seeds)!r}.")
     for name in nets:
         parse_net(name)
@@ -293,7 +302,7 @@ def save_results(results: dict[str, Any], path: str | Path) -> Path:
     head = {k: v for k, v in results.items() if k != "runs"}
     text = json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n'
     text += ",\n".join("  " + json.dumps(r) for r in results["runs"]) + "\n ]\n}\n"
-    path.write_text(text)
+    write_atomic(path, text)
     return path
 
 
@@ -302,7 +311,12 @@ def load_results(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no results file at {path}; make it with `python -m resblock.experiments degradation`.")
-    results = json.loads(path.read_text())
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a JSON results file ({e}); was it cut short? Make it again.") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{path} is not a degradation results file (it holds a {type(results).__name__}).")
     missing = [k for k in RESULT_FIELDS if k not in results]
     if results.get("experiment") != "degradation" or missing:
         raise ValueError(f"{path} is not a degradation results file (missing: {', '.join(missing) or 'experiment'}).")
@@ -376,38 +390,6 @@ def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
         cells = [label, paper] + [ours(configs[n]) for n in names]
         lines.append("".join(c.ljust(w) for c, w in zip(cells, width)))
     return "\n".join(lines)
-
-
-def run_command(args) -> int:
-    """``python -m resblock.experiments degradation``: train (or --merge) and write a results file."""
-    preset = {"full": FULL, "live": LIVE}[args.preset]
-    out = Path(args.out) if args.out else RESULTS_DIR / ("degradation.json" if args.preset == "full" else "degradation_live.json")
-    if args.merge:
-        results = merge_results([load_results(p) for p in args.merge])
-    else:
-        changes = {k: getattr(args, k) for k in ("epochs", "subset", "pool", "batch_size", "lr")
-                   if getattr(args, k) is not None}
-        if args.width is not None:
-            changes["widths"] = (args.width, 2 * args.width, 4 * args.width)
-        config = replace(preset, **changes)
-
-        def report(run: dict[str, Any], model: torch.nn.Module) -> None:
-            print(f"{run['net']:9s} seed {run['seed']}: final training loss {run['final_train_loss']:.3f}, "
-                  f"test error {run['final_test_error']:.3f}, {run['wall_time_s']:.0f} s "
-                  f"({run['images_per_s']:.0f} images/s)", flush=True)
-
-        command = f"python -m resblock.experiments degradation --preset {args.preset} --seeds " + " ".join(map(str, args.seeds))
-        for flag in ("nets", "epochs", "subset", "width", "pool", "batch_size", "lr"):
-            value = getattr(args, flag)
-            if value is not None:
-                command += f" --{flag.replace('_', '-')} " + (" ".join(value) if flag == "nets" else str(value))
-        results = run_degradation(config, seeds=args.seeds, nets=args.nets or NETS, device=args.device,
-                                  on_run=report, command=command + (f" --out {args.out}" if args.out else ""))
-    save_results(results, out)
-    print(summary_table(results))
-    print(f"plain-56 trains worse than plain-20 and ResNet-56, per seed: {degradation_per_seed(results)}")
-    print(f"wrote {out} ({results['wall_time_s']:.0f} s)")
-    return 0
 
 
 # --- figures (pure: data in, Axes out) ------------------------------------------------------

@@ -49,14 +49,31 @@ def seed_everything(seed: int | None = None) -> int:
     return seed
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
-    """CUDA when there is a GPU, else the CPU; ``prefer`` ("cpu", "cuda") or $RESBLOCK_DEVICE overrides."""
-    choice = prefer or os.environ.get("RESBLOCK_DEVICE")
-    if choice:
-        if choice.startswith("cuda") and not torch.cuda.is_available():
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
+    """CUDA when there is a GPU, else the CPU; ``prefer`` ("cpu", "cuda", "cuda:1", "mps") or $RESBLOCK_DEVICE overrides."""
+    if prefer is not None and not isinstance(prefer, (str, torch.device)):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps' (or None to choose), got {prefer!r}.")
+    source = "device" if prefer else "$RESBLOCK_DEVICE"
+    choice = str(prefer or os.environ.get("RESBLOCK_DEVICE", "")).strip()
+    if not choice:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise ValueError(f"{source} {choice!r} is not a device PyTorch knows; use 'cpu', 'cuda', 'cuda:N' or 'mps'.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
             raise ValueError(f"device {choice!r} was asked for, but PyTorch sees no CUDA GPU here; use 'cpu'.")
-        return torch.device(choice)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {choice!r} was asked for, but PyTorch sees {torch.cuda.device_count()} "
+                             f"GPU(s), numbered from 0; use 'cuda' or 'cuda:0'.")
+    elif device.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"device {choice!r} (Apple's GPU) was asked for, but it is not available here "
+                             "(it exists only on Apple silicon Macs); use 'cpu'.")
+    elif device.type != "cpu":
+        raise ValueError(f"{source} {choice!r}: the course runs on 'cpu', 'cuda' or 'mps', not {device.type!r}.")
+    return device
 
 
 def describe_environment() -> dict[str, str]:

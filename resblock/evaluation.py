@@ -24,8 +24,9 @@ def _new_axes(n: int = 1, figsize: tuple[float, float] | None = None):
 
 def smooth(values: Sequence[float], window: int = 20) -> list[float]:
     """Running mean over the last ``window`` values (the first ones average what there is)."""
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window!r}.")
+    from resblock.checks import check_int
+
+    window = check_int("window", window, low=1, what=" (values averaged)")
     out, total = [], 0.0
     for i, v in enumerate(values):
         total += v
@@ -123,6 +124,9 @@ class HistoryCurves:
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """counts[i, j] = number of images of true class i predicted as class j."""
+    from resblock.checks import check_int
+
+    num_classes = check_int("num_classes", num_classes, low=1)
     if predicted.shape != labels.shape or predicted.dim() != 1:
         raise ValueError(
             f"predicted and labels must be 1-D and the same length, got {tuple(predicted.shape)} and {tuple(labels.shape)}."
@@ -156,8 +160,18 @@ def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None)
     return ax
 
 
-def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int = 16) -> torch.Tensor:
-    """Indices of the first ``limit`` images whose prediction is wrong."""
+def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | None = 16) -> torch.Tensor:
+    """Indices of the first ``limit`` images whose prediction is wrong (``limit=None``: all of them)."""
+    from resblock.checks import check_int
+
+    if limit is not None:
+        limit = check_int("limit", limit, low=0, what=" (how many indices to return; None for all)")
+    for name, t in (("predicted", predicted), ("labels", labels)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            raise ValueError(f"{name} must be a 1-D tensor of class indices, got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}.")
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted and labels must have the same length, got {len(predicted)} and {len(labels)}.")
     wrong = torch.nonzero(predicted.cpu() != labels.cpu()).flatten()
     return wrong[:limit]
 

@@ -77,9 +77,19 @@ def _check_direction(model: nn.Module, direction: Direction) -> None:
             raise ValueError(f"direction[{n!r}] has shape {tuple(direction[n].shape)}, the parameter {tuple(p.shape)}.")
 
 
+def _check_coords(name: str, values: Sequence[float]) -> None:
+    """Coefficients along a direction: a non-empty list of finite numbers (a nan would map nothing but nan)."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.") from None
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be a non-empty 1-D list of finite numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.")
+
+
 def fixed_subset(images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The same ``size`` examples every time (a seeded random choice), for evaluating a landscape."""
-    if not 1 <= size <= len(images):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(images):
         raise ValueError(f"size must lie in 1..{len(images)}, got {size!r}.")
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
     return images[idx], labels[idx]
@@ -127,6 +137,7 @@ def loss_along_direction(
 ) -> Line:
     """The 1-D plot of Li et al.: loss at theta + a d for each a (a = 0 is the trained net) (notebook 06)."""
     _check_direction(model, direction)
+    _check_coords("alphas", alphas)
     t0 = time.perf_counter()
     pts = [loss_at(model, [(float(a), direction)], images, labels) for a in alphas]
     return Line(np.asarray(alphas, float), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
@@ -160,6 +171,8 @@ def loss_surface(
     """The 2-D plot of Li et al.: loss at theta + a d1 + b d2 on the grid alphas x betas (notebook 06)."""
     _check_direction(model, d1)
     _check_direction(model, d2)
+    _check_coords("alphas", alphas)
+    _check_coords("betas", betas)
     t0 = time.perf_counter()
     loss = np.empty((len(betas), len(alphas)))
     acc = np.empty_like(loss)
@@ -173,6 +186,8 @@ def loss_surface(
 
 def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
     """Mean loss within ``radius`` of the centre divided by the centre's loss: a one-number summary of how fast the loss rises."""
+    if not (isinstance(radius, (int, float, np.floating)) and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0 (in the units of the grid's alphas), got {radius!r}.")
     a, b = np.meshgrid(surface.alphas, surface.betas)
     inside = np.hypot(a, b) <= radius + 1e-9
     centre = surface.loss[np.argmin(np.abs(surface.betas)), np.argmin(np.abs(surface.alphas))]
@@ -200,44 +215,90 @@ def results_path(name: str, root=None):
     return Path(root or RESULTS_DIR) / f"landscape_{name}.json"
 
 
-def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: float = 1.0, subset: int = 500,
-                   seeds: tuple[int, int] = (1, 2), root=None) -> dict[str, dict]:
-    """Compute and save the 2-D slice of each named study net: ``python -m resblock.experiments landscape``."""
+COMMITTED_SUBSET = {20: 500, 56: 250}  # training images of the committed grids, by depth (the 56s cost 2.7x per image)
+COMMITTED = {"grid": 21, "span": 1.0, "seeds": (1, 2)}  # the rest of the committed recipe
+MAX_GRID = 101  # 101 x 101 points is already hours on a CPU
+
+
+def experiment_path(name: str, depth: int, grid: int, span: float, subset: int, seeds: tuple[int, int],
+                    root=None) -> tuple[Path, bool]:
+    """Where one net's grid goes: results/landscape_NAME.json for the committed recipe, else a name made from the recipe."""
+    if (grid, span, subset, tuple(seeds)) == (COMMITTED["grid"], COMMITTED["span"], COMMITTED_SUBSET[depth],
+                                              COMMITTED["seeds"]):
+        return results_path(name, root), True
+    tag = f"grid{grid}_span{span:g}_subset{subset}_seeds{seeds[0]}-{seeds[1]}"
+    return Path(root or RESULTS_DIR) / f"landscape_{name}_{tag}.json", False
+
+
+def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: float = 1.0, subset: int | None = None,
+                   seeds: tuple[int, int] = (1, 2), root=None, force: bool = False) -> dict[str, dict]:
+    """Compute and save the 2-D slice of each named study net: ``python -m resblock.experiments landscape``.
+
+    ``subset=None`` takes the committed recipe's (500 images for the 20-layer nets, 250 for the 56-layer
+    ones). A recipe other than the committed one is saved under a name derived from it, so that it never
+    lands on the file notebook 06 reads; an existing file is replaced only with ``force=True``.
+    """
     import json
     import platform
 
+    from resblock.checks import check_bool, check_int, check_number
     from resblock.data import load_fashion_mnist
+    from resblock.files import check_writable_folder, write_atomic
     from resblock.env import describe_environment
     from resblock.trained_nets import DEPTHS, checkpoint_path, load_or_train, net_name
 
     all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
+    if isinstance(names, str):
+        names = [names]
     names = list(names or all_names)
     unknown = [n for n in names if n not in all_names]
     if unknown:
         raise ValueError(f"unknown nets {unknown}; choose from {sorted(all_names)}.")
-    if grid < 3 or span <= 0:
-        raise ValueError(f"need grid >= 3 points per axis and span > 0, got grid={grid!r}, span={span!r}.")
+    # Every number is checked before any work (a nan span passes `span <= 0` and maps nothing but nan).
+    grid = check_int("grid", grid, 3, MAX_GRID, what=" (points per axis)")
+    span = check_number("span", span, low=0.0, low_open=True, what=" (the slice covers [-span, span])")
+    if subset is not None:
+        subset = check_int("subset", subset, 1, 60_000, what=" (training images)")
+    if not (isinstance(seeds, (tuple, list)) and len(seeds) == 2):
+        raise ValueError(f"seeds must be two direction seeds, e.g. (1, 2); got {seeds!r}.")
+    seeds = tuple(check_int("seeds", s, low=0) for s in seeds)
+    check_bool("force", force)
+    plan = {}
+    for name in names:
+        depth = all_names[name][0]
+        n = subset if subset is not None else COMMITTED_SUBSET[depth]
+        path, committed = experiment_path(name, depth, grid, span, n, seeds, root)
+        if path.exists() and not force:
+            raise ValueError(f"{path} exists ({'the committed grid notebook 06 reads' if committed else 'a results file'}); "
+                             "pass --force (force=True) to replace it, or --out (root=) to write elsewhere.")
+        if not committed:
+            print(f"{name}: not the committed recipe, so the grid goes to {path.name} "
+                  "(notebook 06 keeps reading the committed file).", flush=True)
+        elif path.exists():
+            print(f"{name}: --force: replacing the committed {path}.", flush=True)
+        plan[name] = (n, path)
+    check_writable_folder(Path(root or RESULTS_DIR), "the landscape results")  # before minutes of work, not after
     data = load_fashion_mnist()
-    images, labels = fixed_subset(data.train_images, data.train_labels, subset, seed=0)
     coords = np.linspace(-span, span, grid)
     out = {}
     for name in names:
         depth, shortcut = all_names[name]
+        n, path = plan[name]
+        images, labels = fixed_subset(data.train_images, data.train_labels, n, seed=0)
         model = load_or_train(depth, shortcut, data)
         d1, d2 = random_direction(model, seeds[0]), random_direction(model, seeds[1])
-        print(f"{name}: {grid}x{grid} grid on {subset} training images", flush=True)
+        print(f"{name}: {grid}x{grid} grid on {n} training images", flush=True)
         surface = loss_surface(model, d1, d2, coords, coords, images, labels, progress=True)
         record = {
             "net": name, "depth": depth, "shortcut": shortcut, "checkpoint": str(checkpoint_path(depth, shortcut).name),
-            "surface": surface.to_dict(), "subset": {"split": "train", "size": subset, "seed": 0},
+            "surface": surface.to_dict(), "subset": {"split": "train", "size": n, "seed": 0},
             "direction_seeds": list(seeds), "normalisation": "filter", "ignored": "biases and BN parameters (zero direction)",
             "bn_mode": "eval (running statistics of the trained net)", "wall_time_s": round(surface.seconds, 1),
             "environment": describe_environment(), "host": platform.node(),
-            "command": f"python -m resblock.experiments landscape --nets {name} --grid {grid} --span {span:g} --subset {subset}",
+            "command": f"python -m resblock.experiments landscape --nets {name} --grid {grid} --span {span:g} --subset {n}",
         }
-        path = results_path(name, root)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record) + "\n")
+        write_atomic(path, json.dumps(record) + "\n")
         print(f"{name}: saved {path.name}, {surface.seconds:.0f} s", flush=True)
         out[name] = record
     return out
@@ -250,5 +311,9 @@ def load_results(name: str, root=None) -> tuple[Surface, dict]:
     path = results_path(name, root)
     if not path.is_file():
         raise ValueError(f"no results at {path}; run `python -m resblock.experiments landscape --nets {name}`.")
-    record = json.loads(path.read_text())
-    return Surface.from_dict(record["surface"]), record
+    try:
+        record = json.loads(path.read_text())
+        return Surface.from_dict(record["surface"]), record
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a landscape results file ({type(e).__name__}: {e}); "
+                         f"make it again with `python -m resblock.experiments landscape --nets {name} --force`.") from None

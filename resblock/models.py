@@ -11,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import BLOCKS, PlainBlock, ResidualBlock
+from resblock.checks import check_bool, check_int, check_number
+
+
+MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
 
 
 @dataclass(frozen=True)
@@ -33,27 +38,32 @@ class ResNetConfig:
     # (arXiv:1512.03385, Table 1): the stages then work at 14/7/4 instead of 28/14/7 pixels (notebook 04)
 
     def __post_init__(self) -> None:
-        if self.block not in BLOCKS:
+        if not isinstance(self.block, str) or self.block not in BLOCKS:
             raise ValueError(f"block must be one of {tuple(BLOCKS)}, got {self.block!r}.")
+        for name in ("shortcut", "zero_init_residual", "stem_pool"):  # "no" would count as True
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         if self.block != "basic" and not self.shortcut:
             raise ValueError(f"shortcut=False (the plain net) is only defined for block='basic', not {self.block!r}.")
+        depth = self.depth if isinstance(self.depth, (int, np.integer)) and not isinstance(self.depth, bool) else None
         if self.block == "bottleneck":  # 3 weighted layers per block: 9n + 2 (ResNet-164 is n = 18)
-            if not isinstance(self.depth, int) or self.depth < 11 or (self.depth - 2) % 9 != 0:
+            if depth is None or depth < 11 or (depth - 2) % 9 != 0:
                 raise ValueError(
                     f"with bottleneck blocks depth must be 9n + 2 with n >= 1 (11, 20, 29, 56, 164, ...), got {self.depth!r}."
                 )
-        elif not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6 != 0:
+        elif depth is None or depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(
                 f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}."
             )
-        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
-            raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {self.widths!r}.")
-        if not isinstance(self.stem_pool, bool):
-            raise ValueError(f"stem_pool must be True or False, got {self.stem_pool!r}.")
+        if depth > MAX_DEPTH:  # building a deeper net would take minutes and gigabytes before any error
+            raise ValueError(f"depth must be at most {MAX_DEPTH} (He et al.'s deepest CIFAR net), got {depth}.")
+        object.__setattr__(self, "depth", int(depth))
+        widths = self.widths
+        if (isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3
+                or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths)):
+            raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {widths!r}.")
+        object.__setattr__(self, "widths", tuple(int(w) for w in widths))  # a tuple: the config stays hashable
         for name in ("in_channels", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
 
     @property
     def blocks_per_stage(self) -> int:
@@ -74,7 +84,9 @@ class ResNet(nn.Module):
 
     def __init__(self, config: ResNetConfig = ResNetConfig()) -> None:
         super().__init__()
+        _check_config(config, ResNetConfig, "ResNet")
         self.config = config
+        self.register_forward_pre_hook(_check_input_dtype)  # float64 or uint8 images: say so, not "expected scalar type"
         block = BLOCKS[config.block] if config.shortcut else PlainBlock
         w1, w2, w3 = config.widths
         e = block.expansion  # a stage of Bottlenecks outputs 4x its width
@@ -132,6 +144,26 @@ class ResNet(nn.Module):
         return self.head(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
+def _check_config(config, cls: type, model: str) -> None:
+    """A clear error for ``ResNet({'depth': 8})`` and the like: the config must be the dataclass."""
+    if not isinstance(config, cls):
+        hint = f"{cls.__name__}(**{config!r})" if isinstance(config, dict) else f"{cls.__name__}(depth=...)"
+        raise ValueError(f"{model} takes a {cls.__name__}, got {type(config).__name__}; pass {hint}.")
+
+
+def _check_input_dtype(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook: the input must be a float tensor of the weights' dtype (float32 unless the model was converted)."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{type(module).__name__} takes a tensor of images, got {type(x).__name__}; "
+                         "convert with torch.as_tensor(x, dtype=torch.float32).")
+    weight = next(module.parameters(), None)
+    if weight is not None and x.dtype != weight.dtype:
+        fix = ("scale raw bytes with resblock.data.normalize(images)" if not x.is_floating_point()
+               else f"convert them with images.to({weight.dtype})")
+        raise ValueError(f"the images are {x.dtype} but the model's weights are {weight.dtype}; {fix}.")
+
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 NORMS = ("none", "batch", "layer")
 INITS = ("default", "kaiming", "xavier", "small")
@@ -153,12 +185,12 @@ class MLPConfig:
     def __post_init__(self) -> None:
         for name in ("depth", "width", "in_features", "num_classes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1] (0 plain, 1 residual), got {self.alpha!r}.")
+            object.__setattr__(self, name, int(value))
+        object.__setattr__(self, "alpha", check_number("alpha", self.alpha, 0.0, 1.0, what=" (0 plain, 1 residual)"))
         for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
-            if getattr(self, name) not in allowed:
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
 
@@ -188,7 +220,9 @@ class DeepMLP(nn.Module):
 
     def __init__(self, config: MLPConfig = MLPConfig()) -> None:
         super().__init__()
+        _check_config(config, MLPConfig, "DeepMLP")
         self.config = config
+        self.register_forward_pre_hook(_check_input_dtype)
         self.stem = nn.Linear(config.in_features, config.width)
         self.blocks = nn.ModuleList(
             MLPBlock(config.width, config.alpha, config.activation, config.norm) for _ in range(config.depth)

@@ -121,7 +121,14 @@ class BranchRemoved(nn.Module):
 
 def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
     can = removable(model)
-    out = sorted(set(int(i) for i in removed))
+    if isinstance(removed, (int, np.integer, str, bytes)) or not hasattr(removed, "__iter__"):
+        example = f"[{int(removed)}]" if isinstance(removed, (int, np.integer)) else "[3] or [0, 5]"
+        raise ValueError(f"removed must be a list of block indices, e.g. {example} ([] for none), got {removed!r}.")
+    items = list(removed)
+    bad = [i for i in items if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer))]
+    if bad:  # int(1.7) would quietly delete block 1
+        raise ValueError(f"removed must hold whole-number block indices (0..{len(can) - 1}), got {bad[0]!r}.")
+    out = sorted(set(int(i) for i in items))
     for i in out:
         if not 0 <= i < len(can):
             raise ValueError(f"block index {i} is out of range: the model has {len(can)} blocks (0..{len(can) - 1}).")

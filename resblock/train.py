@@ -18,13 +18,13 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Callable, Iterator, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resblock.checks import check_bool, check_int, check_number
 from resblock.env import course_seed, pick_device
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
@@ -62,28 +62,26 @@ class TrainConfig:
     channels_last: bool = True  # NHWC memory layout: faster convolutions on CPU (measured, see bench)
 
     def __post_init__(self) -> None:
+        # Each field is checked, and numpy numbers become Python ones (a checkpoint stores them as plain data).
         for name in ("batch_size", "eval_batch_size"):
-            _check_positive_int(name, getattr(self, name))
+            setattr(self, name, check_int(name, getattr(self, name), low=1))
         for name in ("epochs", "seconds"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(
-                    f"{name} is a training budget and must be a positive number (or None), got {value!r}."
-                )
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number (try 0.1 to 0.4), got {self.lr!r}.")
-        for name in ("momentum", "label_smoothing", "warmup", "final_lr"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0 + (name == "final_lr"):
-                raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
-        if not (self.eval_every > 0):
-            raise ValueError(f"eval_every is in epochs and must be > 0, got {self.eval_every!r}.")
+            if value is not None:
+                checked = check_number(name, value, low=0.0, low_open=True, what=" (a training budget; or None)")
+                setattr(self, name, value if type(value) in (int, float) else checked)
+        self.lr = check_number("lr", self.lr, low=0.0, low_open=True, what=" (try 0.1 to 0.4)")
+        for name in ("momentum", "label_smoothing", "warmup"):
+            setattr(self, name, check_number(name, getattr(self, name), 0.0, 1.0, high_open=True))
+        self.final_lr = check_number("final_lr", self.final_lr, 0.0, 1.0, what=" (a fraction of the peak lr)")
+        self.weight_decay = check_number("weight_decay", self.weight_decay, low=0.0)
+        self.eval_every = check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)")
         if self.eval_images is not None:
-            _check_positive_int("eval_images", self.eval_images)
-        if not isinstance(self.max_shift, int) or self.max_shift < 0:
-            raise ValueError(f"max_shift is in pixels and must be a whole number >= 0, got {self.max_shift!r}.")
+            self.eval_images = check_int("eval_images", self.eval_images, low=1, what=" (or None for all)")
+        self.max_shift = check_int("max_shift", self.max_shift, low=0, what=" (in pixels)")
+        self.seed = check_int("seed", self.seed, low=0)
+        for name in ("augment", "tta_flip", "channels_last"):  # "no" would count as True
+            setattr(self, name, check_bool(name, getattr(self, name)))
 
     @property
     def time_budget(self) -> float | None:
@@ -93,9 +91,8 @@ class TrainConfig:
         return self.seconds
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+def _check_positive_int(name: str, value: Any) -> int:
+    return check_int(name, value, low=1)
 
 
 @dataclass
@@ -147,13 +144,17 @@ class TrainResult:
         return self.history.test_acc[-1] if self.history.test_acc else math.nan
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or exploded; ``.history`` and ``.model`` hold the run up to that point."""
+class TrainingError(RuntimeError):
+    """A run that ended with an error after training began; ``.history`` and ``.model`` hold the run up to that point."""
 
     def __init__(self, message: str, history: History, model: nn.Module) -> None:
         super().__init__(message)
         self.history = history
         self.model = model
+
+
+class TrainingDiverged(TrainingError):
+    """The loss became NaN or exploded; ``.history`` and ``.model`` hold the run up to that point."""
 
 
 StopSignal = Union[Callable[[], bool], Any]  # a callable returning True to stop, or a threading.Event
@@ -186,6 +187,10 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
         raise ValueError(f"{what} images and labels differ in length: {len(images)} images, {len(labels)} labels.")
     if len(labels) == 0:
         raise ValueError(f"{what} set is empty.")
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:  # would train to a nan loss, then be blamed on the learning rate
+        raise ValueError(f"{what} images hold {bad} NaN or infinite values; check how they were made "
+                         "(resblock.data.load_fashion_mnist() gives finite, normalised images).")
 
 
 def _check_labels_fit(labels: torch.Tensor, num_classes: int, what: str) -> None:
@@ -217,7 +222,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 
 
 def lr_at(progress: float, config: TrainConfig) -> float:
     """The one-cycle learning rate at a fraction ``progress`` of the budget: linear warm-up, then linear decay."""
-    p = min(max(progress, 0.0), 1.0)
+    p = min(max(check_number("progress", progress, what=" (a fraction of the budget, 0 to 1)"), 0.0), 1.0)
     if config.warmup > 0 and p < config.warmup:
         return config.lr * p / config.warmup
     decay = (p - config.warmup) / max(1.0 - config.warmup, 1e-12)
@@ -252,9 +257,19 @@ def predict_logits(
     model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False, channels_last: bool = True
 ) -> torch.Tensor:
     """The model's logits for every image, in eval mode and in batches (notebooks 04-05)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module instance, got {model!r}.")
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch tensor of shape (N, channels, height, width), got {type(images).__name__}.")
     if images.dim() != 4:
         raise ValueError(f"images must have shape (N, channels, height, width), got {tuple(images.shape)}.")
+    p = next(model.parameters(), None)
+    if p is not None and images.dtype != p.dtype:
+        fix = ("scale raw bytes with resblock.data.normalize(images)" if not images.is_floating_point()
+               else f"convert them with images.to({p.dtype})")
+        raise ValueError(f"the images are {images.dtype} but the model's weights are {p.dtype}; {fix}.")
     _check_positive_int("batch_size", batch_size)
+    check_bool("tta_flip", tta_flip)
     device = _model_device(model)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     with eval_mode(model):
@@ -344,29 +359,63 @@ def fit(
     Deterministic for a given seed and model init with an epoch budget; with a budget in seconds the
     number of steps depends on the clock.
     """
+    # Every input is checked here, before the first step: a mistake found after an epoch costs the epoch.
+    if isinstance(model, type):
+        raise ValueError(f"fit takes a model instance, got the class {model.__name__}; "
+                         f"build one first, e.g. {model.__name__}({model.__name__}Config()) for a resblock model.")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"the model ({type(model).__name__}) has no parameters to train.")
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}.")
+    check_bool("progress", progress)
+    if not (isinstance(live_plot, bool) or callable(live_plot)):
+        raise ValueError(f"live_plot must be True, False or a function of the History, got {live_plot!r}.")
+    if not (should_stop is None or callable(should_stop) or hasattr(should_stop, "is_set")):
+        raise ValueError(f"should_stop must be None, a function returning True to stop, or a threading.Event; "
+                         f"got {should_stop!r}.")
     check_data(train_images, train_labels, "training")
     if test is not None:
-        if not (isinstance(test, tuple) and len(test) == 2):
+        if not (isinstance(test, (tuple, list)) and len(test) == 2):
             raise ValueError("test must be a tuple (test_images, test_labels) or None.")
         check_data(*test, "test")
+        test = tuple(test)
+    weight_dtype = next(model.parameters()).dtype
+    for what, images in (("training", train_images), ("test", test[0] if test is not None else None)):
+        if images is not None and images.dtype != weight_dtype:
+            raise ValueError(f"the {what} images are {images.dtype} but the model's weights are {weight_dtype}; "
+                             f"convert the images with images.to({weight_dtype}) (a dtype mismatch, not a shape one).")
     n = len(train_images)
     if config.batch_size > n:
         raise ValueError(f"batch_size {config.batch_size} is larger than the {n} training images; lower batch_size.")
-    device = torch.device(device) if device is not None else pick_device()
+    if config.batch_size < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise ValueError("batch_size must be at least 2 for a model with BatchNorm, which normalises over the "
+                         "batch (one image has no batch statistics); use batch_size >= 2, e.g. 32.")
+    if config.augment and config.max_shift >= min(train_images.shape[2:]):
+        raise ValueError(f"max_shift ({config.max_shift} pixels) must be smaller than the images "
+                         f"({tuple(train_images.shape[2:])}); a shift that large leaves nothing of the image. Try 2.")
+    device = pick_device(str(device)) if device is not None else pick_device()
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=fmt)
     train_images = train_images.to(device)
     train_labels = train_labels.to(device).long()
 
-    # One probe forward pass: learn the number of classes and explain a shape mismatch before training.
+    # One probe forward pass per set: learn the number of classes and explain a shape mismatch before training.
     model.eval()
     with torch.no_grad():
         try:
             num_classes = model(train_images[:2].contiguous(memory_format=fmt)).shape[1]
         except RuntimeError as e:
             raise ValueError(f"the model cannot take images of shape {tuple(train_images.shape[1:])}: {e}") from e
+        if test is not None:
+            try:
+                test_classes = model(test[0][:2].to(device).contiguous(memory_format=fmt)).shape[1]
+            except (RuntimeError, ValueError) as e:
+                raise ValueError(f"the test images (shape {tuple(test[0].shape[1:])}) do not fit the model, "
+                                 f"which trains on {tuple(train_images.shape[1:])}: {e}") from e
+            if test_classes != num_classes:  # a model whose output size depends on the input
+                raise ValueError(f"the model gives {test_classes} outputs on the test images, {num_classes} on the training ones.")
     _check_labels_fit(train_labels, num_classes, "training")
     if test is not None:
         _check_labels_fit(test[1], num_classes, "test")
@@ -411,6 +460,16 @@ def fit(
         history.test_acc.append(acc)
         run_loss, run_correct, run_seen, run_steps = 0.0, 0, 0, 0
 
+    stage = "a training step"  # what was running, for the message if something raises
+
+    def failed(e: Exception) -> TrainingError:
+        history.wall_time = time.perf_counter() - wall_start
+        model.eval()
+        return TrainingError(
+            f"training stopped after {history.steps} steps because {stage} raised {type(e).__name__}: {e}\n"
+            "Nothing is lost: this error's .model holds the model as trained so far and its .history the "
+            "run's history (catch it with `except TrainingError as err:`).", history, model)
+
     try:
         model.train()
         while True:
@@ -420,9 +479,11 @@ def fit(
             )
             if progress_frac >= 1.0:
                 break
+            stage = "should_stop"
             if _wants_stop(should_stop):
                 stopped = "stopped"
                 break
+            stage = "a training step"
             t0 = time.perf_counter()
             pos = step % steps_per_epoch
             if pos == 0:
@@ -472,88 +533,50 @@ def fit(
                     bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
                 bar.update(done - bar.n)  # redraws at most every tqdm's mininterval
             if history.steps % eval_interval == 0 and history.progress < 1.0:
+                stage = "the evaluation on the test set"
                 record_eval(final=False)
                 model.train()
             if callback is not None:
+                stage = "the live_plot callback"
                 callback(history)
     except KeyboardInterrupt:
         stopped = "interrupted"
+    except TrainingError:
+        raise
+    except Exception as e:  # a callback's or a step's error: keep the work done so far on the exception
+        raise failed(e) from e
     finally:
         if bar is not None:
             bar.close()
     model.eval()
     already = history.eval_step and history.eval_step[-1] == history.steps and config.eval_images is None
+    stage = "the final evaluation on the test set"
     try:
         if not already:  # a stop right after an evaluation needs no second one
             record_eval(final=True)
     except KeyboardInterrupt:  # a second press skips the final evaluation, the model is kept
         stopped = "interrupted"
+    except Exception as e:
+        raise failed(e) from e
     if stopped == "budget":
         history.progress = 1.0
     history.wall_time = time.perf_counter() - wall_start
     if callback is not None:
+        stage = "the live_plot callback"
         try:
             callback(history, force=True) if isinstance(callback, LiveFigure) else callback(history)
         except KeyboardInterrupt:  # a press during the last redraw: the run is over anyway
             stopped = "interrupted"
+        except Exception as e:
+            raise failed(e) from e
     return TrainResult(model=model, optimizer=optimizer, history=history, config=config, stopped=stopped)
 
 
-def save_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None, history: History, config: TrainConfig
-) -> Path:
-    """Save model, optimiser, history and config in one file that ``load_checkpoint`` reads with weights_only=True."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model_config = getattr(model, "config", None)
-    payload = {
-        "format": "resblock-checkpoint-1",
-        "model_class": type(model).__name__,
-        "model_config": asdict(model_config) if model_config is not None and hasattr(model_config, "__dataclass_fields__") else None,
-        "model_state": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
-        "history": history.to_dict(),
-        "config": asdict(config),
-    }
-    torch.save(payload, path)
-    return path
+def __getattr__(name: str) -> Any:
+    # The checkpoint functions live in resblock.checkpoints (issue 15); notebooks import them from here.
+    # Resolved lazily (PEP 562) because resblock.checkpoints itself imports this module.
+    if name in ("Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"):
+        from resblock import checkpoints
 
-
-@dataclass
-class Checkpoint:
-    """What ``load_checkpoint`` returns: the model rebuilt (for a ResNet) or None, plus everything saved."""
-
-    model: nn.Module | None
-    model_state: dict[str, torch.Tensor]
-    optimizer_state: dict[str, Any] | None
-    history: History
-    config: TrainConfig
-
-
-def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> Checkpoint:
-    """Load a checkpoint with weights_only=True (no code runs); rebuild a ResNet or fill ``model`` (notebook 04)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}; save one first with save_checkpoint(path, ...).")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != "resblock-checkpoint-1":
-        raise ValueError(f"{path} is not a checkpoint written by resblock.train.save_checkpoint.")
-    if model is None and payload["model_class"] == "ResNet" and payload["model_config"] is not None:
-        from resblock.models import ResNet, ResNetConfig
-
-        cfg = dict(payload["model_config"])
-        cfg["widths"] = tuple(cfg["widths"])
-        model = ResNet(ResNetConfig(**cfg))
-    config = TrainConfig(**payload["config"])
-    if model is not None:
-        model.load_state_dict(payload["model_state"])
-        if config.channels_last:  # the layout it was trained in: the same kernels, the same numbers
-            model.to(memory_format=torch.channels_last)
-        model.eval()
-    return Checkpoint(
-        model=model,
-        model_state=payload["model_state"],
-        optimizer_state=payload["optimizer_state"],
-        history=History.from_dict(payload["history"]),
-        config=config,
-    )
+        return getattr(checkpoints, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,19 +63,34 @@ def load_or_train(depth: int, shortcut: bool, data=None, root: str | Path | None
     return model.eval()
 
 
-def run_training(names: list[str] | None = None, root: str | Path | None = None) -> dict:
-    """Train and save the named nets (all four by default); return a record for results/nets/landscape-nets.json."""
+def run_training(names: list[str] | None = None, root: str | Path | None = None, force: bool = False) -> dict:
+    """Train and save the named nets (all four by default); return a record for results/nets/landscape-nets.json.
+
+    Existing checkpoints (the committed ones in results/nets/ by default) are replaced only with ``force=True``.
+    """
     import json
     import time
 
     from resblock.data import load_fashion_mnist
+    from resblock.files import check_writable_folder, write_atomic
     from resblock.env import describe_environment
 
     all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
-    names = names or list(all_names)
+    if isinstance(names, str):
+        names = [names]
+    names = list(names or all_names)
     unknown = [n for n in names if n not in all_names]
     if unknown:
         raise ValueError(f"unknown nets {unknown}; choose from {sorted(all_names)}.")
+    if not isinstance(force, bool):
+        raise ValueError(f"force must be True or False, got {force!r}.")
+    existing = [checkpoint_path(*all_names[n], root) for n in names if checkpoint_path(*all_names[n], root).exists()]
+    if existing and not force:
+        raise ValueError(f"{', '.join(map(str, existing))} exist (checkpoints notebooks 05 and 06 load); pass --force "
+                         "(force=True) to replace them, or --out (root=) to train into another folder.")
+    for path in existing:
+        print(f"--force: replacing {path}.", flush=True)
+    check_writable_folder(Path(root or NETS_DIR), "checkpoints")  # before the training, not after
     data = load_fashion_mnist()
     record_path = Path(root or NETS_DIR) / "landscape-nets.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"nets": {}}
@@ -94,5 +109,5 @@ def run_training(names: list[str] | None = None, root: str | Path | None = None)
         print(f"{name}: test accuracy {result.history.test_acc[-1]:.4f} after {result.history.steps} steps, "
               f"{record['nets'][name]['wall_time_s']} s", flush=True)
         record_path.parent.mkdir(parents=True, exist_ok=True)
-        record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        write_atomic(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record

@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
+from resblock.checks import check_int, check_number
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
@@ -35,6 +36,8 @@ from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
 EXPLORER_NORMS = ("none", "batch")
+MAX_DEPTH = 500  # the depth slider's maximum (MLP blocks; conv depths above MAX_CONV_DEPTH are capped with a note)
+MAX_SEED = 2**31 - 1  # the seed box's maximum
 MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
 MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
 
@@ -56,10 +59,10 @@ class ExplorerSettings:
                               ("norm", EXPLORER_NORMS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
-        if not isinstance(self.depth, int) or self.depth < 1:
-            raise ValueError(f"depth must be a positive whole number, got {self.depth!r}.")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1] (0 plain, 1 residual), got {self.alpha!r}.")
+        # The controls' own ranges: a value outside them would be clamped by the widget without a word.
+        object.__setattr__(self, "depth", check_int("depth", self.depth, 1, MAX_DEPTH, what=" (the depth slider's range)"))
+        object.__setattr__(self, "alpha", check_number("alpha", self.alpha, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED))
 
 
 def conv_depth(depth: int) -> tuple[int, str | None]:
@@ -218,7 +221,7 @@ class GradFlowExplorer:
         # continuous_update=False: a slider drag sends one value when released, not dozens on the way.
         self.network = W.ToggleButtons(options=[("MLP", "mlp"), ("conv 6n+2", "conv")], value=s.network,
                                        description="network", style=style)
-        self.depth = W.IntSlider(value=s.depth, min=1, max=500, description="depth", continuous_update=False,
+        self.depth = W.IntSlider(value=s.depth, min=1, max=MAX_DEPTH, description="depth", continuous_update=False,
                                  style=style)
         self.shortcut = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="shortcut alpha",
                                       continuous_update=False, readout_format=".2f", style=style)
@@ -226,7 +229,7 @@ class GradFlowExplorer:
                                      style=style)
         self.init = W.Dropdown(options=list(INITS), value=s.init, description="init", style=style)
         self.norm = W.ToggleButtons(options=list(EXPLORER_NORMS), value=s.norm, description="norm", style=style)
-        self.seed = W.BoundedIntText(value=s.seed, min=0, max=2**31 - 1, description="seed", style=style,
+        self.seed = W.BoundedIntText(value=s.seed, min=0, max=MAX_SEED, description="seed", style=style,
                                      layout=W.Layout(width="160px"))
         # SVG in the live widget (cheaper to make, see figure_svg); PNG for static views (_repr_mimebundle_).
         self.figure_widget = W.Image(format="svg+xml", layout=W.Layout(max_width="100%"))

@@ -1,0 +1,492 @@
+"""The catalogue of bad inputs (issue 14): every public function a notebook calls, and both commands.
+
+Each case is one line: the call, the error it must raise, and words its message must contain. A
+case that once lost work or gave a silently wrong result has its own test below the catalogue, so
+that it fails if the behaviour comes back. Tiny tensors and configs: the whole file runs in seconds.
+"""
+
+import gzip
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from resblock import checkpoints, data, degradation, experiments, landscape, paths, trained_nets  # noqa: E402
+from resblock.dashboard import TrainingDashboard  # noqa: E402
+from resblock.env import pick_device  # noqa: E402
+from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
+from resblock.summary import resnet_summary  # noqa: E402
+from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
+from resblock.train import (  # noqa: E402
+    History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, lr_at, predict, save_checkpoint,
+)
+from resblock.widgets import ExplorerSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root ignores file permissions
+NAN = float("nan")
+
+
+def tiny_net() -> ResNet:
+    torch.manual_seed(0)
+    return ResNet(ResNetConfig(depth=8, widths=(2, 2, 2)))
+
+
+X = torch.randn(16, 1, 8, 8)
+Y = torch.arange(16) % 10
+QUICK = TrainConfig(epochs=1, batch_size=8, eval_every=1.0)
+FAKE_DATA = SimpleNamespace(train_images=X, train_labels=Y, test_images=X, test_labels=Y)
+
+
+def _fit(**kw):
+    args = dict(model=tiny_net(), train_images=X, train_labels=Y, config=QUICK, progress=False)
+    args.update(kw)
+    return fit(args.pop("model"), args.pop("train_images"), args.pop("train_labels"), args.pop("config"), **args)
+
+
+CASES = [
+    # --- configs: booleans are booleans, counts are whole numbers, numbers are finite ---------------
+    ("resnet shortcut 'no'", lambda: ResNetConfig(shortcut="no"), ValueError, "shortcut must be True or False"),
+    ("resnet zero_init 'no'", lambda: ResNetConfig(zero_init_residual="no"), ValueError, "zero_init_residual must be True or False"),
+    ("resnet in_channels True", lambda: ResNetConfig(in_channels=True), ValueError, "in_channels must be a whole number"),
+    ("resnet depth None", lambda: ResNetConfig(depth=None), ValueError, "depth must be 6n + 2"),
+    ("resnet depth str", lambda: ResNetConfig(depth="20"), ValueError, "depth must be 6n + 2"),
+    ("resnet depth float", lambda: ResNetConfig(depth=20.0), ValueError, "depth must be 6n + 2"),
+    ("resnet depth 10**9", lambda: ResNetConfig(depth=6 * 10**8 + 2), ValueError, "at most 1202"),
+    ("resnet widths int", lambda: ResNetConfig(widths=16), ValueError, "widths must be three"),
+    ("resnet widths str", lambda: ResNetConfig(widths="abc"), ValueError, "widths must be three"),
+    ("resnet num_classes float", lambda: ResNetConfig(num_classes=2.5), ValueError, "num_classes must be a whole number"),
+    ("resnet block None", lambda: ResNetConfig(block=None), ValueError, "block must be one of"),
+    ("ResNet(dict)", lambda: ResNet({"depth": 8}), ValueError, "ResNetConfig(**{'depth': 8})"),
+    ("ResNet(int)", lambda: ResNet(8), ValueError, "takes a ResNetConfig"),
+    ("DeepMLP(dict)", lambda: DeepMLP({"depth": 3}), ValueError, "MLPConfig(**"),
+    ("mlp alpha None", lambda: MLPConfig(alpha=None), ValueError, "alpha"),
+    ("mlp alpha nan", lambda: MLPConfig(alpha=NAN), ValueError, "finite"),
+    ("mlp depth True", lambda: MLPConfig(depth=True), ValueError, "depth must be a positive whole number"),
+    ("train augment 'no'", lambda: TrainConfig(augment="no"), ValueError, "augment must be True or False"),
+    ("train tta_flip 1", lambda: TrainConfig(tta_flip=1), ValueError, "tta_flip must be True or False"),
+    ("train channels_last 'yes'", lambda: TrainConfig(channels_last="yes"), ValueError, "channels_last must be True or False"),
+    ("train final_lr 1.5", lambda: TrainConfig(final_lr=1.5), ValueError, "final_lr"),
+    ("train lr None", lambda: TrainConfig(lr=None), ValueError, "lr"),
+    ("train lr str", lambda: TrainConfig(lr="0.1"), ValueError, "lr"),
+    ("train lr nan", lambda: TrainConfig(lr=NAN), ValueError, "finite"),
+    ("train momentum nan", lambda: TrainConfig(momentum=NAN), ValueError, "momentum"),
+    ("train weight_decay nan", lambda: TrainConfig(weight_decay=NAN), ValueError, "weight_decay"),
+    ("train weight_decay None", lambda: TrainConfig(weight_decay=None), ValueError, "weight_decay"),
+    ("train eval_every nan", lambda: TrainConfig(eval_every=NAN), ValueError, "eval_every"),
+    ("train batch_size None", lambda: TrainConfig(batch_size=None), ValueError, "batch_size must be a whole number"),
+    ("train batch_size 32.0", lambda: TrainConfig(batch_size=32.0), ValueError, "batch_size must be a whole number"),
+    ("train batch_size True", lambda: TrainConfig(batch_size=True), ValueError, "batch_size must be a whole number"),
+    ("train seed -1", lambda: TrainConfig(seed=-1), ValueError, "seed"),
+    ("train seed 1.5", lambda: TrainConfig(seed=1.5), ValueError, "seed"),
+    ("train max_shift -1", lambda: TrainConfig(max_shift=-1), ValueError, "max_shift"),
+    ("train epochs str", lambda: TrainConfig(epochs="2"), ValueError, "epochs"),
+    ("train seconds nan", lambda: TrainConfig(seconds=NAN), ValueError, "seconds"),
+    ("train eval_images 0", lambda: TrainConfig(eval_images=0), ValueError, "eval_images"),
+    ("degradation net None", lambda: degradation.parse_net(None), ValueError, "a string such as"),
+    ("degradation pool True", lambda: degradation.DegradationConfig(pool=True), ValueError, "pool must be"),
+    ("degradation widths int", lambda: degradation.DegradationConfig(widths=8), ValueError, "widths"),
+    ("degradation seeds bool", lambda: degradation.run_degradation(seeds=[True], data=FAKE_DATA), ValueError, "seeds"),
+    # --- dtypes: float64 and uint8 images are named as such ---------------------------------------
+    ("model float64", lambda: tiny_net()(X.double()), ValueError, "float64"),
+    ("model uint8", lambda: tiny_net()(X.to(torch.uint8)), ValueError, "normalize"),
+    ("model list", lambda: tiny_net()([[1.0]]), ValueError, "tensor"),
+    ("mlp float64", lambda: DeepMLP(MLPConfig(depth=2))(torch.randn(2, 784, dtype=torch.float64)), ValueError, "float64"),
+    ("predict float64", lambda: predict(tiny_net(), X.double()), ValueError, "float64"),
+    ("predict uint8", lambda: predict(tiny_net(), X.to(torch.uint8)), ValueError, "normalize"),
+    ("predict list", lambda: predict(tiny_net(), [1, 2]), ValueError, "torch tensor"),
+    ("predict class", lambda: predict(ResNet, X), ValueError, "nn.Module"),
+    ("evaluate uint8", lambda: evaluate(tiny_net(), X.to(torch.uint8), Y), ValueError, "floating point"),
+    ("normalize float", lambda: data.normalize(torch.rand(2, 28, 28)), ValueError, "raw uint8"),
+    # --- fit: every input checked before the first step --------------------------------------------
+    ("fit the class", lambda: _fit(model=ResNet), ValueError, "the class ResNet"),
+    ("fit a string", lambda: _fit(model="resnet"), ValueError, "torch.nn.Module"),
+    ("fit config dict", lambda: _fit(config={"epochs": 1}), ValueError, "TrainConfig"),
+    ("fit float64 train", lambda: _fit(train_images=X.double()), ValueError, "dtype mismatch"),
+    ("fit float64 test", lambda: _fit(test=(X.double(), Y)), ValueError, "test images are torch.float64"),
+    ("fit 3-channel test", lambda: _fit(test=(torch.randn(4, 3, 8, 8), Y[:4])), ValueError, "test images"),
+    ("fit test labels 10", lambda: _fit(test=(X[:4], torch.full((4,), 10))), ValueError, "0..9"),
+    ("fit test not a pair", lambda: _fit(test=X), ValueError, "tuple (test_images, test_labels)"),
+    ("fit batch 1 with BN", lambda: _fit(config=TrainConfig(epochs=1, batch_size=1)), ValueError, "at least 2"),
+    ("fit max_shift = image", lambda: _fit(config=TrainConfig(epochs=1, batch_size=8, augment=True, max_shift=8)),
+     ValueError, "max_shift"),
+    ("fit device tpu", lambda: _fit(device="tpu"), ValueError, "not a device"),
+    ("fit device mps", lambda: _fit(device="mps"), ValueError, "mps"),
+    ("fit live_plot str", lambda: _fit(live_plot="yes"), ValueError, "live_plot"),
+    ("fit should_stop int", lambda: _fit(should_stop=5), ValueError, "should_stop"),
+    ("fit progress str", lambda: _fit(progress="no"), ValueError, "progress must be True or False"),
+    # --- devices ----------------------------------------------------------------------------------
+    ("device mps", lambda: pick_device("mps"), ValueError, "Apple"),
+    ("device bogus", lambda: pick_device("gpu"), ValueError, "'cpu', 'cuda'"),
+    ("device int", lambda: pick_device(0), ValueError, "device must be"),
+    # --- evaluation, lesions, summary --------------------------------------------------------------
+    ("misclassified limit -1", lambda: misclassified(Y, Y.flip(0), limit=-1), ValueError, "limit"),
+    ("misclassified limit 1.5", lambda: misclassified(Y, Y.flip(0), limit=1.5), ValueError, "limit"),
+    ("misclassified lengths", lambda: misclassified(Y, Y[:3]), ValueError, "same length"),
+    ("lesion 1.7", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[1.7]), ValueError, "whole-number"),
+    ("lesion True", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[True]), ValueError, "whole-number"),
+    ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
+    ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
+    # --- widgets: values outside the controls' ranges are refused, not clamped ----------------------
+    ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
+    ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),
+    ("explorer seed -1", lambda: ExplorerSettings(seed=-1), ValueError, "seed"),
+    ("explorer alpha nan", lambda: ExplorerSettings(alpha=NAN), ValueError, "alpha"),
+    ("dashboard seconds 0", lambda: TrainingDashboard(FAKE_DATA, seconds=0), ValueError, "seconds"),
+    ("dashboard seconds 1000", lambda: TrainingDashboard(FAKE_DATA, seconds=1000), ValueError, "2 to 300"),
+    ("dashboard shortcut 'no'", lambda: TrainingDashboard(FAKE_DATA, shortcut="no"), ValueError, "shortcut"),
+    ("dashboard config dict", lambda: TrainingDashboard(FAKE_DATA, config={}), ValueError, "TrainConfig"),
+    ("dashboard data None", lambda: TrainingDashboard(None), ValueError, "load_fashion_mnist"),
+    # --- landscape: every number checked, nan included -----------------------------------------------
+    ("landscape span nan", lambda: landscape.run_experiment(["plain20"], span=NAN), ValueError, "finite"),
+    ("landscape span inf", lambda: landscape.run_experiment(["plain20"], span=math.inf), ValueError, "finite"),
+    ("landscape grid 2", lambda: landscape.run_experiment(["plain20"], grid=2), ValueError, "3 to 101"),
+    ("landscape grid 10**6", lambda: landscape.run_experiment(["plain20"], grid=10**6), ValueError, "3 to 101"),
+    ("landscape grid float", lambda: landscape.run_experiment(["plain20"], grid=21.0), ValueError, "grid"),
+    ("landscape subset 0", lambda: landscape.run_experiment(["plain20"], subset=0), ValueError, "subset"),
+    ("landscape seeds", lambda: landscape.run_experiment(["plain20"], seeds=(1,)), ValueError, "two direction seeds"),
+    ("landscape net", lambda: landscape.run_experiment(["plain21"]), ValueError, "unknown nets"),
+    ("sharpness radius nan", lambda: landscape.sharpness_ratio(None, radius=NAN), ValueError, "radius"),
+    ("landscape-nets net", lambda: trained_nets.run_training(["foo"]), ValueError, "unknown nets"),
+    # --- checkpoints: arguments ------------------------------------------------------------------------
+    ("save history None", lambda: save_checkpoint("/tmp/x.pt", tiny_net(), None, None, QUICK), ValueError, "history"),
+    ("save model class", lambda: save_checkpoint("/tmp/x.pt", ResNet, None, History(), QUICK), ValueError, "model"),
+    ("save path int", lambda: save_checkpoint(5, tiny_net(), None, History(), QUICK), ValueError, "file path"),
+    ("load path None", lambda: load_checkpoint(None), ValueError, "file path"),
+    ("load a folder", lambda: load_checkpoint(ROOT), ValueError, "is a folder"),
+    # --- data: arguments -----------------------------------------------------------------------------
+    ("data root int", lambda: data.load_fashion_mnist(5), TypeError, "folder path"),
+    ("data download 'no'", lambda: data.load_fashion_mnist(download="no"), TypeError, "download must be True or False"),
+    # --- found in a second pass: inputs the issue did not list ---------------------------------------
+    ("fit nan image", lambda: _fit(train_images=torch.where(X > 2.5, NAN, X)), ValueError, "NaN or infinite"),
+    ("evaluate inf image", lambda: evaluate(tiny_net(), X / 0.0, Y), ValueError, "NaN or infinite"),
+    ("lr_at nan", lambda: lr_at(NAN, QUICK), ValueError, "progress"),
+    ("smooth window 1.5", lambda: smooth([1.0, 2.0, 3.0], window=1.5), ValueError, "window"),
+    ("confusion 0 classes", lambda: confusion_matrix(Y, Y, 0), ValueError, "num_classes"),
+    ("summary shape str", lambda: resnet_summary(tiny_net(), (1, "28", 28)), ValueError, "input_shape"),
+    ("degradation nets str", lambda: degradation.run_degradation(nets="plain20", data=FAKE_DATA), ValueError, "list of names"),
+    ("degradation config dict", lambda: degradation.run_degradation({}, data=FAKE_DATA), ValueError, "DegradationConfig"),
+    ("fixed_subset True", lambda: landscape.fixed_subset(X, Y, True), ValueError, "size"),
+    ("line alphas nan", lambda: landscape.loss_along_direction(tiny_net(), landscape.random_direction(tiny_net()), [0.0, NAN], X, Y),
+     ValueError, "finite"),
+    ("surface betas empty", lambda: landscape.loss_surface(tiny_net(), *[landscape.random_direction(tiny_net())] * 2, [0.0], [], X, Y),
+     ValueError, "non-empty"),
+    ("data root missing", lambda: data.load_fashion_mnist("/typo/path"), data.DatasetNotFoundError, "does not exist"),
+    ("data root a file", lambda: data.load_fashion_mnist(__file__), data.DatasetNotFoundError, "is a file"),
+]
+
+
+@pytest.mark.parametrize("call, error, words", [pytest.param(c, e, w, id=i) for i, c, e, w in CASES])
+def test_bad_input_gets_a_clear_error(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+    assert "weights_only=False" not in str(info.value)  # never suggest loading a file unsafely
+
+
+def test_good_inputs_of_numpy_types_are_accepted():
+    c = TrainConfig(batch_size=np.int64(32), lr=np.float32(0.1), seed=np.int64(3), augment=np.bool_(True))
+    assert type(c.batch_size) is int and type(c.seed) is int and c.augment is True
+    r = ResNetConfig(depth=np.int64(8), widths=[np.int64(2), 2, 2])
+    assert r.depth == 8 and r.widths == (2, 2, 2) and hash(r)
+    assert TrainConfig(final_lr=1.0).final_lr == 1.0  # a constant lr after warm-up is allowed
+
+
+# --- lost work ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["live_plot", "should_stop"])
+def test_a_callback_error_keeps_model_and_history(where):
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        if len(calls) == 3:  # after two steps: the first has lr 0 (the warm-up starts there)
+            raise ZeroDivisionError("in the learner's callback")
+        return False
+
+    model = tiny_net()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TrainingError, match="ZeroDivisionError: in the learner's callback") as info:
+        fit(model, X, Y, TrainConfig(epochs=3, batch_size=8), progress=False, **{where: broken})
+    err = info.value
+    assert err.model is model and err.history.steps >= 1 and len(err.history.loss) == err.history.steps
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the training is there
+    assert isinstance(err.__cause__, ZeroDivisionError)
+
+
+def test_a_bad_test_set_fails_before_any_step():
+    model = tiny_net()
+    before = [p.detach().clone() for p in model.parameters()]
+    for test in [(X.double(), Y), (torch.randn(4, 3, 8, 8), Y[:4])]:
+        with pytest.raises(ValueError):
+            fit(model, X, Y, QUICK, test=test, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # not one step taken
+
+
+def _saved(tmp_path, name="ck.pt"):
+    model = tiny_net()
+    return save_checkpoint(tmp_path / name, model, None, History(), QUICK), model
+
+
+def test_an_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path, model = _saved(tmp_path)
+    good = path.read_bytes()
+
+    def interrupted_save(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, model, None, History(), QUICK)
+    assert path.read_bytes() == good and load_checkpoint(path).model is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temporary file left behind
+
+
+def test_tilde_means_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    path = save_checkpoint("~/ck.pt", tiny_net(), None, History(), QUICK)
+    assert path == tmp_path / "home" / "ck.pt" and path.is_file() and not (tmp_path / "~").exists()
+    assert load_checkpoint("~/ck.pt").model is not None
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "is empty"),
+    (None, "truncated"),  # the first half of a real checkpoint
+    (os.urandom(3000), "not a readable PyTorch file"),
+    (b"just some text\n", "not a readable PyTorch file"),
+    ("model", "holds Python objects"),  # torch.save(model): a whole pickled model
+    ({"a": 1}, "not a checkpoint written by"),
+])
+def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path, content, words):
+    bad = tmp_path / "bad.pt"
+    if content is None:
+        path, _ = _saved(tmp_path)
+        bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif content == "model":
+        torch.save(tiny_net(), bad)
+    elif isinstance(content, dict):
+        torch.save(content, bad)
+    else:
+        bad.write_bytes(content)
+    with pytest.raises(checkpoints.CheckpointError) as info:
+        load_checkpoint(bad)
+    assert words in str(info.value) and "weights_only=False" not in str(info.value)
+
+
+def test_unwritable_checkpoint_target_is_explained(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(checkpoints.CheckpointError, match="cannot write a checkpoint"):
+        save_checkpoint(tmp_path / "a_file" / "ck.pt", tiny_net(), None, History(), QUICK)
+    if not IS_ROOT:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(checkpoints.CheckpointError, match="cannot write a checkpoint"):
+            save_checkpoint(locked / "ck.pt", tiny_net(), None, History(), QUICK)
+
+
+def test_checkpoint_of_another_model_is_rebuilt_or_refused(tmp_path):
+    mlp = DeepMLP(MLPConfig(depth=2, width=4))
+    path = save_checkpoint(tmp_path / "mlp.pt", mlp, None, History(), QUICK)
+    assert isinstance(load_checkpoint(path).model, DeepMLP)  # rebuilt, not None
+    linear = nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "linear.pt", linear, None, History(), QUICK)
+    with pytest.raises(checkpoints.CheckpointError, match="pass it to be filled|model=Linear"):
+        load_checkpoint(path)
+    assert torch.equal(load_checkpoint(path, model=nn.Linear(3, 2)).model.weight, linear.weight)
+    with pytest.raises(checkpoints.CheckpointError, match="do not fit"):
+        load_checkpoint(path, model=nn.Linear(4, 2))
+
+
+# --- data: a named folder is used or refused, files are described as what they are -----------------
+
+
+@pytest.fixture
+def no_defaults(monkeypatch, tmp_path):
+    """A real system copy may exist here: point the defaults away so that nothing can fall back to it."""
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RESBLOCK_DATA", raising=False)
+
+
+def _idx_gz(folder: Path, content: dict[str, bytes] | None = None) -> Path:
+    """Four tiny idx .gz files (3 images of 28x28), with ``content`` replacing some files' bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images = b"\x00\x00\x08\x03" + (3).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(3 * 784)
+    labels = b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + bytes(3)
+    for name in data.FILES:
+        raw = gzip.compress(images if "images" in name else labels)
+        (folder / name).write_bytes((content or {}).get(name, raw))
+    return folder
+
+
+def test_named_folders_are_never_passed_over(tmp_path, monkeypatch):
+    # Whatever holds the data elsewhere, a folder the learner named that lacks it is an error.
+    monkeypatch.setattr(data, "find_data", lambda root=None: pytest.fail("fell back to another copy"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match="missing: train-images"):
+        data.load_fashion_mnist(tmp_path / "empty")
+    monkeypatch.setenv("RESBLOCK_DATA", str(tmp_path / "missing"))
+    with pytest.raises(data.DatasetNotFoundError, match=r"\$RESBLOCK_DATA\) does not exist"):
+        data.load_fashion_mnist()
+    monkeypatch.setenv("RESBLOCK_DATA", str(tmp_path / "empty"))
+    with pytest.raises(data.DatasetNotFoundError, match="unset RESBLOCK_DATA"):
+        data.load_fashion_mnist()
+
+
+def test_a_gz_that_is_not_gzip_is_not_called_truncated(tmp_path):
+    folder = _idx_gz(tmp_path / "fm", {"train-images-idx3-ubyte.gz": b"<html>404 Not Found</html>"})
+    with pytest.raises(data.DatasetCorruptError, match="is not a gzip file") as info:
+        data.load_fashion_mnist(folder)
+    assert "truncated" not in str(info.value)
+
+
+def test_a_cut_gzip_is_called_truncated(tmp_path):
+    raw = gzip.compress(bytes(5000) + os.urandom(5000))
+    folder = _idx_gz(tmp_path / "fm", {"train-images-idx3-ubyte.gz": raw[: len(raw) // 2]})  # the first file read
+    with pytest.raises(data.DatasetCorruptError, match="train-images-idx3-ubyte.gz.*truncated"):
+        data.load_fashion_mnist(folder)
+
+
+def test_tiny_files_that_parse_fail_only_on_the_checksum(tmp_path):
+    with pytest.raises(data.DatasetCorruptError, match="SHA-256"):
+        data.load_fashion_mnist(_idx_gz(tmp_path / "fm"))
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root reads any file")
+def test_an_unreadable_file_is_a_permission_problem(tmp_path):
+    folder = _idx_gz(tmp_path / "fm")
+    (folder / "train-images-idx3-ubyte.gz").chmod(0)
+    with pytest.raises(PermissionError, match="permission denied") as info:
+        data.load_fashion_mnist(folder)
+    assert "truncated" not in str(info.value) and "delete" not in str(info.value)
+
+
+def test_no_writable_cache_is_explained_before_any_download(tmp_path, monkeypatch, no_defaults):
+    (tmp_path / "a_file").write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a_file"))
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda *a, **k: pytest.fail("tried to download"))
+    with pytest.raises(data.DatasetNotFoundError, match="Cannot save the download.*XDG_CACHE_HOME"):
+        data.load_fashion_mnist(download=True)
+
+
+# --- the commands: one line and exit status 2, and no committed file replaced ------------------------
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["degradation", "--epochs", "nan"], "epochs"),
+    (["degradation", "--pool", "3"], "pool must be 1"),
+    (["degradation", "--seeds", "-1"], "--seeds must be whole numbers >= 0"),
+    (["degradation", "--nets", "plain21"], "6n + 2"),
+    (["degradation", "--width", "0"], "widths"),
+    (["degradation", "--lr", "inf"], "lr"),
+    (["degradation", "--device", "mps"], "mps"),
+    (["degradation", "--merge", "/no/such/file.json"], "no results file"),
+    (["landscape", "--span", "nan"], "finite"),
+    (["landscape", "--span", "-1"], "span"),
+    (["landscape", "--grid", "2"], "3 to 101"),
+    (["landscape", "--subset", "0"], "subset"),
+    (["landscape", "--nets", "resnet21"], "unknown nets"),
+    (["landscape-nets", "--nets", "foo"], "unknown nets"),
+])
+def test_command_mistakes_print_one_line_and_exit_2(argv, words, capsys):
+    assert experiments.main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["degradation", "--seeds", "x"], ["nonsense"], ["landscape", "--grid", "1.5"]])
+def test_argparse_mistakes_exit_2(argv):
+    with pytest.raises(SystemExit) as info:
+        experiments.main(argv)
+    assert info.value.code == 2
+
+
+def test_bench_rejects_an_unknown_benchmark():
+    from resblock.bench import main as bench_main
+
+    with pytest.raises(SystemExit) as info:
+        bench_main(["--only", "no_such_benchmark"])
+    assert info.value.code == 2
+
+
+def test_the_command_line_shows_no_traceback():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "resblock.experiments", "landscape", "--span", "nan"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().endswith("got nan.") and run.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch):
+    """A results folder holding 'committed' files, and tiny synthetic data instead of Fashion-MNIST."""
+    folder = tmp_path / "results"
+    (folder / "nets").mkdir(parents=True)
+    for name in ("degradation.json", "degradation_live.json", "landscape_plain20.json", "nets/plain20.pt"):
+        (folder / name).write_text("committed")
+    monkeypatch.setattr(degradation, "RESULTS_DIR", folder)
+    monkeypatch.setattr(landscape, "RESULTS_DIR", folder)
+    monkeypatch.setattr(trained_nets, "NETS_DIR", folder / "nets")
+    g = torch.Generator().manual_seed(0)
+    fake = SimpleNamespace(train_images=torch.randn(96, 1, 28, 28, generator=g), train_labels=torch.arange(96) % 10,
+                           test_images=torch.randn(32, 1, 28, 28, generator=g), test_labels=torch.arange(32) % 10)
+    monkeypatch.setattr(data, "load_fashion_mnist", lambda *a, **k: fake)
+    return folder
+
+
+TRIAL = ["degradation", "--preset", "live", "--subset", "64", "--epochs", "0.5", "--width", "2",
+         "--nets", "plain20", "--seeds", "0", "--device", "cpu"]
+
+
+def test_a_trial_recipe_never_lands_on_the_committed_results(results_dir, capsys):
+    assert experiments.main(TRIAL) == 0
+    out = capsys.readouterr().out
+    trial = results_dir / "degradation_live_widths2-4-8_subset64_epochs0.5_seeds0_plain20.json"
+    assert trial.is_file() and f"results go to {trial}" in out
+    assert degradation.load_results(trial)["config"]["subset"] == 64
+    for name in ("degradation.json", "degradation_live.json"):
+        assert (results_dir / name).read_text() == "committed"
+    assert experiments.main(TRIAL) == 2  # the trial's own file is not replaced silently either
+    assert "pass --force" in capsys.readouterr().err
+    assert experiments.main([*TRIAL, "--force"]) == 0
+    assert "--force: replacing" in capsys.readouterr().out
+
+
+def test_the_committed_recipe_replaces_the_committed_file_only_with_force(results_dir, capsys):
+    for argv in (["degradation"], ["degradation", "--preset", "live"], ["landscape", "--nets", "plain20"],
+                 ["landscape-nets", "--nets", "plain20"],
+                 ["degradation", "--out", str(results_dir / "degradation.json"), "--epochs", "0.1"]):
+        assert experiments.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "exist" in err and "--force" in err and "committed" in err or "checkpoints" in err
+    assert all(p.read_text() == "committed" for p in results_dir.rglob("*") if p.is_file())
+
+
+def test_default_paths_follow_the_recipe():
+    path, committed = experiments.degradation_results_path(degradation.FULL, [0, 1, 2], degradation.NETS, "full")
+    assert path.name == "degradation.json" and committed
+    path, committed = experiments.degradation_results_path(degradation.FULL, [0], degradation.NETS, "full")
+    assert path.name == "degradation_seeds0.json" and not committed
+    path, committed = landscape.experiment_path("plain56", 56, 21, 1.0, 250, (1, 2))
+    assert path.name == "landscape_plain56.json" and committed
+    path, committed = landscape.experiment_path("plain56", 56, 21, 1.0, 500, (1, 2))
+    assert path.name == "landscape_plain56_grid21_span1_subset500_seeds1-2.json" and not committed
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_work(results_dir, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    assert experiments.main([*TRIAL, "--out", str(tmp_path / "a_file" / "r.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
