@@ -34,10 +34,11 @@ def repository_url() -> str:
 
 
 def release() -> str:
-    """The release tag the notebooks belong to: v + pyproject's version."""
-    m = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.MULTILINE)
+    """The release tag the notebooks belong to: v + the package's version (resblock/__init__.py, its one place)."""
+    init = ROOT / "resblock" / "__init__.py"
+    m = re.search(r'^__version__\s*=\s*"([^"]+)"', init.read_text(encoding="utf-8"), re.MULTILINE)
     if not m:
-        raise SystemExit("pyproject.toml has no version = \"...\" line.")
+        raise SystemExit(f"{init} has no __version__ = \"...\" line.")
     return "v" + m.group(1)
 
 
