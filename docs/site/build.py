@@ -221,7 +221,7 @@ def landing_page(repo: str, notebooks: list[Path]) -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     toc = "\n".join(f"notebooks/{p.stem}" for p in notebooks)
     return (readme + "\n\n```{toctree}\n:hidden:\n:caption: The notebooks\n\n" + toc + "\n```\n\n"
-            "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\n```\n")
+            "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\nresults/claims_sweep\n```\n")
 
 
 def build(out: Path, branch: str = "main", quiet: bool = False) -> Path:
@@ -239,6 +239,9 @@ def build(out: Path, branch: str = "main", quiet: bool = False) -> Path:
     (src / "index.md").write_text(landing_page(repo, notebooks), encoding="utf-8")
     shutil.copy(ROOT / "docs" / "teaching.md", src / "docs" / "teaching.md")
     shutil.copy(ROOT / "LICENSE", src / "LICENSE")
+    # The robustness sweep's table (make claims), which README links as the source of the prose's ranges.
+    (src / "results").mkdir()
+    shutil.copy(ROOT / "results" / "claims_sweep.md", src / "results" / "claims_sweep.md")
     (out.parent / f"{out.name}-report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     env = {**os.environ, "RESBLOCK_REPOSITORY": repo, "RESBLOCK_BRANCH": branch}
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(HERE), "-d", str(out.parent / f"{out.name}-doctrees"),
