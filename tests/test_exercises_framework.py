@@ -12,7 +12,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-import resblock.exercises as exercises
+from resblock import exercises
 from resblock.exercises import Mistake, Question
 
 

@@ -4,14 +4,13 @@ fail with the mistake named (the block checker's catalogue of wrong blocks is he
 import re
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import PlainBlock, ResidualBlock
-import numpy as np
-
+from resblock.blocks import PlainBlock, PreActBlock, ResidualBlock
 from resblock.exercises import block_checker
 from resblock.exercises import nb01 as ex
 
@@ -24,7 +23,7 @@ def _assert_mistake(question, answer, message):
 
 
 def _code(solution_text: str) -> str:
-    return "\n".join(re.findall(r"```python\n(.*?)```", solution_text, flags=re.S))
+    return "\n".join(re.findall(r"```python\n(.*?)```", solution_text, flags=re.DOTALL))
 
 
 def _exec_solution(question, extra=None) -> dict:
@@ -397,6 +396,10 @@ def test_plain_block_is_named_missing_shortcut():
     _assert_mistake(ex.q2, PlainBlock, "missing shortcut")
 
 
+def test_preactivation_block_is_named():
+    _assert_mistake(ex.q2, PreActBlock, "pre-activation block")
+
+
 # --- q3 to q6: wrong answers named -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("fn, message", [
@@ -651,7 +654,17 @@ def init_stride_on_both(self, in_planes, planes, stride=1):
     self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Sequential()
 
 
+def init_option_a_hard_coded_for_cifar(self, in_planes, planes, stride=1):
+    """Option A as CIFAR code writes it: right only when the block halves the size AND doubles the channels."""
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = nn.Sequential()
+    if stride != 1 or in_planes != planes:
+        self.shortcut = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4)))
+
+
 MORE_WRONG_BLOCKS = [
+    (init_option_a_hard_coded_for_cifar, _good_forward, "hard-codes `::2` and `planes // 4`"),
     (init_no_bn, forward_no_bn, "batch normalisation missing"),
     (init_option_a_repeats_channels, _good_forward, "repeats x's channels"),
     (init_option_a_twice, forward_shortcut_twice, "shortcut added twice"),

@@ -41,15 +41,16 @@ import sysconfig
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Union
 
 __all__ = [
     "CHECK_SECONDS",
-    "Mistake",
     "NOT_ANSWERED",
+    "Mistake",
     "Question",
     "Text",
     "TimeLimitExceeded",
@@ -113,7 +114,7 @@ def _inline_html(text: str) -> str:
 
 def _to_html(text: str) -> str:
     """Render the tiny markup used in questions: ``` fences become <pre>, blank lines paragraphs."""
-    parts = re.split(r"```[a-z]*\n?(.*?)```", text, flags=re.S)
+    parts = re.split(r"```[a-z]*\n?(.*?)```", text, flags=re.DOTALL)
     out = []
     for i, part in enumerate(parts):
         if i % 2:  # inside a fence

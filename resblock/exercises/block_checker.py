@@ -27,7 +27,8 @@ without bias (the success message notes what differs from the paper).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -257,6 +258,15 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
             ) from None
         if "must match the size" in str(e) and needs_projection(*cfg) and not _params(shortcut):
             in_planes, planes, stride = cfg
+            shapes = _shapes(block, shortcut, x)
+            if shapes is not None and shapes[0] != tuple(x.shape):
+                raise Mistake(
+                    f"at {_where(cfg)} your parameter-free shortcut maps x of shape {tuple(x.shape)} to {shapes[0]}, "
+                    f"but R(x) has shape {shapes[1]}. Option A subsamples by the block's own stride "
+                    "(`x[:, :, ::stride, ::stride]`, which keeps everything at stride 1) and pads `planes - in_planes` "
+                    "zero channels. (CIFAR ResNet code often hard-codes `::2` and `planes // 4` on each side, which fits "
+                    "only a block that both halves the size and doubles the channels.)"
+                ) from None
             raise Mistake(
                 f"projection missing when needed: at {_where(cfg)} x has shape (N, {in_planes}, H, W) but R(x) has "
                 f"(N, {planes}, H/{stride}, W/{stride}), so they cannot be added (PyTorch says: {e}). When "
@@ -290,6 +300,16 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
     return out
 
 
+def _shapes(block: nn.Module, shortcut: Any, x: torch.Tensor) -> tuple[tuple, tuple] | None:
+    """(shape of shortcut(x), shape of R(x)) where both can be computed, else None."""
+    try:
+        with torch.no_grad():
+            s = x if shortcut is None else call_with_time_limit(shortcut, x, seconds=FORWARD_SECONDS, what="your shortcut")
+            return tuple(s.shape), tuple(_branch(block, x).shape)
+    except Exception:  # the shortcut itself fails: the caller's message stands
+        return None
+
+
 def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: torch.Tensor) -> None:
     # Same storage and shape as x (so x.detach() still counts as x here; the gradient check catches that).
     if any(s.shape == x.shape and s.data_ptr() != x.data_ptr() and torch.equal(s, F.relu(x)) for s in log.shortcut_inputs):
@@ -309,6 +329,12 @@ def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: 
             raise Mistake(f"`self.{name}` is never used in `forward`; R(x) is bn2(conv2(relu(bn1(conv1(x))))).")
         if log.order.count(name) > 1:
             raise Mistake(f"`self.{name}` is called {log.order.count(name)} times in one forward pass; each layer runs once.")
+    if log.order == ["bn1", "conv1", "bn2", "conv2"]:
+        raise Mistake(
+            "your layers run BN -> conv, BN -> conv: that is the pre-activation block of He et al.'s second paper "
+            "(2016, notebook 07). This exercise asks for the original basic block: conv1 -> bn1 -> ReLU -> conv2 -> "
+            "bn2, then add the shortcut, then ReLU."
+        )
     if log.order != list(LAYERS):
         raise Mistake(f"the layers run in the order {' -> '.join(log.order)}; R(x) is conv1 -> bn1 -> ReLU -> conv2 -> bn2.")
     _, shortcut = _shortcut_of(block)
@@ -601,7 +627,7 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
         raise Mistake(f"at {_where(cfg)} your block adds R(x) {k:.3g} times; H(x) = R(x) + x adds it once.")
 
     if not needs_projection(in_planes, planes, stride):
-        shortcut_fn: Callable = lambda z: z  # noqa: E731 (the identity)
+        shortcut_fn: Callable = lambda z: z
     elif _params(module):
         shortcut_fn = module
     else:

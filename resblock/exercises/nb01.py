@@ -21,9 +21,11 @@ from resblock.exercises.block_checker import (  # noqa: F401 (public names of th
     CONFIGS,
     LAYERS,
     SIZE,
+    _modules_of,
+    _params,
+    _where,
     check_basic_block,
 )
-from resblock.exercises.block_checker import _modules_of, _params, _where
 
 
 def _is_placeholder(value: Any) -> bool:
