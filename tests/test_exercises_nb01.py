@@ -62,7 +62,7 @@ def test_q4_q5_right_answers_are_the_real_block_measured():
     assert ex.q5.feedback(n)[0] == "correct"
 
 
-@pytest.mark.parametrize("question", [ex.q4, ex.q5], ids=["q4", "q5"])
+@pytest.mark.parametrize("question", [ex.q1, ex.q4, ex.q5], ids=["q1", "q4", "q5"])
 def test_shown_solution_code_runs(question):
     _exec_solution(question)
 
