@@ -1,10 +1,18 @@
 """The exercise framework: check() never raises, returns a bool and names the mistake; hint/solution show text."""
 
+import inspect
+import signal
+import threading
+import time
+from pathlib import Path
+
 import nbformat
+import numpy as np
 import pytest
+import torch
 from nbclient import NotebookClient
 
-import resblock.exercises as exercises
+from resblock import exercises
 from resblock.exercises import Mistake, Question
 
 
@@ -118,3 +126,189 @@ def test_in_a_kernel_check_displays_html_and_returns_a_bool():
     texts = [o["data"]["text/plain"] for o in outputs if o["output_type"] == "display_data"]
     assert texts[1] == "Incorrect: Q1\nnot the answer to everything."
     assert [o["text"] for o in outputs if o["output_type"] == "stream"] == ["True False\n"]
+
+
+# --- feedback states are the same everywhere -------------------------------------------------------------
+
+def _calls_with_one(fn):
+    value = fn(1)
+    if value != 2:
+        raise Mistake(f"f(1) should be 2, got {value!r}.")
+
+
+def _uses_the_result(fn):
+    return fn(1).shape  # a checker that trusts the learner's function to return something
+
+
+@pytest.mark.parametrize("placeholder", [(..., ...), [..., None], {"A": ..., "B": ...}, ((..., ...), (..., ...))])
+def test_a_container_of_placeholders_is_not_yet(q, placeholder):
+    assert q.feedback(placeholder) == ("todo", exercises.NOT_ANSWERED)
+
+
+def test_a_partly_filled_container_goes_to_the_checker():
+    seen = []
+    Question("Q", "p", lambda a: seen.append(a), "h", "s").feedback({"A": 1, "B": ...})
+    assert seen == [{"A": 1, "B": ...}]
+
+
+@pytest.mark.parametrize("returns", [..., (..., ...), [1, ...]])
+def test_a_function_that_returns_the_placeholder_is_not_yet(returns):
+    def todo(x):
+        return returns
+
+    assert Question("Q", "p", _calls_with_one, "h", "s").feedback(todo) == ("todo", exercises.NOT_ANSWERED)
+
+
+def test_a_function_that_returns_none_is_told_so():
+    def forgot_return(x):
+        x + 1
+
+    status, message = Question("Q", "p", _uses_the_result, "h", "s").feedback(forgot_return)
+    assert status == "incorrect" and "returned None: did you forget `return`?" in message
+
+
+def test_the_watched_function_keeps_its_name_and_signature():
+    def my_answer(a, b=2):
+        return a + b
+
+    seen = []
+    Question("Q", "p", lambda f: seen.append((f.__name__, str(inspect.signature(f)), f(1))), "h", "s").feedback(my_answer)
+    assert seen == [("my_answer", "(a, b=2)", 3)]
+
+
+def test_the_checkers_own_failure_is_not_blamed_on_the_learner():
+    status, message = Question("Q", "p", exercises_bug_checker, "h", "s").feedback(42)
+    assert status == "incorrect"
+    assert "The checker itself failed" in message and "ZeroDivisionError" in message and "Your code" not in message
+    assert "bug in the exercise" in message
+
+
+def test_learner_code_raising_inside_the_checker_is_still_the_learners():
+    def buggy(x):
+        return {}["missing"]
+
+    status, message = Question("Q", "p", exercises_bug_checker_calling, "h", "s").feedback(buggy)
+    assert status == "incorrect" and message.startswith("Your code raised KeyError")
+
+
+# Checkers that live inside resblock/, as the real ones do (so their frames count as the checker's).
+_ns: dict = {}
+exec(compile("def exercises_bug_checker(answer):\n    return answer / 0\n"
+             "def exercises_bug_checker_calling(fn):\n    fn(1)\n",
+             str(Path(exercises.__file__).with_name("_test_only_checker.py")), "exec"), _ns)
+exercises_bug_checker, exercises_bug_checker_calling = _ns["exercises_bug_checker"], _ns["exercises_bug_checker_calling"]
+
+
+# --- whole numbers --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [14, np.int64(14), np.int32(14), np.array(14), torch.tensor(14), 14.0, np.float32(14.0)])
+def test_whole_number_accepts_every_kind_of_integer(value):
+    assert exercises.whole_number(value) == 14 and type(exercises.whole_number(value)) is int
+
+
+@pytest.mark.parametrize("value, words", [(14.5, "not one"), (True, "truth value"), ("14", "str"), (float("nan"), "not one"),
+                                          ([14], "list")])
+def test_whole_number_rejects_the_rest_with_a_clear_message(value, words):
+    with pytest.raises(Mistake, match="whole number") as info:
+        exercises.whole_number(value, "the count")
+    assert words in str(info.value) and str(info.value).startswith("the count")
+
+
+# --- time limits ----------------------------------------------------------------------------------------------
+
+def _sleeper(seconds):
+    time.sleep(seconds)
+    return "woke"
+
+
+def _spinner():
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("fn, args", [(_sleeper, (30,)), (_spinner, ())], ids=["sleep", "loop"])
+def test_call_with_time_limit_stops_a_sleep_and_a_loop(fn, args):
+    start = time.monotonic()
+    with pytest.raises(exercises.TimeLimitExceeded) as info:
+        exercises.call_with_time_limit(fn, *args, seconds=0.2, what="your `f`", on="on the input 3")
+    assert time.monotonic() - start < 3
+    message = info.value.message()
+    assert message.startswith("your `f` took longer than 0.2 s on the input 3") and "endless loop" in message
+    assert f"in `{fn.__name__}`" in message  # where it was stuck
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+
+
+def test_call_with_time_limit_returns_the_value_and_passes_errors_on():
+    assert exercises.call_with_time_limit(_sleeper, 0, seconds=1, what="f") == "woke"
+    with pytest.raises(ZeroDivisionError):
+        exercises.call_with_time_limit(lambda: 1 / 0, seconds=1, what="f")
+    assert exercises.call_with_time_limit(_sleeper, 0, seconds=None, what="f") == "woke"
+    with pytest.raises(ValueError, match="seconds"):
+        exercises.call_with_time_limit(_sleeper, 0, seconds=-1, what="f")
+
+
+def test_nested_limits_name_the_inner_call_and_the_outer_still_holds():
+    def outer():
+        exercises.call_with_time_limit(_sleeper, 30, seconds=0.2, what="the inner call")
+
+    with pytest.raises(exercises.TimeLimitExceeded, match="the inner call"):
+        exercises.call_with_time_limit(outer, seconds=5, what="the outer call")
+
+    def outer_slow():
+        exercises.call_with_time_limit(_sleeper, 0, seconds=5, what="the inner call")
+        _sleeper(30)
+
+    start = time.monotonic()
+    with pytest.raises(exercises.TimeLimitExceeded, match="the outer call"):
+        exercises.call_with_time_limit(outer_slow, seconds=0.3, what="the outer call")
+    assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("fn, args", [(_sleeper, (2,)), (_spinner, ())], ids=["sleep", "loop"])
+def test_off_the_main_thread_a_daemon_thread_keeps_the_limit(fn, args):
+    caught = []
+
+    def run():
+        try:
+            exercises.call_with_time_limit(fn, *args, seconds=0.2, what="your `f`")
+        except exercises.TimeLimitExceeded as e:
+            caught.append(e.message())
+
+    start = time.monotonic()
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(5)
+    assert not t.is_alive() and time.monotonic() - start < 3
+    assert caught and "took longer than 0.2 s" in caught[0] and f"in `{fn.__name__}`" in caught[0]
+
+
+def test_a_whole_check_has_a_time_limit_too():
+    def loops_forever(x):
+        while True:
+            pass
+
+    start = time.monotonic()
+    status, message = Question("Q", "p", _calls_with_one, "h", "s", time_limit=0.3).feedback(loops_forever)
+    assert time.monotonic() - start < 3
+    assert status == "incorrect" and "checking your answer took longer than 0.3 s" in message
+    assert "(in `loops_forever`, at `while True:`)" in message
+
+
+def test_time_limit_must_be_positive():
+    with pytest.raises(ValueError, match="time_limit"):
+        Question("Q", "p", _positive, "h", "s", time_limit=0)
+
+
+def test_in_a_kernel_a_hanging_answer_is_stopped():
+    """The SIGALRM timer works where notebooks run: a kernel's main thread."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from resblock.exercises import Question\n"
+        "def checker(f): f()\n"
+        "def hangs():\n"
+        "    while True: pass\n"
+        "print(Question('Q1', 'p', checker, 'h', 's', time_limit=0.5).feedback(hangs))"
+    )]
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "took longer than 0.5 s" in text and "incorrect" in text

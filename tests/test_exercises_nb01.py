@@ -1,13 +1,17 @@
-"""Notebook 01's exercises: the reference solutions pass, and known wrong answers fail with the mistake named."""
+"""Notebook 01's exercises: the reference solutions pass, legitimate variants pass, and known wrong answers
+fail with the mistake named (the block checker's catalogue of wrong blocks is here)."""
 
 import re
+import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.blocks import PlainBlock, PreActBlock, ResidualBlock
+from resblock.exercises import block_checker
 from resblock.exercises import nb01 as ex
 
 
@@ -19,7 +23,7 @@ def _assert_mistake(question, answer, message):
 
 
 def _code(solution_text: str) -> str:
-    return "\n".join(re.findall(r"```python\n(.*?)```", solution_text, flags=re.S))
+    return "\n".join(re.findall(r"```python\n(.*?)```", solution_text, flags=re.DOTALL))
 
 
 def _exec_solution(question, extra=None) -> dict:
@@ -32,14 +36,9 @@ def _exec_solution(question, extra=None) -> dict:
 
 # --- the reference answers pass -----------------------------------------------------------------------
 
-def test_package_block_passes_both_block_questions():
-    for q in (ex.q1, ex.q2):
-        assert q.feedback(ResidualBlock)[0] == "correct"
-
-
-def test_solution_q1_passes_and_is_the_code_it_shows():
-    ns = _exec_solution(ex.q1, {"RepairedBlock": ResidualBlock})  # same __init__ names as the repaired seed block
-    assert ex.q1.feedback(ns["MyForwardBlock"]) == ("correct", ex.check_basic_block(ResidualBlock))
+def test_package_block_passes_the_block_question():
+    assert ex.q2.feedback(ResidualBlock)[0] == "correct"
+    assert ex.q2.feedback(ResidualBlock) == ("correct", ex.check_basic_block(ResidualBlock))
 
 
 def test_solution_q2_passes():
@@ -63,7 +62,7 @@ def test_q4_q5_right_answers_are_the_real_block_measured():
     assert ex.q5.feedback(n)[0] == "correct"
 
 
-@pytest.mark.parametrize("question", [ex.q4, ex.q5], ids=["q4", "q5"])
+@pytest.mark.parametrize("question", [ex.q1, ex.q4, ex.q5], ids=["q1", "q4", "q5"])
 def test_shown_solution_code_runs(question):
     _exec_solution(question)
 
@@ -74,11 +73,7 @@ def reuses_name_for_shortcut_input(self, x):
 
 
 def test_shortcut_on_intermediate_is_named():
-    _assert_mistake(ex.q1, _forward(reuses_name_for_shortcut_input), "applied to an intermediate result")
-
-
-def test_q6_right_answer():
-    assert ex.q6.feedback(((0.5, -0.5, 0.0), [0.5, 0.0, -0.5]))[0] == "correct"
+    _assert_mistake(ex.q2, _forward(reuses_name_for_shortcut_input), "applied to an intermediate result")
 
 
 @pytest.mark.parametrize("question", ex.QUESTIONS, ids=lambda q: q.name)
@@ -103,6 +98,11 @@ class PlaceholderForward(ResidualBlock):
         raise NotImplementedError("write forward")
 
 
+class EllipsisForward(ResidualBlock):
+    def forward(self, x):
+        return ...
+
+
 class PlaceholderBlock(nn.Module):
     def __init__(self, in_planes, planes, stride=1):
         super().__init__()
@@ -116,7 +116,10 @@ def placeholder_predicate(in_planes, planes, stride):
     return ...
 
 
-@pytest.mark.parametrize("question, answer", [(ex.q1, PlaceholderForward), (ex.q2, PlaceholderBlock), (ex.q3, placeholder_predicate)])
+@pytest.mark.parametrize("question, answer", [
+    (ex.q2, PlaceholderForward), (ex.q2, EllipsisForward), (ex.q2, PlaceholderBlock), (ex.q3, placeholder_predicate),
+    (ex.q1, (..., ...)), (ex.q6, {"identity": ..., "projection": ...}), (ex.q4, (..., ..., ..., ...)),
+])
 def test_notebook_placeholders_say_not_yet(question, answer):
     assert question.feedback(answer)[0] == "todo"
     assert question.check(answer) is False
@@ -125,7 +128,7 @@ def test_notebook_placeholders_say_not_yet(question, answer):
 # --- wrong blocks: each fails with its mistake named -----------------------------------------------------
 
 def _forward(fn):
-    """A block with the package's __init__ and a given (wrong) forward, as a learner writes in q1."""
+    """A block with the package's __init__ and a given (wrong) forward."""
     return type(fn.__name__, (ResidualBlock,), {"forward": fn})
 
 
@@ -219,21 +222,21 @@ WRONG_FORWARDS = [
     (skips_bn1, "`self.bn1` is never used"),
     (bn1_twice, "`self.bn1` is called 2 times"),
     (ignores_branch, "ignores the residual branch"),
-    (subtracts_input, "with the residual branch zeroed"),
+    (subtracts_input, "you subtract the shortcut"),
     (raises_type_error, "Your code raised TypeError"),
 ]
 
 
 @pytest.mark.parametrize("forward, message", WRONG_FORWARDS, ids=[f.__name__ for f, _ in WRONG_FORWARDS])
 def test_wrong_forward_is_named(forward, message):
-    _assert_mistake(ex.q1, _forward(forward), message)
+    _assert_mistake(ex.q2, _forward(forward), message)
 
 
 def test_wrong_forward_does_not_disturb_the_callers_random_stream():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ex.q1.feedback(_forward(missing_shortcut))
+    ex.q2.feedback(_forward(missing_shortcut))
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -352,7 +355,7 @@ WRONG_INITS = [
     (init_seed_super, "the seed's bug"),
     (init_seed_super_other_class, "`super(X, self)` names a class that is not this one"),
     (init_no_projection, "projection missing when needed"),
-    (init_projection_always, "projection built when not needed"),
+    (init_projection_always, "a projection where none is needed"),
     (init_projection_only_on_stride, "projection missing when needed: at in_planes=8, planes=16, stride=1"),
     (init_stride_on_conv2, "the stride is on conv2 instead of conv1"),
     (init_shortcut_without_bn, "the projection shortcut has no BatchNorm"),
@@ -391,6 +394,10 @@ def test_instance_instead_of_class():
 
 def test_plain_block_is_named_missing_shortcut():
     _assert_mistake(ex.q2, PlainBlock, "missing shortcut")
+
+
+def test_preactivation_block_is_named():
+    _assert_mistake(ex.q2, PreActBlock, "pre-activation block")
 
 
 # --- q3 to q6: wrong answers named -----------------------------------------------------------------------
@@ -436,25 +443,326 @@ def test_q5_wrong_counts_name_their_mistake():
         right - 32 * 32 * 9 + 16 * 32 * 9: "planes -> planes",
         right - 2 * 32: "not its BatchNorm",
         right + 1: "is not the count",
-        14528.0: "an int",
-        True: "an int",
+        14528.5: "whole number",
+        True: "whole number",
+        "14528": "whole number",
     }
     for answer, message in cases.items():
         _assert_mistake(ex.q5, answer, message)
 
 
+# --- legitimate ways to write the block: each passes -------------------------------------------------------
+
+def _option_a(in_planes, planes, stride):
+    """The paper's option A as a function: subsample by the stride, zero-pad the new channels at the end."""
+    return lambda x: F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, planes - in_planes))
+
+
+class LambdaLayer(nn.Module):
+    """The module wrapper that popular CIFAR ResNet code uses for option A."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def init_option_a_function(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _option_a(in_planes, planes, stride) if stride != 1 or in_planes != planes else (lambda x: x)
+
+
+def init_option_a_symmetric_module(self, in_planes, planes, stride=1):
+    """Option A as in akamaster/pytorch_resnet_cifar10: the zero channels split before and after x's."""
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = nn.Sequential()
+    if stride != 1 or in_planes != planes:
+        pad = (planes - in_planes) // 2
+        self.shortcut = LambdaLayer(
+            lambda x: F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, pad, planes - in_planes - pad), "constant", 0))
+
+
+def init_option_b(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_option_a_inline(self, in_planes, planes, stride=1):
+    """No shortcut attribute at all: forward pads x itself."""
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.stride, self.extra = stride, planes - in_planes
+
+
+def forward_option_a_inline(self, x):
+    out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    shortcut = F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.extra))
+    return F.relu(out + shortcut)
+
+
+def init_torchvision_style(self, in_planes, planes, stride=1):
+    """torchvision's BasicBlock: `downsample` (None when not needed), an nn.ReLU(inplace=True) module."""
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.relu = nn.ReLU(inplace=True)
+    self.downsample = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else None
+
+
+def forward_torchvision_style(self, x):
+    identity = x
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    if self.downsample is not None:
+        identity = self.downsample(x)
+    out += identity  # in place on `out`, a new tensor: x is untouched
+    return self.relu(out)
+
+
+def init_with_bias(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=True)
+    self.bn1 = nn.BatchNorm2d(planes)
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=True)
+    self.bn2 = nn.BatchNorm2d(planes)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Identity()
+
+
+def forward_shortcut_first_then_add(self, x):
+    shortcut = self.shortcut(x)
+    out = F.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    out = out + shortcut
+    return nn.functional.relu(out)
+
+
+def forward_clone_then_inplace(self, x):
+    out = self.shortcut(x).clone()
+    out += self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    return F.relu(out)
+
+
+LEGITIMATE = [
+    (init_option_a_function, _good_forward, "option A"),
+    (init_option_a_symmetric_module, _good_forward, "option A"),
+    (init_option_a_inline, forward_option_a_inline, "option A"),
+    (init_option_b, _good_forward, "matches He et al."),
+    (init_torchvision_style, forward_torchvision_style, "matches He et al."),
+    (init_with_bias, forward_shortcut_first_then_add, "redundant"),
+    (init_option_b, forward_clone_then_inplace, "matches He et al."),
+]
+
+
+@pytest.mark.parametrize("init, forward, words", LEGITIMATE, ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in LEGITIMATE])
+def test_legitimate_block_passes(init, forward, words):
+    status, message = ex.q2.feedback(_block(init, forward))
+    assert status == "correct", message
+    assert words in message
+
+
+def test_option_a_feedback_says_how_it_differs_from_option_b():
+    message = ex.q2.feedback(_block(init_option_a_function))[1]
+    assert "option B" in message and "no parameters" in message
+
+
+# --- more wrong blocks, from the mistakes learners make ------------------------------------------------------
+
+def shortcut_added_twice(self, x):
+    out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x)
+    out = out + self.shortcut(x)
+    return F.relu(out)
+
+
+def adds_the_module(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut)
+
+
+def subtracts_branch(self, x):
+    return F.relu(self.shortcut(x) - self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
+def sigmoid_instead_of_relu(self, x):
+    return torch.sigmoid(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+def relu_on_input_first(self, x):
+    x = F.relu(x)
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+def returns_a_tuple(self, x):
+    return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))), self.shortcut(x)
+
+
+def tanh_in_the_middle(self, x):
+    return F.relu(self.bn2(self.conv2(torch.tanh(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+MORE_WRONG_FORWARDS = [
+    (shortcut_added_twice, "shortcut added twice"),
+    (adds_the_module, "call it on the input"),
+    (subtracts_branch, "subtracts R(x)"),
+    (sigmoid_instead_of_relu, "something other than ReLU"),
+    (relu_on_input_first, "carries relu(x), not x"),
+    (returns_a_tuple, "should return a tensor"),
+    (tanh_in_the_middle, "look inside R"),
+]
+
+
+@pytest.mark.parametrize("forward, message", MORE_WRONG_FORWARDS, ids=[f.__name__ for f, _ in MORE_WRONG_FORWARDS])
+def test_more_wrong_forwards_are_named(forward, message):
+    _assert_mistake(ex.q2, _forward(forward), message)
+
+
+def init_no_bn(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1)
+    self.conv2 = nn.Conv2d(planes, planes, 3, padding=1)
+    self.shortcut = nn.Sequential()
+
+
+def forward_no_bn(self, x):
+    return F.relu(self.conv2(F.relu(self.conv1(x))) + self.shortcut(x))
+
+
+def init_option_a_repeats_channels(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    if stride != 1 or in_planes != planes:
+        self.shortcut = lambda x: x[:, :, ::stride, ::stride].repeat(1, planes // in_planes, 1, 1)
+    else:
+        self.shortcut = nn.Sequential()
+
+
+def init_option_a_twice(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = _option_a(in_planes, planes, stride) if stride != 1 or in_planes != planes else (lambda x: x)
+
+
+def forward_shortcut_twice(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + 2 * self.shortcut(x))
+
+
+def init_stride_on_both(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride, conv2_stride=stride)
+    self.shortcut = _projection(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Sequential()
+
+
+def init_option_a_hard_coded_for_cifar(self, in_planes, planes, stride=1):
+    """Option A as CIFAR code writes it: right only when the block halves the size AND doubles the channels."""
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = nn.Sequential()
+    if stride != 1 or in_planes != planes:
+        self.shortcut = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4)))
+
+
+MORE_WRONG_BLOCKS = [
+    (init_option_a_hard_coded_for_cifar, _good_forward, "hard-codes `::2` and `planes // 4`"),
+    (init_no_bn, forward_no_bn, "batch normalisation missing"),
+    (init_option_a_repeats_channels, _good_forward, "repeats x's channels"),
+    (init_option_a_twice, forward_shortcut_twice, "shortcut added twice"),
+    (init_stride_on_both, _good_forward, "wrong stride"),
+    (init_projection_always, _good_forward, "a projection where none is needed"),
+]
+
+
+@pytest.mark.parametrize("init, forward, message", MORE_WRONG_BLOCKS, ids=[i.__name__ for i, _, _ in MORE_WRONG_BLOCKS])
+def test_more_wrong_blocks_are_named(init, forward, message):
+    _assert_mistake(ex.q2, _block(init, forward), message)
+
+
+# --- a block that never finishes is stopped, with the call named ---------------------------------------------
+
+def sleeps(self, x):
+    time.sleep(30)
+    return _good_forward(self, x)
+
+
+def loops(self, x):
+    while True:
+        x = x + 0
+
+
+def init_loops(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("forward", [sleeps, loops])
+def test_hanging_forward_is_stopped_and_named(forward, monkeypatch):
+    monkeypatch.setattr(block_checker, "FORWARD_SECONDS", 0.3)
+    start = time.monotonic()
+    status, message = ex.q2.feedback(_forward(forward))
+    assert time.monotonic() - start < 5
+    assert status == "incorrect"
+    assert "your `forward` took longer than 0.3 s on a batch of shape (2, 8, 6, 6)" in message
+    assert "endless loop" in message and f"in `{forward.__name__}`" in message
+
+
+def test_hanging_init_is_stopped_and_named(monkeypatch):
+    monkeypatch.setattr(block_checker, "BUILD_SECONDS", 0.3)
+    start = time.monotonic()
+    status, message = ex.q2.feedback(_block(init_loops))
+    assert time.monotonic() - start < 5
+    assert status == "incorrect" and "building your block, `Block(8, 8, stride=1)`, took longer than 0.3 s" in message
+
+
+# --- q1 and q6: predictions, checked against the blocks themselves ------------------------------------------
+
+def test_q1_truth_is_measured_from_the_blocks():
+    plain, residual = ex.branch_off_outputs()
+    assert plain == (0.0, 0.0, 0.0)
+    assert residual == tuple(max(v, 0.0) for v in ex.Q1_X)  # relu(0 + x)
+    assert ex.q1.feedback((plain, residual))[0] == "correct"
+    assert ex.q1.feedback((np.zeros(3), torch.tensor(residual)))[0] == "correct"
+
+
 @pytest.mark.parametrize("answer, message", [
-    (((-0.5, 0.5, 0.0), (0.5, 0.0, -0.5)), "y - y_hat"),
-    (((0.5, -0.5, 0.0), (-0.5, 0.0, 0.5)), "R(x) = H(x) - x"),
-    (((0.5, -0.5, 0.0), (1.5, -2.0, 0.0)), "that is H(x)"),
-    (((0.5, 0.0, -0.5), (0.5, -0.5, 0.0)), "swapped"),
-    (((0.5, -0.5), (0.5, 0.0, -0.5)), "3 numbers"),
-    ((0.5, -0.5, 0.0), "give a pair"),
-    (((1, 1, 1), (0.5, 0.0, -0.5)), "statistical residuals are off"),
+    (((0, 0, 0), (-1.0, 0.5, 2.0)), "the ReLU comes after the addition"),
+    (((-1.0, 0.5, 2.0), (0, 0.5, 2.0)), "forgets its input"),
+    (((0, 0.5, 2.0), (0, 0, 0)), "swapped"),
+    (((0, 0, 0), (0, 0, 0)), "keeps its shortcut"),
+    (((0, 0, 0), (1, 1, 1)), "apply that to each entry"),
+    (((0, 0), (0, 0.5, 2.0)), "3 numbers"),
+    ((0, 0.5, 2.0), "give a pair"),
 ])
-def test_q6_wrong_answers(answer, message):
+def test_q1_wrong_predictions(answer, message):
+    _assert_mistake(ex.q1, answer, message)
+
+
+def test_q6_truth_is_measured():
+    truth = ex.x_unchanged_after_inplace_add()
+    assert truth == {"identity": False, "projection": True}
+    assert ex.q6.feedback(truth)[0] == "correct"
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({"identity": True, "projection": True}, "the very same tensor object"),
+    ({"identity": False, "projection": False}, "computes a new tensor"),
+    ({"identity": True, "projection": False}, "the very same tensor object"),
+    ({"identity": "no", "projection": True}, "answer True"),
+    ({"identity": False}, "answer with a dict"),
+    ([False, True], "answer with a dict"),
+])
+def test_q6_wrong_predictions(answer, message):
     _assert_mistake(ex.q6, answer, message)
 
 
-def test_q6_half_answered_is_not_yet():
-    assert ex.q6.feedback((..., ...))[0] == "todo"
+# --- numbers: NumPy integers are whole numbers, 14.5 is not ----------------------------------------------------
+
+def test_q4_q5_accept_numpy_integers():
+    assert ex.q4.feedback(np.array([8, 32, 14, 14]))[0] == "correct"
+    assert ex.q4.feedback(tuple(np.int64(v) for v in (8, 32, 14, 14)))[0] == "correct"
+    assert ex.q5.feedback(np.int64(16 * 32 * 9 + 32 * 32 * 9 + 16 * 32 + 3 * 2 * 32))[0] == "correct"
+
+
+def test_q4_rejects_non_whole_sizes():
+    _assert_mistake(ex.q4, (8, 32, 14.5, 14.5), "14.5 is not a whole number")

@@ -2,12 +2,25 @@
 
 Modelled on Kaggle's learntools. A :class:`Question` holds a prompt, a *checker*, a hint and a
 solution. A checker is a function ``checker(answer) -> None`` that raises :class:`Mistake` with a
-message naming the mistake when the answer is wrong (it may return a string to say more on success). ``check`` turns that into a pass/fail message
-(HTML in a notebook, plain text elsewhere) and returns ``True`` or ``False``; it never raises for a
-wrong answer, and an error inside the learner's own code is reported by name, not as a traceback.
+message naming the mistake when the answer is wrong (it may return a string to say more on success).
+``check`` turns that into a pass/fail message (HTML in a notebook, plain text elsewhere) and returns
+``True`` or ``False``; it never raises for a wrong answer.
+
+Feedback has three states, the same in every notebook:
+
+- **Not yet**: the placeholder is untouched (``...``, ``None``, a container of nothing but those, a
+  function that still returns ``...``, or learner code that raises ``NotImplementedError``);
+- **Incorrect**: the checker named a mistake; or the learner's code raised (reported by name and
+  line, not as a traceback); or it ran past a time limit (see :func:`call_with_time_limit`); or a
+  function returned ``None`` where the checker needed a value ("did you forget `return`?");
+- **Correct**.
+
+When the checker itself fails (an exception raised with none of the learner's code on the stack),
+the message says so: that is a bug in the exercise, not the learner's mistake.
 
 The learner passes their object in, e.g. ``ex.q1.check(MyResidualBlock)``; nothing reads the
-notebook's globals. Each notebook's questions live in ``resblock.exercises.nbNN``.
+notebook's globals. Each notebook's questions live in ``resblock.exercises.nbNN``. Checkers may use
+:func:`whole_number` (accepts NumPy integers, rejects 14.5) and :func:`call_with_time_limit`.
 
 Text given to a question (prompt, hint, solution) may use ```` ``` ```` fences for code blocks and
 single backticks for inline code; it is shown as HTML in a notebook and as-is in a terminal.
@@ -15,13 +28,37 @@ single backticks for inline code; it is shown as HTML in a notebook and as-is in
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import html
+import inspect
+import math
+import numbers
 import re
+import signal
+import sys
+import sysconfig
+import threading
+import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Union
+from types import FrameType
+from typing import Any, Union
 
-__all__ = ["Mistake", "Question", "Text", "show"]
+__all__ = [
+    "CHECK_SECONDS",
+    "NOT_ANSWERED",
+    "Mistake",
+    "Question",
+    "Text",
+    "TimeLimitExceeded",
+    "call_with_time_limit",
+    "is_placeholder",
+    "show",
+    "whole_number",
+]
 
 Text = Union[str, Callable[[], str]]  # a string, or a function that builds it when shown
 
@@ -29,10 +66,31 @@ NOT_ANSWERED = (
     "Not answered yet: replace the placeholder (the `...` or the `raise NotImplementedError`) "
     "with your answer, then run the cell again."
 )
+CHECK_SECONDS = 60.0  # a whole check stops after this long (a safety net; checkers time their own calls tighter)
 
 
 class Mistake(Exception):
     """Raised by a checker: the answer is wrong, and the message says how."""
+
+
+class TimeLimitExceeded(BaseException):
+    """Learner code ran past its time limit. A BaseException, so that no ``except Exception`` swallows it."""
+
+    def __init__(self, seconds: float, what: str, on: str = "", where: str = "") -> None:
+        super().__init__(f"{what} took longer than {seconds:g} s")
+        self.seconds, self.what, self.on, self.where = seconds, what, on, where
+
+    def message(self) -> str:
+        """The feedback: which call was too slow, on what, where it was, and what to look for."""
+        on = f" {self.on}" if self.on else ""
+        return (
+            f"{self.what} took longer than {self.seconds:g} s{on} and was stopped{self.where}: look for an "
+            "endless loop (a `while` whose condition never becomes false) or a `time.sleep`."
+        )
+
+
+class _NotAnswered(BaseException):
+    """A learner's function returned the placeholder `...`: not answered yet (passes any ``except Exception``)."""
 
 
 _COLOURS = {"correct": "#1a7f37", "incorrect": "#cf222e", "todo": "#0969da", "hint": "#9a6700", "solution": "#57606a"}
@@ -56,7 +114,7 @@ def _inline_html(text: str) -> str:
 
 def _to_html(text: str) -> str:
     """Render the tiny markup used in questions: ``` fences become <pre>, blank lines paragraphs."""
-    parts = re.split(r"```[a-z]*\n?(.*?)```", text, flags=re.S)
+    parts = re.split(r"```[a-z]*\n?(.*?)```", text, flags=re.DOTALL)
     out = []
     for i, part in enumerate(parts):
         if i % 2:  # inside a fence
@@ -85,27 +143,243 @@ def show(kind: str, title: str, text: str) -> None:
     display({"text/html": body, "text/plain": f"{label}: {title}\n{text}" if title else f"{label}: {text}"}, raw=True)
 
 
-def _where(exc: BaseException) -> str:
-    """The innermost line of the learner's own code in a traceback, e.g. "in forward: out += x"."""
-    here = Path(__file__).resolve().parent
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = Path(frame.filename)
-        inside_library = "site-packages" in path.parts or "torch" in path.parts or here in path.resolve().parents
-        if not inside_library and frame.line:
+# --- whose code is this? The learner's, the checker's, or a library's -------------------------------------
+
+_PACKAGE = Path(__file__).resolve().parents[1]  # resblock/: the checkers and the code they call
+_LIBRARIES = {Path(p).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_paths().get(key))}
+
+
+def _owner(filename: str) -> str:
+    """"checker" (resblock's own code), "library" (Python, torch, site-packages) or "learner" (anything else)."""
+    if filename.startswith("<"):  # "<frozen ...>" is Python's own; "<string>", "<stdin>" code typed in
+        return "library" if filename.startswith("<frozen") else "learner"
+    path = Path(filename)
+    if "site-packages" in path.parts or "dist-packages" in path.parts or "torch" in path.parts:
+        return "library"
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return "learner"
+    if _PACKAGE == resolved or _PACKAGE in resolved.parents:
+        return "checker"
+    if any(lib in resolved.parents for lib in _LIBRARIES):
+        return "library"
+    return "learner"
+
+
+def _learner_line(frames: list[traceback.FrameSummary]) -> str:
+    """The innermost line of the learner's own code among ``frames``, e.g. " (in `forward`, at `out += x`)"."""
+    for frame in reversed(frames):
+        if _owner(frame.filename) == "learner" and frame.line:
             return f" (in `{frame.name}`, at `{frame.line.strip()}`)"
     return ""
 
 
+def _where(exc: BaseException) -> str:
+    """The innermost line of the learner's own code in an exception's traceback."""
+    return _learner_line(traceback.extract_tb(exc.__traceback__))
+
+
+def _checker_line(exc: BaseException) -> str:
+    """The innermost line of resblock's own code in a traceback, e.g. "nb05.py line 30, in check"."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if _owner(frame.filename) == "checker":
+            return f"{Path(frame.filename).name} line {frame.lineno}, in `{frame.name}`"
+    return "an unknown place"
+
+
+def _learner_raised(exc: BaseException) -> bool:
+    """True if the learner's code is on the traceback: then the error is theirs, not the checker's."""
+    return any(_owner(f.filename) == "learner" for f in traceback.extract_tb(exc.__traceback__))
+
+
+# --- placeholders ----------------------------------------------------------------------------------------
+
+def is_placeholder(value: Any, _depth: int = 0) -> bool:
+    """True for an untouched placeholder: ``...``, ``None``, or a tuple/list/dict/set made only of those."""
+    if value is None or value is Ellipsis:
+        return True
+    if _depth < 3 and isinstance(value, (tuple, list, set, frozenset, dict)) and len(value):
+        items = value.values() if isinstance(value, dict) else value
+        return all(is_placeholder(v, _depth + 1) for v in items)
+    return False
+
+
+def _has_ellipsis(value: Any, _depth: int = 0) -> bool:
+    if value is Ellipsis:
+        return True
+    if _depth < 3 and isinstance(value, (tuple, list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return any(_has_ellipsis(v, _depth + 1) for v in items)
+    return False
+
+
+class _Watched:
+    """A learner's function, wrapped so that ``return ...`` reads as "not answered" and ``None`` is noticed."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.returned_none = fn, False
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if _has_ellipsis(result):
+                raise _NotAnswered
+            if result is None:
+                self.returned_none = True
+            return result
+
+        self.call = call
+
+
+# --- time limits -------------------------------------------------------------------------------------------
+
+class _Deadline:
+    def __init__(self, seconds: float, what: str, on: str) -> None:
+        self.when, self.seconds, self.what, self.on = time.monotonic() + seconds, seconds, what, on
+
+
+_deadlines: list[_Deadline] = []  # the main thread's active limits, outermost first
+_saved_handler: Any = None
+
+
+def _alarm_usable() -> bool:
+    """SIGALRM works on the main thread of a Unix process, when nobody else is using the timer."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return False
+    if _deadlines:
+        return True
+    return signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) in (
+        signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+def _arm() -> None:
+    soonest = min(d.when for d in _deadlines)
+    signal.setitimer(signal.ITIMER_REAL, max(soonest - time.monotonic(), 1e-4))
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    now = time.monotonic()
+    expired = [d for d in _deadlines if d.when <= now + 1e-3]
+    if not expired:  # early wake-up: sleep again until the soonest deadline
+        _arm()
+        return
+    d = expired[-1]  # the innermost limit that ran out names the most specific call
+    where = _learner_line(traceback.extract_stack(frame)) if frame is not None else ""
+    raise TimeLimitExceeded(d.seconds, d.what, d.on, where)
+
+
+@contextmanager
+def _alarm(seconds: float, what: str, on: str) -> Iterator[None]:
+    global _saved_handler
+    if not _deadlines:
+        _saved_handler = signal.signal(signal.SIGALRM, _on_alarm)
+    mine = _Deadline(seconds, what, on)
+    _deadlines.append(mine)
+    _arm()
+    try:
+        yield
+    finally:
+        _deadlines.remove(mine)
+        if _deadlines:
+            _arm()  # an outer limit still runs (if it already ran out, it fires at once)
+        else:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, _saved_handler)
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Ask a runaway thread to stop: raise TimeLimitExceeded in it at its next Python instruction."""
+    if thread.ident is not None and sys.implementation.name == "cpython":
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TimeLimitExceeded))
+
+
+def _in_thread(fn: Callable, args: tuple, kwargs: dict, seconds: float, what: str, on: str) -> Any:
+    """Run ``fn`` in a daemon thread and wait at most ``seconds`` (where SIGALRM cannot be used)."""
+    outcome: dict[str, Any] = {}
+    torch = sys.modules.get("torch")
+    grad = torch.is_grad_enabled() if torch is not None else None  # grad mode is per thread in PyTorch
+
+    def run() -> None:
+        try:
+            if torch is not None:
+                torch.set_grad_enabled(grad)
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed back to the caller's thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, name=f"resblock check: {what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        frame = sys._current_frames().get(worker.ident)
+        where = _learner_line(traceback.extract_stack(frame)) if frame is not None else ""
+        _stop_thread(worker)  # a pure-Python loop stops; a sleep ends on its own (the thread is a daemon)
+        raise TimeLimitExceeded(seconds, what, on, where)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def call_with_time_limit(fn: Callable, *args: Any, seconds: float | None, what: str, on: str = "", **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, stopped with :class:`TimeLimitExceeded` after ``seconds`` (None: no limit).
+
+    ``what`` names the call for the learner ("your `forward`"), ``on`` its input ("on a batch of shape
+    (2, 8, 6, 6)"). On the main thread of a Unix process a SIGALRM timer interrupts the call (loops and
+    sleeps alike, with nested limits); elsewhere the call runs in a daemon thread that is abandoned
+    (and asked to stop) when it overruns.
+    """
+    if seconds is None:
+        return fn(*args, **kwargs)
+    if not (isinstance(seconds, numbers.Real) and seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"seconds must be a positive number of seconds or None, got {seconds!r}.")
+    if _alarm_usable():
+        with _alarm(float(seconds), what, on):
+            return fn(*args, **kwargs)
+    return _in_thread(fn, args, kwargs, float(seconds), what, on)
+
+
+# --- numbers -----------------------------------------------------------------------------------------------
+
+def whole_number(value: Any, what: str = "the answer") -> int:
+    """``value`` as an int: accepts ints, NumPy integers, 0-d integer tensors and floats such as 14.0; else Mistake."""
+    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # a NumPy or torch scalar
+    if isinstance(value, bool):
+        raise Mistake(f"{what} should be a whole number, got the truth value {value!r}.")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if math.isfinite(value) and float(value).is_integer():
+            return int(value)
+        raise Mistake(f"{what} should be a whole number, got {value!r}, which is not one.")
+    raise Mistake(f"{what} should be a whole number, got {type(value).__name__} {value!r}.")
+
+
+# --- the question ------------------------------------------------------------------------------------------
+
 class Question:
     """One exercise: ``check(answer)`` says whether it is right and, if not, what the mistake is."""
 
-    def __init__(self, name: str, prompt: Text, checker: Callable[[Any], None], hint: Text, solution: Text) -> None:
+    def __init__(
+        self,
+        name: str,
+        prompt: Text,
+        checker: Callable[[Any], Any],
+        hint: Text,
+        solution: Text,
+        *,
+        time_limit: float | None = CHECK_SECONDS,
+    ) -> None:
         for arg, value in (("name", name), ("prompt", prompt), ("hint", hint), ("solution", solution)):
             if not (isinstance(value, str) and value.strip()) and not callable(value):
                 raise ValueError(f"Question {arg} must be a non-empty string (or a function returning one), got {value!r}.")
         if not callable(checker):
             raise ValueError(f"Question checker must be a function answer -> None that raises Mistake, got {checker!r}.")
+        if time_limit is not None and not (isinstance(time_limit, numbers.Real) and time_limit > 0):
+            raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}.")
         self.name, self._prompt, self.checker, self._hint, self._solution = name, prompt, checker, hint, solution
+        self.time_limit = time_limit
 
     @staticmethod
     def _text(value: Text) -> str:
@@ -117,17 +391,33 @@ class Question:
 
     def feedback(self, answer: Any) -> tuple[str, str]:
         """(status, message) for ``answer``; status is "correct", "incorrect" or "todo". Never raises."""
-        if answer is None or answer is Ellipsis:
+        if is_placeholder(answer):
             return "todo", NOT_ANSWERED
+        # A plain function is watched: `return ...` means "not yet", and a None it returned explains a crash.
+        watched = _Watched(answer) if inspect.isfunction(answer) or inspect.ismethod(answer) else None
         try:
-            praise = self.checker(answer)
+            praise = call_with_time_limit(
+                self.checker, watched.call if watched else answer, seconds=self.time_limit, what="checking your answer")
         except Mistake as m:
             return "incorrect", str(m)
-        except NotImplementedError:
+        except (NotImplementedError, _NotAnswered):
             return "todo", NOT_ANSWERED
-        except Exception as e:  # the learner's code failed: name the error and where, not a traceback
+        except TimeLimitExceeded as t:
+            return "incorrect", t.message()
+        except Exception as e:
             detail = f": {e}" if str(e) else ""
-            return "incorrect", f"Your code raised {type(e).__name__}{detail}{_where(e)}."
+            returned_none = watched is not None and watched.returned_none
+            if returned_none and "NoneType" in str(e):  # the checker tripped over the None it was given
+                return "incorrect", "your function returned None: did you forget `return`?"
+            if _learner_raised(e):  # the learner's code failed: name the error and where, not a traceback
+                return "incorrect", f"Your code raised {type(e).__name__}{detail}{_where(e)}."
+            if returned_none:
+                return "incorrect", "your function returned None: did you forget `return`?"
+            return "incorrect", (
+                f"The checker itself failed ({type(e).__name__}{detail}, at {_checker_line(e)}), so it could not "
+                "judge your answer. That is a bug in the exercise, not necessarily in your answer: check that you "
+                "passed what the question asks for, and please report it."
+            )
         return "correct", praise if isinstance(praise, str) and praise else "well done."
 
     def check(self, answer: Any) -> bool:
