@@ -1,6 +1,5 @@
 """Notebooks 05 and 06's exercises: reference solutions pass; known wrong answers fail naming the mistake."""
 
-import math
 import re
 
 import torch
@@ -32,13 +31,24 @@ def assert_mistake(question, answer, *words):
 
 # --- notebook 05 -------------------------------------------------------------------------------------
 
-def test_nb05_q1_solution_and_mistakes():
-    assert status(nb05.q1, solution_namespace(nb05.q1)["count_paths"])[0] == "correct"
+def test_nb05_q1_answers_are_computed_from_the_binomial():
+    # Oracle: Veit et al. report that the paths of length 5-17 are 0.45% of ResNet-110's paths.
+    assert abs(nb05.short_path_share() - 0.0045) < 0.0002
+    assert nb05.surviving_share() == 2.0**-10
+    assert nb05.answers() == {"share": "under 1%", "survive": "about a thousandth"}
+
+
+def test_nb05_q1_solution_placeholder_and_mistakes():
+    call = re.search(r"ex\.q1\.check\((\{.*?\})\)", nb05.q1._text(nb05.q1._solution)).group(1)
+    assert status(nb05.q1, eval(call))[0] == "correct"
+    assert status(nb05.q1, {"share": ..., "survive": ...})[0] == "todo"
     assert status(nb05.q1, None)[0] == "todo"
-    assert_mistake(nb05.q1, lambda n: 2**n, "total number of paths")
-    assert_mistake(nb05.q1, lambda n: [math.comb(n, k) for k in range(n)], "n + 1")
-    assert_mistake(nb05.q1, lambda n: [math.comb(n, k) / 2**n for k in range(n + 1)], "fractions")
-    assert_mistake(nb05.q1, lambda n: [n] * (n + 1), "expected")
+    assert_mistake(nb05.q1, {"share": "most", "survive": "about a thousandth"}, "share", "binomial")
+    assert_mistake(nb05.q1, {"share": "about a tenth", "survive": "about a thousandth"}, "thin tail")
+    assert_mistake(nb05.q1, {"share": "under 1%", "survive": "about half"}, "survive", "halves")
+    assert_mistake(nb05.q1, {"share": "under 1%", "survive": ...}, "missing: survive")
+    assert_mistake(nb05.q1, {"share": "few", "survive": "about half"}, "answer one of")
+    assert_mistake(nb05.q1, ["under 1%"], "dict")
 
 
 def test_nb05_q2_solution_package_and_mistakes():
@@ -69,18 +79,43 @@ def test_nb05_q2_solution_package_and_mistakes():
 
 # --- notebook 06 -------------------------------------------------------------------------------------
 
-def test_nb06_q1_solution_package_and_mistakes():
-    assert status(nb06.q1, solution_namespace(nb06.q1)["filter_normalize"])[0] == "correct"
-    assert status(nb06.q1, filter_normalize)[0] == "correct"
-    assert_mistake(nb06.q1, lambda d, w: d * w.norm() / d.norm(), "layer-wise")
-    assert_mistake(nb06.q1, lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, *[1] * (d.dim() - 1)), "norm 1")
-    assert_mistake(nb06.q1, lambda d, w: w.clone(), "weights themselves")
+def test_nb06_q1_measured_rescalings():
+    # Oracle: BN (batch statistics) cancels any positive per-channel scale; ReLU is positively homogeneous.
+    assert nb06.unchanged_rescalings() == {"A", "B", "F"}
 
-    def along_inputs(d, w):
-        dt, wt = d.transpose(0, 1), w.transpose(0, 1)
-        return (dt * (wt.flatten(1).norm(dim=1) / dt.flatten(1).norm(dim=1)).view(-1, *[1] * (d.dim() - 1))).transpose(0, 1)
 
-    assert_mistake(nb06.q1, along_inputs, "dim 1")
+def test_nb06_q1_solution_placeholder_and_mistakes():
+    call = re.search(r"ex\.q1\.check\((\[.*?\])\)", nb06.q1._text(nb06.q1._solution)).group(1)
+    assert status(nb06.q1, set(eval(call)))[0] == "correct"
+    assert status(nb06.q1, {"a", "b", "f"})[0] == "correct"
+    assert status(nb06.q1, {...})[0] == "todo"
+    assert status(nb06.q1, None)[0] == "todo"
+    assert_mistake(nb06.q1, {"A", "F"}, "left out 1", "B")
+    assert_mistake(nb06.q1, {"A", "B", "C", "F"}, "C changes", "sign")
+    assert_mistake(nb06.q1, {"A", "B", "D", "F"}, "gamma")
+    assert_mistake(nb06.q1, {"A", "B", "E", "F"}, "without BN")
+    assert_mistake(nb06.q1, {"A", "B", "F", "Z"}, "not among")
+    assert_mistake(nb06.q1, 3, "set of letters")
+
+
+def test_filter_normalize_diagnosis_names_the_mistakes():
+    # The diagnosis behind q2's checker, on one tensor: right answers pass, known wrong ones are named.
+    def check(fn):
+        g = torch.Generator().manual_seed(0)
+        w = torch.randn(6, 4, 3, 3, generator=g) * torch.linspace(0.1, 3.0, 6).view(-1, 1, 1, 1)
+        d = torch.randn(6, 4, 3, 3, generator=g)
+        nb06._diagnose(fn(d.clone(), w.clone()), d, w, "probe")
+
+    check(filter_normalize)
+    for wrong, words in ((lambda d, w: d * w.norm() / d.norm(), "layer-wise"),
+                         (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1), "norm 1"),
+                         (lambda d, w: w.clone(), "weights themselves")):
+        try:
+            check(wrong)
+        except nb06.Mistake as m:
+            assert words in str(m), str(m)
+        else:
+            raise AssertionError(f"{words}: not caught")
 
 
 def test_nb06_q2_solution_package_and_mistakes():

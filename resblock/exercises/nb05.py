@@ -1,7 +1,7 @@
 """Exercises for notebook 05, "Ensembles of paths": ``from resblock.exercises import nb05 as ex``.
 
-q1 count the paths of each length through n blocks; q2 delete a residual block's branch at test
-time. Each checker runs the answer on cases it builds itself and names the mistake it looks like.
+q1 predict what the binomial count of paths means for Veit et al.'s two findings (how few paths
+are short; how many survive a lesion); q2 delete a residual block's branch at test time. Each checker runs the answer on cases it builds itself and names the mistake it looks like.
 """
 
 from __future__ import annotations
@@ -16,45 +16,85 @@ from torch import nn
 from resblock.blocks import ResidualBlock
 from resblock.exercises import Mistake, Question
 
+# --- q1: predict, from the binomial count, what Veit et al.'s two findings mean -----------------------
 
-# --- q1: how many paths of each length ------------------------------------------------------------
+# Veit et al. (2016, sec. 5): in their ResNet-110 (n = 54 blocks) almost all of the gradient came from
+# paths through 5 to 17 blocks; their lesion study deleted up to 20 blocks of the same net.
+N_BLOCKS, SHORT = 54, (5, 17)
+DELETED = 10
+SHARE_CHOICES = ("most", "about a tenth", "under 1%")
+SURVIVE_CHOICES = ("about half", "about a tenth", "about a thousandth")
 
 
-def check_count_paths(count_paths: Any) -> str:
-    """Checker for q1: ``count_paths(n)`` must return [C(n, 0), ..., C(n, n)]."""
-    if not callable(count_paths):
-        raise Mistake(f"pass your function itself (`count_paths`), got {type(count_paths).__name__}.")
-    for n in range(0, 11):
-        got = count_paths(n)
-        if isinstance(got, (int, float)) and not isinstance(got, bool):
-            if got == 2**n:
-                raise Mistake(f"count_paths({n}) returned {got} = 2^{n}, the total number of paths; "
-                              "return a list with one count per path length k = 0..n.")
-            raise Mistake(f"count_paths({n}) returned the number {got}; return a list of n + 1 counts.")
-        try:
-            got = [x for x in got]
-        except TypeError:
-            raise Mistake(f"count_paths({n}) returned {type(got).__name__}; return a list of n + 1 counts.") from None
-        want = [math.comb(n, k) for k in range(n + 1)]
-        if len(got) != n + 1:
-            raise Mistake(f"count_paths({n}) has {len(got)} entries; paths through n = {n} blocks have lengths "
-                          f"0 to {n}, which is n + 1 = {n + 1} lengths (do not forget length 0, all shortcuts).")
-        if n >= 1 and abs(sum(got) - 1.0) < 1e-9 and sum(got) != 2**n:
-            raise Mistake(f"count_paths({n}) sums to 1: those are fractions of paths; return the counts (they sum to 2^n).")
-        if any(g != w for g, w in zip(got, want)):
-            raise Mistake(f"count_paths({n}) = {got}, expected {want}: a path of length k chooses which k "
-                          "of the n blocks it passes through a branch.")
-    return "a path of length k picks k of the n blocks: C(n, k) paths, 2^n in all."
+def short_path_share(n: int = N_BLOCKS, lo: int = SHORT[0], hi: int = SHORT[1]) -> float:
+    """Fraction of the 2^n paths whose length (number of branches taken) lies in lo..hi."""
+    return sum(math.comb(n, k) for k in range(lo, hi + 1)) / 2**n
+
+
+def surviving_share(n: int = N_BLOCKS, deleted: int = DELETED) -> float:
+    """Fraction of the 2^n paths left after deleting ``deleted`` branches: those that take none of them."""
+    return 2 ** (n - deleted) / 2**n
+
+
+def _pick(value: float, choices: tuple[str, ...], edges: tuple[float, float]) -> str:
+    """The choice a measured fraction falls in: above edges[0] -> choices[0], above edges[1] -> [1], else [2]."""
+    return choices[0] if value > edges[0] else choices[1] if value > edges[1] else choices[2]
+
+
+def answers() -> dict[str, str]:
+    """The right choices, computed from the binomial counts (not typed in)."""
+    return {"share": _pick(short_path_share(), SHARE_CHOICES, (0.3, 0.03)),
+            "survive": _pick(surviving_share(), SURVIVE_CHOICES, (0.3, 0.03))}
+
+
+WHY_Q1 = {
+    "share": ("The lengths of the 2^54 paths are binomial, with mean n/2 = 27 and standard deviation "
+              "sqrt(54)/2, about 3.7. Lengths 5 to 17 all lie 2.7 or more standard deviations below the "
+              "mean: a thin tail. Sum math.comb(54, k) for k = 5..17 and divide by 2**54."),
+    "survive": ("A path survives only if it takes the shortcut, not the branch, in every deleted block. "
+                "Each deleted block halves the surviving paths, so 10 deletions leave 1/2^10 of them."),
+}
+
+
+def check_path_predictions(answer: Any) -> str:
+    """Checker for q1: a dict {"share": ..., "survive": ...}, one of the listed choices each."""
+    if not isinstance(answer, dict):
+        raise Mistake("answer with a dict such as {'share': 'most', 'survive': 'about half'}, "
+                      f"got {type(answer).__name__}.")
+    keys = ("share", "survive")
+    missing = [k for k in keys if answer.get(k) is None or answer.get(k) is Ellipsis]
+    if len(missing) == len(keys):
+        raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
+    if missing:
+        raise Mistake(f"give both predictions; missing: {', '.join(missing)}.")
+    truth = answers()
+    for key, choices in (("share", SHARE_CHOICES), ("survive", SURVIVE_CHOICES)):
+        value = answer[key]
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
+        if value.strip().lower() != truth[key]:
+            raise Mistake(f"{key}: not {value.strip()!r}. {WHY_Q1[key]}")
+    return (f"paths of length 5 to 17 are {short_path_share():.2%} of all paths, yet they carry almost all "
+            f"of the gradient; and after {DELETED} deletions only 1 path in {2**DELETED} is left, yet Veit et "
+            "al.'s net lost accuracy smoothly as blocks went, without collapsing. Both say the same thing: the net does not need "
+            "most of its paths, and the long ones least of all.")
 
 
 q1 = Question(
-    "Q1 · counting paths",
-    "Write `count_paths(n)` returning a list whose entry k is the number of paths through n residual "
-    "blocks that pass through exactly k residual branches (k = 0..n). Check it with `ex.q1.check(count_paths)`.",
-    check_count_paths,
-    "Each block offers two roads: the shortcut or the branch. A path of length k is a choice of which k "
-    "blocks use the branch. `math.comb(n, k)` counts such choices.",
-    "```python\nimport math\n\ndef count_paths(n):\n    return [math.comb(n, k) for k in range(n + 1)]\n```",
+    "Q1 · what the binomial count predicts",
+    "Veit et al.'s ResNet-110 has n = 54 residual blocks, so 2^54 paths. Predict, before computing anything:\n\n"
+    f"- `share`: they found that almost all of the gradient comes from paths through 5 to 17 blocks. What "
+    f"share of all 2^54 paths have such a length? One of {', '.join(repr(c) for c in SHARE_CHOICES)}.\n"
+    f"- `survive`: their lesion study deletes blocks at random. After deleting {DELETED} blocks, what share "
+    f"of the 2^54 paths is left intact? One of {', '.join(repr(c) for c in SURVIVE_CHOICES)}.\n\n"
+    "Answer with a dict: `ex.q1.check({'share': '...', 'survive': '...'})`. The checker computes both.",
+    check_path_predictions,
+    "A path of length k takes the branch in k of the n blocks: math.comb(n, k) paths, mean length n/2. "
+    "Where do lengths 5 to 17 sit in a binomial centred on 27? For `survive`: which paths does deleting one "
+    "block remove?",
+    lambda: "```python\nex.q1.check(" + repr(answers()) + ")\n```\n\n"
+    f"share: {short_path_share():.4f} of the paths ({WHY_Q1['share']}) survive: {surviving_share():.5f} "
+    f"({WHY_Q1['survive']})",
 )
 
 

@@ -1,8 +1,9 @@
 """Exercises for notebook 06, "Loss landscape": ``from resblock.exercises import nb06 as ex``.
 
-q1 filter-normalise one random direction tensor; q2 build a whole direction for a model, with
-biases and BN parameters left out. The checkers compare filter norms and name the usual mistakes:
-layer-wise instead of filter-wise scaling, unit-norm filters, the wrong axis, BN left in.
+q1 predict which rescalings of the weights a net does not notice (the reason directions are
+filter-normalised); q2 build a whole filter-normalised direction for a model, with biases and BN
+parameters left out. The q2 checker compares filter norms and names the usual mistakes: layer-wise
+instead of filter-wise scaling, unit-norm filters, the wrong axis, BN left in.
 """
 
 from __future__ import annotations
@@ -46,31 +47,105 @@ def _diagnose(got: torch.Tensor, d: torch.Tensor, w: torch.Tensor, where: str) -
     raise Mistake(f"{where}: the filter norms {norms[:3].tolist()}... should equal the weight's {want[:3].tolist()}....")
 
 
-def check_filter_normalize(filter_normalize: Any) -> str:
-    """Checker for q1: ``filter_normalize(d, w)`` rescales each filter d[i] to the norm of w[i]."""
-    if not callable(filter_normalize):
-        raise Mistake(f"pass your function itself (`filter_normalize`), got {type(filter_normalize).__name__}.")
-    g = torch.Generator().manual_seed(0)
-    for shape, what in (((6, 4, 3, 3), "a conv weight (6 filters of 4x3x3)"), ((5, 7), "a linear weight (5 rows)")):
-        w = torch.randn(shape, generator=g) * torch.linspace(0.1, 3.0, shape[0]).view(-1, *[1] * (len(shape) - 1))
-        d = torch.randn(shape, generator=g)
-        d_before = d.clone()
-        got = filter_normalize(d.clone(), w.clone())
-        _diagnose(got, d_before, w, f"on {what}")
-    return "each filter of the direction now has the length of its filter in the trained weights."
+# --- q1: predict which rescalings a net does not notice (why directions are filter-normalised) ------
+
+
+def _bn_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+
+
+def _plain_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3, bias=False))
+
+
+def _scale_filters(conv: nn.Conv2d, factors: list[float]) -> None:
+    conv.weight.mul_(torch.tensor(factors).view(-1, 1, 1, 1))
+
+
+# name: (builds the net, rescales it in place, why the output does or does not change)
+RESCALINGS = {
+    "A": ("conv -> BN -> ReLU -> linear: multiply every filter of the conv by 10",
+          _bn_net, lambda m: m[0].weight.mul_(10.0),
+          "BN divides each channel by its own standard deviation over the batch, so the 10 cancels"),
+    "B": ("conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by 10 and filter 1 by 3",
+          _bn_net, lambda m: _scale_filters(m[0], [10.0, 3.0, 1.0, 1.0]),
+          "BN normalises each channel separately, so each filter's own factor cancels: the invariance is per filter"),
+    "C": ("conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by -1",
+          _bn_net, lambda m: _scale_filters(m[0], [-1.0, 1.0, 1.0, 1.0]),
+          "BN removes a positive scale only; a sign flip turns the normalised channel upside down before the ReLU"),
+    "D": ("conv -> BN -> ReLU -> linear: multiply BN's weight (gamma) by 10",
+          _bn_net, lambda m: m[1].weight.mul_(10.0),
+          "gamma is applied after the normalisation, so nothing divides it out"),
+    "E": ("conv -> ReLU -> linear, no BN: multiply every filter of the conv by 10",
+          _plain_net, lambda m: m[0].weight.mul_(10.0),
+          "without BN nothing divides the 10 out: the output is 10 times larger"),
+    "F": ("conv -> ReLU -> linear, no BN: multiply the conv by 10 and the linear layer by 0.1",
+          _plain_net, lambda m: (m[0].weight.mul_(10.0), m[3].weight.mul_(0.1)),
+          "relu(10 z) = 10 relu(z) for a positive factor, and the linear layer's 0.1 undoes it"),
+}
+
+
+def unchanged_rescalings() -> set[str]:
+    """The RESCALINGS after which the net's output is the same (BN in training mode), found by running each one."""
+    x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    found = set()
+    for name, (_, build, rescale, _) in RESCALINGS.items():
+        net = build().train()  # BN normalises with the batch's statistics, as during training
+        with torch.no_grad():
+            before = net(x)
+            rescale(net)
+            after = net(x)
+        if torch.allclose(before, after, rtol=1e-4, atol=1e-4):
+            found.add(name)
+    return found
+
+
+def describe_rescalings() -> str:
+    return "\n".join(f"- {k}: {v[0]}" for k, v in RESCALINGS.items())
+
+
+def check_unchanged(answer: Any) -> str:
+    """Checker for q1: the set of RESCALINGS names that leave the output unchanged."""
+    if isinstance(answer, str):
+        answer = {answer}
+    try:
+        chosen = {a.strip().upper() if isinstance(a, str) else a for a in answer}
+    except TypeError:
+        raise Mistake(f"answer with a set of letters, e.g. {{'A'}}; got {type(answer).__name__}.") from None
+    if not chosen or chosen <= {Ellipsis, None}:
+        raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
+    unknown = sorted(str(c) for c in chosen if c not in RESCALINGS)
+    if unknown:
+        raise Mistake(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the letters {list(RESCALINGS)}.")
+    truth = unchanged_rescalings()
+    wrong_in = sorted(chosen - truth)
+    if wrong_in:
+        k = wrong_in[0]
+        raise Mistake(f"{k} changes the output: {RESCALINGS[k][3]}.")
+    missing = sorted(truth - chosen)
+    if missing:
+        k = missing[0]
+        raise Mistake(f"you left out {len(missing)} that the net does not notice; look again at {k}.")
+    return ("a BN net ignores the length of each filter (and a ReLU net without BN lets one layer's scale move "
+            "into the next). So a step of fixed size means nothing on its own: it is large for a short filter and "
+            "negligible for a long one. Li et al. therefore measure each filter's step against that filter's own "
+            "norm: filter-wise normalisation.")
 
 
 q1 = Question(
-    "Q1 · filter-wise normalisation",
-    "Write `filter_normalize(d, w)` for one weight tensor `w` (conv: out x in x k x k; linear: out x in) and "
-    "a random tensor `d` of the same shape: return d with each filter `d[i]` rescaled so that "
-    "||d[i]|| = ||w[i]||. Check it with `ex.q1.check(filter_normalize)`.",
-    check_filter_normalize,
-    "A filter is one output channel, `d[i]`. `d.flatten(1).norm(dim=1)` gives one norm per filter; reshape the "
-    "ratio of norms with `.view(-1, *[1] * (d.dim() - 1))` so it broadcasts over the rest of each filter.",
-    "```python\ndef filter_normalize(d, w):\n    d_norm = d.flatten(1).norm(dim=1)\n    w_norm = w.flatten(1).norm(dim=1)\n"
-    "    return d * (w_norm / d_norm).view(-1, *[1] * (d.dim() - 1))\n```\n"
-    "The package's version is `resblock.landscape.filter_normalize`.",
+    "Q1 · which rescalings does the net not notice?",
+    lambda: "Each line builds a small net (BN, where there is one, in training mode: it normalises with the "
+    "batch's own statistics) and rescales some of its weights. Predict, before running anything, after which "
+    "rescalings the net's output on a batch is the same as before (up to rounding):\n\n" + describe_rescalings()
+    + "\n\nAnswer with a set of letters: `ex.q1.check({'...', '...'})`. The checker builds each net and measures it.",
+    check_unchanged,
+    "Ask what comes after the weights that were rescaled. BN subtracts each channel's mean and divides by its "
+    "standard deviation: which factors does that cancel, and which not (think of the sign)? A ReLU satisfies "
+    "relu(c z) = c relu(z) only for c > 0.",
+    lambda: "```python\nex.q1.check(" + repr(sorted(unchanged_rescalings())) + ")\n```\n\nFound by running each "
+    "one: `ex.unchanged_rescalings()`. " + " ".join(f"{k}: {v[3]}." for k, v in RESCALINGS.items()),
 )
 
 
@@ -120,7 +195,7 @@ q2 = Question(
     "dimensions, and zeros for biases and BN parameters (1-D). Check it with `ex.q2.check(random_direction)`.",
     check_random_direction,
     "`p.dim() <= 1` picks out biases and BN's gamma and beta. For the rest use `torch.randn_like(p)` and your "
-    "`filter_normalize` from Q1 (or the package's `resblock.landscape.filter_normalize`).",
+    "the package's `resblock.landscape.filter_normalize` (its source is printed in section 2).",
     "```python\nimport torch\nfrom resblock.landscape import filter_normalize\n\ndef random_direction(model):\n"
     "    out = {}\n    for name, p in model.named_parameters():\n        w = p.detach()\n"
     "        out[name] = torch.zeros_like(w) if w.dim() <= 1 else filter_normalize(torch.randn_like(w), w)\n"
