@@ -117,6 +117,14 @@ def test_q3_solution_and_package_pass():
     assert nb07.q3.feedback(with_package)[0] == "correct"
 
 
+def test_q3_placeholder_is_todo():
+    def pre_ln(x, f, ln):
+        return ...  # the notebook's template
+
+    assert nb07.q3.feedback(pre_ln)[0] == "todo"
+    assert nb07.q3.feedback(lambda x, f, ln: None)[0] == "todo"
+
+
 def test_q3_names_each_mistake():
     assert_mistake(nb07.q3, lambda x, f, ln: ln(x + f(x)), "post-LN")
     assert_mistake(nb07.q3, lambda x, f, ln: f(ln(x)), "stream x is missing")
