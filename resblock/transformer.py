@@ -5,9 +5,10 @@ running sum, the *residual stream*. Where the LayerNorm sits matters. The origin
 (Vaswani et al. 2017) normalised after the addition, LN(x + f(x)) ("post-LN"); GPT-2 and most
 models since normalise the branch's input, x + f(LN(x)) ("pre-LN"), which leaves an identity path
 from the first layer to the last. Xiong et al., "On Layer Normalization in the Transformer
-Architecture", arXiv:2002.04745, show that at initialisation post-LN's gradients are largest for
-the parameters near the output and shrink toward the input, while pre-LN's stay level, and that
-pre-LN trains without the learning-rate warm-up post-LN needs. ReZero (arXiv:2003.04887) drops the
+Architecture", arXiv:2002.04745, show that at initialisation the gradient of post-LN's last-layer
+parameters does not shrink with depth while pre-LN's scales like 1/sqrt(depth) (so a deep post-LN
+stack has large gradients near its output), and that pre-LN trains without the learning-rate
+warm-up post-LN needs. Notebook 07 measures both in this module's stack. ReZero (arXiv:2003.04887) drops the
 LayerNorm and gates each branch with a scalar that starts at 0: x + alpha f(x).
 
 Here the "sequence" is an image's 28 rows, so a small transformer classifies Fashion-MNIST.

@@ -2,11 +2,8 @@
 
 import re
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+import pytest
 
-from resblock.blocks import PreActBlock
 from resblock.exercises import nb07
 from resblock.transformer import Residual
 
@@ -25,57 +22,58 @@ def assert_mistake(question, answer, *words):
         assert w in message, message
 
 
-# --- q1: the pre-activation block --------------------------------------------------------------
+# --- q1: predict the gradient profiles -----------------------------------------------------------
 
 
-class Skeleton(solution_namespace(nb07.q1)["MyPreActBlock"]):
-    """The notebook's skeleton (the reference solution's layers); subclasses fill in forward the way learners get it wrong."""
+def test_q1_answer_key_matches_a_measurement():
+    # The oracle: build the six 56-layer nets the notebook builds, measure the first/last gradient ratio
+    # on one batch of Fashion-MNIST, and sort it into its group. Two seeds, as the course's seed moves.
+    from resblock.data import load_fashion_mnist
+    from resblock.env import seed_everything
+    from resblock.models import ResNet, ResNetConfig
+    from resblock.variants import block_input_grad_norms
 
-    def branch(self, x):
-        return self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
+    configs = {"plain": dict(shortcut=False), "basic (post-act.)": dict(), "pre-activation": dict(block="preact"),
+               "bottleneck": dict(block="bottleneck"), "zero-init gamma": dict(zero_init_residual=True),
+               "ReZero (no BN)": dict(block="rezero")}
+    assert tuple(configs) == nb07.GRADIENT_VARIANTS
+    data = load_fashion_mnist()
+    for seed in (0, 1):
+        x, y = data.train_images[32 * seed:32 * seed + 32], data.train_labels[32 * seed:32 * seed + 32]
+        measured = {}
+        for name, kwargs in configs.items():
+            seed_everything(seed)
+            net = ResNet(ResNetConfig(depth=56, **kwargs))
+            g = block_input_grad_norms(net, list(net.blocks()), x, y)
+            measured[name] = nb07.ratio_group(g[0] / g[-1])
+        assert measured == nb07.EXPECTED_GROUPS, (seed, measured)
 
-    def forward(self, x):
-        raise NotImplementedError
 
-
-def _variant(forward):
-    return type("Attempt", (Skeleton,), {"forward": forward})
-
-
-def test_q1_solution_and_package_pass():
-    assert nb07.q1.feedback(solution_namespace(nb07.q1)["MyPreActBlock"])[0] == "correct"
-    assert nb07.q1.feedback(PreActBlock)[0] == "correct"
-
-
-def test_q1_placeholder_is_todo():
-    assert nb07.q1.feedback(Skeleton)[0] == "todo"
-    assert nb07.q1.feedback(None)[0] == "todo"
+def test_q1_solution_passes_and_placeholder_is_todo():
+    assert nb07.q1.feedback(dict(nb07.EXPECTED_GROUPS))[0] == "correct"
+    assert "thousands" in nb07.q1._text(nb07.q1._solution)
+    assert nb07.q1.feedback(...)[0] == "todo"
+    assert nb07.q1.feedback({name: ... for name in nb07.GRADIENT_VARIANTS})[0] == "todo"  # the notebook's template
 
 
 def test_q1_names_each_mistake():
-    assert_mistake(nb07.q1, _variant(lambda s, x: F.relu(x + s.branch(x))), "ReLU after the addition")
-    assert_mistake(nb07.q1, _variant(lambda s, x: s.branch(x)), "shortcut is missing")
-    assert_mistake(nb07.q1, _variant(lambda s, x: F.relu(s.bn1(x)) + s.branch(x)), "carries relu(bn1(x))")
-    assert_mistake(nb07.q1, _variant(lambda s, x: x + s.bn2(s.conv2(F.relu(s.bn1(s.conv1(x)))))), "post-activation order")
-    assert_mistake(nb07.q1, _variant(lambda s, x: x + s.conv2(s.bn2(s.conv1(s.bn1(x))))), "ReLUs are missing")
+    right = dict(nb07.EXPECTED_GROUPS)
+    assert_mistake(nb07.q1, {**right, "pre-activation": "about 1"}, "'pre-activation'", "random")
+    assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "alpha = 0")
+    assert_mistake(nb07.q1, {**right, "plain": "tens to hundreds"}, "no shortcut")
+    assert_mistake(nb07.q1, {**right, "zero-init gamma": "thousands", "plain": "about 1"}, "1 more to rethink")
+    assert_mistake(nb07.q1, {**right, "plain": ...}, "still missing", "plain")
+    assert_mistake(nb07.q1, {**right, "resnet": "about 1"}, "not among the nets")
+    assert_mistake(nb07.q1, {**right, "plain": "huge"}, "must be one of")
+    assert_mistake(nb07.q1, ["plain"], "dict")
 
-    def in_place(s, x):
-        x += s.branch(x.clone())
-        return x
 
-    assert_mistake(nb07.q1, _variant(in_place), "in place")
-    assert_mistake(nb07.q1, PreActBlock(8, 8), "class itself")
-
-    class Renamed(nn.Module):
-        def __init__(self, in_planes, planes):
-            super().__init__()
-            self.norm = nn.BatchNorm2d(in_planes)
-
-        def forward(self, x):
-            return x
-
-    assert_mistake(nb07.q1, Renamed, "keep the layers of the skeleton")
-    assert_mistake(nb07.q1, _variant(lambda s, x: 2 * x + s.branch(x)), "differs from")
+def test_ratio_group_boundaries():
+    assert nb07.ratio_group(1.0) == nb07.ratio_group(0.5) == "about 1"
+    assert nb07.ratio_group(50) == nb07.ratio_group(600) == "tens to hundreds"
+    assert nb07.ratio_group(9000) == "thousands"
+    with pytest.raises(ValueError, match="positive"):
+        nb07.ratio_group(float("nan"))
 
 
 # --- q2: the identity at init --------------------------------------------------------------------
@@ -117,6 +115,14 @@ def test_q3_solution_and_package_pass():
         return sub(x)
 
     assert nb07.q3.feedback(with_package)[0] == "correct"
+
+
+def test_q3_placeholder_is_todo():
+    def pre_ln(x, f, ln):
+        return ...  # the notebook's template
+
+    assert nb07.q3.feedback(pre_ln)[0] == "todo"
+    assert nb07.q3.feedback(lambda x, f, ln: None)[0] == "todo"
 
 
 def test_q3_names_each_mistake():
