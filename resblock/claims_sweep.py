@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "claims_sweep.json",
                         help="the JSON report (a .md summary is written beside it)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other notebooks' results already in --out; replace only those run now")
     args = parser.parse_args(argv)
     variants = default_variants()
     if args.variants:
@@ -217,6 +219,23 @@ def main(argv: list[str] | None = None) -> int:
                 list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
         for variant in (v for v in variants if v not in single):
             sweep(variant, Path(tmp))
+    if args.update and args.out.exists():
+        # Fold in the earlier report's runs of the notebooks not run now (same variants only).
+        earlier = json.loads(args.out.read_text())
+        if sorted(v["name"] for v in earlier["variants"]) != sorted(runs):
+            print(f"--update: {args.out} was made with other variants; run them all again", file=sys.stderr)
+            return 2
+        now = {p.name for p in notebooks}
+        for variant, per in earlier["runs"].items():
+            for nb, r in per.items():
+                if nb not in now:
+                    runs[variant][nb] = {"seconds": r["seconds"], "error": r["error"], "claims": []}
+        for row in earlier["claims"]:
+            if row["notebook"] not in now:
+                for variant, results in row["results"].items():
+                    runs[variant][row["notebook"]]["claims"] += [
+                        {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
+        notebooks = sorted({*notebooks, *(NOTEBOOKS_DIR / nb for nb in earlier["notebooks"])})
     claims = collect(runs)
     checks = sum(len(rs) for row in claims for rs in row["results"].values())
     failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
