@@ -30,7 +30,8 @@ from torch import nn
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
-from resblock.plots import COLOURS, draw_note, plot_layer_values
+from resblock.plots import draw_note, plot_layer_values
+from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
 EXPLORER_NORMS = ("none", "batch")
@@ -153,7 +154,7 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
     """Draw the explorer's two panels for measured profiles onto ``fig`` (its earlier data removed first)."""
     ax_g, ax_a = _empty_panels(fig)
     label = f"alpha = {s.alpha:g}" + (" (residual)" if s.alpha == 1 else "")
-    styles = {"plain (alpha = 0)": {"color": COLOURS["plain"], "ls": "--"}, label: {"color": COLOURS["residual"]}}
+    styles = {"plain (alpha = 0)": PLAIN, label: RESIDUAL}  # the course's plain/residual contrast (resblock.style)
     grads = {"plain (alpha = 0)": list(plain.grad_norms.values())}
     acts = {"plain (alpha = 0)": list(plain.activation_rms.values())}
     if chosen is not None:
