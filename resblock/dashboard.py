@@ -28,6 +28,7 @@ DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
 WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
 MIN_SECONDS, MAX_SECONDS = 2, 300  # the budget slider's range
 LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 100.0)  # peak learning rates; 100 shows what divergence looks like
+SECONDS = 45  # notebook 04 trains once for this long: 60 s did not leave the rest of the notebook room in 2 minutes
 
 
 def _curves() -> HistoryCurves:
@@ -43,15 +44,19 @@ class TrainingDashboard:
     def __init__(
         self,
         data,
-        config: TrainConfig = TrainConfig(eval_images=2000),  # curves on 2,000 test images, the final on all
+        config: TrainConfig | None = None,  # None: TrainConfig(seconds=SECONDS, eval_images=2000)
         depth: int = TINY_RESNET.depth,
         width: int = TINY_RESNET.widths[0],
         shortcut: bool = True,
         stem_pool: bool = TINY_RESNET.stem_pool,
-        seconds: int = 45,  # notebook 04 trains once with this: 60 s did not leave the rest of the notebook room in 2 minutes
+        seconds: int | None = None,  # the budget slider's start; None: config.seconds, else SECONDS
         background: bool = True,
         redraw_interval: float = 1.0,
     ) -> None:
+        if config is None:  # built here, not at import time: its seed follows $RESBLOCK_SEED when the dashboard is made
+            config = TrainConfig(seconds=SECONDS, eval_images=2000)  # curves on 2,000 test images, the final on all
+        if seconds is None:
+            seconds = round(config.seconds) if config.seconds is not None else SECONDS
         for name, value, allowed in (("depth", depth, DEPTHS), ("width", width, WIDTHS)):
             if isinstance(value, bool) or value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")

@@ -383,13 +383,11 @@ def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
         ("seeds", "1 run shown", lambda c: "see the results"),
     ]
     names = list(configs)
-    width = [20, 24] + [max(28, len(n)) for n in names]
-    head = ["", "He et al. (Fig. 6)"] + names
-    lines = ["".join(h.ljust(w) for h, w in zip(head, width))]
-    for label, paper, ours in rows:
-        cells = [label, paper] + [ours(configs[n]) for n in names]
-        lines.append("".join(c.ljust(w) for c, w in zip(cells, width)))
-    return "\n".join(lines)
+    table = [["", "He et al. (Fig. 6)"] + names]
+    table += [[label, paper] + [ours(configs[n]) for n in names] for label, paper, ours in rows]
+    # Each column as wide as its longest cell, then two spaces: no cell may run into the next.
+    width = [max(len(row[i]) for row in table) + 2 for i in range(len(table[0]))]
+    return "\n".join("".join(c.ljust(w) for c, w in zip(row, width)).rstrip() for row in table)
 
 
 # --- figures (pure: data in, Axes out) ------------------------------------------------------

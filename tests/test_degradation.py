@@ -218,6 +218,18 @@ def test_committed_results_show_degradation_in_every_seed(filename, preset):
     assert all(deg.degradation_per_seed(results).values())
 
 
+def test_paper_vs_ours_keeps_every_column_apart():
+    table = deg.paper_vs_ours({"live run (section 3)": deg.LIVE, "full run (section 7)": deg.FULL}).splitlines()
+    header = table[0]
+    starts = [header.index(h) for h in ("He et al. (Fig. 6)", "live run (section 3)", "full run (section 7)")]
+    for line in table:
+        for a, b in zip([0] + starts, starts):
+            cell = line[a:b]
+            assert cell.endswith("  ") or not cell.strip(), f"a cell runs into the next column: {line!r}"
+    lr = next(line for line in table if line.startswith("learning rate"))
+    assert "0.05, warm-up then linear to 0  " in lr and lr.rstrip().endswith("0.1, warm-up then linear to 0")
+
+
 # --- exercises --------------------------------------------------------------------------------
 
 

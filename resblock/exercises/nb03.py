@@ -42,8 +42,8 @@ WHY = {
     ("C", "overfitting"): "In C the 20-layer net is better on *both* sets: a lower training loss and a lower test "
                           "error. Overfitting would show a lower training loss with a *higher* test error.",
     ("C", "underfitting"): "In C the 20-layer net fits the training data better than the 8-layer one (0.40 < 0.45) "
-                           "and generalises better: nothing is wrong. (Between 8 and 20 layers a plain net "
-                           "still gains from depth; the trouble starts deeper.)",
+                           "and generalises better: nothing is wrong. Depth is not harmful in itself; in He et al.'s "
+                           "Fig. 6 the trouble shows past 20 layers.",
 }
 
 
@@ -81,8 +81,8 @@ q1 = Question(
     "(lower training loss) and new data worse. Underfitting: it fits even its training data worse.",
     "```python\nex.q1.check({'A': 'underfitting', 'B': 'overfitting', 'C': 'neither'})\n```\n\n"
     "A is He et al.'s degradation: the 56-layer plain net's training loss is higher, so it is not overfitting. "
-    "B is overfitting: the training loss falls while the test error rises. C is depth helping, as it does "
-    "for plain nets up to about 20 layers.",
+    "B is overfitting: the training loss falls while the test error rises. C is depth helping: the deeper "
+    "net fits its training data better *and* tests better.",
 )
 
 

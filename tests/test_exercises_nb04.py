@@ -1,0 +1,130 @@
+"""Notebook 04's exercises: reference solutions pass; known wrong answers fail naming the mistake."""
+
+import re
+
+import pytest
+
+from resblock.exercises import nb04
+from resblock.models import ResNet, count_parameters
+from resblock.train import lr_at
+
+
+def solution_answer(question):
+    """The answer inside the solution's ``ex.qN.check(...)`` call, evaluated."""
+    code = "\n".join(re.findall(r"```python\n(.*?)```", question._text(question._solution), flags=re.S))
+    found = re.search(r"check\((.*)\)\s*$", code.strip(), flags=re.S)
+    assert found, code
+    return eval(found.group(1))
+
+
+def assert_mistake(question, answer, *words):
+    status, message = question.feedback(answer)
+    assert status == "incorrect", message
+    for w in words:
+        assert w in message, message
+
+
+@pytest.mark.parametrize("question", [nb04.q1, nb04.q2, nb04.q3, nb04.q4], ids=lambda q: q.name)
+def test_reference_solution_passes(question):
+    status, message = question.feedback(solution_answer(question))
+    assert status == "correct", message
+
+
+@pytest.mark.parametrize("question", [nb04.q1, nb04.q2, nb04.q3, nb04.q4], ids=lambda q: q.name)
+def test_placeholder_is_not_yet(question):
+    keys = {nb04.q1: nb04.PARTS, nb04.q2: nb04.SHORTCUT_KEYS, nb04.q3: nb04.SCHEDULE_KEYS, nb04.q4: nb04.MATRIX_KEYS}
+    assert question.feedback(dict.fromkeys(keys[question], ...))[0] == "todo"
+    assert question.feedback(...)[0] == "todo"
+    assert "Q" in repr(question) and question.prompt
+
+
+# --- q1: shapes, checked against the model itself ----------------------------------------------
+
+RIGHT_SHAPES = {"stem": (16, 32, 32), "stage1": (16, 32, 32), "stage2": (32, 16, 16), "stage3": (64, 8, 8)}
+
+
+def test_q1_truth_comes_from_the_model():
+    assert nb04.stage_shapes() == RIGHT_SHAPES
+    # an oracle independent of stage_shapes: the whole net's features before the head
+    net = ResNet(nb04.CIFAR_RESNET20)
+    assert net.fc.in_features == RIGHT_SHAPES["stage3"][0]
+
+
+def test_q1_names_each_mistake():
+    def wrong(**parts):
+        return RIGHT_SHAPES | parts
+
+    assert_mistake(nb04.q1, wrong(stem=(16, 16, 16), stage1=(16, 16, 16)), "no max pool")
+    assert_mistake(nb04.q1, wrong(stage1=(16, 16, 16)), "stage 1 has stride 1")
+    assert_mistake(nb04.q1, wrong(stage2=(32, 32, 32)), "halves the height and width")
+    assert_mistake(nb04.q1, wrong(stage2=(16, 16, 16)), "doubles the channels")
+    assert_mistake(nb04.q1, wrong(stage3=(64, 4, 4)), "each stage after the first")
+    assert_mistake(nb04.q1, wrong(stage3=(1, 64, 8, 8)), "batch axis")
+    assert_mistake(nb04.q1, wrong(stage3="64x8x8"), "tuple of whole numbers")
+    assert_mistake(nb04.q1, {"stem": (16, 32, 32), "stage1": ...}, "missing: stage1, stage2, stage3")
+    assert_mistake(nb04.q1, [(16, 32, 32)], "dict")
+
+
+# --- q2: shortcut parameters ---------------------------------------------------------------------
+
+
+def test_q2_truth_is_conv_weights_plus_bn_scale_and_shift():
+    truth = nb04.shortcut_parameters()
+    assert truth == {"stage2": 32 * 64 + 2 * 64, "stage3": 64 * 128 + 2 * 128, "identity": 0}
+    net = ResNet(nb04.WIDE)
+    plain = ResNet(nb04.WIDE.__class__(**{**nb04.WIDE.__dict__, "shortcut": False}))
+    assert count_parameters(net) - count_parameters(plain) == truth["stage2"] + truth["stage3"]
+
+
+def test_q2_names_each_mistake():
+    right = {"stage2": 2176, "stage3": 8448, "identity": 0}
+    assert_mistake(nb04.q2, right | {"stage2": 2048}, "but not its batch norm")
+    assert_mistake(nb04.q2, right | {"stage3": 8192 + 128}, "*two* numbers per channel")
+    assert_mistake(nb04.q2, right | {"stage2": 2048 + 3 * 64}, "no bias")
+    assert_mistake(nb04.q2, right | {"stage3": 8192 + 4 * 128}, "buffers")
+    assert_mistake(nb04.q2, right | {"stage2": 9 * 2048 + 128}, "1x1 convolution, not a 3x3")
+    assert_mistake(nb04.q2, right | {"stage3": 128 * 128 + 256}, "*input* channels (64)")
+    assert_mistake(nb04.q2, right | {"identity": 2176}, "no weights at all")
+    assert_mistake(nb04.q2, right | {"stage2": 1234}, "count the 1x1 convolution's weights")
+    assert_mistake(nb04.q2, right | {"stage2": 2176.0}, "whole number")
+
+
+# --- q3: the schedule -----------------------------------------------------------------------------
+
+
+def test_q3_truth_matches_lr_at():
+    facts = nb04.schedule_facts()
+    assert facts["peak_at_s"] == pytest.approx(18.0)
+    assert facts["lr_at_45_s"] == pytest.approx(lr_at(0.5, nb04.LONG)) == pytest.approx(0.25)
+    assert lr_at(facts["peak_at_s"] / 90, nb04.LONG) == pytest.approx(nb04.LONG.lr)  # it does peak there
+
+
+def test_q3_names_each_mistake():
+    right = {"peak_at_s": 18, "lr_at_45_s": 0.25}
+    assert_mistake(nb04.q3, right | {"peak_at_s": 9}, "not of the notebook's 45 s")
+    assert_mistake(nb04.q3, right | {"peak_at_s": 0.2}, "in seconds")
+    assert_mistake(nb04.q3, right | {"peak_at_s": 30}, "first 20%")
+    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.4}, "does not stay up")
+    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.2}, "not halfway down")
+    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.0}, "only at 90 s")
+    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.3}, "straight line")
+    assert_mistake(nb04.q3, right | {"lr_at_45_s": "0.25"}, "give a number")
+
+
+# --- q4: the confusion matrix ---------------------------------------------------------------------
+
+
+def test_q4_truth_from_the_counts():
+    assert nb04.matrix_facts() == pytest.approx({"accuracy": 245 / 300, "lowest_recall": "Shirt", "shirt_taken_for": "Coat"})
+    assert "T-shirt/top" in nb04.q4.prompt and "95" in nb04.q4.prompt
+
+
+def test_q4_names_each_mistake():
+    right = {"accuracy": 245 / 300, "lowest_recall": "Shirt", "shirt_taken_for": "Coat"}
+    assert_mistake(nb04.q4, right | {"lowest_recall": "Coat"}, "down a *column*")  # the lowest precision
+    assert_mistake(nb04.q4, right | {"shirt_taken_for": "T-shirt/top"}, "Shirt *column*")
+    assert_mistake(nb04.q4, right | {"shirt_taken_for": "Shirt"}, "labelled *correctly*")
+    assert_mistake(nb04.q4, right | {"accuracy": 0.6}, "over *all* test images")
+    assert_mistake(nb04.q4, right | {"accuracy": 81.7}, "not a percentage")
+    assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "diagonal")
+    assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
