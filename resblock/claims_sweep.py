@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -149,7 +150,8 @@ def summary_markdown(report: dict) -> str:
         f"Made {report['created']} by `{report['command']}` on {report['machine']['cpu']} "
         f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "
         f"{report['summary']['claims']} claims, {report['summary']['checks']} checks: "
-        f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors.",
+        f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors, "
+        f"{report['summary'].get('runs_missing', 0)} notebook runs not made (\"not run\" below).",
         "",
         "Variants: " + "; ".join(
             f"`{v['name']}` (seed {v['seed']}, {v['threads']} thread{'s' if v['threads'] > 1 else ''}, "
@@ -164,7 +166,8 @@ def summary_markdown(report: dict) -> str:
             rs = row["results"].get(v)
             cells.append("not run" if rs is None else
                          ", ".join(("✓ " if r["holds"] else "✗ ") + r["measured"] for r in rs))
-        lines.append(f"| {row['notebook'][:2]} | {row['claim']} | {row['criterion'] or 'true'} | " + " | ".join(cells) + " |")
+        claim, criterion = (t.replace("|", "\\|") for t in (row["claim"], row["criterion"] or "true"))
+        lines.append(f"| {row['notebook'][:2]} | {claim} | {criterion} | " + " | ".join(cells) + " |")
     lines += ["", "Run time of each notebook (seconds):", "",
               "| notebook | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
     for nb in report["notebooks"]:
@@ -174,6 +177,57 @@ def summary_markdown(report: dict) -> str:
     if errors:
         lines += ["", "Notebook errors:", ""] + [f"- `{v}` {nb}: {e}" for v, nb, e in errors]
     return "\n".join(lines) + "\n"
+
+
+def build_report(runs: dict[str, dict[str, dict]], variants: list[Variant], notebooks: list[Path],
+                 earlier: dict | None, wall_time_s: float, command: str) -> dict:
+    """The sweep's report from the runs so far, folding in ``earlier``'s notebooks that were not run now."""
+    import copy
+
+    import torch  # only for the report's versions
+
+    runs = copy.deepcopy(runs)
+    if earlier is not None:
+        now = {p.name for p in notebooks}
+        for variant, per in earlier["runs"].items():
+            for nb, r in per.items():
+                if nb not in now and variant in runs:
+                    runs[variant][nb] = {"seconds": r["seconds"], "error": r["error"], "claims": []}
+        for row in earlier["claims"]:
+            if row["notebook"] not in now:
+                for variant, results in row["results"].items():
+                    if variant in runs:
+                        runs[variant][row["notebook"]]["claims"] += [
+                            {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
+        notebooks = sorted({*notebooks, *(NOTEBOOKS_DIR / nb for nb in earlier["notebooks"])})
+    claims = collect(runs)
+    checks = sum(len(rs) for row in claims for rs in row["results"].values())
+    failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
+    errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
+    not_run = sum(nb.name not in runs[v.name] for v in variants for nb in notebooks)
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "avx512": "avx512f" in cpu_flags(),
+                    "avx2": "avx2" in cpu_flags(), "torch": torch.__version__, "python": platform.python_version(),
+                    "system": f"{platform.system()} {platform.machine()}"},
+        "variants": [{"name": v.name, "seed": v.seed, "threads": v.threads, "arithmetic": v.arithmetic_name,
+                      "env": v.env()} for v in variants],
+        "notebooks": [p.name for p in notebooks],
+        "wall_time_s": round(wall_time_s, 1),
+        "summary": {"claims": len(claims), "checks": checks, "failed": failed, "notebook_errors": errors,
+                    "runs_missing": not_run},
+        "claims": claims,
+        "runs": {v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])}
+                     for nb, r in per.items()} for v, per in runs.items()},
+    }
+
+
+def write_report(report: dict, out: Path) -> None:
+    """results/claims_sweep.json and its readable .md beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    out.with_suffix(".md").write_text(summary_markdown(report))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,15 +251,24 @@ def main(argv: list[str] | None = None) -> int:
         variants = [known[v] for v in args.variants]
     notebooks = find_notebooks(args.notebooks)
 
-    import torch  # only for the report's versions
-
+    earlier = None
+    if args.update and args.out.exists():
+        earlier = json.loads(args.out.read_text())
+        if sorted(v["name"] for v in earlier["variants"]) != sorted(v.name for v in variants):
+            print(f"--update: {args.out} was made with other variants; run them all again", file=sys.stderr)
+            return 2
+    command = "python -m resblock.claims_sweep" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     runs: dict[str, dict[str, dict]] = {name: {} for name in (v.name for v in variants)}
+    lock = threading.Lock()
 
     def sweep(variant: Variant, workdir: Path, core: int = 0) -> None:
         for nb in notebooks:
             run = run_notebook(nb, variant, workdir, timeout=args.timeout, core=core)
-            runs[variant.name][nb.name] = run
+            with lock:  # the report on disk keeps every run so far: an interrupted sweep loses only the one in hand
+                runs[variant.name][nb.name] = run
+                write_report(build_report(runs, variants, notebooks, earlier, time.perf_counter() - start, command),
+                             args.out)
             failed = sum(not c["holds"] for c in run["claims"])
             print(f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
                   + (f", ERROR: {run['error']}" if run["error"] else ""), flush=True)
@@ -219,48 +282,13 @@ def main(argv: list[str] | None = None) -> int:
                 list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
         for variant in (v for v in variants if v not in single):
             sweep(variant, Path(tmp))
-    if args.update and args.out.exists():
-        # Fold in the earlier report's runs of the notebooks not run now (same variants only).
-        earlier = json.loads(args.out.read_text())
-        if sorted(v["name"] for v in earlier["variants"]) != sorted(runs):
-            print(f"--update: {args.out} was made with other variants; run them all again", file=sys.stderr)
-            return 2
-        now = {p.name for p in notebooks}
-        for variant, per in earlier["runs"].items():
-            for nb, r in per.items():
-                if nb not in now:
-                    runs[variant][nb] = {"seconds": r["seconds"], "error": r["error"], "claims": []}
-        for row in earlier["claims"]:
-            if row["notebook"] not in now:
-                for variant, results in row["results"].items():
-                    runs[variant][row["notebook"]]["claims"] += [
-                        {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
-        notebooks = sorted({*notebooks, *(NOTEBOOKS_DIR / nb for nb in earlier["notebooks"])})
-    claims = collect(runs)
-    checks = sum(len(rs) for row in claims for rs in row["results"].values())
-    failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
-    errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
-    report = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m resblock.claims_sweep" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv)),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "avx512": "avx512f" in cpu_flags(),
-                    "avx2": "avx2" in cpu_flags(), "torch": torch.__version__, "python": platform.python_version(),
-                    "system": f"{platform.system()} {platform.machine()}"},
-        "variants": [{"name": v.name, "seed": v.seed, "threads": v.threads, "arithmetic": v.arithmetic_name,
-                      "env": v.env()} for v in variants],
-        "notebooks": [p.name for p in notebooks],
-        "wall_time_s": round(time.perf_counter() - start, 1),
-        "summary": {"claims": len(claims), "checks": checks, "failed": failed, "notebook_errors": errors},
-        "claims": claims,
-        "runs": {v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])}
-                     for nb, r in per.items()} for v, per in runs.items()},
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    args.out.with_suffix(".md").write_text(summary_markdown(report))
-    print(f"\n{len(claims)} claims, {checks} checks, {failed} failed, {errors} notebook errors "
-          f"in {report['wall_time_s'] / 60:.1f} minutes; wrote {args.out} and {args.out.with_suffix('.md')}")
-    return 1 if failed or errors else 0
+    report = build_report(runs, variants, notebooks, earlier, time.perf_counter() - start, command)
+    write_report(report, args.out)
+    summary = report["summary"]
+    print(f"\n{summary['claims']} claims, {summary['checks']} checks, {summary['failed']} failed, "
+          f"{summary['notebook_errors']} notebook errors in {report['wall_time_s'] / 60:.1f} minutes; "
+          f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 1 if summary["failed"] or summary["notebook_errors"] or summary["runs_missing"] else 0
 
 
 if __name__ == "__main__":
