@@ -9,13 +9,19 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test nbval claims bench clean
+.PHONY: lab test unit nbval claims site bench bench-notebooks clean distclean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# The docs' tools (docs/requirements.txt): the static site and its tests; not a learner's dependency.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) docs/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r docs/requirements.txt
+	touch $(DOCS_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) notebooks/00_start_here.ipynb
@@ -24,8 +30,13 @@ lab: $(STAMP)
 # Numbers that vary with the CPU, thread count or seed are masked by tests/nbval_sanitize.cfg.
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP)
+# Another machine's run, emulated: another seed on one thread (as on Binder). Every checked claim must
+# still hold and every compared output still match; `make claims` covers more seeds and arithmetic.
+VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
+
+test: $(STAMP) $(DOCS_STAMP)
 	$(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
+	$(VARIANT) $(BIN)/python -m pytest $(NBVAL) -q notebooks
 
 # The notebooks alone under nbval (e.g. `RESBLOCK_SEED=1 OMP_NUM_THREADS=1 make nbval`).
 nbval: $(STAMP)
@@ -36,8 +47,26 @@ nbval: $(STAMP)
 claims: $(STAMP)
 	$(BIN)/python -m resblock.claims_sweep
 
+# The executed course as a static site, from the committed notebooks (nothing re-executed):
+# open build/site/index.html. tests/test_site.py and tests/browser/test_site_a11y.py build and check it.
+site: $(DOCS_STAMP)
+	$(BIN)/python docs/site/build.py
+
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
 
+# Every notebook on one core (as on Binder) and on two: time and peak memory (about 20 minutes).
+bench-notebooks: $(STAMP)
+	$(BIN)/python -m resblock.bench --only notebooks_one_core
+
+# The edit-test loop: unit tests only (no notebooks, no browser); a minute or two.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q --ignore=tests/browser tests
+
+# What the tests and the notebooks write; `make clean` keeps .venv, `make distclean` removes it too.
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf artifacts checkpoints notebooks/checkpoints build/site .pytest_cache
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -71,8 +71,10 @@ class TrainingDashboard:
         self.stem_pool = widgets.Checkbox(value=stem_pool, description="max pool after the stem", indent=False)
         self.lr = widgets.SelectionSlider(options=LRS, value=config.lr, description="peak lr", style=style)
         self.seconds = widgets.IntSlider(value=seconds, min=2, max=300, step=1, description="budget (s)", style=style)
-        self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.start_button = widgets.Button(description="Start", button_style="success", icon="play",
+                                           tooltip="train a ResNet with these settings")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                          tooltip="stop training; the model trained so far is kept")
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress", style=style)
         self.status = widgets.HTML(value="Press Start to train.")
         self._figure = _curves()  # one figure, its lines updated in place at each redraw

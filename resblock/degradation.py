@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from resblock.blocks import PlainBlock
 from resblock.env import course_seed, describe_environment
 from resblock.models import ResNet, ResNetConfig
+from resblock.style import OKABE_ITO, markevery, on_white
 from resblock.train import TrainConfig, fit
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
@@ -418,7 +419,16 @@ def _smooth(values: Sequence[float], window: int) -> list[float]:
     return smooth(list(values), window)
 
 
-STYLE = {"plain20": ("C0", "--"), "plain56": ("C3", "--"), "resnet20": ("C0", "-"), "resnet56": ("C3", "-")}
+# Depth by colour and marker shape, plain vs residual by line style and marker fill (resblock.style):
+# every pair of nets differs in a way that survives greyscale and colour blindness.
+_DEPTH_LOOK = {20: (OKABE_ITO["orange"], "s"), 56: (OKABE_ITO["blue"], "o")}
+
+
+def _look(net: str) -> dict[str, Any]:
+    """Line keywords for ``net``: colour and marker by depth, line style and marker fill by family."""
+    depth, shortcut = parse_net(net)
+    colour, marker = _DEPTH_LOOK.get(depth, (OKABE_ITO["green"], "^"))
+    return {"color": colour, "ls": "-" if shortcut else "--", "marker": marker, **({} if shortcut else {"mfc": "white"})}
 
 
 def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25,
@@ -428,15 +438,17 @@ def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = Non
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(5, 3.4))
+    on_white(ax)
     for net in nets or results["nets"]:
         curves = [_smooth(r["step_loss"], window) for r in results["runs"] if r["net"] == net]
         if not curves:
             continue
         n = min(len(c) for c in curves)
         mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
-        colour, ls = STYLE.get(net, (None, "-"))
+        look = _look(net)
+        colour = look["color"]
         steps = range(1, n + 1)
-        ax.plot(steps, mean, color=colour, ls=ls, lw=1.5, label=_label(net))
+        ax.plot(steps, mean, lw=1.5, label=_label(net), markevery=markevery(n, 8), ms=5, **look)
         if len(curves) > 1:
             ax.fill_between(steps, [min(c[i] for c in curves) for i in range(n)],
                             [max(c[i] for c in curves) for i in range(n)], color=colour, alpha=0.15, lw=0)
@@ -453,14 +465,14 @@ def plot_test_error(results: dict[str, Any], nets: Sequence[str] | None = None, 
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(5, 3.4))
+    on_white(ax)
     for net in nets or results["nets"]:
         runs = [r for r in results["runs"] if r["net"] == net]
         if not runs:
             continue
         n = min(len(r["test_error"]) for r in runs)
         mean = [100 * sum(r["test_error"][i] for r in runs) / len(runs) for i in range(n)]
-        colour, ls = STYLE.get(net, (None, "-"))
-        ax.plot(runs[0]["eval_step"][:n], mean, color=colour, ls=ls, marker="o", ms=3, lw=1.5, label=_label(net))
+        ax.plot(runs[0]["eval_step"][:n], mean, ms=4, lw=1.5, label=_label(net), **_look(net))
     ax.set(xlabel="SGD step", ylabel="test error (%)", title="test error")
     ax.legend(fontsize=8)
     return ax
@@ -472,11 +484,13 @@ def plot_final_losses(results: dict[str, Any], ax=None):
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(5, 3.4))
+    on_white(ax)
     f = final_losses(results)
     for i, net in enumerate(results["nets"]):
         values = list(f.get(net, {}).values())
-        colour, ls = STYLE.get(net, (None, "-"))
-        ax.bar(i, sum(values) / len(values), color=colour, alpha=0.35 if ls == "--" else 0.7, width=0.6)
+        colour, plain = _look(net)["color"], not parse_net(net)[1]  # plain: pale and hatched, residual: solid
+        ax.bar(i, sum(values) / len(values), color=colour, alpha=0.35 if plain else 0.7, width=0.6,
+               hatch="//" if plain else None, edgecolor=colour, lw=1)
         ax.plot([i] * len(values), values, "k.", ms=6)
     ax.set_xticks(range(len(results["nets"])), [_label(n) for n in results["nets"]])
     ax.set(ylabel="final training loss", title="final training loss (dots: seeds)")

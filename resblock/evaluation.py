@@ -12,6 +12,8 @@ from typing import Sequence
 
 import torch
 
+from resblock.style import OKABE_ITO, on_white
+
 
 def _new_axes(n: int = 1, figsize: tuple[float, float] | None = None):
     import matplotlib.pyplot as plt
@@ -43,13 +45,15 @@ def history_series(history) -> dict[str, tuple[list, list]]:
     return series
 
 
-# name in history_series -> (panel, format, line style keywords)
+# name in history_series -> (panel, format, line style keywords). Train is solid with filled circles,
+# test dashed with open squares, so the two read apart without colour (resblock.style).
+_TRAIN, _TEST = OKABE_ITO["blue"], OKABE_ITO["orange"]
 _CURVES = {
     "loss": (0, "-", {"color": "0.8", "lw": 0.6, "label": "train loss (each step)"}),
-    "loss_smooth": (0, "-", {"color": "C0", "lw": 1.2, "label": "train loss (mean of 20)"}),
-    "test_loss": (0, "o-", {"color": "C1", "lw": 1.2, "label": "test loss"}),
-    "train_acc": (1, "o-", {"color": "C0", "lw": 1.2, "label": "train (running)"}),
-    "test_acc": (1, "o-", {"color": "C1", "lw": 1.2, "label": "test"}),
+    "loss_smooth": (0, "-", {"color": _TRAIN, "lw": 1.2, "label": "train loss (mean of 20)"}),
+    "test_loss": (0, "s--", {"color": _TEST, "lw": 1.2, "mfc": "white", "label": "test loss"}),
+    "train_acc": (1, "o-", {"color": _TRAIN, "lw": 1.2, "label": "train (running)"}),
+    "test_acc": (1, "s--", {"color": _TEST, "lw": 1.2, "mfc": "white", "label": "test"}),
 }
 
 
@@ -60,6 +64,7 @@ def _accuracy_title(history) -> str:
 
 
 def _style_panels(ax_loss, ax_acc) -> None:
+    on_white(ax_loss)
     ax_loss.set(xlabel="step", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy")
     ax_acc.grid(alpha=0.3)
@@ -133,6 +138,7 @@ def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None)
     """The confusion matrix as a heat map with the count in each cell; rows true class, columns predicted."""
     if ax is None:
         ax = _new_axes(1, (6.5, 5.5))
+    on_white(ax)
     k = len(classes)
     if tuple(counts.shape) != (k, k):
         raise ValueError(f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}.")
@@ -168,7 +174,7 @@ def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8,
         _, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
     flat = list(getattr(axes, "flat", axes))
     for ax in flat:
-        ax.axis("off")
+        on_white(ax).axis("off")
     for ax, img, title in zip(flat, images, titles):
         ax.imshow(img[0].cpu(), cmap="gray_r")
         ax.set_title(title, fontsize=7)

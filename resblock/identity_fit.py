@@ -17,6 +17,7 @@ from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.env import course_seed
+from resblock.style import GREY, markevery, on_white, series_style
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,13 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
-    for label, losses in curves.items():
+    on_white(ax)
+    for i, (label, losses) in enumerate(curves.items()):
         # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
-        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3)
+        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3,
+                markevery=markevery(len(losses)), ms=5, **series_style(label, i))
     if baseline is not None:
-        ax.axhline(baseline, color="grey", ls="--", lw=1, label=f"predict the mean ({baseline:.3g})")
+        ax.axhline(baseline, color=GREY, ls=":", lw=1, label=f"predict the mean ({baseline:.3g})")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("training step")

@@ -11,22 +11,23 @@ from typing import Sequence
 import numpy as np
 
 from resblock.landscape import Line, Surface
+from resblock.style import on_white, series_style
 
 
 def _axes(ax=None, figsize=(5.0, 3.6), projection=None):
     if ax is not None:
-        return ax
+        return on_white(ax)
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=figsize)
-    return fig.add_subplot(projection=projection)
+    return on_white(fig.add_subplot(projection=projection))
 
 
 def plot_lines(lines: dict[str, Line], ax=None, ylim: tuple[float, float] | None = None):
     """Loss along one filter-normalised direction, one curve per net; a = 0 is the trained net (notebook 06)."""
     ax = _axes(ax)
     for j, (name, line) in enumerate(lines.items()):
-        ax.plot(line.alphas, line.loss, "o-", ms=3, color=f"C{j}", label=name)
+        ax.plot(line.alphas, line.loss, ms=4, label=name, **series_style(name, j))
     ax.axvline(0, color="0.6", lw=0.8)
     ax.set(xlabel="step a along the direction d", ylabel="cross-entropy", title="1-D slice: L(theta + a d)")
     if ylim:
@@ -52,7 +53,7 @@ def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, s
     if filled:
         cs = ax.contourf(a, b, z, levels=np.concatenate([[0], levels]), cmap="viridis", extend="max")
     ax.contour(a, b, z, levels=levels, colors="k", linewidths=0.4)
-    ax.plot([0], [0], "r+", ms=8)
+    ax.plot([0], [0], "P", color="white", mec="black", ms=9)  # the trained net: white edged black reads on any level
     ax.set(xlabel="a (direction d)", ylabel="b (direction e)", title=title, aspect="equal")
     ax._resblock_contour = cs if filled else None  # for a shared colourbar
     return ax

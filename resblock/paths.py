@@ -28,6 +28,7 @@ from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
+from resblock.style import GREY, PALETTE, cycle_style, family, on_white, series_style
 from resblock.train import eval_mode, evaluate
 
 __all__ = [
@@ -324,17 +325,17 @@ def gradient_by_path_length(
 
 def _axes(ax=None, figsize=(5.0, 3.4)):
     if ax is not None:
-        return ax
+        return on_white(ax)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize)[1]
+    return on_white(plt.subplots(figsize=figsize)[1])
 
 
 def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
     """Fraction of paths of each length for n blocks, one curve per n (notebook 05)."""
     ax = _axes(ax)
-    for n in ns:
-        ax.plot(range(n + 1), path_length_distribution(n), "o-", ms=3, label=f"n = {n} blocks ({2**n:,} paths)")
+    for j, n in enumerate(ns):
+        ax.plot(range(n + 1), path_length_distribution(n), ms=4, label=f"n = {n} blocks ({2**n:,} paths)", **cycle_style(j))
     ax.set(xlabel="path length k (branches passed through)", ylabel="fraction of paths", title="path lengths are binomial")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -346,9 +347,10 @@ def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str
     ax = _axes(ax, (8.0, 3.4))
     for j, (name, accs) in enumerate(results.items()):
         idx = [i for i, a in enumerate(accs) if not math.isnan(a)]
-        ax.plot(idx, [accs[i] for i in idx], "o-", color=f"C{j}", ms=4, label=f"{name}: one block deleted")
-        ax.axhline(baselines[name], color=f"C{j}", ls="--", lw=1, label=f"{name}: intact")
-    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="chance (10 classes)")
+        look = series_style(name, j)
+        ax.plot(idx, [accs[i] for i in idx], ms=4, label=f"{name}: one block deleted", **look)
+        ax.axhline(baselines[name], color=look["color"], ls="-.", lw=1, label=f"{name}: intact")
+    ax.axhline(0.1, color=GREY, ls=":", lw=1, label="chance (10 classes)")
     ax.set(xlabel="index of the deleted block", ylabel="test accuracy", ylim=(0, 1), title="deleting one block at test time")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
@@ -359,8 +361,8 @@ def plot_random_lesions(results: dict[str, RandomLesions], ax=None):
     """Mean accuracy (and spread) against the number of blocks deleted at random, one line per net (notebook 05)."""
     ax = _axes(ax)
     for j, (name, r) in enumerate(results.items()):
-        ax.errorbar(r.ks, r.mean, yerr=r.std, fmt="o-", ms=4, capsize=3, color=f"C{j}", label=name)
-    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="chance")
+        ax.errorbar(r.ks, r.mean, yerr=r.std, ms=4, capsize=3, label=name, **series_style(name, j))
+    ax.axhline(0.1, color=GREY, ls=":", lw=1, label="chance")
     ax.set(xlabel="blocks deleted at random", ylabel="test accuracy", ylim=(0, 1), title="deleting several blocks")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -373,13 +375,14 @@ def plot_path_gradients(pg: PathGradients, axes=None):
         import matplotlib.pyplot as plt
 
         axes = plt.subplots(1, 3, figsize=(13, 3.4))[1]
+    on_white(axes[0])
     ks = np.arange(pg.n + 1)
-    axes[0].bar(ks, pg.counts / pg.counts.sum(), color="C0")
+    axes[0].bar(ks, pg.counts / pg.counts.sum(), color=PALETTE[0])
     axes[0].set(xlabel="path length k", ylabel="fraction of paths", title=f"(a) path lengths, n = {pg.n}")
-    axes[1].semilogy(ks, pg.per_path, "o-", ms=3, color="C1")
+    axes[1].semilogy(ks, pg.per_path, "o-", ms=3, color=PALETTE[1])
     axes[1].set(xlabel="path length k", ylabel="gradient norm at the input", title="(b) gradient along one path")
     share = pg.total / pg.total.sum()
-    axes[2].bar(ks, share, color="C2")
+    axes[2].bar(ks, share, color=PALETTE[2])
     axes[2].set(xlabel="path length k", ylabel="share of total gradient", title="(c) paths x gradient per path")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -420,6 +423,7 @@ def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: to
     readout = widgets.HTML()
     readout.add_class("resblock-lesion-accuracy")
     fig, ax = plt.subplots(figsize=(6, 2.4))
+    on_white(ax)
     plt.close(fig)
     state = {"handle": None}
 
@@ -440,8 +444,10 @@ def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: to
         ax.clear()
         labels_ = list(models)
         ax.barh(labels_, [intact[k] for k in labels_], color="0.85", label="intact")
-        ax.barh(labels_, [accs[k] for k in labels_], height=0.5, color=[f"C{j}" for j in range(len(labels_))], label="with deletions")
-        ax.axvline(0.1, color="0.5", ls=":", lw=1)
+        looks = [series_style(k, j) for j, k in enumerate(labels_)]  # plain nets hatched: readable without colour
+        ax.barh(labels_, [accs[k] for k in labels_], height=0.5, color=[s["color"] for s in looks], label="with deletions",
+                hatch=["//" if family(k) == "plain" else "" for k in labels_], edgecolor="black", lw=0.5)
+        ax.axvline(0.1, color=GREY, ls=":", lw=1)
         ax.set(xlim=(0, 1), xlabel=f"accuracy on {len(labels)} test images", title=f"{len(chosen)} block(s) deleted")
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()

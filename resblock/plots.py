@@ -15,16 +15,18 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from resblock.gradients import BlockSplit
+from resblock.style import OKABE_ITO, PLAIN, RESIDUAL, markevery, on_white, series_style
 
-COLOURS = {"plain": "#7f7f7f", "residual": "#1f77b4", "shortcut": "#2ca02c", "branch": "#d62728"}
+COLOURS = {"plain": PLAIN["color"], "residual": RESIDUAL["color"], "shortcut": OKABE_ITO["green"],
+           "branch": OKABE_ITO["purple"]}
 
 
 def _new_axes(ax: Axes | None) -> Axes:
     if ax is not None:
-        return ax
+        return on_white(ax)
     import matplotlib.pyplot as plt  # only when the caller asked us to make a figure
 
-    return plt.subplots(figsize=(6, 3.5))[1]
+    return on_white(plt.subplots(figsize=(6, 3.5))[1])
 
 
 def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
@@ -54,11 +56,13 @@ def draw_note(ax: Axes, text: str) -> Axes:
 
 def _plot_log_lines(ax: Axes, curves: Mapping[str, Sequence[float]], styles: Mapping[str, dict] | None) -> list[str]:
     notes = []
-    for label, values in curves.items():
+    for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
         x = np.arange(1, len(v) + 1)
         ok = np.isfinite(v) & (v > 0)
-        ax.plot(x, np.where(ok, v, np.nan), label=label, **(styles or {}).get(label, {}))
+        # the course's style (plain dashed/open, residual solid/filled), overridden key by key by ``styles``
+        style = {**series_style(label, i), "markevery": markevery(len(v)), "ms": 4, **(styles or {}).get(label, {})}
+        ax.plot(x, np.where(ok, v, np.nan), label=label, **style)
         note = log_scale_problems(label, v)
         if note:
             notes.append(note)
@@ -112,9 +116,9 @@ def plot_grad_norms(profiles: Mapping[str, Mapping[str, float]], ax: Axes | None
 def plot_scalar_toy(depths: Sequence[int], curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
     """The scalar toy: d out/d x against depth L, e.g. (1 + w)^L and w^L, on a log scale (notebook 02)."""
     ax = _new_axes(ax)
-    for label, values in curves.items():
+    for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
-        ax.plot(depths, np.where(v > 0, v, np.nan), marker=".", label=label)
+        ax.plot(depths, np.where(v > 0, v, np.nan), label=label, ms=4, **series_style(label, i))
     _plain_log_labels(ax)
     ax.set_xlabel("depth L")
     ax.set_ylabel("d out / d x")
@@ -132,9 +136,9 @@ def plot_gradient_split(splits: Sequence[BlockSplit], ax: Axes | None = None, ti
         "through the branch": [s.branch for s in splits],
     }
     styles = {
-        "total": {"color": "black", "lw": 2},
-        "through the shortcut": {"color": COLOURS["shortcut"]},
-        "through the branch": {"color": COLOURS["branch"]},
+        "total": {"color": "black", "lw": 2, "ls": "-", "marker": None},
+        "through the shortcut": {"color": COLOURS["shortcut"], "ls": "-.", "marker": "^"},
+        "through the branch": {"color": COLOURS["branch"], "ls": ":", "marker": "s", "mfc": "white"},
     }
     return plot_layer_values(curves, ax=ax, ylabel="||dL/d(block input)||", xlabel="block (1 = input side)",
                              title=title, styles=styles)
@@ -144,8 +148,10 @@ def plot_split_shares(splits: Sequence[BlockSplit], ax: Axes | None = None, titl
     """Per block: the shortcut's and the branch's share of dL/dx (projections onto it; they add to 1)."""
     ax = _new_axes(ax)
     x = np.arange(1, len(splits) + 1)
-    ax.plot(x, [s.shortcut_share for s in splits], color=COLOURS["shortcut"], marker=".", label="shortcut share")
-    ax.plot(x, [s.branch_share for s in splits], color=COLOURS["branch"], marker=".", label="branch share")
+    ax.plot(x, [s.shortcut_share for s in splits], color=COLOURS["shortcut"], ls="-.", marker="^", ms=4,
+            label="shortcut share")
+    ax.plot(x, [s.branch_share for s in splits], color=COLOURS["branch"], ls=":", marker="s", mfc="white", ms=4,
+            label="branch share")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xlabel("block (1 = input side)")
     ax.set_ylabel("share of dL/d(block input)")
@@ -167,7 +173,8 @@ def plot_along_line(xs: Sequence[float], curves: Mapping[str, Sequence[float]], 
     for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
         rms = math.sqrt(float(np.mean(v**2))) or 1.0
-        ax.plot(xs, v / rms + 4 * i, lw=1, label=label)  # offset so the curves do not overlap
+        style = {**series_style(label, i), "markevery": markevery(len(v)), "ms": 4}
+        ax.plot(xs, v / rms + 4 * i, lw=1, label=label, **style)  # offset so the curves do not overlap
     ax.set_xlabel("input x")
     ax.set_ylabel("d out / d x (scaled, offset)")
     ax.set_yticks([])

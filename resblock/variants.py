@@ -20,6 +20,7 @@ from resblock.blocks import AddLayer, dense_block
 from resblock.env import course_seed, seed_everything
 from resblock.evaluation import smooth
 from resblock.models import count_parameters
+from resblock.style import markevery, on_white, series_style
 from resblock.train import History, TrainConfig, fit
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -147,8 +148,10 @@ def plot_profiles(profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    for name, values in profiles.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    on_white(ax)
+    for i, (name, values) in enumerate(profiles.items()):
+        ax.plot(range(1, len(values) + 1), values, markersize=4, markevery=markevery(len(values)), label=name,
+                **series_style(name, i))
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -162,8 +165,10 @@ def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    for name, run in runs.items():
-        ax.plot(smooth(run.history.loss, window), label=f"{name} ({run.test_acc:.0%})")
+    on_white(ax)
+    for i, (name, run) in enumerate(runs.items()):
+        loss = smooth(run.history.loss, window)
+        ax.plot(loss, label=f"{name} ({run.test_acc:.0%})", markevery=markevery(len(loss)), ms=4, **series_style(name, i))
     ax.set_xlabel("step")
     ax.set_ylabel(f"training loss (mean of {window} steps)")
     ax.legend(fontsize=8, title="variant (test acc.)", title_fontsize=8)

@@ -30,7 +30,8 @@ from torch import nn
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
-from resblock.plots import COLOURS, draw_note, plot_layer_values
+from resblock.plots import draw_note, plot_layer_values
+from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
 EXPLORER_NORMS = ("none", "batch")
@@ -153,7 +154,7 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
     """Draw the explorer's two panels for measured profiles onto ``fig`` (its earlier data removed first)."""
     ax_g, ax_a = _empty_panels(fig)
     label = f"alpha = {s.alpha:g}" + (" (residual)" if s.alpha == 1 else "")
-    styles = {"plain (alpha = 0)": {"color": COLOURS["plain"], "ls": "--"}, label: {"color": COLOURS["residual"]}}
+    styles = {"plain (alpha = 0)": PLAIN, label: RESIDUAL}  # the course's plain/residual contrast (resblock.style)
     grads = {"plain (alpha = 0)": list(plain.grad_norms.values())}
     acts = {"plain (alpha = 0)": list(plain.activation_rms.values())}
     if chosen is not None:
@@ -232,6 +233,15 @@ class GradFlowExplorer:
         self.status = W.HTML()
         self.controls = {"network": self.network, "depth": self.depth, "shortcut": self.shortcut,
                          "activation": self.activation, "init": self.init, "norm": self.norm, "seed": self.seed}
+        # Tooltips become each control's title, which screen readers announce after its label.
+        for control, tip in ((self.network, "the network: a deep MLP or a 6n+2 conv net"),
+                             (self.depth, "number of blocks (arrow keys change it by one)"),
+                             (self.shortcut, "alpha in H(x) = alpha x + R(x): 0 plain, 1 residual"),
+                             (self.activation, "the activation inside each block"),
+                             (self.init, "how the weights are initialised"),
+                             (self.norm, "normalisation inside each block"),
+                             (self.seed, "random seed of the initialisation")):
+            control.tooltip = tip
         for name, control in self.controls.items():
             control.add_class(f"resblock-gradflow-{name}")
             control.observe(self._on_change, names="value")

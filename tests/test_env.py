@@ -40,3 +40,23 @@ def test_import_does_nothing_heavy():
 def test_describe_environment_has_versions():
     info = describe_environment()
     assert info["torch"] == torch.__version__ and info["device"]
+
+
+def test_course_seed_follows_the_environment(monkeypatch):
+    from resblock.env import course_seed, seed_everything
+    from resblock.train import TrainConfig
+
+    monkeypatch.delenv("RESBLOCK_SEED", raising=False)
+    assert course_seed() == 0 and course_seed(2) == 2 and seed_everything() == 0
+    monkeypatch.setenv("RESBLOCK_SEED", "5")
+    assert course_seed() == 5 and course_seed(1) == 6 and seed_everything() == 5
+    assert TrainConfig().seed == 5, "TrainConfig's default seed is the course's"
+
+
+@pytest.mark.parametrize("value, words", [("abc", "whole number"), ("-1", ">= 0"), ("1.5", "whole number")])
+def test_a_bad_course_seed_says_how_to_set_it(monkeypatch, value, words):
+    from resblock.env import course_seed
+
+    monkeypatch.setenv("RESBLOCK_SEED", value)
+    with pytest.raises(ValueError, match=words):
+        course_seed()

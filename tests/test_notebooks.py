@@ -6,6 +6,7 @@ unexpected errors, and has the course's shape (goals at the top, a pointer onwar
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,14 +41,65 @@ def test_no_unexpected_errors(nb):
             assert not errors, f"cell {''.join(cell['source'])[:60]!r} shows {errors[0]['ename']}"
 
 
+def markdown(nb):
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+def h2s(text):
+    return [line for line in text.splitlines() if line.startswith("## ")]
+
+
+NUMBERED = re.compile(r"^## \d+ · \S")  # the course's one section style: "## 3 · The live run"
+NAMED = ("## Setup", "## Key takeaways", "## Exercises")
+
+
 def test_course_shape(nb):
     first = "".join(nb["cells"][0]["source"])
     assert first.startswith("# "), "the first cell is the notebook's title"
-    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "minutes" in first.lower(), "say at the top how long the notebook takes"
     assert "assumes" in first.lower(), "say at the top what the notebook assumes"
-    assert "next" in "".join(nb["cells"][-1]["source"]).lower() or "takeaways" in text.lower()
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    headings = [h for text in markdown(nb) for h in h2s(text)]
+    for text in markdown(nb):
+        assert len(h2s(text)) <= 1, f"one H2 per cell: {h2s(text)}"
+    for h in headings:
+        assert NUMBERED.match(h) or h.strip() in NAMED, (
+            f"heading {h!r}: sections are '## N · Title', or one of {NAMED}")
+    names = [h.strip() for h in headings if not NUMBERED.match(h)]
+    assert names == list(NAMED), f"Setup first, then the numbered sections, Key takeaways, Exercises; got {names}"
+    numbered = [h for h in headings if NUMBERED.match(h)]
+    assert headings.index(numbered[0]) > headings.index("## Setup") if numbered else True
+    last = "".join(nb["cells"][-1]["source"])
+    assert nb["cells"][-1]["cell_type"] == "markdown" and "**Next" in last, "end with a '**Next:** ...' pointer"
+
+
+def test_one_setup_cell(nb):
+    cells = nb["cells"]
+    at = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Setup" in "".join(c["source"]))
+    following = [c["cell_type"] for c in cells[at + 1:at + 3]]
+    assert following[0] == "code" and following[1] == "markdown", "the Setup section holds exactly one code cell"
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    assert first_code == at + 1, "the setup cell is the notebook's first code cell"
+
+
+def test_checked_exercises(nb):
+    cells = nb["cells"]
+    at = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Exercises" in "".join(c["source"]))
+    code = "".join("".join(c["source"]) for c in cells[at:] if c["cell_type"] == "code")
+    assert ".check(" in code, "the exercises check themselves: qN.check(answer)"
+
+
+def outputs_text(cell):
+    return "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o["output_type"] == "stream")
+
+
+def test_claims_are_checked_and_held(nb):
+    # Every notebook states computed results, so every notebook checks some of them (resblock.claims).
+    cells = code_cells(nb)
+    assert any("claim(" in "".join(c["source"]) for c in cells), "back the text's computed claims with claim(...)"
+    printed = "".join(outputs_text(c) for c in cells)
+    assert "✓ " in printed, "the committed run shows its checked claims"
+    assert "✗ NOT SHOWN" not in printed, "a claim failed in the committed run: fix the claim or the run"
 
 
 def test_seeded_in_the_setup_cell(nb):

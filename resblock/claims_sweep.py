@@ -1,0 +1,248 @@
+"""The robustness sweep behind ``make claims``: every notebook under several seeds, thread counts and arithmetic.
+
+A claim the text makes must hold on any machine and any seed, not just on the one that executed the
+committed notebooks. Training numbers change with the CPU's instruction set (ATen and oneDNN pick AVX2
+or AVX-512 kernels, which sum in another order), with the thread count and with the seed. This command
+runs every notebook top to bottom under each *variant* below, collects every checked claim's verdict
+and measured value (``resblock.claims`` appends them to ``$RESBLOCK_CLAIMS_LOG``), and writes
+``results/claims_sweep.json`` (with the CPU, torch version and date) and a readable
+``results/claims_sweep.md``. It exits 1 when any claim fails in any variant.
+
+Arithmetic variants can only *lower* the instruction set (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``,
+``MKL_ENABLE_INSTRUCTIONS``): an AVX-512 machine can emulate an AVX2 one exactly, an AVX2 machine can
+emulate older kernels, which give a third set of numbers. The sweep picks what this CPU can emulate.
+
+    python -m resblock.claims_sweep                       # all notebooks, the default variants
+    python -m resblock.claims_sweep --notebooks 03 07 --variants seed1-1thread
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+RESULTS_DIR = ROOT / "results"
+
+# Lower the kernels to plain SSE4 ones: on an AVX2 machine this is "other arithmetic".
+ARITH_SSE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+# On an AVX-512 machine: exactly the arithmetic of an AVX2 one (RECIPES.md, verified 2026-12-01).
+ARITH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the course: a seed, a thread count and an arithmetic setting."""
+
+    name: str
+    seed: int = 0
+    threads: int = 2  # OMP_NUM_THREADS; 1 also pins the kernel to one core (taskset), as on Binder
+    arithmetic: dict[str, str] = field(default_factory=dict)
+    arithmetic_name: str = "native"
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that make this variant."""
+        return {"RESBLOCK_SEED": str(self.seed), "OMP_NUM_THREADS": str(self.threads), **self.arithmetic}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux), empty elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def default_variants(flags: set[str] | None = None) -> list[Variant]:
+    """Seeds 0, 1 and 2; 2 threads and 1; native and one emulated arithmetic: each factor varied at least once."""
+    flags = cpu_flags() if flags is None else flags
+    other = ("avx2", ARITH_AVX2) if "avx512f" in flags else ("sse4", ARITH_SSE)
+    return [
+        Variant("seed0-2threads", seed=0, threads=2),
+        Variant("seed1-1thread", seed=1, threads=1),
+        Variant(f"seed2-{other[0]}", seed=2, threads=2, arithmetic=other[1], arithmetic_name=other[0]),
+        Variant(f"seed0-1thread-{other[0]}", seed=0, threads=1, arithmetic=other[1], arithmetic_name=other[0]),
+    ]
+
+
+def find_notebooks(selection: list[str] | None) -> list[Path]:
+    """The course's notebooks, or those whose names start with one of ``selection`` ("03", "07_res")."""
+    every = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not selection:
+        return every
+    chosen = [p for p in every if any(p.name.startswith(s) for s in selection)]
+    missing = [s for s in selection if not any(p.name.startswith(s) for p in every)]
+    if missing:
+        raise SystemExit(f"no notebook starts with {missing}; choose from {[p.name[:2] for p in every]}.")
+    return chosen
+
+
+def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600, core: int = 0) -> dict:
+    """Execute one notebook under ``variant`` (a fresh kernel) and return its claims, time and errors.
+
+    A one-thread variant is pinned to CPU ``core``, so two of them can run side by side on two cores.
+    """
+    log = workdir / f"{variant.name}-{path.stem}.jsonl"
+    log.unlink(missing_ok=True)
+    env = {**os.environ, **variant.env(), "RESBLOCK_CLAIMS_LOG": str(log), "PYTHONUNBUFFERED": "1"}
+    env.pop("RESBLOCK_CLAIMS_STRICT", None)  # a failed claim is a finding to record, not a stop
+    cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+           f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(workdir),
+           "--output", f"{variant.name}-{path.name}", str(path)]
+    if variant.threads == 1 and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(core), *cmd]  # one core, as Binder gives
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=path.parent, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    error = None
+    if proc.returncode != 0:
+        tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
+        error = " | ".join(tail) or f"exit code {proc.returncode}"
+    return {"seconds": round(seconds, 1), "claims": claims, "error": error}
+
+
+def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
+    """One row per (notebook, claim): its criterion and, per variant, whether it held and what was measured."""
+    rows: dict[tuple[str, str], dict] = {}
+    for variant, per_nb in runs.items():
+        for nb, run in per_nb.items():
+            for c in run["claims"]:
+                row = rows.setdefault((nb, c["claim"]), {"notebook": nb, "claim": c["claim"],
+                                                         "criterion": c["criterion"], "results": {}})
+                row["results"].setdefault(variant, []).append({"holds": c["holds"], "measured": c["measured"]})
+    return list(rows.values())
+
+
+def summary_markdown(report: dict) -> str:
+    """A short readable table of the sweep: every claim, its criterion and the value measured in each variant."""
+    variants = [v["name"] for v in report["variants"]]
+    lines = [
+        "# Claims sweep",
+        "",
+        f"Made {report['created']} by `{report['command']}` on {report['machine']['cpu']} "
+        f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "
+        f"{report['summary']['claims']} claims, {report['summary']['checks']} checks: "
+        f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors.",
+        "",
+        "Variants: " + "; ".join(
+            f"`{v['name']}` (seed {v['seed']}, {v['threads']} thread{'s' if v['threads'] > 1 else ''}, "
+            f"{v['arithmetic']} arithmetic)" for v in report["variants"]),
+        "",
+        "| notebook | claim | criterion | " + " | ".join(variants) + " |",
+        "|---|---|---|" + "---|" * len(variants),
+    ]
+    for row in report["claims"]:
+        cells = []
+        for v in variants:
+            rs = row["results"].get(v)
+            cells.append("not run" if rs is None else
+                         ", ".join(("✓ " if r["holds"] else "✗ ") + r["measured"] for r in rs))
+        lines.append(f"| {row['notebook'][:2]} | {row['claim']} | {row['criterion'] or 'true'} | " + " | ".join(cells) + " |")
+    lines += ["", "Run time of each notebook (seconds):", "",
+              "| notebook | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    for nb in report["notebooks"]:
+        lines.append(f"| {nb} | " + " | ".join(
+            str(report["runs"].get(v, {}).get(nb, {}).get("seconds", "-")) for v in variants) + " |")
+    errors = [(v, nb, r["error"]) for v, per in report["runs"].items() for nb, r in per.items() if r["error"]]
+    if errors:
+        lines += ["", "Notebook errors:", ""] + [f"- `{v}` {nb}: {e}" for v, nb, e in errors]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sweep, write results/claims_sweep.json and .md, and print the summary."""
+    parser = argparse.ArgumentParser(prog="python -m resblock.claims_sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notebooks", nargs="+", help="notebook numbers to run (default: all), e.g. 03 07")
+    parser.add_argument("--variants", nargs="+", help="variant names to run (default: all of them)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "claims_sweep.json",
+                        help="the JSON report (a .md summary is written beside it)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
+    args = parser.parse_args(argv)
+    variants = default_variants()
+    if args.variants:
+        known = {v.name: v for v in variants}
+        unknown = [v for v in args.variants if v not in known]
+        if unknown:
+            print(f"unknown variants {unknown}; this CPU's variants are {sorted(known)}", file=sys.stderr)
+            return 2
+        variants = [known[v] for v in args.variants]
+    notebooks = find_notebooks(args.notebooks)
+
+    import torch  # only for the report's versions
+
+    start = time.perf_counter()
+    runs: dict[str, dict[str, dict]] = {name: {} for name in (v.name for v in variants)}
+
+    def sweep(variant: Variant, workdir: Path, core: int = 0) -> None:
+        for nb in notebooks:
+            run = run_notebook(nb, variant, workdir, timeout=args.timeout, core=core)
+            runs[variant.name][nb.name] = run
+            failed = sum(not c["holds"] for c in run["claims"])
+            print(f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
+                  + (f", ERROR: {run['error']}" if run["error"] else ""), flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="claims-sweep-") as tmp:
+        # One-thread variants run two at a time, each pinned to its own core (when there are two);
+        # the others run alone, so each variant sees the machine it describes.
+        single = [v for v in variants if v.threads == 1] if (os.cpu_count() or 1) >= 2 else []
+        for pair in (single[i:i + 2] for i in range(0, len(single), 2)):
+            with ThreadPoolExecutor(len(pair)) as pool:
+                list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
+        for variant in (v for v in variants if v not in single):
+            sweep(variant, Path(tmp))
+    claims = collect(runs)
+    checks = sum(len(rs) for row in claims for rs in row["results"].values())
+    failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
+    errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
+    report = {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m resblock.claims_sweep" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv)),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "avx512": "avx512f" in cpu_flags(),
+                    "avx2": "avx2" in cpu_flags(), "torch": torch.__version__, "python": platform.python_version(),
+                    "system": f"{platform.system()} {platform.machine()}"},
+        "variants": [{"name": v.name, "seed": v.seed, "threads": v.threads, "arithmetic": v.arithmetic_name,
+                      "env": v.env()} for v in variants],
+        "notebooks": [p.name for p in notebooks],
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "summary": {"claims": len(claims), "checks": checks, "failed": failed, "notebook_errors": errors},
+        "claims": claims,
+        "runs": {v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])}
+                     for nb, r in per.items()} for v, per in runs.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    args.out.with_suffix(".md").write_text(summary_markdown(report))
+    print(f"\n{len(claims)} claims, {checks} checks, {failed} failed, {errors} notebook errors "
+          f"in {report['wall_time_s'] / 60:.1f} minutes; wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 1 if failed or errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
