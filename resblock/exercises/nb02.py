@@ -29,7 +29,7 @@ CHAINS = {  # stack: (with the shortcut?, w); each of the TOY_DEPTH layers maps 
     "E": (True, -0.05),
     "F": (False, 1.5),
 }
-TOY_VANISH_BELOW, TOY_EXPLODE_ABOVE = 1e-6, 1e6  # |d out / d x| after TOY_DEPTH layers
+TOY_VANISH_BELOW, TOY_EXPLODE_ABOVE = 1e-6, 1e6  # |d out / d x| after TOY_DEPTH layers (q1's prompt says so)
 
 
 def describe_chains() -> str:
@@ -90,8 +90,7 @@ def check_chain_verdicts(answer: Any) -> str:
 q1 = Question(
     "Q1 · does the shortcut stop vanishing?",
     lambda: f"Each chain has {TOY_DEPTH} scalar layers. Predict, without running anything, whether d out/d x "
-    f"vanishes (below {TOY_VANISH_BELOW:g} in size), explodes (above {TOY_EXPLODE_ABOVE:g}) or stays healthy "
-    "(in between):\n\n```\n" + describe_chains() + "\n```\n\n"
+    "vanishes (below 1e-6 in size), explodes (above 1e6) or stays healthy (in between):\n\n```\n" + describe_chains() + "\n```\n\n"
     "Answer with a dict, e.g. `ex.q1.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker runs each "
     "chain through autograd and compares.",
     check_chain_verdicts,
