@@ -1,7 +1,8 @@
 """Exercises for notebook 02, "Gradient flow": ``from resblock.exercises import nb02 as ex``.
 
-q1 predict the scalar toy's gradient; q2 say which stacks vanish or explode (checked against a
-measurement made on the spot); q3 split one block's input gradient into shortcut and branch parts.
+q1 predict which scalar chains vanish, explode or stay healthy (the shortcut is no guarantee);
+q2 say which stacks vanish or explode (checked against a measurement made on the spot, under the
+course's seed); q3 split one block's input gradient into shortcut and branch parts.
 """
 
 from __future__ import annotations
@@ -12,57 +13,92 @@ from typing import Any
 
 import torch
 
+from resblock.env import course_seed
 from resblock.exercises import Mistake, Question
 from resblock.gradients import grad_norms_per_layer, scalar_chain_gradient, split_block_gradient
 from resblock.models import DeepMLP, MLPBlock, MLPConfig
 
-# --- q1: the scalar toy -----------------------------------------------------------------------------
+# --- q1: does the shortcut stop vanishing? (the scalar toy) ------------------------------------------
 
-TOY_CASES = [(0.1, 10), (0.1, 50), (-0.5, 7), (0.9, 20), (2.0, 3)]
+TOY_DEPTH = 50
+CHAINS = {  # stack: (with the shortcut?, w); each of the TOY_DEPTH layers maps x to x + w x or to w x
+    "A": (False, 0.5),
+    "B": (True, 0.5),
+    "C": (True, -0.5),
+    "D": (True, 0.05),
+    "E": (True, -0.05),
+    "F": (False, 1.5),
+}
+TOY_VANISH_BELOW, TOY_EXPLODE_ABOVE = 1e-6, 1e6  # |d out / d x| after TOY_DEPTH layers (q1's prompt says so)
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-300)
+def describe_chains() -> str:
+    """The chains of q1 in words."""
+    return "\n".join(f"{name}: {'with the shortcut, x -> x + w x' if sc else 'plain, x -> w x':32s} w = {w:g}"
+                     for name, (sc, w) in CHAINS.items())
 
 
-def check_toy_gradient(toy_gradient: Any) -> str:
-    """Checker for q1: ``toy_gradient(w, L)`` returns (residual, plain) = ((1 + w)^L, w^L)."""
-    if not callable(toy_gradient):
-        raise Mistake(f"pass your function itself (`toy_gradient`), got {type(toy_gradient).__name__}.")
-    for w, L in TOY_CASES:
-        got = toy_gradient(w, L)
-        try:
-            res, plain = (float(v) for v in got)
-        except (TypeError, ValueError):
-            raise Mistake(f"toy_gradient({w}, {L}) returned {got!r}; return a pair (residual, plain) of numbers.") from None
-        want_res, want_plain = scalar_chain_gradient(w, L, True), scalar_chain_gradient(w, L, False)
-        if _close(res, want_res) and _close(plain, want_plain):
-            continue
-        if _close(res, want_plain) and _close(plain, want_res) and not _close(res, want_res):
-            raise Mistake("the pair is swapped: return (residual, plain), the residual one first.")
-        if _close(res, L * (1 + w)) or _close(plain, L * w):
-            raise Mistake(f"toy_gradient({w}, {L}) looks like L * (1 + w) or L * w: the chain rule multiplies "
-                          "the L local derivatives, it does not add them.")
-        if _close(res, L * (1 + w) ** (L - 1)) or _close(plain, L * w ** (L - 1)):
-            raise Mistake("that is the derivative with respect to w; the question asks for d out / d x.")
-        if _close(res, 1 + w**L):
-            raise Mistake(f"1 + w^L is only two of the 2^L paths (all shortcuts, all branches); "
-                          f"the product (1 + w)^L keeps all of them.")
-        if not _close(res, want_res):
-            raise Mistake(f"residual: toy_gradient({w}, {L})[0] = {res:.4g}, autograd measures {want_res:.4g}.")
-        if not _close(plain, want_plain):
-            raise Mistake(f"plain: toy_gradient({w}, {L})[1] = {plain:.4g}, autograd measures {want_plain:.4g}.")
-    return "each layer multiplies the gradient by its local derivative: (1 + w) with the shortcut, w without."
+def toy_verdict(gradient: float) -> str:
+    """'vanish' below 1e-6, 'explode' above 1e6 (in absolute value), else 'healthy'."""
+    g = abs(gradient)
+    if not math.isfinite(g) or g > TOY_EXPLODE_ABOVE:
+        return "explode"
+    return "vanish" if g < TOY_VANISH_BELOW else "healthy"
+
+
+def measure_chains() -> dict[str, tuple[str, float]]:
+    """{chain: (verdict, d out / d x)}, measured with autograd (nothing random: no seed)."""
+    out = {}
+    for name, (shortcut, w) in CHAINS.items():
+        g = scalar_chain_gradient(w, TOY_DEPTH, shortcut)
+        out[name] = (toy_verdict(g), g)
+    return out
+
+
+def _why_chain(name: str) -> str:
+    shortcut, w = CHAINS[name]
+    factor = 1 + w if shortcut else w
+    g = factor**TOY_DEPTH
+    text = (f"each layer multiplies the gradient by {'1 + w' if shortcut else 'w'} = {factor:g}, "
+            f"so {TOY_DEPTH} layers give {factor:g}^{TOY_DEPTH} = {g:.2g}")
+    if shortcut and toy_verdict(g) != "healthy":
+        text += " (the shortcut adds 1 to each factor; it does not hold the product at 1)"
+    return text
+
+
+def check_chain_verdicts(answer: Any) -> str:
+    """Checker for q1: a dict {chain: 'vanish' | 'explode' | 'healthy'} that agrees with autograd."""
+    if not isinstance(answer, dict):
+        raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
+    missing = [k for k in CHAINS if k not in answer]
+    if missing:
+        raise Mistake(f"give a verdict for every chain; missing: {', '.join(missing)}.")
+    bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
+    if bad:
+        raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
+    wrong = [f"{name}: you said {answer[name]!r}, autograd gives {verdict} ({_why_chain(name)})."
+             for name, (verdict, _g) in measure_chains().items() if answer[name].strip().lower() != verdict]
+    if wrong:
+        folklore = [n for n, (sc, _w) in CHAINS.items()
+                    if sc and answer[n].strip().lower() == "healthy" and measure_chains()[n][0] != "healthy"]
+        lead = ("A shortcut is not a guarantee: " if folklore else "")
+        raise Mistake(f"{lead}{len(wrong)} of {len(CHAINS)} verdicts disagree with autograd. " + " ".join(wrong))
+    return ("all six agree with autograd. The shortcut turns each factor w into 1 + w: that helps when the "
+            "branch is small, but 50 factors of 1 + w still shrink or grow geometrically unless each is close to 1.")
 
 
 q1 = Question(
-    "Q1 · the scalar toy",
-    "A chain of L scalar layers maps x to x + w x (with the shortcut) or to w x (plain). Write "
-    "`toy_gradient(w, L)` returning the pair (d out/d x with shortcuts, d out/d x plain), then "
-    "`ex.q1.check(toy_gradient)`. The checker compares with autograd for several w and L.",
-    check_toy_gradient,
-    "One layer's derivative is 1 + w (or w). The chain rule multiplies the derivatives of the L layers.",
-    "```python\ndef toy_gradient(w, L):\n    return (1 + w) ** L, w ** L\n```",
+    "Q1 · does the shortcut stop vanishing?",
+    lambda: f"Each chain has {TOY_DEPTH} scalar layers. Predict, without running anything, whether d out/d x "
+    "vanishes (below 1e-6 in size), explodes (above 1e6) or stays healthy (in between):\n\n```\n" + describe_chains() + "\n```\n\n"
+    "Answer with a dict, e.g. `ex.q1.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker runs each "
+    "chain through autograd and compares.",
+    check_chain_verdicts,
+    "One layer's local derivative is 1 + w with the shortcut and w without; the chain rule multiplies the "
+    f"{TOY_DEPTH} of them. Work out the factor for each chain, then ask whether its {TOY_DEPTH}th power is tiny, "
+    "huge or moderate (0.95^50 ≈ 0.08, 1.05^50 ≈ 11).",
+    lambda: "```python\n" + repr({k: v[0] for k, v in measure_chains().items()}) + "\n```\n\n"
+    + "\n\n".join(f"{k}: {_why_chain(k)}." for k in CHAINS),
 )
 
 
@@ -97,9 +133,13 @@ def classify(norms: list[float]) -> str:
     return "vanish" if min(norms) < VANISH_BELOW else "healthy"
 
 
-@lru_cache(maxsize=1)
-def measure_stacks(seed: int = 0) -> dict[str, tuple[str, float, float]]:
-    """{stack: (verdict, smallest, largest per-layer gradient norm)} measured at init on a fixed random batch."""
+def measure_stacks(seed: int | None = None) -> dict[str, tuple[str, float, float]]:
+    """{stack: (verdict, smallest, largest per-layer gradient norm)} at init on a random batch; seed: the course's."""
+    return _measure_stacks(course_seed() if seed is None else seed)
+
+
+@lru_cache(maxsize=4)
+def _measure_stacks(seed: int) -> dict[str, tuple[str, float, float]]:
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(64, 784, generator=g), torch.randint(0, 10, (64,), generator=g)
     out = {}
@@ -112,8 +152,9 @@ def measure_stacks(seed: int = 0) -> dict[str, tuple[str, float, float]]:
 
 WHY = {
     "A": "sigmoid's derivative is at most 1/4, so a plain product of 20 of them shrinks the gradient",
-    "B": "the shortcut adds 1 to every factor: (I + J) does not shrink even when J is small",
-    "C": "He (Kaiming) init keeps a plain ReLU stack's gradient norms steady at initialisation",
+    "B": "sigmoid's small derivative makes each branch's J small, and the shortcut turns each factor into I + J, close to I",
+    "C": "He (Kaiming) init scales each layer so that a ReLU keeps the signal's size: the plain stack's gradient "
+         "norms stay within a small factor of each other at initialisation (PyTorch's default init would shrink them)",
     "D": "without normalisation each block adds its branch's variance: activations and gradients grow exponentially",
     "E": "small branch weights keep every block close to the identity",
     "F": "batch norm stops the vanishing, but a deep plain ReLU stack with BN has gradients that grow toward the input",
@@ -203,7 +244,8 @@ def check_split(split: Any) -> str:
         if not torch.allclose(g_b, want_b):
             raise Mistake(f"branch part wrong for a {block.act.__class__.__name__} block: it should be "
                           "J_R(x)^T grad_out, e.g. torch.autograd.grad(block.residual(x), x, grad_out).")
-    return "shortcut part + branch part = dLoss/dx, and the shortcut part is never smaller than alpha * grad_out."
+    return ("shortcut part + branch part = dLoss/dx; the shortcut part is exactly alpha * grad_out, whatever the "
+            "branch does (in a block with a ReLU after the sum, grad_out would first be masked by that ReLU).")
 
 
 q3 = Question(
