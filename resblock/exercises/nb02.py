@@ -66,16 +66,21 @@ def _why_chain(name: str) -> str:
     return text
 
 
-def check_chain_verdicts(answer: Any) -> str:
-    """Checker for q1: a dict {chain: 'vanish' | 'explode' | 'healthy'} that agrees with autograd."""
+def _check_verdict_dict(answer: Any, keys, what: str) -> None:
+    """Raise a Mistake unless ``answer`` maps every key to one of VERDICTS (q1's chains, q2's stacks)."""
     if not isinstance(answer, dict):
         raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
-    missing = [k for k in CHAINS if k not in answer]
+    missing = [k for k in keys if k not in answer]
     if missing:
-        raise Mistake(f"give a verdict for every chain; missing: {', '.join(missing)}.")
+        raise Mistake(f"give a verdict for every {what}; missing: {', '.join(missing)}.")
     bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
     if bad:
         raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
+
+
+def check_chain_verdicts(answer: Any) -> str:
+    """Checker for q1: a dict {chain: 'vanish' | 'explode' | 'healthy'} that agrees with autograd."""
+    _check_verdict_dict(answer, CHAINS, "chain")
     wrong = [f"{name}: you said {answer[name]!r}, autograd gives {verdict} ({_why_chain(name)})."
              for name, (verdict, _g) in measure_chains().items() if answer[name].strip().lower() != verdict]
     if wrong:
@@ -163,14 +168,7 @@ WHY = {
 
 def check_verdicts(answer: Any) -> str:
     """Checker for q2: a dict {stack: 'vanish' | 'explode' | 'healthy'} that agrees with the measurement."""
-    if not isinstance(answer, dict):
-        raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
-    missing = [k for k in STACKS if k not in answer]
-    if missing:
-        raise Mistake(f"give a verdict for every stack; missing: {', '.join(missing)}.")
-    bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
-    if bad:
-        raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
+    _check_verdict_dict(answer, STACKS, "stack")
     measured = measure_stacks()
     wrong = []
     for name, (verdict, lo, hi) in measured.items():
