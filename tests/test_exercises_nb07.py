@@ -122,7 +122,8 @@ def test_q3_placeholder_is_todo():
         return ...  # the notebook's template
 
     assert nb07.q3.feedback(pre_ln)[0] == "todo"
-    assert nb07.q3.feedback(lambda x, f, ln: None)[0] == "todo"
+    state, message = nb07.q3.feedback(lambda x, f, ln: None)[:2]
+    assert state != "todo" and "return" in message, "a function that returns None is told so, not 'Not yet'"
 
 
 def test_q3_names_each_mistake():
@@ -133,3 +134,15 @@ def test_q3_names_each_mistake():
     assert_mistake(nb07.q3, lambda x, f, ln: x + f(x), "no LayerNorm")
     assert_mistake(nb07.q3, lambda x, f, ln: x, "differs")
     assert_mistake(nb07.q3, "x + f(ln(x))", "function itself")
+
+
+def test_q3_a_function_that_returns_none_is_told_so():
+    from resblock.exercises import nb07
+
+    def forgot_return(x, f, ln):
+        x + f(ln(x))
+
+    with pytest.raises(nb07.Mistake, match="returned None"):
+        nb07.check_pre_ln(forgot_return)
+    with pytest.raises(nb07.Mistake, match="shaped like x"):
+        nb07.check_pre_ln(lambda x, f, ln: 0.0)

@@ -220,8 +220,13 @@ def check_pre_ln(pre_ln: Any) -> str:
         ln.bias.uniform_(-0.5, 0.5)
         x = torch.randn(3, 5, width) * 2 + 1
         got = pre_ln(x.clone(), f, ln)
-        if got is None or got is Ellipsis:
+        if got is Ellipsis:
             raise NotImplementedError  # the notebook's placeholder, `return ...`: "Not yet", not "Incorrect"
+        if got is None:
+            raise Mistake("your function returned None: did you forget `return x + ...`?")
+        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+            raise Mistake(f"pre_ln must return a tensor shaped like x, {tuple(x.shape)}; got "
+                          f"{type(got).__name__}{' ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}.")
         wrong = {
             "that is post-LN, ln(x + f(x)): the norm sits on the stream itself": ln(x + f(x)),
             "the stream x is missing: you return f(ln(x)), the branch alone": f(ln(x)),
