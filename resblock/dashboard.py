@@ -55,13 +55,13 @@ class TrainingDashboard:
     ) -> None:
         if config is None:  # built here, not at import time: its seed follows $RESBLOCK_SEED when the dashboard is made
             config = TrainConfig(seconds=SECONDS, eval_images=2000)  # curves on 2,000 test images, the final on all
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a resblock.train.TrainConfig, got {type(config).__name__}.")
         if seconds is None:
             seconds = round(config.seconds) if config.seconds is not None else SECONDS
         for name, value, allowed in (("depth", depth, DEPTHS), ("width", width, WIDTHS)):
             if isinstance(value, bool) or value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
-        if not isinstance(config, TrainConfig):
-            raise ValueError(f"config must be a resblock.train.TrainConfig, got {type(config).__name__}.")
         for name, value in (("shortcut", shortcut), ("stem_pool", stem_pool), ("background", background)):
             check_bool(name, value)
         # The budget slider's range: a value outside it would be clamped by the widget without a word.
