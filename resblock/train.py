@@ -168,6 +168,20 @@ def _wants_stop(should_stop: StopSignal | None) -> bool:
     return bool(should_stop())
 
 
+# torch 2.13 on an AVX2 CPU with one thread crashed (segfault, "corrupted double-linked list") in the
+# backward pass of channels_last convolutions with fewer than 8 channels (ResNet-8 at widths 2 and 4;
+# 8 and more ran). Such nets are only toys, and the layout buys nothing at that size: keep them NCHW.
+MIN_CHANNELS_LAST = 8
+
+
+def _channels_last_safe(model: nn.Module) -> bool:
+    """False when a convolution has fewer than MIN_CHANNELS_LAST input or output channels (see above)."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    # A grey image's stem (1 input channel) is fine when its output is wide enough.
+    return all(min(c.in_channels, c.out_channels) >= MIN_CHANNELS_LAST
+               or (c.in_channels == 1 and c.out_channels >= MIN_CHANNELS_LAST) for c in convs)
+
+
 def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training") -> None:
     """Raise a ValueError saying what to fix unless images are (N, C, H, W) floats and labels (N,) class indices."""
     if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
@@ -271,7 +285,7 @@ def predict_logits(
     _check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)
     device = _model_device(model)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    fmt = torch.channels_last if channels_last and _channels_last_safe(model) else torch.contiguous_format
     with eval_mode(model):
         outs = [
             _logits(model, images[i: i + batch_size].to(device).contiguous(memory_format=fmt), tta_flip).float().cpu()
@@ -396,7 +410,7 @@ def fit(
         raise ValueError(f"max_shift ({config.max_shift} pixels) must be smaller than the images "
                          f"({tuple(train_images.shape[2:])}); a shift that large leaves nothing of the image. Try 2.")
     device = pick_device(str(device)) if device is not None else pick_device()
-    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if config.channels_last and _channels_last_safe(model) else torch.contiguous_format
     model.to(device=device, memory_format=fmt)
     train_images = train_images.to(device)
     train_labels = train_labels.to(device).long()

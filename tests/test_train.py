@@ -254,3 +254,23 @@ def test_confusion_matrix_counts_pairs(subset):
 
 def test_smooth_is_a_running_mean():
     assert smooth([1.0, 3.0, 5.0, 7.0], window=2) == [1.0, 2.0, 4.0, 6.0]
+
+
+def test_a_net_narrower_than_8_channels_trains_on_one_thread():
+    # torch 2.13 crashed (segfault) in channels_last backward with < 8 channels on one thread; fit keeps such nets NCHW.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from resblock.models import ResNet, ResNetConfig\n"
+        "from resblock.train import TrainConfig, fit\n"
+        "torch.manual_seed(0)\n"
+        "x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))\n"
+        "r = fit(ResNet(ResNetConfig(depth=8, widths=(2, 2, 2))), x, y, TrainConfig(epochs=3, batch_size=8), progress=False)\n"
+        "print('steps', r.history.steps)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0 and "steps 24" in out.stdout, out.stderr[-500:]
