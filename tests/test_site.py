@@ -41,7 +41,7 @@ def build():
 
 @pytest.fixture(scope="module")
 def site(build, tmp_path_factory) -> Path:
-    pytest.importorskip("myst_nb", reason="the docs dependencies are missing: pip install -r requirements-docs.txt")
+    pytest.importorskip("myst_nb", reason="the docs dependencies are missing: pip install -r docs/requirements.txt")
     return build.build(tmp_path_factory.mktemp("site") / "html", quiet=True)
 
 

@@ -2,7 +2,7 @@
 violation on any page, in the light and the dark theme; equations render and search works offline;
 widget snapshots show; a screenshot of each page.
 
-axe-core comes inside the `axe-playwright-python` wheel (requirements-docs.txt); the site is built
+axe-core comes inside the `axe-playwright-python` wheel (docs/requirements.txt); the site is built
 into a temporary folder by docs/site/build.py (about 10 s, nothing executed). Screenshots go to
 artifacts/site/ (git-ignored), beside the JupyterLab screenshots.
 """
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The site built from the committed notebooks into a temporary folder."""
-    pytest.importorskip("myst_nb", reason="the docs dependencies are missing: pip install -r requirements-docs.txt")
+    pytest.importorskip("myst_nb", reason="the docs dependencies are missing: pip install -r docs/requirements.txt")
     spec = importlib.util.spec_from_file_location("site_build", ROOT / "docs" / "site" / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
@@ -37,7 +37,7 @@ def site(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def axe():
     axe_module = pytest.importorskip("axe_playwright_python.sync_playwright",
-                                     reason="axe-playwright-python is missing: pip install -r requirements-docs.txt")
+                                     reason="axe-playwright-python is missing: pip install -r docs/requirements.txt")
     return axe_module.Axe()
 
 
