@@ -134,9 +134,14 @@ class TrainingDashboard:
         return self._thread is not None and self._thread.is_alive()
 
     def _set_running(self, running: bool) -> None:
+        # Each change reaches the browser as its own message: change Stop on the side that never shows
+        # both buttons enabled (disable Stop before Start comes back; enable it after Start goes).
+        if not running:
+            self.stop_button.disabled = True
         for w in (self.depth, self.width, self.shortcut, self.stem_pool, self.lr, self.seconds, self.start_button):
             w.disabled = running
-        self.stop_button.disabled = not running
+        if running:
+            self.stop_button.disabled = False
 
     def _show(self, history: History) -> None:
         self._figure.update(history)

@@ -160,6 +160,13 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
             page.wait_for_function("el => !el.disabled", arg=start.element_handle(), timeout=60000)
         except Exception:
             raise AssertionError(f"the run did not end after Stop; status: {status.inner_text()!r}") from None
+        try:
+            # Each widget's state arrives as its own message: give the rest of the end-of-run state a moment.
+            page.wait_for_function("el => el.disabled", arg=stop.element_handle(), timeout=10000)
+            page.wait_for_function("el => el.innerText.startsWith('stopped after')",
+                                   arg=status.element_handle(), timeout=10000)
+        except Exception:
+            pass  # the assertions below say what is wrong
         text = status.inner_text()
         assert text.startswith("stopped after") and "test accuracy" in text, f"status after Stop: {text!r}"
         assert stop.is_disabled(), "Stop is still enabled after the run ended"
