@@ -118,11 +118,26 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def measure(s: ExplorerSettings, alpha: float, images: torch.Tensor, labels: torch.Tensor) -> FlowProfile:
-    """Build the network for ``s`` at ``alpha`` and profile it on the batch (what each redraw computes)."""
+def measure(s: ExplorerSettings, alpha: float, images: torch.Tensor, labels: torch.Tensor,
+            model: nn.Module | None = None) -> FlowProfile:
+    """Profile the network for ``s`` at ``alpha`` on the batch (what each redraw computes).
+
+    ``model``: a network built by ``build_model(s, a)`` for any ``a`` of the same kind (0, or above 0),
+    reused with its shortcut scale set to ``alpha``; without it a new one is built.
+    """
     n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
+    if model is None:
+        model = build_model(s, alpha)
+    blocks = model.blocks if s.network == "mlp" else model.blocks()
+    for block in blocks:
+        block.alpha = float(alpha)  # the blocks read alpha in forward: a rebuilt net would hold the same weights
+    x = images[:n]
+    if s.network == "conv":
+        # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured)
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     with _one_thread():
-        return flow_profile(build_model(s, alpha), images[:n], labels[:n])
+        return flow_profile(model, x, labels[:n])
 
 
 def settings_notes(s: ExplorerSettings) -> list[str]:
@@ -213,8 +228,11 @@ class GradFlowExplorer:
         self.last_redraw_ms = float("nan")
         self.note = ""
         self._pending: asyncio.TimerHandle | None = None
-        # Results are cached by settings, so going back to a setting you have seen is instant.
-        self._measure = lru_cache(maxsize=cache_size)(lambda s, a: measure(s, a, self.images, self.labels))
+        # Results are cached by settings, so going back to a setting you have seen is instant; the
+        # networks too (a few), so that moving the shortcut slider measures without building again.
+        self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.alpha))
+        self._measure = lru_cache(maxsize=cache_size)(
+            lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a))))
 
         style = {"description_width": "initial"}
         s = settings
@@ -260,6 +278,15 @@ class GradFlowExplorer:
         self.box.add_class("resblock-gradflow")
         self.fig = Figure(figsize=(10, 3.6), dpi=72)
         self.redraw()
+
+    @staticmethod
+    def network_kind(s: ExplorerSettings, alpha: float) -> ExplorerSettings:
+        """The settings of the network that ``measure`` can reuse for ``s`` at ``alpha`` (its alpha 0 or 1).
+
+        An MLP's weights do not depend on alpha, so one network serves every alpha. A conv net at
+        alpha 0 is the plain net of the paper (no projection shortcuts), so it is a network of its own.
+        """
+        return replace(s, alpha=0.0 if s.network == "conv" and alpha == 0 else 1.0)
 
     def settings(self) -> ExplorerSettings:
         """The settings the controls show now."""

@@ -177,3 +177,20 @@ def test_log_scale_problems_names_the_layers():
     assert log_scale_problems("x", [1.0, 2.0]) is None
     assert "exactly 0" in log_scale_problems("plain", [0.0, 0.0, 1.0]) and "layers 1-2" in log_scale_problems("p", [0, 0, 1])
     assert "NaN" in log_scale_problems("r", [1.0, float("nan")])
+
+
+def test_a_reused_network_measures_as_a_fresh_one(explorer, batch):
+    # The explorer builds an MLP once and moves its shortcut scale; a net built afresh at that alpha
+    # (same seed, same weights) is the oracle, for the chosen line and the plain one.
+    explorer.shortcut.value = 0.5
+    explorer.shortcut.value = 0.25
+    s = explorer.settings()
+    for line, alpha in ((1, 0.25), (0, 0.0)):
+        expected = list(grad_norms_per_layer(build_model(s, alpha), batch[0], batch[1]).values())
+        np.testing.assert_allclose(_lines(explorer)[line][1], expected, rtol=1e-6)
+    # a conv net at alpha 0 is the paper's plain net (no projection shortcuts), not the residual one at 0
+    explorer.network.value = "conv"
+    assert explorer.network_kind(explorer.settings(), 0.0).alpha == 0.0
+    plain = build_model(explorer.settings(), 0.0)
+    assert not any(type(b.shortcut).__name__ != "Identity" for b in plain.blocks())
+    assert len(_lines(explorer)[0][1]) == len(list(grad_norms_per_layer(plain, batch[0][:16], batch[1][:16])))
