@@ -55,9 +55,12 @@ site: $(DOCS_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
 
-# Every notebook on one core (as on Binder) and on two: time and peak memory (about 20 minutes).
+# Every notebook pinned to one core (as on Binder), then on two: time and peak memory of each, against
+# the targets; written to results/bench_notebooks.json (about 10 + 6 minutes). One core alone:
+# `make bench-notebooks CORES=1`.
+CORES ?= 1 2
 bench-notebooks: $(STAMP)
-	$(BIN)/python -m resblock.bench --only notebooks_one_core
+	$(BIN)/python -m resblock.bench --only $(foreach c,$(CORES),$(if $(filter 1,$(c)),notebooks_1core,notebooks_$(c)cores))
 
 # The edit-test loop: unit tests only (no notebooks, no browser); a minute or two.
 unit: $(STAMP)

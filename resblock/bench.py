@@ -8,9 +8,12 @@ and returns a dict of named figures; ``main`` runs them in the order they are de
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 Figures = dict[str, float]
@@ -245,71 +248,150 @@ def bench_tiny_resnet_throughput() -> Figures:
     return figures
 
 
-def run_notebook_measured(notebook, cores: int | None = None) -> tuple[float, float]:
-    """Run a notebook top to bottom in a fresh kernel (nbclient, in a subprocess); return (seconds, peak RSS in MB).
+@dataclass
+class NotebookRun:
+    """One notebook run top to bottom in a fresh kernel: its wall time, peak memory and error, if any."""
 
-    ``cores=1`` pins the run to one core (``taskset -c 0``, and ``OMP_NUM_THREADS=1``, which
-    ``torch.get_num_threads`` follows), as Binder gives a learner one CPU.
+    seconds: float
+    peak_rss_mb: float  # the kernel's process tree (the kernel and anything it started), sampled
+    error: str | None = None  # the last lines of stderr when the run failed
+
+
+# Runs in a subprocess: executes the notebook with nbclient; the kernel is this process's child.
+_RUNNER = """\
+import sys, time, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+t = time.perf_counter()
+try:
+    NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name='python3', resources={'metadata': {'path': sys.argv[2]}}).execute()
+finally:
+    print('seconds', time.perf_counter() - t, flush=True)
+    if len(sys.argv) > 4:
+        nbformat.write(nb, sys.argv[4])
+"""
+
+
+def run_notebook_measured(notebook: Path, cores: int | None = None, *, first_core: int = 0,
+                          env: dict[str, str] | None = None, timeout: int = 600,
+                          output: Path | None = None) -> NotebookRun:
+    """Run a notebook as a learner does (a fresh kernel, top to bottom, in its own folder) and measure it.
+
+    ``cores=1`` pins the run to one core (``taskset -c first_core``, and ``OMP_NUM_THREADS=1``, which
+    ``torch.get_num_threads`` follows), as Binder gives a learner one CPU; ``cores=2`` to two, and so on.
+    ``env``: variables added to this process's environment (a seed, an arithmetic setting).
+    ``output``: where to write the executed notebook. Peak memory is the summed RSS of the kernel and
+    its children, sampled every 0.1 s (what Binder's 2 GB limit counts, less the Jupyter server).
+    The one runner behind ``make bench-notebooks`` and ``make claims`` (resblock.claims_sweep).
     """
     import os
     import shutil
     import subprocess
+    import threading
 
-    # The kernel is a child of this subprocess; once it has exited and been waited for,
-    # RUSAGE_CHILDREN's ru_maxrss (KiB on Linux) is the largest peak among such children.
-    script = (
-        "import resource, sys, time, nbformat\n"
-        "from nbclient import NotebookClient\n"
-        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
-        "t = time.perf_counter()\n"
-        "NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
-        "seconds = time.perf_counter() - t\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds)\n"
-    )
-    cmd = [sys.executable, "-c", script, str(notebook), str(notebook.parent)]
-    env = dict(os.environ)
+    import psutil  # a dependency of ipykernel
+
+    notebook = Path(notebook).resolve()  # the run starts in the notebook's folder
+    cmd = [sys.executable, "-c", _RUNNER, str(notebook), str(notebook.parent), str(timeout)]
+    if output is not None:
+        cmd.append(str(output))
+    run_env = {**os.environ, **(env or {})}
     if cores is not None:
-        env["OMP_NUM_THREADS"] = str(cores)
+        run_env["OMP_NUM_THREADS"] = str(cores)
         if shutil.which("taskset"):
-            cmd = ["taskset", "-c", ",".join(str(c) for c in range(cores)), *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"{notebook.name} failed to run:\n{out.stderr[-2000:]}")
-    peak_mb, seconds = map(float, out.stdout.split()[-2:])
-    return seconds, peak_mb
+            cmd = ["taskset", "-c", ",".join(str(first_core + c) for c in range(cores)), *cmd]
+    proc = subprocess.Popen(cmd, cwd=notebook.parent, env=run_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        runner = psutil.Process(proc.pid)
+        while not done.wait(0.1):
+            total = 0
+            try:
+                for child in runner.children(recursive=True):  # the kernel, and anything it started
+                    with contextlib.suppress(psutil.Error):
+                        total += child.memory_info().rss
+            except psutil.Error:
+                break
+            peak = max(peak, total)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    for line in out.splitlines():  # the kernel's own time, without the runner's start-up
+        if line.startswith("seconds "):
+            seconds = float(line.split()[1])
+    error = None
+    if proc.returncode != 0:
+        tail = [line for line in err.strip().splitlines() if line.strip()][-3:]
+        error = " | ".join(tail) or f"exit code {proc.returncode}"
+    return NotebookRun(round(seconds, 1), round(peak / 2**20, 1), error)
+
+
+def _run_or_raise(notebook: Path, cores: int | None = None) -> NotebookRun:
+    run = run_notebook_measured(notebook, cores=cores)
+    if run.error:
+        raise RuntimeError(f"{notebook.name} failed to run: {run.error}")
+    return run
+
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_notebooks.json"
 
 
 @benchmark("notebook_04_memory", targets={"notebook_peak_rss_mb": ("<", 1000.0), "notebook_04_seconds": ("<", 120.0)})
 def bench_notebook_04_memory() -> Figures:
     """Peak resident memory of a kernel running notebook 04 top to bottom, and its time."""
-    from pathlib import Path
+    run = _run_or_raise(NOTEBOOKS_DIR / "04_tiny_resnet.ipynb")
+    return {"notebook_peak_rss_mb": run.peak_rss_mb, "notebook_04_seconds": run.seconds}
 
-    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "04_tiny_resnet.ipynb"
-    seconds, peak_mb = run_notebook_measured(notebook)
-    return {"notebook_peak_rss_mb": peak_mb, "notebook_04_seconds": seconds}
+
+def _course(cores: int) -> Figures:
+    """Every notebook top to bottom on ``cores`` cores; also written to results/bench_notebooks.json."""
+    import datetime as dt
+    import json
+    import platform
+
+    from resblock.claims_sweep import cpu_name
+
+    label = "1core" if cores == 1 else f"{cores}cores"
+    figures: Figures = {}
+    for notebook in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        run = _run_or_raise(notebook, cores=cores)
+        figures[f"notebook_{notebook.name[:2]}_seconds_{label}"] = run.seconds
+        figures[f"notebook_{notebook.name[:2]}_peak_rss_mb_{label}"] = run.peak_rss_mb
+    figures[f"course_max_seconds_{label}"] = max(v for k, v in figures.items() if "_seconds_" in k)
+    figures[f"course_total_seconds_{label}"] = sum(v for k, v in figures.items() if k.startswith("notebook_") and "_seconds_" in k)
+    figures[f"course_max_peak_rss_mb_{label}"] = max(v for k, v in figures.items() if "peak_rss" in k)
+    report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    report[label] = {"date": dt.date.today().isoformat(), "cpu": cpu_name(), "python": platform.python_version(),
+                     "command": f"python -m resblock.bench --only notebooks_{label}", "figures": figures,
+                     "targets": {k: list(v) for k, v in TARGETS.items() if k in figures}}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    return figures
 
 
 # Every notebook under 2 minutes on one core and 1 minute on two, within Binder's 2 GB.
-COURSE_TARGETS = {"course_max_seconds_1core": ("<", 120.0), "course_max_seconds_2cores": ("<", 60.0),
-                  "course_max_peak_rss_mb": ("<", 2000.0)}
-
-
-@benchmark("notebooks_one_core", targets=COURSE_TARGETS)
+@benchmark("notebooks_1core", targets={"course_max_seconds_1core": ("<", 120.0),
+                                       "course_max_peak_rss_mb_1core": ("<", 2000.0)})
 def bench_notebooks_one_core() -> Figures:
-    """Every notebook top to bottom on one core (as on Binder) and on two: time and peak memory of each (slow)."""
-    from pathlib import Path
+    """Every notebook top to bottom pinned to one core, as on Binder: time and peak memory of each (slow)."""
+    return _course(1)
 
-    figures: Figures = {}
-    for notebook in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        for cores in (1, 2):
-            seconds, peak_mb = run_notebook_measured(notebook, cores=cores)
-            label = "1core" if cores == 1 else "2cores"
-            figures[f"notebook_{notebook.name[:2]}_seconds_{label}"] = seconds
-            figures[f"notebook_{notebook.name[:2]}_peak_rss_mb_{label}"] = peak_mb
-    for label in ("1core", "2cores"):
-        figures[f"course_max_seconds_{label}"] = max(v for k, v in figures.items() if k.endswith(f"seconds_{label}"))
-    figures["course_max_peak_rss_mb"] = max(v for k, v in figures.items() if "peak_rss" in k)
-    return figures
+
+@benchmark("notebooks_2cores", targets={"course_max_seconds_2cores": ("<", 60.0),
+                                        "course_max_peak_rss_mb_2cores": ("<", 2000.0)})
+def bench_notebooks_two_cores() -> Figures:
+    """Every notebook top to bottom on two cores: time and peak memory of each (slow)."""
+    return _course(2)
 
 
 # --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point

@@ -105,28 +105,21 @@ def find_notebooks(selection: list[str] | None) -> list[Path]:
 
 
 def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600, core: int = 0) -> dict:
-    """Execute one notebook under ``variant`` (a fresh kernel) and return its claims, time and errors.
+    """Execute one notebook under ``variant`` (a fresh kernel) and return its claims, time, memory and errors.
 
     A one-thread variant is pinned to CPU ``core``, so two of them can run side by side on two cores.
+    The run itself is ``resblock.bench.run_notebook_measured``, the runner the bench times notebooks with.
     """
+    from resblock.bench import run_notebook_measured
+
     log = workdir / f"{variant.name}-{path.stem}.jsonl"
     log.unlink(missing_ok=True)
-    env = {**os.environ, **variant.env(), "RESBLOCK_CLAIMS_LOG": str(log), "PYTHONUNBUFFERED": "1"}
-    env.pop("RESBLOCK_CLAIMS_STRICT", None)  # a failed claim is a finding to record, not a stop
-    cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-           f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(workdir),
-           "--output", f"{variant.name}-{path.name}", str(path)]
-    if variant.threads == 1 and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(core), *cmd]  # one core, as Binder gives
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=path.parent, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    env = {**variant.env(), "RESBLOCK_CLAIMS_LOG": str(log), "PYTHONUNBUFFERED": "1",
+           "RESBLOCK_CLAIMS_STRICT": ""}  # a failed claim is a finding to record, not a stop
+    run = run_notebook_measured(path, cores=1 if variant.threads == 1 else None, first_core=core, env=env,
+                                timeout=timeout, output=workdir / f"{variant.name}-{path.name}")
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    error = None
-    if proc.returncode != 0:
-        tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
-        error = " | ".join(tail) or f"exit code {proc.returncode}"
-    return {"seconds": round(seconds, 1), "claims": claims, "error": error}
+    return {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "claims": claims, "error": run.error}
 
 
 def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
