@@ -59,6 +59,22 @@ _LAB_SETTINGS = {
 }
 
 
+def lab_kernel_env() -> dict[str, str]:
+    """$RESBLOCK_LAB_ENV ("RESBLOCK_SEED=1 OMP_NUM_THREADS=1"): variables for the server and its kernels.
+
+    `make test` runs the notebooks in JupyterLab as another learner's machine would: another course
+    seed, one thread (as on Binder). The notebooks read these variables as in any learner's kernel,
+    so the run is a learner's run; nbval has already run them with the defaults.
+    """
+    env = {}
+    for item in os.environ.get("RESBLOCK_LAB_ENV", "").split():
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise pytest.UsageError(f"$RESBLOCK_LAB_ENV takes NAME=VALUE pairs separated by spaces, got {item!r}")
+        env[name] = value
+    return env
+
+
 @dataclass
 class LabServer:
     """A running JupyterLab server: where it is, its token, and the folder it serves."""
@@ -146,6 +162,7 @@ def lab_server(tmp_path_factory) -> LabServer:
     _serve_copy_of_course(course)
 
     env = dict(os.environ)
+    env.update(lab_kernel_env())  # the kernels inherit the server's environment
     for var, sub in [
         ("JUPYTER_CONFIG_DIR", "config"),
         ("JUPYTER_DATA_DIR", "data"),
@@ -312,6 +329,9 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print where the screenshots are, so CI logs show it."""
+    if getattr(config, "_resblock_took_screenshots", False) and lab_kernel_env():
+        terminalreporter.section("browser kernels")
+        terminalreporter.write_line("JupyterLab's kernels ran with " + " ".join(f"{k}={v}" for k, v in lab_kernel_env().items()))
     shots = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.is_dir() else []
     if shots and getattr(config, "_resblock_took_screenshots", False):
         terminalreporter.section("browser screenshots")

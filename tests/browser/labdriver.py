@@ -19,6 +19,20 @@ SCREENSHOTS = Path(os.environ.get("RESBLOCK_SCREENSHOTS", ROOT / "artifacts" / "
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_FAILURES = ("Error displaying widget", "Loading widget...")
+CLAIM_HELD, CLAIM_FAILED = "\u2713", "\u2717"  # the marks resblock.claims prints before a checked claim
+
+
+def committed_claims(path: Path) -> list[int]:
+    """How many held claims (check marks) each cell of the committed notebook shows, in cell order."""
+    import nbformat
+
+    counts = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        text = ""
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text += out.get("text", "") + "".join(out.get("data", {}).get("text/plain", ""))
+        counts.append(text.count(CLAIM_HELD))
+    return counts
 
 # Finds the notebook panel for `path` among the main area's tabs (bound in every script below).
 _PANEL = """
@@ -214,6 +228,9 @@ class NotebookInLab:
                 found.append(
                     f"{c.where(self.path)} rendered {c.widgetViews} of its {c.widgetOutputs} widget views"
                 )
+            for line in c.outputText.splitlines():
+                if CLAIM_FAILED in line:  # resblock.claims prints a claim that did not hold with a cross
+                    found.append(f"{c.where(self.path)} shows a claim that did not hold: {line.strip()[:200]}")
         not_run = [c for c in state.cells if c.runs and c.count is None]
         if not_run:
             found.append(
@@ -223,6 +240,15 @@ class NotebookInLab:
         counts = [c.count for c in state.cells if c.count is not None]
         if counts != sorted(counts) or len(set(counts)) != len(counts):
             found.append(f"{self.path}: cells did not run top to bottom in one kernel (execution counts {counts})")
+        return found
+
+    def claim_problems(self, state: LabState, committed: Path) -> list[str]:
+        """Cells that show fewer held claims than the committed notebook: a claim that did not run or hold."""
+        found = []
+        for c, expected in zip(state.cells, committed_claims(committed)):
+            shown = c.outputText.count(CLAIM_HELD)
+            if shown < expected:
+                found.append(f"{c.where(self.path)} shows {shown} held claims (\u2713), the committed notebook {expected}")
         return found
 
     def screenshot(self, path: Path) -> Path:

@@ -2,7 +2,10 @@
 
 nbval proves the kernel side; these tests prove what the learner sees: each notebook opened in
 JupyterLab, Restart Kernel and Run All, with no cell showing an error (cells tagged
-`raises-exception` show one on purpose) and every widget view rendered. Then the interactive
+`raises-exception` show one on purpose), every widget view rendered and every checked claim shown
+held (no ✗, as many ✓ per cell as the committed notebook). `make test` starts JupyterLab with
+RESBLOCK_LAB_ENV="RESBLOCK_SEED=1 OMP_NUM_THREADS=1", so this is also the run under another seed on
+one thread (nbval has run every notebook with the defaults and compared its outputs). Then the interactive
 figures are used like a learner uses them. A screenshot of each notebook goes to
 `artifacts/screenshots/` (the path is printed at the end of the session).
 """
@@ -22,7 +25,8 @@ NOTEBOOK_NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_runs_clean_in_jupyterlab(name, notebook_runs):
     nb = notebook_runs.run(name)
-    problems = nb.problems(nb.last_state)
+    # Every checked claim holds here too: make test runs these kernels with another seed, on one thread.
+    problems = nb.problems(nb.last_state) + nb.claim_problems(nb.last_state, NOTEBOOKS / f"{name}.ipynb")
     if problems:
         notebook_runs.close(nb)
         pytest.fail(f"notebooks/{name}.ipynb in JupyterLab:\n" + "\n".join(problems), pytrace=False)
