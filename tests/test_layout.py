@@ -108,3 +108,23 @@ def test_new_axes_come_from_the_style_module(path):
     calls = [n.lineno for n in ast.walk(_tree(path)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
              and n.func.attr == "subplots" and isinstance(n.func.value, ast.Name) and n.func.value.id == "plt"]
     assert not calls, f"{_name(path)} calls plt.subplots (lines {calls}): use resblock.style.new_axes or new_axes_grid"
+
+
+def _documented_names() -> list[str]:
+    """Every module as the package docstring and README name it: 'paths_plots', 'widgets.lesions', 'exercises'."""
+    names = set()
+    for p in MODULES:
+        rel = p.relative_to(PACKAGE).with_suffix("")
+        if rel.parts[0] == "exercises":
+            names.add("exercises")
+        elif rel.name != "__init__":
+            names.add(".".join(rel.parts))
+    return sorted(names)
+
+
+def test_the_package_docstring_and_the_readme_list_every_module():
+    docstring = ast.get_docstring(_tree(PACKAGE / "__init__.py"))
+    readme = (PACKAGE.parent / "README.md").read_text()
+    for where, text in (("resblock/__init__.py's docstring", docstring), ("README.md's package tables", readme)):
+        missing = [n for n in _documented_names() if f"`{n}`" not in text]
+        assert not missing, f"{where} does not name {missing}: add each under its topic (numbers, pictures or widget)"
