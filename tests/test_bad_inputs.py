@@ -31,6 +31,7 @@ from resblock.train import (  # noqa: E402
 )
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
+from resblock.widgets.lesions import LesionToggles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root ignores file permissions
@@ -137,6 +138,8 @@ CASES = [
     ("lesion True", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[True]), ValueError, "whole-number"),
     ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
     ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
+    ("lesion toggles no models", lambda: LesionToggles({}, X, Y), ValueError, "at least one model"),
+    ("lesion toggles removed 99", lambda: LesionToggles({"a": tiny_net()}, X, Y, removed=[99]), ValueError, "block indices"),
     # --- widgets: values outside the controls' ranges are refused, not clamped ----------------------
     ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
     ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),

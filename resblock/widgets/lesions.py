@@ -35,13 +35,19 @@ class LesionToggles:
         for label, m in models.items():
             if block_names(m) != names:
                 raise ValueError(f"all models must have the same blocks; {label!r} differs from the first.")
+        if isinstance(removed, (int, str, bytes)) or not hasattr(removed, "__iter__"):
+            raise ValueError(f"removed must be a list of block indices, e.g. [13] ([] for none), got {removed!r}.")
+        removed = set(removed)
+        bad = [i for i in removed if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(names)]
+        if bad:
+            raise ValueError(f"removed must hold block indices 0..{len(names) - 1} (the nets have {len(names)} blocks), "
+                             f"got {sorted(bad, key=str)}.")
         self.models = models
         self.labels = labels
         self._removable = {label: removable(m) for label, m in models.items()}
         # The intact nets' input to every block, computed once: each toggle reruns a net only from its first deleted block.
         self._inputs = {label: block_inputs(m, images) for label, m in models.items()}
         self.intact = {label: accuracy_from(m, self._inputs[label], [], labels) for label, m in models.items()}
-        removed = set(removed)
         self.toggles = []
         for i, name in enumerate(names):
             t = widgets.ToggleButton(value=i in removed, description=str(i), tooltip=f"delete block {i} ({name})",
