@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 def _gradflow_redraw_ms(**settings: object) -> float:
     """Median ms of explorer.redraw() (measure plain + chosen, draw, SVG): a new seed each time, so no cache hits."""
     from resblock.data import load_fashion_mnist
-    from resblock.widgets import gradflow_explorer
+    from resblock.widgets.gradflow import gradflow_explorer
 
     data = load_fashion_mnist()
     explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)
