@@ -89,7 +89,7 @@ def _gradflow_redraws(**settings: object) -> Figures:
     from dataclasses import replace
 
     from resblock.data import load_fashion_mnist
-    from resblock.widgets import draw_explorer, figure_svg, gradflow_explorer, measure
+    from resblock.widgets.gradflow import draw_explorer, figure_svg, gradflow_explorer, measure
 
     data = load_fashion_mnist()
     explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)

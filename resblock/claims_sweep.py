@@ -33,9 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resblock.files import RESULTS_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-RESULTS_DIR = ROOT / "results"
 
 # Lower the kernels to plain SSE4 ones: on an AVX2 machine this is "other arithmetic".
 ARITH_SSE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
@@ -181,17 +182,18 @@ def build_report(runs: dict[str, dict[str, dict]], variants: list[Variant], note
 
     runs = copy.deepcopy(runs)
     if earlier is not None:
-        now = {p.name for p in notebooks}
+        # Fold in every (variant, notebook) run of the earlier report that was not run again now.
+        kept = set()
         for variant, per in earlier["runs"].items():
             for nb, r in per.items():
-                if nb not in now and variant in runs:
+                if variant in runs and nb not in runs[variant]:
                     runs[variant][nb] = {"seconds": r["seconds"], "error": r["error"], "claims": []}
+                    kept.add((variant, nb))
         for row in earlier["claims"]:
-            if row["notebook"] not in now:
-                for variant, results in row["results"].items():
-                    if variant in runs:
-                        runs[variant][row["notebook"]]["claims"] += [
-                            {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
+            for variant, results in row["results"].items():
+                if (variant, row["notebook"]) in kept:
+                    runs[variant][row["notebook"]]["claims"] += [
+                        {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
         notebooks = sorted({*notebooks, *(NOTEBOOKS_DIR / nb for nb in earlier["notebooks"])})
     claims = collect(runs)
     checks = sum(len(rs) for row in claims for rs in row["results"].values())
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the JSON report (a .md summary is written beside it)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
     parser.add_argument("--update", action="store_true",
-                        help="keep the other notebooks' results already in --out; replace only those run now")
+                        help="keep the results already in --out; replace only the (variant, notebook) runs made now")
     args = parser.parse_args(argv)
     variants = default_variants()
     if args.variants:
@@ -244,15 +246,18 @@ def main(argv: list[str] | None = None) -> int:
         variants = [known[v] for v in args.variants]
     notebooks = find_notebooks(args.notebooks)
 
-    earlier = None
+    earlier, reported = None, variants
     if args.update and args.out.exists():
         earlier = json.loads(args.out.read_text())
-        if sorted(v["name"] for v in earlier["variants"]) != sorted(v.name for v in variants):
+        # The report keeps the earlier report's variants; those chosen now must be among them.
+        names = [v["name"] for v in earlier["variants"]]
+        if not {v.name for v in variants} <= set(names) or not set(names) <= {v.name for v in default_variants()}:
             print(f"--update: {args.out} was made with other variants; run them all again", file=sys.stderr)
             return 2
+        reported = [v for v in default_variants() if v.name in names]
     command = "python -m resblock.claims_sweep" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
-    runs: dict[str, dict[str, dict]] = {name: {} for name in (v.name for v in variants)}
+    runs: dict[str, dict[str, dict]] = {v.name: {} for v in reported}
     lock = threading.Lock()
 
     def sweep(variant: Variant, workdir: Path, core: int = 0) -> None:
@@ -260,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             run = run_notebook(nb, variant, workdir, timeout=args.timeout, core=core)
             with lock:  # the report on disk keeps every run so far: an interrupted sweep loses only the one in hand
                 runs[variant.name][nb.name] = run
-                write_report(build_report(runs, variants, notebooks, earlier, time.perf_counter() - start, command),
+                write_report(build_report(runs, reported, notebooks, earlier, time.perf_counter() - start, command),
                              args.out)
             failed = sum(not c["holds"] for c in run["claims"])
             print(f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
         for variant in (v for v in variants if v not in single):
             sweep(variant, Path(tmp))
-    report = build_report(runs, variants, notebooks, earlier, time.perf_counter() - start, command)
+    report = build_report(runs, reported, notebooks, earlier, time.perf_counter() - start, command)
     write_report(report, args.out)
     summary = report["summary"]
     print(f"\n{summary['claims']} claims, {summary['checks']} checks, {summary['failed']} failed, "

@@ -9,7 +9,8 @@ recipe, no augmentation, through the course's one loop (``resblock.train.fit``),
 Two sizes of the same experiment:
 - ``LIVE``: what notebook 03 trains while you wait (about a minute on 2 CPU cores);
 - ``FULL``: ``python -m resblock.experiments degradation --force`` (minutes; results/degradation.json).
-Both are far smaller than the paper's runs; ``paper_vs_ours`` lists how far.
+Both are far smaller than the paper's runs; ``paper_vs_ours`` lists how far. The pictures are in
+``resblock.degradation_plots``; the command that writes the results files is ``resblock.experiments``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from resblock.blocks import PlainBlock
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
-from resblock.style import OKABE_ITO, markevery, on_white
 from resblock.train import TrainConfig, fit
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et al.'s Fig. 6 we can afford
 FINAL_FRACTION = 0.1  # "final training loss" = mean step loss over the last tenth of the run
 # Fields of a results file that notebook 03 and the tests read; load_results checks them.
@@ -390,101 +389,9 @@ def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
     return "\n".join("".join(c.ljust(w) for c, w in zip(row, width)).rstrip() for row in table)
 
 
-# --- figures (pure: data in, Axes out) ------------------------------------------------------
-
-
-def _smooth(values: Sequence[float], window: int) -> list[float]:
-    from resblock.evaluation import smooth
-
-    return smooth(list(values), window)
-
-
-# Depth by colour and marker shape, plain vs residual by line style and marker fill (resblock.style):
-# every pair of nets differs in a way that survives greyscale and colour blindness.
-_DEPTH_LOOK = {20: (OKABE_ITO["orange"], "s"), 56: (OKABE_ITO["blue"], "o")}
-
-
-def _look(net: str) -> dict[str, Any]:
-    """Line keywords for ``net``: colour and marker by depth, line style and marker fill by family."""
-    depth, shortcut = parse_net(net)
-    colour, marker = _DEPTH_LOOK.get(depth, (OKABE_ITO["green"], "^"))
-    return {"color": colour, "ls": "-" if shortcut else "--", "marker": marker, **({} if shortcut else {"mfc": "white"})}
-
-
-def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25,
-                       log: bool = False):
-    """Training loss per step (running mean of ``window`` steps): the mean over seeds, with the seeds' range shaded."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(5, 3.4))
-    on_white(ax)
-    for net in nets or results["nets"]:
-        curves = [_smooth(r["step_loss"], window) for r in results["runs"] if r["net"] == net]
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
-        look = _look(net)
-        colour = look["color"]
-        steps = range(1, n + 1)
-        ax.plot(steps, mean, lw=1.5, label=_label(net), markevery=markevery(n, 8), ms=5, **look)
-        if len(curves) > 1:
-            ax.fill_between(steps, [min(c[i] for c in curves) for i in range(n)],
-                            [max(c[i] for c in curves) for i in range(n)], color=colour, alpha=0.15, lw=0)
-    ax.set(xlabel="SGD step", ylabel="training loss (cross-entropy)", title="training loss")
-    if log:
-        ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_test_error(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None):
-    """Test error at each evaluation, mean over seeds (the last point uses the whole test set)."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(5, 3.4))
-    on_white(ax)
-    for net in nets or results["nets"]:
-        runs = [r for r in results["runs"] if r["net"] == net]
-        if not runs:
-            continue
-        n = min(len(r["test_error"]) for r in runs)
-        mean = [100 * sum(r["test_error"][i] for r in runs) / len(runs) for i in range(n)]
-        ax.plot(runs[0]["eval_step"][:n], mean, ms=4, lw=1.5, label=_label(net), **_look(net))
-    ax.set(xlabel="SGD step", ylabel="test error (%)", title="test error")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_final_losses(results: dict[str, Any], ax=None):
-    """Each net's final training loss, one dot per seed and a bar for the mean."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(5, 3.4))
-    on_white(ax)
-    f = final_losses(results)
-    for i, net in enumerate(results["nets"]):
-        values = list(f.get(net, {}).values())
-        colour, plain = _look(net)["color"], not parse_net(net)[1]  # plain: pale and hatched, residual: solid
-        ax.bar(i, sum(values) / len(values), color=colour, alpha=0.35 if plain else 0.7, width=0.6,
-               hatch="//" if plain else None, edgecolor=colour, lw=1)
-        ax.plot([i] * len(values), values, "k.", ms=6)
-    ax.set_xticks(range(len(results["nets"])), [_label(n) for n in results["nets"]])
-    ax.set(ylabel="final training loss", title="final training loss (dots: seeds)")
-    return ax
-
-
-def _label(net: str) -> str:
-    depth, shortcut = parse_net(net)
-    return f"{'ResNet' if shortcut else 'plain'}-{depth}"
-
-
 __all__ = [
     "DegradationConfig", "FULL", "LIVE", "NETS", "build_net", "config_of", "degradation_per_seed", "embed_shallow",
     "final_losses", "final_train_loss", "load_results", "make_identity", "merge_results", "paper_vs_ours",
-    "parse_net", "plot_final_losses", "plot_test_error", "plot_training_loss", "prepare_data", "run_degradation",
+    "parse_net", "prepare_data", "run_degradation",
     "save_results", "summary_table", "train_net",
 ]

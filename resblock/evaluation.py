@@ -1,25 +1,14 @@
-"""Reading a training run and a trained classifier: curves, confusion matrix, misclassified examples (notebook 04).
+"""Reading a training run and a trained classifier, in numbers: smoothed curves, confusion matrix, errors (notebook 04).
 
-Pure functions: data in, matplotlib ``Axes`` out (``ax=None`` creates one), so the dashboard and the
-notebooks draw the same figures and tests can check the data behind them.
+Their pictures are in ``resblock.evaluation_plots``.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Sequence
 
 import torch
-
-from resblock.style import OKABE_ITO, on_white
-
-
-def _new_axes(n: int = 1, figsize: tuple[float, float] | None = None):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, n, figsize=figsize or (5 * n, 3.4))
-    return axes
 
 
 def smooth(values: Sequence[float], window: int = 20) -> list[float]:
@@ -37,89 +26,13 @@ def smooth(values: Sequence[float], window: int = 20) -> list[float]:
 
 
 def history_series(history) -> dict[str, tuple[list, list]]:
-    """The (x, y) data of every curve ``plot_history`` draws, by name, with NaN evaluations left out."""
+    """The (x, y) data of every curve ``evaluation_plots.plot_history`` draws, by name, with NaN evaluations left out."""
     steps = list(range(1, history.steps + 1))
     series = {"loss": (steps, list(history.loss)), "loss_smooth": (steps, smooth(history.loss, 20))}
     for name in ("test_loss", "train_acc", "test_acc"):
         pts = [(s, v) for s, v in zip(history.eval_step, getattr(history, name)) if not math.isnan(v)]
         series[name] = ([s for s, _ in pts], [v for _, v in pts])
     return series
-
-
-# name in history_series -> (panel, format, line style keywords). Train is solid with filled circles,
-# test dashed with open squares, so the two read apart without colour (resblock.style).
-_TRAIN, _TEST = OKABE_ITO["blue"], OKABE_ITO["orange"]
-_CURVES = {
-    "loss": (0, "-", {"color": "0.8", "lw": 0.6, "label": "train loss (each step)"}),
-    "loss_smooth": (0, "-", {"color": _TRAIN, "lw": 1.2, "label": "train loss (mean of 20)"}),
-    "test_loss": (0, "s--", {"color": _TEST, "lw": 1.2, "mfc": "white", "label": "test loss"}),
-    "train_acc": (1, "o-", {"color": _TRAIN, "lw": 1.2, "label": "train (running)"}),
-    "test_acc": (1, "s--", {"color": _TEST, "lw": 1.2, "mfc": "white", "label": "test"}),
-}
-
-
-def _accuracy_title(history) -> str:
-    if history.test_acc and not math.isnan(history.test_acc[-1]):
-        return f"accuracy (test: {history.test_acc[-1]:.3f})"
-    return "accuracy"
-
-
-def _style_panels(ax_loss, ax_acc) -> None:
-    on_white(ax_loss)
-    ax_loss.set(xlabel="step", ylabel="cross-entropy", title="loss")
-    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy")
-    ax_acc.grid(alpha=0.3)
-
-
-def plot_history(history, axes=None):
-    """Two panels: training loss per step (smoothed) with train/test loss per evaluation; accuracies per evaluation."""
-    if axes is None:
-        axes = _new_axes(2)
-    _style_panels(*axes)
-    for name, (x, y) in history_series(history).items():
-        panel, fmt, style = _CURVES[name]
-        if x:
-            axes[panel].plot(x, y, fmt, **style)
-    axes[1].set_title(_accuracy_title(history))
-    for ax, where in zip(axes, ("upper right", "lower right")):
-        if ax.get_lines():
-            ax.legend(loc=where, fontsize=8)
-    return axes
-
-
-class HistoryCurves:
-    """plot_history's two panels on one figure, with the lines updated in place rather than redrawn.
-
-    A live figure is redrawn many times during a run; reusing the lines, the legends and a fixed
-    layout (no ``tight_layout`` per frame) costs about a third less than clearing and re-plotting
-    (measured on 2 cores: ~150 ms against ~230 ms per PNG frame, most of the rest is text rendering).
-    """
-
-    def __init__(self, fig) -> None:
-        self.fig = fig
-        self.axes = fig.subplots(1, 2)
-        fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
-        _style_panels(*self.axes)
-        self.lines = {}
-        for name, (panel, fmt, style) in _CURVES.items():
-            (self.lines[name],) = self.axes[panel].plot([], [], fmt, **style)
-        self.axes[0].legend(loc="upper right", fontsize=8)
-        self.axes[1].legend(loc="lower right", fontsize=8)
-
-    def update(self, history) -> None:
-        """Show ``history``: new data for every line, axes rescaled to it."""
-        for name, (x, y) in history_series(history).items():
-            self.lines[name].set_data(x, y)
-        for ax in self.axes:
-            ax.relim()
-            ax.autoscale_view()
-        self.axes[1].set_title(_accuracy_title(history))
-
-    def png(self, dpi: int = 80) -> bytes:
-        """The figure as PNG bytes."""
-        buf = io.BytesIO()
-        self.fig.savefig(buf, format="png", dpi=dpi)
-        return buf.getvalue()
 
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -138,28 +51,6 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None):
-    """The confusion matrix as a heat map with the count in each cell; rows true class, columns predicted."""
-    if ax is None:
-        ax = _new_axes(1, (6.5, 5.5))
-    on_white(ax)
-    k = len(classes)
-    if tuple(counts.shape) != (k, k):
-        raise ValueError(f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}.")
-    c = counts.cpu().numpy()
-    # Log colour scale would hide the diagonal's size; row-normalise so each true class reads as a rate.
-    rates = c / c.sum(axis=1, keepdims=True).clip(min=1)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(k), classes, fontsize=8)
-    ax.set(xlabel="predicted class", ylabel="true class", title="confusion matrix (counts; colour: row share)")
-    return ax
-
-
 def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | None = 16) -> torch.Tensor:
     """Indices of the first ``limit`` images whose prediction is wrong (``limit=None``: all of them)."""
     from resblock.checks import check_int
@@ -176,20 +67,11 @@ def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | No
     return wrong[:limit]
 
 
-def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8, axes=None):
-    """Show (N, 1, H, W) images in a grid with a title above each; returns the array of Axes."""
-    n = len(images)
-    if len(titles) != n:
-        raise ValueError(f"need one title per image: {n} images, {len(titles)} titles.")
-    if axes is None:
-        import matplotlib.pyplot as plt
+def __getattr__(name: str):
+    # resblock/train.py's LiveFigure still imports HistoryCurves from here; another branch moves LiveFigure into
+    # train_plots.py, which imports it from resblock.evaluation_plots. Remove this once that branch is merged.
+    if name == "HistoryCurves":
+        from resblock.evaluation_plots import HistoryCurves
 
-        nrows = max(1, math.ceil(n / ncols))
-        _, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
-    flat = list(getattr(axes, "flat", axes))
-    for ax in flat:
-        on_white(ax).axis("off")
-    for ax, img, title in zip(flat, images, titles):
-        ax.imshow(img[0].cpu(), cmap="gray_r")
-        ax.set_title(title, fontsize=7)
-    return axes
+        return HistoryCurves
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,6 +104,7 @@ def degradation_results_path(config, seeds, nets, preset: str | None = None, fol
     ``degradation_live_epochs0.5_subset64_seeds0.json``, so a trial never lands on the committed file.
     """
     from resblock import degradation as deg
+    from resblock import files
 
     presets = {"full": ("degradation", deg.FULL), "live": ("degradation_live", deg.LIVE)}
 
@@ -119,14 +120,14 @@ def degradation_results_path(config, seeds, nets, preset: str | None = None, fol
         parts.append("seeds" + _format(sorted(set(seeds))))
     if list(nets) != list(deg.NETS):
         parts.append(_format(list(nets)))
-    folder = Path(folder) if folder is not None else deg.RESULTS_DIR
+    folder = Path(folder) if folder is not None else files.RESULTS_DIR
     return folder / ("_".join([base, *parts]) + ".json"), not parts
 
 
 def _degradation_run(args: argparse.Namespace) -> int:
     from resblock import degradation as deg
+    from resblock import files
     from resblock.env import pick_device
-    from resblock.files import check_writable_folder
 
     if args.merge:
         results = deg.merge_results([deg.load_results(p) for p in args.merge])
@@ -151,14 +152,14 @@ def _degradation_run(args: argparse.Namespace) -> int:
         out, committed = Path(args.out).expanduser(), False
         if out.is_dir():
             raise UsageError(f"--out {out} is a folder; give a file name, e.g. {out / 'degradation_trial.json'}.")
-        committed = out.resolve() in {(deg.RESULTS_DIR / n).resolve() for n in ("degradation.json", "degradation_live.json")}
+        committed = out.resolve() in {(files.RESULTS_DIR / n).resolve() for n in ("degradation.json", "degradation_live.json")}
     else:
         out, committed = degradation_results_path(config, seeds, nets, preset)
         if not committed:
             print(f"note: this is not the committed recipe, so the results go to {out} "
                   "(notebook 03 keeps reading the committed file).", flush=True)
     _refuse_to_replace(out, args.force, committed, "results notebook 03 reads")
-    check_writable_folder(out.parent, "the results file")  # before the training, not after
+    files.check_writable_folder(out.parent, "the results file")  # before the training, not after
 
     if not args.merge:
         def report(run: dict[str, Any], model) -> None:

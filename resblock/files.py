@@ -1,4 +1,4 @@
-"""Writing results safely: a file is written whole or not at all, and a folder is checked before long work."""
+"""Where results live, and writing them safely: a file is written whole or not at all, a folder checked before long work."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["check_writable_folder", "write_atomic"]
+__all__ = ["RESULTS_DIR", "check_writable_folder", "write_atomic"]
+
+# results/ at the top of the repository: the committed results files and trained nets the notebooks read.
+# Code reads it as ``files.RESULTS_DIR`` when it runs, so one monkeypatch (a test's temporary folder) moves them all.
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str = "results") -> Path:

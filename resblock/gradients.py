@@ -42,6 +42,7 @@ __all__ = [
     "lag1_autocorrelation",
     "scalar_chain_gradient",
     "split_block_gradient",
+    "strip_batchnorm",
     "weighted_layers",
 ]
 
@@ -359,3 +360,18 @@ def lag1_autocorrelation(values: torch.Tensor) -> float:
     v = v - v.mean()
     denom = float((v * v).sum())
     return float((v[1:] * v[:-1]).sum()) / denom if denom > 0 else float("nan")
+
+
+# --- a net without normalisation ----------------------------------------------------------------
+
+
+def strip_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d in ``module`` by the identity, in place, and return it: the unnormalised conv net (notebook 02)."""
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"strip_batchnorm takes a torch.nn.Module, e.g. a resblock.models.ResNet; got {type(module).__name__}.")
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.Identity())
+        else:
+            strip_batchnorm(child)
+    return module

@@ -5,6 +5,7 @@ shallower one and make its extra layers the identity, so it should never train w
 plain nets *do* train worse suggests solvers have trouble approximating the identity with a stack
 of nonlinear layers. Here we ask a stack to do just that, y = x, and compare. Every block ends in a
 ReLU, so inputs are non-negative (uniform on [0, 1]): the identity is then reachable by both stacks.
+The picture of the losses is ``resblock.identity_fit_plots.plot_identity_fit``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.env import course_seed
-from resblock.style import GREY, markevery, on_white, series_style
 
 
 @dataclass(frozen=True)
@@ -78,29 +78,3 @@ def fit_identity(model: nn.Module, config: IdentityFitConfig, seed: int | None =
         opt.step()
         losses.append(loss.item())
     return losses
-
-
-def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = None, ax=None):
-    """Training loss against step for each named curve; returns the Axes.
-
-    The y axis is logarithmic above 1e-3 and linear below (matplotlib's "symlog"), so a loss of
-    exactly 0 still shows, on the bottom line. ``baseline`` draws a dashed reference level.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8))
-    on_white(ax)
-    for i, (label, losses) in enumerate(curves.items()):
-        # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
-        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3,
-                markevery=markevery(len(losses)), ms=5, **series_style(label, i))
-    if baseline is not None:
-        ax.axhline(baseline, color=GREY, ls=":", lw=1, label=f"predict the mean ({baseline:.3g})")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("loss: mean (stack(x) - x)$^2$")
-    ax.set_title("Learning the identity map y = x")
-    ax.legend(fontsize=8)
-    return ax

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from resblock import files
 from resblock.env import course_seed
 from resblock.train import eval_mode
 
@@ -207,12 +208,10 @@ def local_minima(surface: Surface) -> int:
 
 # --- the experiment behind notebook 06's full grids --------------------------------------------------
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
-
 
 def results_path(name: str, root=None):
     """results/landscape_NAME.json, the full grid of one net."""
-    return Path(root or RESULTS_DIR) / f"landscape_{name}.json"
+    return Path(root or files.RESULTS_DIR) / f"landscape_{name}.json"
 
 
 COMMITTED_SUBSET = {20: 500, 56: 250}  # training images of the committed grids, by depth (the 56s cost 2.7x per image)
@@ -227,7 +226,7 @@ def experiment_path(name: str, depth: int, grid: int, span: float, subset: int, 
                                               COMMITTED["seeds"]):
         return results_path(name, root), True
     tag = f"grid{grid}_span{span:g}_subset{subset}_seeds{seeds[0]}-{seeds[1]}"
-    return Path(root or RESULTS_DIR) / f"landscape_{name}_{tag}.json", False
+    return Path(root or files.RESULTS_DIR) / f"landscape_{name}_{tag}.json", False
 
 
 def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: float = 1.0, subset: int | None = None,
@@ -277,7 +276,7 @@ def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: flo
         elif path.exists():
             print(f"{name}: --force: replacing the committed {path}.", flush=True)
         plan[name] = (n, path)
-    check_writable_folder(Path(root or RESULTS_DIR), "the landscape results")  # before minutes of work, not after
+    check_writable_folder(Path(root or files.RESULTS_DIR), "the landscape results")  # before minutes of work, not after
     data = load_fashion_mnist()
     coords = np.linspace(-span, span, grid)
     out = {}

@@ -1,4 +1,4 @@
-"""Pictures of loss landscapes: lines, contours and surfaces (notebook 06). Data in, Axes out.
+"""Pictures of loss landscapes (notebook 06), the numbers being ``resblock.landscape``: data in, Axes out.
 
 The contour levels follow Li et al.'s figures: evenly spaced in loss up to a cap, so that a smooth
 bowl shows as even rings and a chaotic surface as a tangle; everything above the cap is one colour.
@@ -11,21 +11,12 @@ from typing import Sequence
 import numpy as np
 
 from resblock.landscape import Line, Surface
-from resblock.style import on_white, series_style
-
-
-def _axes(ax=None, figsize=(5.0, 3.6), projection=None):
-    if ax is not None:
-        return on_white(ax)
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=figsize)
-    return on_white(fig.add_subplot(projection=projection))
+from resblock.style import new_axes, series_style
 
 
 def plot_lines(lines: dict[str, Line], ax=None, ylim: tuple[float, float] | None = None):
     """Loss along one filter-normalised direction, one curve per net; a = 0 is the trained net (notebook 06)."""
-    ax = _axes(ax)
+    ax = new_axes(ax, (5.0, 3.6))
     for j, (name, line) in enumerate(lines.items()):
         ax.plot(line.alphas, line.loss, ms=4, label=name, **series_style(name, j))
     ax.axvline(0, color="0.6", lw=0.8)
@@ -46,7 +37,7 @@ def contour_levels(cap: float = 5.0, step: float = 0.25) -> np.ndarray:
 
 def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, step: float = 0.25, filled: bool = True):
     """Contour map of a 2-D slice, capped at ``cap`` so that every panel shares a colour scale (notebook 06)."""
-    ax = _axes(ax, (4.2, 3.6))
+    ax = new_axes(ax, (4.2, 3.6))
     a, b = np.meshgrid(surface.alphas, surface.betas)
     z = np.minimum(surface.loss, cap)
     levels = contour_levels(cap, step)
@@ -61,7 +52,7 @@ def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, s
 
 def plot_surface3d(surface: Surface, ax=None, title: str = "", cap: float = 5.0):
     """3-D surface of a 2-D slice, capped at ``cap`` (notebook 06)."""
-    ax = _axes(ax, (4.5, 3.8), projection="3d")
+    ax = new_axes(ax, (4.5, 3.8), projection="3d")
     a, b = np.meshgrid(surface.alphas, surface.betas)
     z = np.minimum(surface.loss, cap)
     ax.plot_surface(a, b, z, cmap="viridis", vmin=0, vmax=cap, linewidth=0, antialiased=True)

@@ -8,6 +8,8 @@ them pass through k branches. They showed it three ways, all reproduced here on 
 2. deleting k blocks at random degrades a ResNet smoothly with k, like an ensemble (sec. 4.3);
 3. the gradient comes mostly from short paths: per-path gradient magnitude falls fast with the
    path length k, so short paths carry most of the total, C(n, k) x magnitude (sec. 5).
+
+The pictures are in ``resblock.paths_plots``, the lesion toggles in ``resblock.widgets.lesions``.
 """
 
 from __future__ import annotations
@@ -28,15 +30,12 @@ from resblock.blocks import PlainBlock, ResidualBlock
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
-from resblock.style import GREY, PALETTE, cycle_style, family, on_white, series_style
 from resblock.train import eval_mode, evaluate
 
 __all__ = [
     "binomial_path_counts", "path_length_distribution", "all_paths", "unrolled_terms",
     "block_names", "removable", "BranchRemoved", "lesioned", "lesion_accuracy", "block_inputs", "accuracy_from", "single_lesions",
     "random_lesions", "RandomLesions", "path_pieces", "path_gradient", "gradient_by_path_length", "PathGradients",
-    "plot_path_length_distribution", "plot_single_lesions", "plot_random_lesions",
-    "plot_path_gradients", "lesion_widget",
 ]
 
 
@@ -325,149 +324,3 @@ def gradient_by_path_length(
                 per_path.append(float(np.mean(norms)))
                 spread.append(float(np.std(norms)))
     return PathGradients(n=n, per_path=np.array(per_path), spread=np.array(spread))
-
-
-# --- plots: data in, Axes out -----------------------------------------------------------------------
-
-
-def _axes(ax=None, figsize=(5.0, 3.4)):
-    if ax is not None:
-        return on_white(ax)
-    import matplotlib.pyplot as plt
-
-    return on_white(plt.subplots(figsize=figsize)[1])
-
-
-def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
-    """Fraction of paths of each length for n blocks, one curve per n (notebook 05)."""
-    ax = _axes(ax)
-    for j, n in enumerate(ns):
-        ax.plot(range(n + 1), path_length_distribution(n), ms=4, label=f"n = {n} blocks ({2**n:,} paths)", **cycle_style(j))
-    ax.set(xlabel="path length k (branches passed through)", ylabel="fraction of paths", title="path lengths are binomial")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str, float], ax=None):
-    """Accuracy with each single block deleted, one line per net, its intact accuracy dashed (notebook 05)."""
-    ax = _axes(ax, (8.0, 3.4))
-    for j, (name, accs) in enumerate(results.items()):
-        idx = [i for i, a in enumerate(accs) if not math.isnan(a)]
-        look = series_style(name, j)
-        ax.plot(idx, [accs[i] for i in idx], ms=4, label=f"{name}: one block deleted", **look)
-        ax.axhline(baselines[name], color=look["color"], ls="-.", lw=1, label=f"{name}: intact")
-    ax.axhline(0.1, color=GREY, ls=":", lw=1, label="chance (10 classes)")
-    ax.set(xlabel="index of the deleted block", ylabel="test accuracy", ylim=(0, 1), title="deleting one block at test time")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_random_lesions(results: dict[str, RandomLesions], ax=None):
-    """Mean accuracy (and spread) against the number of blocks deleted at random, one line per net (notebook 05)."""
-    ax = _axes(ax)
-    for j, (name, r) in enumerate(results.items()):
-        ax.errorbar(r.ks, r.mean, yerr=r.std, ms=4, capsize=3, label=name, **series_style(name, j))
-    ax.axhline(0.1, color=GREY, ls=":", lw=1, label="chance")
-    ax.set(xlabel="blocks deleted at random", ylabel="test accuracy", ylim=(0, 1), title="deleting several blocks")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_path_gradients(pg: PathGradients, axes=None):
-    """Three panels: how many paths of each length, the gradient one such path carries, and their product (notebook 05)."""
-    if axes is None:
-        import matplotlib.pyplot as plt
-
-        axes = plt.subplots(1, 3, figsize=(13, 3.4))[1]
-    on_white(axes[0])
-    ks = np.arange(pg.n + 1)
-    axes[0].bar(ks, pg.counts / pg.counts.sum(), color=PALETTE[0])
-    axes[0].set(xlabel="path length k", ylabel="fraction of paths", title=f"(a) path lengths, n = {pg.n}")
-    axes[1].semilogy(ks, pg.per_path, "o-", ms=3, color=PALETTE[1])
-    axes[1].set(xlabel="path length k", ylabel="gradient norm at the input", title="(b) gradient along one path")
-    share = pg.total / pg.total.sum()
-    axes[2].bar(ks, share, color=PALETTE[2])
-    axes[2].set(xlabel="path length k", ylabel="share of total gradient", title="(c) paths x gradient per path")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    return axes
-
-
-# --- widget -------------------------------------------------------------------------------------------
-
-
-def lesion_widget(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()):
-    """One toggle per block; toggling deletes the block in every net and re-measures accuracy on the fixed subset (notebook 05).
-
-    CSS classes for tests: each toggle "resblock-lesion-toggle", the accuracy read-out
-    "resblock-lesion-accuracy", the whole widget "resblock-lesion-widget". The figure is shown
-    through a display handle, so the default state is a static image in any renderer.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    if not models:
-        raise ValueError("give at least one model, e.g. {'ResNet-56': resnet, 'plain-56': plain}.")
-    first = next(iter(models.values()))
-    names = block_names(first)
-    for label, m in models.items():
-        if block_names(m) != names:
-            raise ValueError(f"all models must have the same blocks; {label!r} differs from the first.")
-    can = {label: removable(m) for label, m in models.items()}
-    cached = {label: block_inputs(m, images) for label, m in models.items()}  # each toggle reruns only from the first deleted block
-    intact = {label: accuracy_from(m, cached[label], [], labels) for label, m in models.items()}
-    removed = set(removed)
-    toggles = []
-    for i, name in enumerate(names):
-        t = widgets.ToggleButton(value=i in removed, description=str(i), tooltip=f"delete block {i} ({name})",
-                                 layout=widgets.Layout(width="34px", padding="0"))
-        t.add_class("resblock-lesion-toggle")
-        toggles.append(t)
-    readout = widgets.HTML()
-    readout.add_class("resblock-lesion-accuracy")
-    fig, ax = plt.subplots(figsize=(6, 2.4))
-    on_white(ax)
-    plt.close(fig)
-    state = {"handle": None}
-
-    def measure() -> dict[str, float]:
-        chosen = [i for i, t in enumerate(toggles) if t.value]
-        accs = {}
-        for label, m in models.items():
-            ok = [i for i in chosen if can[label][i]]  # a plain net cannot lose a shape-changing block
-            accs[label] = accuracy_from(m, cached[label], ok, labels)
-        return accs
-
-    def redraw(_change=None) -> None:
-        accs = measure()
-        chosen = [i for i, t in enumerate(toggles) if t.value]
-        readout.value = "deleted blocks: " + (", ".join(map(str, chosen)) or "none") + " &nbsp;|&nbsp; " + " &nbsp;|&nbsp; ".join(
-            f"<b>{label}</b>: {accs[label]:.3f} (intact {intact[label]:.3f})" for label in models
-        )
-        ax.clear()
-        labels_ = list(models)
-        ax.barh(labels_, [intact[k] for k in labels_], color="0.85", label="intact")
-        looks = [series_style(k, j) for j, k in enumerate(labels_)]  # plain nets hatched: readable without colour
-        ax.barh(labels_, [accs[k] for k in labels_], height=0.5, color=[s["color"] for s in looks], label="with deletions",
-                hatch=["//" if family(k) == "plain" else "" for k in labels_], edgecolor="black", lw=0.5)
-        ax.axvline(0.1, color=GREY, ls=":", lw=1)
-        ax.set(xlim=(0, 1), xlabel=f"accuracy on {len(labels)} test images", title=f"{len(chosen)} block(s) deleted")
-        ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
-        if state["handle"] is not None:
-            state["handle"].update(fig)
-
-    for t in toggles:
-        t.observe(redraw, names="value")
-    redraw()
-    box = widgets.VBox([widgets.HTML("Click a block to delete it (again to restore it):"),
-                        widgets.HBox(toggles, layout=widgets.Layout(flex_flow="row wrap")), readout])
-    box.add_class("resblock-lesion-widget")
-    box.toggles, box.readout, box.measure, box.figure = toggles, readout, measure, fig
-    display(box)
-    state["handle"] = display(fig, display_id=True)
-    return box

@@ -81,6 +81,28 @@ def on_white(ax):
     return ax
 
 
+def new_axes(ax=None, figsize: tuple[float, float] = (6.0, 3.5), projection: str | None = None):
+    """``ax`` on a white background, or when ``ax`` is None one new figure of ``figsize`` holding one Axes.
+
+    Every single-panel plot function starts with ``ax = new_axes(ax, figsize)``: the caller's panel
+    when it passes one, else a figure of its own. ``projection`` is matplotlib's (e.g. "3d").
+    """
+    if ax is not None:
+        return on_white(ax)
+    import matplotlib.pyplot as plt  # only when a figure is asked for: nothing at import time
+
+    return on_white(plt.figure(figsize=figsize).add_subplot(projection=projection))
+
+
+def new_axes_grid(nrows: int, ncols: int, figsize: tuple[float, float]):
+    """A new figure of ``figsize`` with ``nrows`` x ``ncols`` Axes on a white background, as a 2-D array."""
+    import matplotlib.pyplot as plt
+
+    axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)[1]
+    on_white(axes[0, 0])  # one figure: its background is set once
+    return axes
+
+
 def rc_params() -> dict[str, Any]:
     """rcParams for figures a notebook draws itself: the palette with line styles, and a white background."""
     from cycler import cycler

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
+from resblock.files import RESULTS_DIR
 from resblock.models import ResNet, ResNetConfig
 from resblock.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 
-NETS_DIR = Path(__file__).resolve().parents[1] / "results" / "nets"
+NETS_DIR = RESULTS_DIR / "nets"
 DEPTHS = (20, 56)  # the two depths of Li et al.'s Fig. 5 that we can afford (they also did 110)
 WIDTHS = (8, 16, 32)  # half of the paper's 16/32/64: 4x fewer multiply-adds per image
 # One pass over the 60k training images; lr 0.2 trains the plain 56-layer net without diverging.

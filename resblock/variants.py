@@ -3,6 +3,7 @@
 Every variant is measured the same two ways: the gradient that reaches each block's *input* at
 initialisation (how well the backward signal flows through the stack), and a short training run
 with the course's one training loop, ``resblock.train.fit``, on the same data with the same seed.
+Their pictures are in ``resblock.variants_plots``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
 from resblock.env import course_seed, seed_everything
-from resblock.evaluation import smooth
 from resblock.models import count_parameters
-from resblock.style import markevery, on_white, series_style
 from resblock.train import History, TrainConfig, fit
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -140,39 +139,6 @@ def train_each(
         result = fit(model, images, labels, config, test=test, progress=False)
         runs[name] = RunSummary(name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start)
     return runs
-
-
-def plot_profiles(profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"):
-    """One line per variant of a per-block quantity on a log scale; returns the Axes (notebook 07)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    on_white(ax)
-    for i, (name, values) in enumerate(profiles.items()):
-        ax.plot(range(1, len(values) + 1), values, markersize=4, markevery=markevery(len(values)), label=name,
-                **series_style(name, i))
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
-    """Smoothed training loss against step, one line per run; returns the Axes (notebook 07)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    on_white(ax)
-    for i, (name, run) in enumerate(runs.items()):
-        loss = smooth(run.history.loss, window)
-        ax.plot(loss, label=f"{name} ({run.test_acc:.0%})", markevery=markevery(len(loss)), ms=4, **series_style(name, i))
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"training loss (mean of {window} steps)")
-    ax.legend(fontsize=8, title="variant (test acc.)", title_fontsize=8)
-    return ax
 
 
 def summary_rows(runs: dict[str, RunSummary]) -> str:

@@ -21,8 +21,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from resblock import checkpoints, data, degradation, experiments, landscape, paths, trained_nets  # noqa: E402
-from resblock.dashboard import TrainingDashboard  # noqa: E402
+from resblock import checkpoints, data, degradation, experiments, files, landscape, paths, trained_nets  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
@@ -30,7 +29,9 @@ from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E4
 from resblock.train import (  # noqa: E402
     History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, lr_at, predict, save_checkpoint,
 )
-from resblock.widgets import ExplorerSettings  # noqa: E402
+from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
+from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
+from resblock.widgets.lesions import LesionToggles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root ignores file permissions
@@ -137,6 +138,8 @@ CASES = [
     ("lesion True", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[True]), ValueError, "whole-number"),
     ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
     ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
+    ("lesion toggles no models", lambda: LesionToggles({}, X, Y), ValueError, "at least one model"),
+    ("lesion toggles removed 99", lambda: LesionToggles({"a": tiny_net()}, X, Y, removed=[99]), ValueError, "block indices"),
     # --- widgets: values outside the controls' ranges are refused, not clamped ----------------------
     ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
     ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),
@@ -437,8 +440,7 @@ def results_dir(tmp_path, monkeypatch):
     (folder / "nets").mkdir(parents=True)
     for name in ("degradation.json", "degradation_live.json", "landscape_plain20.json", "nets/plain20.pt"):
         (folder / name).write_text("committed")
-    monkeypatch.setattr(degradation, "RESULTS_DIR", folder)
-    monkeypatch.setattr(landscape, "RESULTS_DIR", folder)
+    monkeypatch.setattr(files, "RESULTS_DIR", folder)
     monkeypatch.setattr(trained_nets, "NETS_DIR", folder / "nets")
     g = torch.Generator().manual_seed(0)
     fake = SimpleNamespace(train_images=torch.randn(96, 1, 28, 28, generator=g), train_labels=torch.arange(96) % 10,

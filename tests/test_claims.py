@@ -108,3 +108,26 @@ def test_bad_input_is_named(args, kwargs, error, words):
 
 def test_infinity_does_not_pass_a_lower_bound(capsys):
     assert not claim("s", float("inf"), above=1.0)
+
+
+def test_sweep_update_keeps_the_runs_not_made_again():
+    """`make claims --update`: a (variant, notebook) run made now replaces only itself in the report."""
+    from resblock import claims_sweep as cs
+
+    variants = cs.default_variants()[:2]
+    a, b = variants[0].name, variants[1].name
+    nbs = [cs.NOTEBOOKS_DIR / "00_start_here.ipynb", cs.NOTEBOOKS_DIR / "01_residual_idea.ipynb"]
+
+    def verdict(holds, measured):
+        return {"claim": "c", "criterion": "x > 1", "holds": holds, "measured": measured}
+
+    old_runs = {v.name: {nb.name: {"seconds": 1.0, "error": None, "claims": [verdict(True, "2")]} for nb in nbs}
+                for v in variants}
+    earlier = cs.build_report(old_runs, variants, nbs, None, 1.0, "first")
+    # Now only variant b of notebook 01 is run again, and its claim fails.
+    now = {a: {}, b: {nbs[1].name: {"seconds": 3.0, "error": None, "claims": [verdict(False, "0.5")]}}}
+    report = cs.build_report(now, variants, nbs[1:], earlier, 1.0, "second")
+    assert report["summary"]["runs_missing"] == 0
+    assert report["runs"][a][nbs[1].name]["seconds"] == 1.0  # kept from the earlier report
+    assert report["runs"][b][nbs[1].name]["seconds"] == 3.0  # the run made now
+    assert report["summary"]["failed"] == 1 and report["summary"]["checks"] == 4

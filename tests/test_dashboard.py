@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from resblock.dashboard import TrainingDashboard
+from resblock.widgets.dashboard import TrainingDashboard
 from resblock.data import load_fashion_mnist
 from resblock.models import TINY_RESNET, ResNet, count_parameters
 from resblock.train import TrainConfig

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from resblock import degradation as deg  # noqa: E402
+from resblock import degradation_plots  # noqa: E402
 from resblock.blocks import PlainBlock, ResidualBlock  # noqa: E402
 from resblock.exercises import nb03 as ex  # noqa: E402
 from resblock.experiments import main as experiments_main  # noqa: E402
@@ -179,11 +180,11 @@ def test_merged_file_holds_both_seeds_and_adds_wall_times(tiny_results):
 
 def test_plots_draw_one_curve_per_net(tiny_results):
     results = deg.load_results(tiny_results[1])
-    ax = deg.plot_training_loss(results, nets=["plain20", "plain56"])
+    ax = degradation_plots.plot_training_loss(results, nets=["plain20", "plain56"])
     assert len(ax.get_lines()) == 2 and len(ax.collections) == 2  # the mean, and the seeds' range shaded
-    ax = deg.plot_test_error(results)
+    ax = degradation_plots.plot_test_error(results)
     assert len(ax.get_lines()) == 4
-    ax = deg.plot_final_losses(results)
+    ax = degradation_plots.plot_final_losses(results)
     assert len(ax.patches) == 4
     plt.close("all")
 

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
-from resblock.evaluation import HistoryCurves, history_series, plot_history
+from resblock.evaluation import history_series
+from resblock.evaluation_plots import HistoryCurves, plot_history
 from resblock.train import History
 
 

@@ -264,3 +264,19 @@ def test_lag1_autocorrelation_tells_white_from_brown_noise():
     assert lag1_autocorrelation(white.cumsum(0)) > 0.9
     with pytest.raises(ValueError, match="at least 3"):
         lag1_autocorrelation(torch.tensor([1.0, 2.0]))
+
+
+def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():
+    from resblock.gradients import strip_batchnorm
+
+    torch.manual_seed(0)
+    net = ResNet(ResNetConfig(depth=8)).eval()
+    convs_before = [m.weight.clone() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert strip_batchnorm(net) is net  # in place, returned so it can wrap a constructor
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert all(torch.equal(a, m.weight) for a, m in zip(convs_before, [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]))
+    # Oracle: the stem with its BN removed is the bare conv followed by ReLU.
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.allclose(net.stem(x), F.relu(net.conv1(x)))
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        strip_batchnorm("resnet")

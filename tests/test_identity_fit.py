@@ -13,9 +13,9 @@ from resblock.identity_fit import (  # noqa: E402
     IdentityFitConfig,
     fit_identity,
     identity_stack,
-    plot_identity_fit,
     random_inputs,
 )
+from resblock.identity_fit_plots import plot_identity_fit  # noqa: E402
 
 
 def test_zero_init_residual_stack_is_exactly_the_identity_and_stays_there():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock import paths
+from resblock import paths, paths_plots
 from resblock.models import ResNet, ResNetConfig
 
 
@@ -155,19 +155,22 @@ def test_plots_return_axes():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = paths.plot_path_length_distribution((3, 9))
+    ax = paths_plots.plot_path_length_distribution((3, 9))
     assert len(ax.get_lines()) == 2
-    ax = paths.plot_single_lesions({"a": [0.9, math.nan, 0.8]}, {"a": 0.9})
+    ax = paths_plots.plot_single_lesions({"a": [0.9, math.nan, 0.8]}, {"a": 0.9})
     assert ax.get_lines()[0].get_xdata().tolist() == [0, 2]
 
 
-def test_lesion_widget_toggles_re_measure(capsys):
+def test_lesion_toggles_re_measure(capsys):
     import matplotlib
 
     matplotlib.use("Agg")
+    from resblock.widgets.lesions import LesionToggles
+
     x, y = batch(30)
     res, plain = small_net(True), small_net(False)
-    box = paths.lesion_widget({"res": res, "plain": plain}, x, y, removed=[1])
+    box = LesionToggles({"res": res, "plain": plain}, x, y, removed=[1])
+    assert "resblock-lesion-widget" in box.widget._dom_classes
     assert len(box.toggles) == 6 and [t.value for t in box.toggles] == [False, True, False, False, False, False]
     assert "resblock-lesion-toggle" in box.toggles[0]._dom_classes
     assert "resblock-lesion-accuracy" in box.readout._dom_classes

@@ -75,7 +75,7 @@ def _assert_on_white(ax):
 
 
 def test_gradient_plots_tell_plain_from_residual_without_colour():
-    from resblock.plots import plot_grad_norms, plot_scalar_toy
+    from resblock.gradients_plots import plot_grad_norms, plot_scalar_toy
 
     ax = plot_grad_norms({"plain": {f"l{i}": 1.0 / (i + 1) for i in range(30)},
                           "residual": {f"l{i}": 1.0 for i in range(30)}})
@@ -88,8 +88,8 @@ def test_gradient_plots_tell_plain_from_residual_without_colour():
 def test_other_package_plots_tell_series_apart_without_colour():
     from resblock.landscape import Line
     from resblock.landscape_plots import plot_lines
-    from resblock.paths import plot_path_length_distribution
-    from resblock.variants import plot_profiles
+    from resblock.paths_plots import plot_path_length_distribution
+    from resblock.variants_plots import plot_profiles
 
     a = np.linspace(-1, 1, 5)
     ax = plot_lines({"plain20": Line(a, a**2 + 1, a * 0, 0.0), "resnet20": Line(a, a**2, a * 0, 0.0)})
@@ -101,7 +101,7 @@ def test_other_package_plots_tell_series_apart_without_colour():
 
 
 def test_degradation_plots_tell_all_four_nets_apart_without_colour():
-    from resblock.degradation import plot_test_error
+    from resblock.degradation_plots import plot_test_error
 
     runs = [{"net": n, "test_error": [0.5, 0.3], "eval_step": [1, 2]} for n in ("plain20", "plain56", "resnet20", "resnet56")]
     ax = plot_test_error({"nets": ["plain20", "plain56", "resnet20", "resnet56"], "runs": runs})
@@ -114,3 +114,16 @@ def test_rc_params_give_a_white_background_and_styled_cycle():
         a, b = ax.plot([0, 1]), ax.plot([1, 0])
     assert fig.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
     assert a[0].get_linestyle() != b[0].get_linestyle()
+
+
+def test_new_axes_makes_one_white_figure_or_takes_the_callers_axes():
+    ax = style.new_axes(figsize=(4.0, 2.0))
+    assert tuple(ax.figure.get_size_inches()) == (4.0, 2.0) and ax.figure.axes == [ax]
+    _assert_on_white(ax)
+    _, theirs = plt.subplots()
+    assert style.new_axes(theirs) is theirs
+    _assert_on_white(theirs)
+    assert style.new_axes(projection="3d").name == "3d"
+    grid = style.new_axes_grid(2, 3, (6.0, 4.0))
+    assert grid.shape == (2, 3) and len({a.figure for a in grid.flat}) == 1
+    _assert_on_white(grid[1, 2])

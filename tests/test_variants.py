@@ -223,8 +223,9 @@ def test_bad_arguments_raise_value_error(cls, args):
 
 # --- resblock.variants: the measurements of notebook 07 ------------------------------------------
 
+from resblock.evaluation import smooth  # noqa: E402
 from resblock.variants import (  # noqa: E402
-    add_net, block_input_grad_norms, concat_net, smooth, summary_rows, train_each, weight_grad_norms,
+    add_net, block_input_grad_norms, concat_net, summary_rows, train_each, weight_grad_norms,
 )
 from resblock.train import TrainConfig  # noqa: E402
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from resblock.gradients import grad_norms_per_layer
-from resblock.plots import log_scale_problems
-from resblock.widgets import ExplorerSettings, GradFlowExplorer, build_model, conv_depth
+from resblock.gradients_plots import log_scale_problems
+from resblock.widgets.gradflow import ExplorerSettings, GradFlowExplorer, build_model, conv_depth
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_redraws_reuse_the_panels_but_show_only_the_new_data(explorer):
 
 
 def test_a_failure_inside_becomes_a_note(explorer, monkeypatch):
-    import resblock.widgets as w
+    import resblock.widgets.gradflow as w
 
     def boom(*_a, **_k):
         raise RuntimeError("out of memory")

@@ -16,6 +16,7 @@ from torch import nn
 
 from resblock.blocks import PlainBlock
 from resblock.exercises import Mistake, Question
+from resblock.files import RESULTS_DIR
 
 # --- q1: overfitting, underfitting or neither? -------------------------------------------------
 
@@ -88,7 +89,7 @@ q1 = Question(
 
 # --- q2: which net ends with the highest training loss? ----------------------------------------
 
-RESULTS_FILE = Path(__file__).resolve().parents[2] / "results" / "degradation.json"
+RESULTS_FILE = RESULTS_DIR / "degradation.json"
 NET_NAMES = ("plain20", "plain56", "resnet20", "resnet56")
 WRONG_NET = {
     "plain20": "plain-20 is the *shallowest* plain net, and in He et al.'s Fig. 6 and in our runs it fits its "

@@ -1,6 +1,6 @@
 """Notebook 04's training dashboard: choose a ResNet and a budget, press Start, watch it learn, press Stop.
 
-A thin widget over ``resblock.train.fit`` and ``resblock.evaluation.HistoryCurves``. Pressing Start
+A thin widget over ``resblock.train.fit`` and ``resblock.evaluation_plots.HistoryCurves``. Pressing Start
 trains in a background thread, so the kernel stays free to receive the Stop button's click (a
 button's click reaches Python only between cell executions). ``run()`` trains in the calling thread
 instead, which is what the notebook's own cell (and nbval) does once with the default settings.
@@ -20,7 +20,7 @@ from dataclasses import replace
 import ipywidgets as widgets
 
 from resblock.checks import check_bool, check_int, check_number
-from resblock.evaluation import HistoryCurves
+from resblock.evaluation_plots import HistoryCurves
 from resblock.models import TINY_RESNET, ResNet, ResNetConfig
 from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, fit
 

@@ -1,4 +1,4 @@
-"""Pure plot functions for gradient flow (notebook 02): data in, matplotlib ``Axes`` out.
+"""Pictures of gradient flow (notebook 02), the numbers being ``resblock.gradients``: data in, ``Axes`` out.
 
 Each function draws on ``ax`` (or on a new one when ``ax`` is None) and returns it. Values that a
 log scale cannot show (0, inf, NaN) are left out of the line and named in a note inside the axes,
@@ -15,18 +15,10 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from resblock.gradients import BlockSplit
-from resblock.style import OKABE_ITO, PLAIN, RESIDUAL, markevery, on_white, series_style
+from resblock.style import OKABE_ITO, PLAIN, RESIDUAL, markevery, new_axes, series_style
 
 COLOURS = {"plain": PLAIN["color"], "residual": RESIDUAL["color"], "shortcut": OKABE_ITO["green"],
            "branch": OKABE_ITO["purple"]}
-
-
-def _new_axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return on_white(ax)
-    import matplotlib.pyplot as plt  # only when the caller asked us to make a figure
-
-    return on_white(plt.subplots(figsize=(6, 3.5))[1])
 
 
 def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
@@ -91,7 +83,7 @@ def plot_layer_values(
     legend: bool = True,
 ) -> Axes:
     """One line per curve of per-layer values on a log scale; problems (0, inf, NaN) named in a note."""
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     notes = _plot_log_lines(ax, curves, styles)
     if note:
         notes.insert(0, note)
@@ -115,7 +107,7 @@ def plot_grad_norms(profiles: Mapping[str, Mapping[str, float]], ax: Axes | None
 
 def plot_scalar_toy(depths: Sequence[int], curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
     """The scalar toy: d out/d x against depth L, e.g. (1 + w)^L and w^L, on a log scale (notebook 02)."""
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
         ax.plot(depths, np.where(v > 0, v, np.nan), label=label, ms=4, **series_style(label, i))
@@ -146,7 +138,7 @@ def plot_gradient_split(splits: Sequence[BlockSplit], ax: Axes | None = None, ti
 
 def plot_split_shares(splits: Sequence[BlockSplit], ax: Axes | None = None, title: str | None = None) -> Axes:
     """Per block: the shortcut's and the branch's share of dL/dx (projections onto it; they add to 1)."""
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     x = np.arange(1, len(splits) + 1)
     ax.plot(x, [s.shortcut_share for s in splits], color=COLOURS["shortcut"], ls="-.", marker="^", ms=4,
             label="shortcut share")
@@ -169,7 +161,7 @@ def plot_singular_values(spectra: Mapping[str, Sequence[float]], ax: Axes | None
 
 def plot_along_line(xs: Sequence[float], curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
     """Input gradients along a 1-D line of inputs, each curve scaled to unit RMS (Balduzzi et al. 2017, Fig. 1)."""
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
         rms = math.sqrt(float(np.mean(v**2))) or 1.0

@@ -1,4 +1,4 @@
-"""The gradient-flow explorer of notebook 02: ipywidgets controls wired to ``resblock.plots``.
+"""The gradient-flow explorer of notebook 02: ipywidgets controls wired to ``resblock.gradients_plots``.
 
 Every control change builds the chosen network at initialisation (with the same seed, so the plain
 and the shortcut version share their weights), measures it with ``resblock.gradients.flow_profile``
@@ -29,9 +29,9 @@ from torch import nn
 
 from resblock.checks import check_int, check_number
 from resblock.env import course_seed
-from resblock.gradients import FlowProfile, flow_profile
+from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
+from resblock.gradients_plots import draw_note, plot_layer_values
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
-from resblock.plots import draw_note, plot_layer_values
 from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
@@ -75,15 +75,6 @@ def conv_depth(depth: int) -> tuple[int, str | None]:
     return snapped, f"conv nets have 6n+2 layers: depth {depth} -> {snapped}{why}"
 
 
-def _strip_batchnorm(module: nn.Module) -> None:
-    """Replace every BatchNorm2d by the identity (an unnormalised conv net)."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, nn.Identity())
-        else:
-            _strip_batchnorm(child)
-
-
 def build_model(s: ExplorerSettings, alpha: float) -> nn.Module:
     """The network the settings describe, with the shortcut scaled by ``alpha``, seeded by ``s.seed``."""
     torch.manual_seed(s.seed)
@@ -98,7 +89,7 @@ def build_model(s: ExplorerSettings, alpha: float) -> nn.Module:
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_normal_(m.weight) if s.init == "xavier" else nn.init.normal_(m.weight, std=0.01)
     if s.norm == "none":
-        _strip_batchnorm(model)
+        strip_batchnorm(model)
     return model
 
 

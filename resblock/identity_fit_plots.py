@@ -1,0 +1,30 @@
+"""The picture of notebook 01's identity fit: each stack's training loss against step, data in, ``Axes`` out.
+
+The losses come from ``resblock.identity_fit.fit_identity``.
+"""
+
+from __future__ import annotations
+
+from resblock.style import GREY, markevery, new_axes, series_style
+
+
+def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = None, ax=None):
+    """Training loss against step for each named curve; returns the Axes.
+
+    The y axis is logarithmic above 1e-3 and linear below (matplotlib's "symlog"), so a loss of
+    exactly 0 still shows, on the bottom line. ``baseline`` draws a dashed reference level.
+    """
+    ax = new_axes(ax, (7, 3.8))
+    for i, (label, losses) in enumerate(curves.items()):
+        # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
+        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3,
+                markevery=markevery(len(losses)), ms=5, **series_style(label, i))
+    if baseline is not None:
+        ax.axhline(baseline, color=GREY, ls=":", lw=1, label=f"predict the mean ({baseline:.3g})")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss: mean (stack(x) - x)$^2$")
+    ax.set_title("Learning the identity map y = x")
+    ax.legend(fontsize=8)
+    return ax
