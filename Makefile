@@ -9,7 +9,7 @@ PORT   ?= 8888
 # Jupyter refuses to run as root (as in many containers) unless told that it is intended.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test unit nbval claims site bench bench-notebooks clean distclean
+.PHONY: lab test lint unit nbval claims site bench bench-notebooks clean distclean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,14 @@ NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-w
 # not three times. `make claims` covers more seeds and arithmetic; `VARIANT=... make nbval` by hand.
 VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
 
-test: $(STAMP) $(DOCS_STAMP)
+test: $(STAMP) $(DOCS_STAMP) lint
 	RESBLOCK_LAB_ENV="$(VARIANT)" $(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
+
+# ruff's checks and its formatter (settings in pyproject.toml; notebooks are left as written).
+# `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` fixes what it can.
+lint: $(DOCS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The notebooks alone under nbval (e.g. `RESBLOCK_SEED=1 OMP_NUM_THREADS=1 make nbval`).
 nbval: $(STAMP)
