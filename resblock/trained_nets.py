@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
+from resblock.checkpoints import load_checkpoint, save_checkpoint
 from resblock.models import ResNet, ResNetConfig
-from resblock.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from resblock.train import TrainConfig, fit
 
 NETS_DIR = Path(__file__).resolve().parents[1] / "results" / "nets"
 DEPTHS = (20, 56)  # the two depths of Li et al.'s Fig. 5 that we can afford (they also did 110)

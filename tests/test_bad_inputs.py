@@ -22,14 +22,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from resblock import checkpoints, data, degradation, experiments, landscape, paths, trained_nets  # noqa: E402
+from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.dashboard import TrainingDashboard  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
-from resblock.train import (  # noqa: E402
-    History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, lr_at, predict, save_checkpoint,
-)
+from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
 from resblock.widgets import ExplorerSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from resblock.checkpoints import load_checkpoint, save_checkpoint
 from resblock.data import load_fashion_mnist
 from resblock.evaluation import confusion_matrix, misclassified, smooth
 from resblock.models import ResNet, ResNetConfig
@@ -18,10 +19,8 @@ from resblock.train import (
     augment_batch,
     evaluate,
     fit,
-    load_checkpoint,
     lr_at,
     predict,
-    save_checkpoint,
 )
 
 SMALL = ResNetConfig(depth=8, widths=(8, 16, 32))  # a few ms per step: keeps these tests fast
