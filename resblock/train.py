@@ -34,7 +34,7 @@ DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is giv
 EVAL_BATCH = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Every hyperparameter of a training run, with its unit; defaults are notebook 04's recipe."""
 
@@ -63,25 +63,29 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Each field is checked, and numpy numbers become Python ones (a checkpoint stores them as plain data).
+        # Frozen (it is fit's default argument, shared by every call): change a copy with dataclasses.replace.
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
         for name in ("batch_size", "eval_batch_size"):
-            setattr(self, name, check_int(name, getattr(self, name), low=1))
+            set_(name, check_int(name, getattr(self, name), low=1))
         for name in ("epochs", "seconds"):
             value = getattr(self, name)
             if value is not None:
                 checked = check_number(name, value, low=0.0, low_open=True, what=" (a training budget; or None)")
-                setattr(self, name, value if type(value) in (int, float) else checked)
-        self.lr = check_number("lr", self.lr, low=0.0, low_open=True, what=" (try 0.1 to 0.4)")
+                set_(name, value if type(value) in (int, float) else checked)
+        set_("lr", check_number("lr", self.lr, low=0.0, low_open=True, what=" (try 0.1 to 0.4)"))
         for name in ("momentum", "label_smoothing", "warmup"):
-            setattr(self, name, check_number(name, getattr(self, name), 0.0, 1.0, high_open=True))
-        self.final_lr = check_number("final_lr", self.final_lr, 0.0, 1.0, what=" (a fraction of the peak lr)")
-        self.weight_decay = check_number("weight_decay", self.weight_decay, low=0.0)
-        self.eval_every = check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)")
+            set_(name, check_number(name, getattr(self, name), 0.0, 1.0, high_open=True))
+        set_("final_lr", check_number("final_lr", self.final_lr, 0.0, 1.0, what=" (a fraction of the peak lr)"))
+        set_("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
+        set_("eval_every", check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)"))
         if self.eval_images is not None:
-            self.eval_images = check_int("eval_images", self.eval_images, low=1, what=" (or None for all)")
-        self.max_shift = check_int("max_shift", self.max_shift, low=0, what=" (in pixels)")
-        self.seed = check_int("seed", self.seed, low=0)
+            set_("eval_images", check_int("eval_images", self.eval_images, low=1, what=" (or None for all)"))
+        set_("max_shift", check_int("max_shift", self.max_shift, low=0, what=" (in pixels)"))
+        set_("seed", check_int("seed", self.seed, low=0))
         for name in ("augment", "tta_flip", "channels_last"):  # "no" would count as True
-            setattr(self, name, check_bool(name, getattr(self, name)))
+            set_(name, check_bool(name, getattr(self, name)))
 
     @property
     def time_budget(self) -> float | None:
