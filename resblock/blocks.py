@@ -36,19 +36,22 @@ def needs_projection(in_planes: int, planes: int, stride: int = 1, expansion: in
     return stride != 1 or in_planes != expansion * planes
 
 
-class ResidualBlock(nn.Module):
-    """The basic block of He et al. (2015): relu(R(x) + alpha * shortcut(x)), R = conv-BN-ReLU-conv-BN."""
+class BasicBlock(nn.Module):
+    """The basic block of He et al. (2015): relu(R(x) + alpha * shortcut(x)), R = conv-BN-ReLU-conv-BN; relu(R(x)) without the shortcut."""
 
     expansion = 1  # output channels = expansion * planes (4 in the Bottleneck block)
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, alpha: float = 1.0) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, alpha: float = 1.0) -> None:
         super().__init__()
         _check_planes(in_planes, planes, stride)
+        if not isinstance(shortcut, bool):
+            raise ValueError(f"shortcut must be True (a residual block) or False (its plain twin), got {shortcut!r}.")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(
                 f"alpha scales the shortcut: 1.0 is a residual block, 0.0 a plain one; got {alpha!r}."
             )
-        self.alpha = float(alpha)
+        self.has_shortcut = shortcut  # False: the plain twin, the same layers with no shortcut (Fig. 2 vs a plain net)
+        self.alpha = float(alpha) if shortcut else 0.0
         out = self.expansion * planes
         # The residual branch R(x). bias=False because the BN right after each conv has its own shift.
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -58,11 +61,8 @@ class ResidualBlock(nn.Module):
         # The shortcut: the identity when shapes agree; otherwise the paper's option B, a 1x1
         # convolution (with stride) and BN that project x to R(x)'s shape (arXiv:1512.03385, sec. 3.3).
         self.shortcut: nn.Module = nn.Identity()
-        if self._has_shortcut() and needs_projection(in_planes, planes, stride, self.expansion):
+        if shortcut and needs_projection(in_planes, planes, stride, self.expansion):
             self.shortcut = projection(in_planes, out, stride)
-
-    def _has_shortcut(self) -> bool:
-        return True
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """R(x): what the block adds to its (projected) input."""
@@ -73,20 +73,23 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_shortcut:
+            return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
         return F.relu(self.residual(x) + self.alpha * self.shortcut(x))  # H(x) = R(x) + x
 
 
-class PlainBlock(ResidualBlock):
-    """The plain twin of ResidualBlock: the same two conv-BN layers, no shortcut: relu(R(x))."""
+class ResidualBlock(BasicBlock):
+    """The basic block with its shortcut: relu(R(x) + alpha * shortcut(x)) (notebook 01)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, alpha: float = 1.0) -> None:
+        super().__init__(in_planes, planes, stride, shortcut=True, alpha=alpha)
+
+
+class PlainBlock(BasicBlock):
+    """The plain twin of ResidualBlock: the same two conv-BN layers, no shortcut: relu(R(x)) (notebooks 01, 03)."""
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__(in_planes, planes, stride, alpha=0.0)
-
-    def _has_shortcut(self) -> bool:
-        return False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
+        super().__init__(in_planes, planes, stride, shortcut=False)
 
 
 # --- The designs that grew from the block (notebook 07) -------------------------------------------
@@ -100,6 +103,7 @@ class PreActBlock(nn.Module):
     """The pre-activation block of He et al. (2016): x + R(x), R = conv(relu(bn(conv(relu(bn(x)))))), nothing after the add."""
 
     expansion = 1
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -134,6 +138,7 @@ class Bottleneck(nn.Module):
     """The bottleneck block of He et al. (2015): relu(R(x) + x), R = 1x1 (reduce) - 3x3 - 1x1 (expand by 4), each with BN."""
 
     expansion = 4  # the last 1x1 conv restores 4 * planes channels (arXiv:1512.03385, Fig. 5)
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -169,6 +174,7 @@ class ReZeroBlock(nn.Module):
     """ReZero / SkipInit: x + alpha * R(x), alpha a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
 
     expansion = 1
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: bool = False) -> None:
         super().__init__()

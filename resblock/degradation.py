@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from resblock.blocks import PlainBlock
+from resblock.blocks import BasicBlock, PlainBlock
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
@@ -153,7 +153,7 @@ def make_identity(block: PlainBlock) -> PlainBlock:
     identities, so its best training loss is no higher. A plain block relu(bn2(conv2(relu(bn1(conv1 x)))))
     can be the identity on the non-negative outputs of a ReLU: centre-tap convolutions and neutral BNs.
     """
-    if not isinstance(block, PlainBlock):
+    if not isinstance(block, BasicBlock) or block.has_shortcut:
         raise ValueError(f"make_identity takes a PlainBlock (a residual block with identity weights computes 2x), "
                          f"got {type(block).__name__}.")
     if block.conv1.in_channels != block.conv2.out_channels or block.conv1.stride != (1, 1):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import ResidualBlock
+from resblock.blocks import BasicBlock
 from resblock.models import DeepMLP, MLPBlock
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -83,7 +83,7 @@ def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     blocks = getattr(model, "blocks", None)
     if callable(blocks) and not isinstance(blocks, nn.Module):  # ResNet.blocks() yields stage by stage
         blocks = list(blocks())
-    if blocks is None or not all(isinstance(b, (MLPBlock, ResidualBlock)) for b in blocks):
+    if blocks is None or not all(isinstance(b, (MLPBlock, BasicBlock)) for b in blocks):
         raise ValueError(
             f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock; pass a "
             "resblock.models.DeepMLP or resblock.models.ResNet."
@@ -224,11 +224,11 @@ def split_block_gradient(
         shortcut_out = block.alpha * x
         branch_out = block.residual(x)
         g = grad_output
-    elif isinstance(block, ResidualBlock):
+    elif isinstance(block, BasicBlock):
         branch_out = block.residual(x)
         # A PlainBlock has no shortcut term at all; a ResidualBlock's is alpha * shortcut(x).
-        has_shortcut = block._has_shortcut() and block.alpha != 0.0
-        shortcut_out = block.alpha * block.shortcut(x) if has_shortcut else torch.zeros_like(branch_out)
+        with_shortcut = block.has_shortcut and block.alpha != 0.0
+        shortcut_out = block.alpha * block.shortcut(x) if with_shortcut else torch.zeros_like(branch_out)
         g = grad_output * ((branch_out + shortcut_out) > 0)  # the ReLU after the sum
     else:
         raise ValueError(f"expected an MLPBlock or a ResidualBlock, got {type(block).__name__}.")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.blocks import BasicBlock, ResidualBlock
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
@@ -98,7 +98,7 @@ def removable(model: nn.Module) -> list[bool]:
     # (replacing it by the identity) works only when it neither strides nor changes channels.
     out = []
     for b in _blocks(model):
-        if isinstance(b, PlainBlock):
+        if not b.has_shortcut:
             out.append(b.conv1.stride == (1, 1) and b.conv1.in_channels == b.bn2.num_features)
         else:
             out.append(True)
@@ -154,7 +154,7 @@ def lesioned(model: nn.Module, removed: Iterable[int]) -> nn.Module:
 
 def _without(block: nn.Module) -> nn.Module:
     """What is left of a block once deleted: the identity for a plain block, the shortcut for a residual one."""
-    return nn.Identity() if isinstance(block, PlainBlock) else BranchRemoved(block)
+    return BranchRemoved(block) if block.has_shortcut else nn.Identity()
 
 
 def lesion_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()) -> float:
@@ -253,7 +253,7 @@ class PathGradients:
 
 def _check_residual(model: nn.Module) -> list[ResidualBlock]:
     blocks = _blocks(model)
-    if any(not isinstance(b, ResidualBlock) or isinstance(b, PlainBlock) for b in blocks):
+    if any(not (isinstance(b, BasicBlock) and b.has_shortcut) for b in blocks):
         raise ValueError("paths exist only in a residual net: give a ResNet built with shortcut=True.")
     return blocks
 

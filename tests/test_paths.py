@@ -92,7 +92,7 @@ def test_lesion_of_a_plain_block_skips_it_and_leaves_the_original_intact():
     torch.testing.assert_close(out, expected)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])
-    assert isinstance(net.layer1[1], paths.PlainBlock)
+    assert not net.layer1[1].has_shortcut
 
 
 def test_lesion_rejects_shape_changing_plain_blocks_and_bad_indices():
