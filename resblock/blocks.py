@@ -37,21 +37,23 @@ def needs_projection(in_planes: int, planes: int, stride: int = 1, expansion: in
 
 
 class BasicBlock(nn.Module):
-    """The basic block of He et al. (2015): relu(R(x) + alpha * shortcut(x)), R = conv-BN-ReLU-conv-BN; relu(R(x)) without the shortcut."""
+    """The basic block of He et al. (2015): relu(R(x) + shortcut_scale * shortcut(x)), R = conv-BN-ReLU-conv-BN; relu(R(x)) without the shortcut."""
 
     expansion = 1  # output channels = expansion * planes (4 in the Bottleneck block)
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, alpha: float = 1.0) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, shortcut_scale: float = 1.0) -> None:
         super().__init__()
         _check_planes(in_planes, planes, stride)
         if not isinstance(shortcut, bool):
             raise ValueError(f"shortcut must be True (a residual block) or False (its plain twin), got {shortcut!r}.")
-        if not 0.0 <= float(alpha) <= 1.0:
+        if not 0.0 <= float(shortcut_scale) <= 1.0:
             raise ValueError(
-                f"alpha scales the shortcut: 1.0 is a residual block, 0.0 a plain one; got {alpha!r}."
+                f"shortcut_scale scales the shortcut: 1.0 is a residual block, 0.0 a plain one; got {shortcut_scale!r}."
             )
+        # He et al. (2016, arXiv:1603.05027, sec. 3.1) scale the shortcut by a constant (their lambda):
+        # below 1 it shrinks the signal and gradient at every block; notebook 02 slides it from 0 to 1.
         self.has_shortcut = shortcut  # False: the plain twin, the same layers with no shortcut (Fig. 2 vs a plain net)
-        self.alpha = float(alpha) if shortcut else 0.0
+        self.shortcut_scale = float(shortcut_scale) if shortcut else 0.0
         out = self.expansion * planes
         # The residual branch R(x). bias=False because the BN right after each conv has its own shift.
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -75,14 +77,14 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.has_shortcut:
             return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
-        return F.relu(self.residual(x) + self.alpha * self.shortcut(x))  # H(x) = R(x) + x
+        return F.relu(self.residual(x) + self.shortcut_scale * self.shortcut(x))  # H(x) = R(x) + x
 
 
 class ResidualBlock(BasicBlock):
-    """The basic block with its shortcut: relu(R(x) + alpha * shortcut(x)) (notebook 01)."""
+    """The basic block with its shortcut: relu(R(x) + shortcut_scale * shortcut(x)) (notebook 01)."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, alpha: float = 1.0) -> None:
-        super().__init__(in_planes, planes, stride, shortcut=True, alpha=alpha)
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut_scale: float = 1.0) -> None:
+        super().__init__(in_planes, planes, stride, shortcut=True, shortcut_scale=shortcut_scale)
 
 
 class PlainBlock(BasicBlock):
@@ -171,7 +173,7 @@ class Bottleneck(nn.Module):
 
 
 class ReZeroBlock(nn.Module):
-    """ReZero / SkipInit: x + alpha * R(x), alpha a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
+    """ReZero / SkipInit: x + gate * R(x), gate a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
 
     expansion = 1
     has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
@@ -183,27 +185,27 @@ class ReZeroBlock(nn.Module):
         # Normalization Biases Residual Blocks Towards the Identity Function", arXiv:2002.10444
         # (SkipInit): with the branch gated by a scalar at 0, every block starts as the identity, so
         # a deep net needs no normalisation to keep its signal and gradients in scale. `norm=True`
-        # keeps BN in the branch as well. Note: alpha here scales the *branch*; in ResidualBlock it
-        # scales the shortcut.
+        # keeps BN in the branch as well. Both papers call the gate alpha; here it is `gate`, because it
+        # scales the *branch*, while BasicBlock's shortcut_scale scales the shortcut.
         self.conv1 = _conv3x3(in_planes, planes, stride, bias=not norm)
         self.bn1: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
         self.conv2 = _conv3x3(planes, planes, bias=not norm)
         self.bn2: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
-        self.alpha = nn.Parameter(torch.zeros(()))
+        self.gate = nn.Parameter(torch.zeros(()))
         self.shortcut: nn.Module = nn.Identity()
         if needs_projection(in_planes, planes, stride, self.expansion):
             self.shortcut = projection(in_planes, planes, stride, norm=norm)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        """R(x) = conv2(relu(conv1(x))), before the gate alpha."""
+        """R(x) = conv2(relu(conv1(x))), before the gate."""
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
 
     def zero_init_branch_(self) -> None:
-        """Start the branch at 0: alpha is 0 already; set it to 0 again."""
-        nn.init.zeros_(self.alpha)
+        """Start the branch at 0: gate is 0 already; set it to 0 again."""
+        nn.init.zeros_(self.gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.alpha * self.residual(x)  # x + alpha R(x), alpha = 0 at init
+        return self.shortcut(x) + self.gate * self.residual(x)  # x + gate R(x), gate = 0 at init
 
 
 class DenseLayer(nn.Module):
@@ -246,5 +248,5 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "basic": ResidualBlock,  # post-activation, He et al. 2015
     "preact": PreActBlock,  # He et al. 2016
     "bottleneck": Bottleneck,  # 1x1-3x3-1x1, expansion 4
-    "rezero": ReZeroBlock,  # x + alpha R(x), alpha = 0 at init
+    "rezero": ReZeroBlock,  # x + gate R(x), gate = 0 at init
 }

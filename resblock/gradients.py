@@ -215,20 +215,20 @@ def split_block_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(shortcut part, branch part) of dLoss/dx for one block, given dLoss/dH at its output (notebook 02).
 
-    For H(x) = alpha x + R(x) the chain rule gives dL/dx = alpha g + J_R^T g with g = dL/dH: the
+    For H(x) = s x + R(x), s the block's shortcut_scale, the chain rule gives dL/dx = s g + J_R^T g with g = dL/dH: the
     first term arrives through the shortcut, the second through the residual branch. The conv block
     applies a ReLU after the sum (He et al. 2015, Fig. 2), so g is first masked by where that sum was > 0.
     """
     x = x.detach().requires_grad_(True)
     if isinstance(block, MLPBlock):
-        shortcut_out = block.alpha * x
+        shortcut_out = block.shortcut_scale * x
         branch_out = block.residual(x)
         g = grad_output
     elif isinstance(block, BasicBlock):
         branch_out = block.residual(x)
-        # A PlainBlock has no shortcut term at all; a ResidualBlock's is alpha * shortcut(x).
-        with_shortcut = block.has_shortcut and block.alpha != 0.0
-        shortcut_out = block.alpha * block.shortcut(x) if with_shortcut else torch.zeros_like(branch_out)
+        # A PlainBlock has no shortcut term at all; a ResidualBlock's is shortcut_scale * shortcut(x).
+        with_shortcut = block.has_shortcut and block.shortcut_scale != 0.0
+        shortcut_out = block.shortcut_scale * block.shortcut(x) if with_shortcut else torch.zeros_like(branch_out)
         g = grad_output * ((branch_out + shortcut_out) > 0)  # the ReLU after the sum
     else:
         raise ValueError(f"expected an MLPBlock or a ResidualBlock, got {type(block).__name__}.")

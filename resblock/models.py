@@ -175,7 +175,7 @@ class MLPConfig:
 
     depth: int = 50  # number of blocks between the input layer and the head
     width: int = 64  # features in every hidden layer
-    alpha: float = 1.0  # scale on the shortcut: 1.0 residual, 0.0 plain, in between a blend
+    shortcut_scale: float = 1.0  # scale on the shortcut: 1.0 residual, 0.0 plain, in between a blend
     activation: str = "relu"  # one of ACTIVATIONS
     norm: str = "none"  # "none", "batch" (BatchNorm1d) or "layer" (LayerNorm), before the activation
     init: str = "default"  # "default" (PyTorch's), "kaiming", "xavier" or "small" (std 0.01)
@@ -188,18 +188,18 @@ class MLPConfig:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
             object.__setattr__(self, name, int(value))
-        object.__setattr__(self, "alpha", check_number("alpha", self.alpha, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+        object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
         for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
             if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
 
 class MLPBlock(nn.Module):
-    """One fully connected block: alpha * x + act(norm(W x + b))."""
+    """One fully connected block: shortcut_scale * x + act(norm(W x + b))."""
 
-    def __init__(self, width: int, alpha: float, activation: str, norm: str) -> None:
+    def __init__(self, width: int, shortcut_scale: float, activation: str, norm: str) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.shortcut_scale = float(shortcut_scale)
         self.linear = nn.Linear(width, width)
         norms = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
         self.norm: nn.Module = norms[norm](width) if norm in norms else nn.Identity()
@@ -210,9 +210,9 @@ class MLPBlock(nn.Module):
         return self.act(self.norm(self.linear(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.alpha == 0.0:
+        if self.shortcut_scale == 0.0:
             return self.residual(x)  # plain: the layer alone
-        return self.alpha * x + self.residual(x)
+        return self.shortcut_scale * x + self.residual(x)
 
 
 class DeepMLP(nn.Module):
@@ -225,7 +225,7 @@ class DeepMLP(nn.Module):
         self.register_forward_pre_hook(_check_input_dtype)
         self.stem = nn.Linear(config.in_features, config.width)
         self.blocks = nn.ModuleList(
-            MLPBlock(config.width, config.alpha, config.activation, config.norm) for _ in range(config.depth)
+            MLPBlock(config.width, config.shortcut_scale, config.activation, config.norm) for _ in range(config.depth)
         )
         self.head = nn.Linear(config.width, config.num_classes)
         if config.init != "default":

@@ -111,12 +111,12 @@ class BranchRemoved(nn.Module):
     def __init__(self, block: ResidualBlock) -> None:
         super().__init__()
         self.shortcut = block.shortcut
-        self.alpha = block.alpha
+        self.shortcut_scale = block.shortcut_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The block computed relu(R(x) + alpha * shortcut(x)); with R deleted only this is left. For an
+        # The block computed relu(R(x) + shortcut_scale * shortcut(x)); with R deleted only this is left. For an
         # identity shortcut x comes out of a ReLU, so relu(x) = x: the block becomes the identity.
-        return F.relu(self.alpha * self.shortcut(x))
+        return F.relu(self.shortcut_scale * self.shortcut(x))
 
 
 def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
@@ -273,7 +273,7 @@ def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     for b in blocks:
         inp = h.detach().requires_grad_(True)
         r = b.residual(inp)
-        s = b.alpha * b.shortcut(inp)
+        s = b.shortcut_scale * b.shortcut(inp)
         z = r + s
         pieces.append((inp, r, s, (z > 0).to(z.dtype)))
         h = F.relu(z).detach()

@@ -68,8 +68,8 @@ def test_twins_share_parameters_except_projection(in_planes, planes, stride):
     assert list(plain.named_parameters()) and not any(n.startswith("shortcut.") for n, _ in plain.named_parameters())
 
 
-def test_alpha_blends_plain_and_residual():
-    block = ResidualBlock(4, 4, alpha=0.5).eval()
+def test_shortcut_scale_blends_plain_and_residual():
+    block = ResidualBlock(4, 4, shortcut_scale=0.5).eval()
     x = torch.randn(1, 4, 3, 3)
     torch.testing.assert_close(block(x), F.relu(block.residual(x) + 0.5 * x))
 
@@ -95,7 +95,7 @@ def test_gradient_reaches_input_through_shortcut():
     (dict(in_planes=8, planes=-1), "planes"),
     (dict(in_planes=8, planes=8, stride=0), "stride"),
     (dict(in_planes=8, planes=8, stride=1.5), "stride"),
-    (dict(in_planes=8, planes=8, alpha=2.0), "alpha"),
+    (dict(in_planes=8, planes=8, shortcut_scale=2.0), "shortcut_scale"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -59,7 +59,7 @@ def test_q1_solution_passes_and_placeholder_is_todo():
 def test_q1_names_each_mistake():
     right = dict(nb07.EXPECTED_GROUPS)
     assert_mistake(nb07.q1, {**right, "pre-activation": "about 1"}, "'pre-activation'", "random")
-    assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "alpha = 0")
+    assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "gate = 0")
     assert_mistake(nb07.q1, {**right, "plain": "tens to hundreds"}, "no shortcut")
     assert_mistake(nb07.q1, {**right, "zero-init gamma": "thousands", "plain": "about 1"}, "1 more to rethink")
     assert_mistake(nb07.q1, {**right, "plain": ...}, "still missing", "plain")

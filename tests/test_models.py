@@ -56,30 +56,30 @@ def test_wrong_image_shape_is_explained():
         ResNet()(torch.randn(2, 28, 28))
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
+@pytest.mark.parametrize("shortcut_scale", [0.0, 1.0])
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
-def test_mlp_shapes_and_depth(alpha, norm):
-    model = DeepMLP(MLPConfig(depth=5, width=16, alpha=alpha, norm=norm))
+def test_mlp_shapes_and_depth(shortcut_scale, norm):
+    model = DeepMLP(MLPConfig(depth=5, width=16, shortcut_scale=shortcut_scale, norm=norm))
     assert len(model.blocks) == 5
     assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
 
 
-def test_mlp_block_is_alpha_x_plus_branch():
-    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.5, in_features=8))
+def test_mlp_block_is_scaled_x_plus_branch():
+    model = DeepMLP(MLPConfig(depth=1, width=8, shortcut_scale=0.5, in_features=8))
     block = model.blocks[0]
     x = torch.randn(3, 8)
     torch.testing.assert_close(block(x), 0.5 * x + torch.relu(block.linear(x)))
 
 
 def test_mlp_plain_block_has_no_identity_path():
-    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.0, in_features=8, activation="linear"))
+    model = DeepMLP(MLPConfig(depth=1, width=8, shortcut_scale=0.0, in_features=8, activation="linear"))
     block = model.blocks[0]
     x = torch.randn(3, 8)
     torch.testing.assert_close(block(x), block.linear(x))
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(depth=0), "depth"), (dict(alpha=1.5), "alpha"), (dict(activation="gelu"), "activation"),
+    (dict(depth=0), "depth"), (dict(shortcut_scale=1.5), "shortcut_scale"), (dict(activation="gelu"), "activation"),
     (dict(norm="group"), "norm"), (dict(init="orthogonal"), "init"),
 ])
 def test_mlp_bad_config(kwargs, match):

@@ -126,13 +126,13 @@ def test_zero_init_is_identity_of_a_nonnegative_input():
 
 def test_rezero_is_identity_at_init_and_its_gate_learns():
     block = ReZeroBlock(8, 8).train()
-    assert block.alpha.requires_grad and float(block.alpha.detach()) == 0.0
+    assert block.gate.requires_grad and float(block.gate.detach()) == 0.0
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in block.modules())  # no normalisation
     x = torch.randn(4, 8, 5, 5)
     torch.testing.assert_close(block(x), x)
     g = torch.randn_like(x)
-    grads = torch.autograd.grad(block(x), [block.alpha, block.conv1.weight, block.conv2.weight], g)
-    # dL/dalpha = <g, R(x)>; the branch's weights get nothing while the gate is shut.
+    grads = torch.autograd.grad(block(x), [block.gate, block.conv1.weight, block.conv2.weight], g)
+    # dL/dgate = <g, R(x)>; the branch's weights get nothing while the gate is shut.
     torch.testing.assert_close(grads[0], (g * block.residual(x)).sum(), rtol=1e-4, atol=1e-4)
     assert float(grads[0]) != 0.0
     assert torch.count_nonzero(grads[1]) == 0 and torch.count_nonzero(grads[2]) == 0
@@ -142,7 +142,7 @@ def test_rezero_is_identity_at_init_and_its_gate_learns():
 def test_rezero_forward_is_shortcut_plus_gated_branch(norm):
     block = ReZeroBlock(8, 16, stride=2, norm=norm).train()
     with torch.no_grad():
-        block.alpha.fill_(0.3)
+        block.gate.fill_(0.3)
     x = torch.randn(4, 8, 6, 6)
     r = _conv(F.relu(_conv(x, block.conv1)), block.conv2) if not norm else None
     if norm:
@@ -298,7 +298,7 @@ def test_weight_grad_norms_match_backward():
     torch.manual_seed(0)
     model = ResNet(ResNetConfig(depth=8, block="rezero"))
     x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    names = ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.alpha", "fc.weight"]
+    names = ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.gate", "fc.weight"]
     got = weight_grad_norms(model, names, x, y)
     assert all(p.grad is None for p in model.parameters())  # measured on a copy
     F.cross_entropy(model.train()(x), y).backward()

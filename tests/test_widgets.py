@@ -33,7 +33,7 @@ def _lines(e):
 
 def test_default_state_draws_plain_and_residual(explorer):
     labels = [label for label, _ in _lines(explorer)]
-    assert labels == ["plain (alpha = 0)", "alpha = 1 (residual)"]
+    assert labels == ["plain (shortcut_scale = 0)", "shortcut_scale = 1 (residual)"]
     svg = bytes(explorer.figure_widget.value)
     assert explorer.figure_widget.format == "svg+xml" and svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
     assert b"gradient norm per layer" in svg  # text stays text (svg.fonttype none), not glyph outlines
@@ -59,9 +59,9 @@ def test_each_control_changes_the_figure(explorer, control, value):
     assert changed, f"setting {control} did not change the figure's data"
 
 
-def test_alpha_zero_draws_only_the_plain_net(explorer):
+def test_shortcut_scale_zero_draws_only_the_plain_net(explorer):
     explorer.shortcut.value = 0.0
-    assert [label for label, _ in _lines(explorer)] == ["plain (alpha = 0)"]
+    assert [label for label, _ in _lines(explorer)] == ["plain (shortcut_scale = 0)"]
 
 
 def test_conv_net_snaps_depth_to_6n_plus_2(explorer):
