@@ -80,9 +80,7 @@ def binomial_path_counts(depth: int) -> list[int]:
 def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The (name, block) pairs of a DeepMLP or ResNet, in forward order."""
     names = {m: n for n, m in model.named_modules()}
-    blocks = getattr(model, "blocks", None)
-    if callable(blocks) and not isinstance(blocks, nn.Module):  # ResNet.blocks() yields stage by stage
-        blocks = list(blocks())
+    blocks = getattr(model, "blocks", None)  # DeepMLP's ModuleList, ResNet's list of its stages' blocks
     if blocks is None or not all(isinstance(b, (MLPBlock, BasicBlock)) for b in blocks):
         raise ValueError(
             f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock; pass a "

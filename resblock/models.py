@@ -9,14 +9,13 @@ global average pooling and a linear head, so 6n + 2 weighted layers in all. ``st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import BLOCKS, PlainBlock, ResidualBlock
+from resblock.blocks import BLOCKS, PlainBlock
 from resblock.checks import check_bool, check_int, check_number
 
 
@@ -107,7 +106,7 @@ class ResNet(nn.Module):
                 # He init, as in the paper (sec. 3.4 cites He et al. 2015, "Delving deep into rectifiers").
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if config.zero_init_residual and config.shortcut:
-            for b in self.blocks():
+            for b in self.blocks:
                 b.zero_init_branch_()  # R(x) = 0 at init, so each block starts as the identity
 
     @staticmethod
@@ -116,10 +115,15 @@ class ResNet(nn.Module):
         layers = [block(in_planes, planes, stride)] + [block(out, planes, 1) for _ in range(n - 1)]
         return nn.Sequential(*layers)
 
-    def blocks(self) -> Iterator[ResidualBlock]:
-        """The network's blocks in order, stage by stage."""
-        for stage in (self.layer1, self.layer2, self.layer3):
-            yield from stage
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The network's blocks in order, stage by stage: a list, as DeepMLP.blocks is a ModuleList.
+
+        A property over the stages rather than a ModuleList of its own, so the parameter names (and the
+        committed checkpoints' keys) stay layer1.0.conv1.weight and so on. With ``stem`` and ``head``
+        (called the same way on both nets) code that walks a net needs no special case for either.
+        """
+        return [*self.layer1, *self.layer2, *self.layer3]
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """The stem: what the first block receives."""

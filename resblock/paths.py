@@ -82,7 +82,7 @@ def unrolled_terms(branches: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 def _blocks(model: nn.Module) -> list[nn.Module]:
     if not isinstance(model, ResNet):
         raise ValueError(f"the lesion study works on resblock.models.ResNet (residual or plain), got {type(model).__name__}.")
-    return list(model.blocks())
+    return list(model.blocks)
 
 
 def block_names(model: nn.Module) -> list[str]:

@@ -58,7 +58,7 @@ def block_input_grad_norms(
     Measured on a deep copy, so the model's mode and BatchNorm statistics stay as they were.
     """
     if len(blocks) == 0:
-        raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks()).")
+        raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks).")
     if x.shape[0] < 2 or y.shape[:1] != x.shape[:1]:
         raise ValueError(f"need a batch of at least 2 examples with one label each; got x {tuple(x.shape)}, y {tuple(y.shape)}.")
     index = {id(m): i for i, m in enumerate(model.modules())}

@@ -91,7 +91,7 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
         return DeepMLP(MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init))
     depth, _ = conv_depth(s.depth)
     model = ResNet(ResNetConfig(depth=depth, shortcut=shortcut_scale > 0))
-    for block in model.blocks():
+    for block in model.blocks:
         block.shortcut_scale = float(shortcut_scale)  # ResidualBlock computes relu(R(x) + shortcut_scale * shortcut(x))
     if s.init in ("xavier", "small"):
         for m in model.modules():

@@ -119,7 +119,7 @@ def test_embed_shallow_gives_a_deeper_plain_net_with_the_same_function():
     _scramble_bn(shallow)
     shallow.eval()
     deep = deg.embed_shallow(shallow, 56)
-    assert deep.config.depth == 56 and sum(1 for _ in deep.blocks()) == 27
+    assert deep.config.depth == 56 and sum(1 for _ in deep.blocks) == 27
     x = torch.randn(5, 1, 14, 14)
     with torch.no_grad():
         assert torch.allclose(deep(x), shallow(x), atol=1e-5)

@@ -44,7 +44,7 @@ def test_q1_answer_key_matches_a_measurement():
         for name, kwargs in configs.items():
             seed_everything(seed)
             net = ResNet(ResNetConfig(depth=56, **kwargs))
-            g = block_input_grad_norms(net, list(net.blocks()), x, y)
+            g = block_input_grad_norms(net, list(net.blocks), x, y)
             measured[name] = nb07.ratio_group(g[0] / g[-1])
         assert measured == nb07.EXPECTED_GROUPS, (seed, measured)
 

@@ -29,18 +29,18 @@ def test_layer_count_is_6n_plus_2():
         model = ResNet(ResNetConfig(depth=depth, shortcut=False))
         weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
         assert len(weighted) == depth
-        assert len(list(model.blocks())) == 3 * (depth - 2) // 6
+        assert len(list(model.blocks)) == 3 * (depth - 2) // 6
 
 
 def test_plain_net_has_no_shortcut_modules():
     model = ResNet(ResNetConfig(depth=20, shortcut=False))
-    assert all(isinstance(b.shortcut, torch.nn.Identity) for b in model.blocks())
+    assert all(isinstance(b.shortcut, torch.nn.Identity) for b in model.blocks)
     assert count_parameters(model) < count_parameters(ResNet(ResNetConfig(depth=20)))
 
 
 def test_zero_init_residual_makes_blocks_start_at_identity_branch():
     model = ResNet(ResNetConfig(depth=8, zero_init_residual=True)).eval()
-    block = next(model.blocks())
+    block = model.blocks[0]
     x = torch.randn(2, 16, 7, 7)
     assert torch.count_nonzero(block.residual(x)) == 0
 
@@ -118,3 +118,16 @@ def test_tiny_resnet_is_resnet8_with_the_pooled_stem():
 def test_bad_stem_pool_is_explained():
     with pytest.raises(ValueError, match="stem_pool must be True or False"):
         ResNetConfig(stem_pool="yes")
+
+
+def test_both_nets_have_stem_blocks_and_head_of_the_same_kind():
+    # Code that walks a net (gradients, paths, the explorer) treats both alike: stem(x), blocks[i], head(h).
+    x = torch.randn(2, 1, 28, 28)
+    for model in (ResNet(ResNetConfig(depth=8)), DeepMLP(MLPConfig(depth=3, width=8))):
+        h = model.stem(x if isinstance(model, ResNet) else x.flatten(1))
+        for block in model.blocks:
+            h = block(h)
+        assert len(model.blocks) == 3
+        torch.testing.assert_close(model.head(h), model(x))
+    # ResNet's blocks are its stages' modules: the parameter names (checkpoint keys) are unchanged.
+    assert "layer1.0.conv1.weight" in ResNet(ResNetConfig(depth=8)).state_dict()

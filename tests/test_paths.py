@@ -71,7 +71,7 @@ def test_lesion_equals_a_block_whose_branch_is_zeroed(i):
     net = small_net(True)
     x, _ = batch()
     zeroed = small_net(True)
-    block = list(zeroed.blocks())[i]
+    block = list(zeroed.blocks)[i]
     torch.nn.init.zeros_(block.bn2.weight)
     torch.nn.init.zeros_(block.bn2.bias)  # now R(x) = 0 exactly
     with torch.no_grad():
