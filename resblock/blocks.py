@@ -7,22 +7,18 @@ x travels unchanged along the *shortcut*. The plain twin has the same layers and
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from resblock.checks import check_positive_int
 
 
 def _check_planes(in_planes: int, planes: int, stride: int) -> None:
     """Raise a ValueError that says what to change when a block's shape arguments are invalid."""
     for name, value in (("in_planes", in_planes), ("planes", planes)):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive whole number of channels, got {value!r}.")
-    if not isinstance(stride, Integral) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(
-            f"stride must be a positive whole number (1 keeps the size, 2 halves it), got {stride!r}."
-        )
+        check_positive_int(name, value, what=" of channels")
+    check_positive_int("stride", stride, what=" (1 keeps the size, 2 halves it)")
 
 
 def projection(in_planes: int, out_planes: int, stride: int, norm: bool = True) -> nn.Module:
@@ -239,8 +235,7 @@ class AddLayer(DenseLayer):
 
 def dense_block(in_planes: int, growth: int, num_layers: int) -> nn.Sequential:
     """`num_layers` DenseLayers; the output has in_planes + num_layers * growth channels."""
-    if not isinstance(num_layers, Integral) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive whole number, got {num_layers!r}.")
+    check_positive_int("num_layers", num_layers)
     return nn.Sequential(*(DenseLayer(in_planes + i * growth, growth) for i in range(num_layers)))
 
 

@@ -31,6 +31,7 @@ from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
 from resblock.style import OKABE_ITO, markevery, on_white
 from resblock.train import TrainConfig, fit
+from resblock.trained_nets import parse_net  # net names live with the nets; re-exported in __all__
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et al.'s Fig. 6 we can afford
@@ -103,16 +104,6 @@ FULL = DegradationConfig()
 # such small tensors, and at least ~300 steps are needed for ResNet-56 to settle (measured).
 LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_images=2_000,
                          eval_every=0.25, eval_images=1_000)
-
-
-def parse_net(name: str) -> tuple[int, bool]:
-    """'plain56' -> (56, False); 'resnet20' -> (20, True)."""
-    if not isinstance(name, str):
-        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
-    for prefix, shortcut in (("plain", False), ("resnet", True)):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return int(name[len(prefix):]), shortcut
-    raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {', '.join(NETS)}); got {name!r}.")
 
 
 def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

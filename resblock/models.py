@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import BLOCKS, PlainBlock
-from resblock.checks import check_bool, check_int, check_number
+from resblock.checks import check_bool, check_number, check_positive_int
 
 
 MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
@@ -62,7 +62,7 @@ class ResNetConfig:
             raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {widths!r}.")
         object.__setattr__(self, "widths", tuple(int(w) for w in widths))  # a tuple: the config stays hashable
         for name in ("in_channels", "num_classes"):
-            object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
 
     @property
     def blocks_per_stage(self) -> int:
@@ -188,10 +188,7 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "in_features", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
-            object.__setattr__(self, name, int(value))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
         for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
             if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
@@ -258,6 +255,28 @@ def _init_linear(m: nn.Linear, scheme: str, activation: str) -> None:
     elif scheme == "small":
         nn.init.normal_(m.weight, std=0.01)
     nn.init.zeros_(m.bias)
+
+
+def randomise_batchnorm_(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Give every BatchNorm random gamma, beta and running statistics, as a trained net has; returns the model.
+
+    At init BN's running statistics are 0 and 1 and its affine parameters 1 and 0, so in eval mode it is
+    (almost) the identity and a check that runs a block in eval mode could not see where a BN sits or
+    whether it is used. Tests and exercise checkers use this to make a fresh net look trained.
+    """
+    def uniform(n: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(uniform(n, -0.5, 0.5))
+                m.running_var.copy_(uniform(n, 0.5, 2.0))
+                if m.affine:
+                    m.weight.copy_(uniform(n, 0.5, 1.5))
+                    m.bias.copy_(uniform(n, -0.3, 0.3))
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from resblock.models import count_parameters
 from resblock.train import eval_mode
 
 
@@ -18,10 +19,6 @@ class LayerRow:
     kind: str  # what the part is, in the field's words
     output_shape: tuple[int, ...]  # without the batch axis: (channels, height, width) or (features,)
     parameters: int  # trainable parameters in this part (a block's include its shortcut's)
-
-
-def _params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 
 def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerRow]:
@@ -53,9 +50,9 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     finally:
         for h in hooks:
             h.remove()
-    rows = [LayerRow(n, k, shapes[n], _params(m)) for n, k, m in parts[:-1]]
+    rows = [LayerRow(n, k, shapes[n], count_parameters(m)) for n, k, m in parts[:-1]]
     rows.append(LayerRow("(pool)", "global average pool", shapes["(pool)"], 0))
-    rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], _params(model.fc)))
+    rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], count_parameters(model.fc)))
     return rows
 
 

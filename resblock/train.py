@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.checks import check_bool, check_int, check_number
+from resblock.checks import check_bool, check_int, check_number, check_positive_int
 from resblock.env import course_seed, pick_device
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
@@ -68,7 +68,7 @@ class TrainConfig:
             object.__setattr__(self, name, value)
 
         for name in ("batch_size", "eval_batch_size"):
-            set_(name, check_int(name, getattr(self, name), low=1))
+            set_(name, check_positive_int(name, getattr(self, name)))
         for name in ("epochs", "seconds"):
             value = getattr(self, name)
             if value is not None:
@@ -81,7 +81,7 @@ class TrainConfig:
         set_("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
         set_("eval_every", check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)"))
         if self.eval_images is not None:
-            set_("eval_images", check_int("eval_images", self.eval_images, low=1, what=" (or None for all)"))
+            set_("eval_images", check_positive_int("eval_images", self.eval_images, what=" (or None for all)"))
         set_("max_shift", check_int("max_shift", self.max_shift, low=0, what=" (in pixels)"))
         set_("seed", check_int("seed", self.seed, low=0))
         for name in ("augment", "tta_flip", "channels_last"):  # "no" would count as True
@@ -93,10 +93,6 @@ class TrainConfig:
         if self.seconds is None and self.epochs is None:
             return DEFAULT_SECONDS
         return self.seconds
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    return check_int(name, value, low=1)
 
 
 @dataclass
@@ -286,7 +282,7 @@ def predict_logits(
         fix = ("scale raw bytes with resblock.data.normalize(images)" if not images.is_floating_point()
                else f"convert them with images.to({p.dtype})")
         raise ValueError(f"the images are {images.dtype} but the model's weights are {p.dtype}; {fix}.")
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)
     device = _model_device(model)
     fmt = torch.channels_last if channels_last and _channels_last_safe(model) else torch.contiguous_format

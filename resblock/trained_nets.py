@@ -31,6 +31,17 @@ def net_name(depth: int, shortcut: bool) -> str:
     return f"{'resnet' if shortcut else 'plain'}{depth}"
 
 
+def parse_net(name: str) -> tuple[int, bool]:
+    """'plain56' -> (56, False); 'resnet20' -> (20, True): the inverse of net_name."""
+    if not isinstance(name, str):
+        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
+    for prefix, shortcut in (("plain", False), ("resnet", True)):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return int(name[len(prefix):]), shortcut
+    examples = ", ".join(net_name(d, s) for s in (False, True) for d in DEPTHS)
+    raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {examples}); got {name!r}.")
+
+
 def checkpoint_path(depth: int, shortcut: bool, root: str | Path | None = None) -> Path:
     """Where the checkpoint of this net lives (results/nets/NAME.pt by default)."""
     return Path(root or NETS_DIR) / f"{net_name(depth, shortcut)}.pt"

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resblock.checks import check_positive_int
+
 POSITIONS = ("pre", "post", "rezero")
 MIXERS = ("mlp", "attention")
 
@@ -92,9 +94,7 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "heads", "tokens", "token_features", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, got {self.position!r}.")
         if self.mixer not in MIXERS:

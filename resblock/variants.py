@@ -19,11 +19,11 @@ from torch import nn
 from resblock.blocks import AddLayer, dense_block
 from resblock.env import course_seed, seed_everything
 from resblock.evaluation import smooth
+from resblock.gradients import LossFn
 from resblock.models import count_parameters
 from resblock.style import markevery, on_white, series_style
 from resblock.train import History, TrainConfig, fit
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _head(channels: int, num_classes: int) -> list[nn.Module]:

@@ -16,7 +16,7 @@ from resblock import degradation as deg  # noqa: E402
 from resblock.blocks import PlainBlock, ResidualBlock  # noqa: E402
 from resblock.exercises import nb03 as ex  # noqa: E402
 from resblock.experiments import main as experiments_main  # noqa: E402
-from resblock.models import ResNet, ResNetConfig  # noqa: E402
+from resblock.models import ResNet, ResNetConfig, randomise_batchnorm_  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -91,14 +91,7 @@ def test_build_net_is_seeded_and_has_the_named_shape():
 
 
 def _scramble_bn(model):
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g))
+    randomise_batchnorm_(model, torch.Generator().manual_seed(1))
 
 
 def test_make_identity_turns_a_trained_plain_block_into_the_identity_on_nonnegative_inputs():

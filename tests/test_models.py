@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters
+from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters, randomise_batchnorm_
 
 # He et al. 2015, Table 6: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M parameters
 # (CIFAR-10, 3 input channels).
@@ -131,3 +131,12 @@ def test_both_nets_have_stem_blocks_and_head_of_the_same_kind():
         torch.testing.assert_close(model.head(h), model(x))
     # ResNet's blocks are its stages' modules: the parameter names (checkpoint keys) are unchanged.
     assert "layer1.0.conv1.weight" in ResNet(ResNetConfig(depth=8)).state_dict()
+
+
+def test_randomise_batchnorm_makes_a_fresh_net_look_trained():
+    model = ResNet(ResNetConfig(depth=8, widths=(4, 4, 4)))
+    assert randomise_batchnorm_(model, torch.Generator().manual_seed(0)) is model
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:  # away from init's (0, 1, 1, 0), inside the documented ranges
+        assert (bn.running_var >= 0.5).all() and (bn.running_var <= 2.0).all()
+        assert bn.running_mean.abs().max() <= 0.5 and not torch.equal(bn.weight, torch.ones_like(bn.weight))

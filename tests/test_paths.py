@@ -7,20 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from resblock import paths
-from resblock.models import ResNet, ResNetConfig
+from resblock.models import ResNet, ResNetConfig, randomise_batchnorm_
 
 
 def small_net(shortcut: bool, depth: int = 14, seed: int = 0) -> ResNet:
     torch.manual_seed(seed)
     net = ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=(4, 8, 8)))
-    # Give BN non-trivial statistics and affine parameters, as a trained net has.
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+    return randomise_batchnorm_(net).eval()  # BN statistics and affine parameters as a trained net has them
 
 
 def batch(n: int = 6, seed: int = 1):
