@@ -94,7 +94,7 @@ def _gradflow_redraws(**settings: object) -> Figures:
     data = load_fashion_mnist()
     explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)
     seeds = iter(range(1, 1000))
-    alphas = iter([a / 100 for a in range(95, 0, -5)] * 2)  # 19 new values, then cached ones
+    scales = iter([a / 100 for a in range(95, 0, -5)] * 2)  # 19 new values, then cached ones
 
     def change(control, values) -> Callable[[], None]:
         def redraw() -> None:
@@ -104,14 +104,14 @@ def _gradflow_redraws(**settings: object) -> Figures:
         return redraw
 
     figures = {"seed": median_ms(change(explorer.seed, seeds), repeats=21, warmup=3),  # 21: the machine jitters
-               "shortcut": median_ms(change(explorer.shortcut, alphas), repeats=15, warmup=2)}
+               "shortcut": median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2)}
     explorer.shortcut.value = 1.0
     s = explorer.settings()
 
     def profiles(seed: int) -> tuple:
         t = replace(s, seed=seed)
-        return t, measure(replace(t, alpha=0.0), 0.0, explorer.images, explorer.labels), \
-            measure(t, t.alpha, explorer.images, explorer.labels)
+        return t, measure(replace(t, shortcut_scale=0.0), 0.0, explorer.images, explorer.labels), \
+            measure(t, t.shortcut_scale, explorer.images, explorer.labels)
 
     figures["measure"] = median_ms(lambda: profiles(next(seeds)), repeats=9, warmup=1)
     drawn = profiles(next(seeds))

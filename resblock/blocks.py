@@ -7,22 +7,18 @@ x travels unchanged along the *shortcut*. The plain twin has the same layers and
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from resblock.checks import check_positive_int
 
 
 def _check_planes(in_planes: int, planes: int, stride: int) -> None:
     """Raise a ValueError that says what to change when a block's shape arguments are invalid."""
     for name, value in (("in_planes", in_planes), ("planes", planes)):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive whole number of channels, got {value!r}.")
-    if not isinstance(stride, Integral) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(
-            f"stride must be a positive whole number (1 keeps the size, 2 halves it), got {stride!r}."
-        )
+        check_positive_int(name, value, what=" of channels")
+    check_positive_int("stride", stride, what=" (1 keeps the size, 2 halves it)")
 
 
 def projection(in_planes: int, out_planes: int, stride: int, norm: bool = True) -> nn.Module:
@@ -36,19 +32,24 @@ def needs_projection(in_planes: int, planes: int, stride: int = 1, expansion: in
     return stride != 1 or in_planes != expansion * planes
 
 
-class ResidualBlock(nn.Module):
-    """The basic block of He et al. (2015): relu(R(x) + alpha * shortcut(x)), R = conv-BN-ReLU-conv-BN."""
+class BasicBlock(nn.Module):
+    """The basic block of He et al. (2015): relu(R(x) + shortcut_scale * shortcut(x)), R = conv-BN-ReLU-conv-BN; relu(R(x)) without the shortcut."""
 
     expansion = 1  # output channels = expansion * planes (4 in the Bottleneck block)
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, alpha: float = 1.0) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, shortcut_scale: float = 1.0) -> None:
         super().__init__()
         _check_planes(in_planes, planes, stride)
-        if not 0.0 <= float(alpha) <= 1.0:
+        if not isinstance(shortcut, bool):
+            raise ValueError(f"shortcut must be True (a residual block) or False (its plain twin), got {shortcut!r}.")
+        if not 0.0 <= float(shortcut_scale) <= 1.0:
             raise ValueError(
-                f"alpha scales the shortcut: 1.0 is a residual block, 0.0 a plain one; got {alpha!r}."
+                f"shortcut_scale scales the shortcut: 1.0 is a residual block, 0.0 a plain one; got {shortcut_scale!r}."
             )
-        self.alpha = float(alpha)
+        # He et al. (2016, arXiv:1603.05027, sec. 3.1) scale the shortcut by a constant (their lambda):
+        # below 1 it shrinks the signal and gradient at every block; notebook 02 slides it from 0 to 1.
+        self.has_shortcut = shortcut  # False: the plain twin, the same layers with no shortcut (Fig. 2 vs a plain net)
+        self.shortcut_scale = float(shortcut_scale) if shortcut else 0.0
         out = self.expansion * planes
         # The residual branch R(x). bias=False because the BN right after each conv has its own shift.
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -58,11 +59,8 @@ class ResidualBlock(nn.Module):
         # The shortcut: the identity when shapes agree; otherwise the paper's option B, a 1x1
         # convolution (with stride) and BN that project x to R(x)'s shape (arXiv:1512.03385, sec. 3.3).
         self.shortcut: nn.Module = nn.Identity()
-        if self._has_shortcut() and needs_projection(in_planes, planes, stride, self.expansion):
+        if shortcut and needs_projection(in_planes, planes, stride, self.expansion):
             self.shortcut = projection(in_planes, out, stride)
-
-    def _has_shortcut(self) -> bool:
-        return True
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """R(x): what the block adds to its (projected) input."""
@@ -73,20 +71,23 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.residual(x) + self.alpha * self.shortcut(x))  # H(x) = R(x) + x
+        if not self.has_shortcut:
+            return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
+        return F.relu(self.residual(x) + self.shortcut_scale * self.shortcut(x))  # H(x) = R(x) + x
 
 
-class PlainBlock(ResidualBlock):
-    """The plain twin of ResidualBlock: the same two conv-BN layers, no shortcut: relu(R(x))."""
+class ResidualBlock(BasicBlock):
+    """The basic block with its shortcut: relu(R(x) + shortcut_scale * shortcut(x)) (notebook 01)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut_scale: float = 1.0) -> None:
+        super().__init__(in_planes, planes, stride, shortcut=True, shortcut_scale=shortcut_scale)
+
+
+class PlainBlock(BasicBlock):
+    """The plain twin of ResidualBlock: the same two conv-BN layers, no shortcut: relu(R(x)) (notebooks 01, 03)."""
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__(in_planes, planes, stride, alpha=0.0)
-
-    def _has_shortcut(self) -> bool:
-        return False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.residual(x))  # H(x) = R(x): the layers must learn all of H
+        super().__init__(in_planes, planes, stride, shortcut=False)
 
 
 # --- The designs that grew from the block (notebook 07) -------------------------------------------
@@ -100,6 +101,7 @@ class PreActBlock(nn.Module):
     """The pre-activation block of He et al. (2016): x + R(x), R = conv(relu(bn(conv(relu(bn(x)))))), nothing after the add."""
 
     expansion = 1
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -134,6 +136,7 @@ class Bottleneck(nn.Module):
     """The bottleneck block of He et al. (2015): relu(R(x) + x), R = 1x1 (reduce) - 3x3 - 1x1 (expand by 4), each with BN."""
 
     expansion = 4  # the last 1x1 conv restores 4 * planes channels (arXiv:1512.03385, Fig. 5)
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -166,9 +169,10 @@ class Bottleneck(nn.Module):
 
 
 class ReZeroBlock(nn.Module):
-    """ReZero / SkipInit: x + alpha * R(x), alpha a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
+    """ReZero / SkipInit: x + gate * R(x), gate a learnable scalar that starts at 0; R = conv-ReLU-conv, no BN."""
 
     expansion = 1
+    has_shortcut = True  # as BasicBlock's attribute: code that walks a net's blocks asks this, not the class
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: bool = False) -> None:
         super().__init__()
@@ -177,27 +181,27 @@ class ReZeroBlock(nn.Module):
         # Normalization Biases Residual Blocks Towards the Identity Function", arXiv:2002.10444
         # (SkipInit): with the branch gated by a scalar at 0, every block starts as the identity, so
         # a deep net needs no normalisation to keep its signal and gradients in scale. `norm=True`
-        # keeps BN in the branch as well. Note: alpha here scales the *branch*; in ResidualBlock it
-        # scales the shortcut.
+        # keeps BN in the branch as well. Both papers call the gate alpha; here it is `gate`, because it
+        # scales the *branch*, while BasicBlock's shortcut_scale scales the shortcut.
         self.conv1 = _conv3x3(in_planes, planes, stride, bias=not norm)
         self.bn1: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
         self.conv2 = _conv3x3(planes, planes, bias=not norm)
         self.bn2: nn.Module = nn.BatchNorm2d(planes) if norm else nn.Identity()
-        self.alpha = nn.Parameter(torch.zeros(()))
+        self.gate = nn.Parameter(torch.zeros(()))
         self.shortcut: nn.Module = nn.Identity()
         if needs_projection(in_planes, planes, stride, self.expansion):
             self.shortcut = projection(in_planes, planes, stride, norm=norm)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        """R(x) = conv2(relu(conv1(x))), before the gate alpha."""
+        """R(x) = conv2(relu(conv1(x))), before the gate."""
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
 
     def zero_init_branch_(self) -> None:
-        """Start the branch at 0: alpha is 0 already; set it to 0 again."""
-        nn.init.zeros_(self.alpha)
+        """Start the branch at 0: gate is 0 already; set it to 0 again."""
+        nn.init.zeros_(self.gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.alpha * self.residual(x)  # x + alpha R(x), alpha = 0 at init
+        return self.shortcut(x) + self.gate * self.residual(x)  # x + gate R(x), gate = 0 at init
 
 
 class DenseLayer(nn.Module):
@@ -231,8 +235,7 @@ class AddLayer(DenseLayer):
 
 def dense_block(in_planes: int, growth: int, num_layers: int) -> nn.Sequential:
     """`num_layers` DenseLayers; the output has in_planes + num_layers * growth channels."""
-    if not isinstance(num_layers, Integral) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive whole number, got {num_layers!r}.")
+    check_positive_int("num_layers", num_layers)
     return nn.Sequential(*(DenseLayer(in_planes + i * growth, growth) for i in range(num_layers)))
 
 
@@ -240,5 +243,5 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "basic": ResidualBlock,  # post-activation, He et al. 2015
     "preact": PreActBlock,  # He et al. 2016
     "bottleneck": Bottleneck,  # 1x1-3x3-1x1, expansion 4
-    "rezero": ReZeroBlock,  # x + alpha R(x), alpha = 0 at init
+    "rezero": ReZeroBlock,  # x + gate R(x), gate = 0 at init
 }

@@ -125,7 +125,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} holds Python objects, not only tensors and numbers (for example a whole model saved with "
             "torch.save(model)); load_checkpoint never runs code from a file. Save the model's weights with "
-            "resblock.train.save_checkpoint(path, model, optimizer, history, config) instead."
+            "resblock.checkpoints.save_checkpoint(path, model, optimizer, history, config) instead."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(
@@ -133,7 +133,7 @@ def _read(path: Path) -> dict[str, Any]:
             f"or download) or not a checkpoint at all ({type(e).__name__}). Save it again with save_checkpoint."
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a checkpoint written by resblock.train.save_checkpoint.")
+        raise CheckpointError(f"{path} is not a checkpoint written by resblock.checkpoints.save_checkpoint.")
     missing = [k for k in PAYLOAD_FIELDS if k not in payload]
     if missing:
         raise CheckpointError(f"{path} is a damaged checkpoint: it lacks {', '.join(missing)}. Save it again.")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_bool", "check_int", "check_number"]
+__all__ = ["check_bool", "check_int", "check_number", "check_positive_int"]
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -31,6 +31,13 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be a whole number{_range(low, high)}{what}, got {value}.")
     return value
+
+
+def check_positive_int(name: str, value: Any, what: str = "") -> int:
+    """``value`` as a Python int if it is a whole number >= 1 (numpy integers too, not bools): a count or a size."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number{what}, got {value!r}.")
+    return int(value)
 
 
 def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,

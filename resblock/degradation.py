@@ -26,11 +26,12 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from resblock.blocks import PlainBlock
+from resblock.blocks import BasicBlock, PlainBlock
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
 from resblock.train import TrainConfig, fit
+from resblock.trained_nets import parse_net  # net names live with the nets; re-exported in __all__
 
 NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et al.'s Fig. 6 we can afford
 FINAL_FRACTION = 0.1  # "final training loss" = mean step loss over the last tenth of the run
@@ -104,16 +105,6 @@ LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_
                          eval_every=0.25, eval_images=1_000)
 
 
-def parse_net(name: str) -> tuple[int, bool]:
-    """'plain56' -> (56, False); 'resnet20' -> (20, True)."""
-    if not isinstance(name, str):
-        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
-    for prefix, shortcut in (("plain", False), ("resnet", True)):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return int(name[len(prefix):]), shortcut
-    raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {', '.join(NETS)}); got {name!r}.")
-
-
 def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(train images, train labels, test images, test labels): the fixed subset, average-pooled."""
     g = torch.Generator().manual_seed(config.data_seed)
@@ -152,7 +143,7 @@ def make_identity(block: PlainBlock) -> PlainBlock:
     identities, so its best training loss is no higher. A plain block relu(bn2(conv2(relu(bn1(conv1 x)))))
     can be the identity on the non-negative outputs of a ReLU: centre-tap convolutions and neutral BNs.
     """
-    if not isinstance(block, PlainBlock):
+    if not isinstance(block, BasicBlock) or block.has_shortcut:
         raise ValueError(f"make_identity takes a PlainBlock (a residual block with identity weights computes 2x), "
                          f"got {type(block).__name__}.")
     if block.conv1.in_channels != block.conv2.out_channels or block.conv1.stride != (1, 1):

@@ -65,13 +65,3 @@ def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | No
         raise ValueError(f"predicted and labels must have the same length, got {len(predicted)} and {len(labels)}.")
     wrong = torch.nonzero(predicted.cpu() != labels.cpu()).flatten()
     return wrong[:limit]
-
-
-def __getattr__(name: str):
-    # resblock/train.py's LiveFigure still imports HistoryCurves from here; another branch moves LiveFigure into
-    # train_plots.py, which imports it from resblock.evaluation_plots. Remove this once that branch is merged.
-    if name == "HistoryCurves":
-        from resblock.evaluation_plots import HistoryCurves
-
-        return HistoryCurves
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

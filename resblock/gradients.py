@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import ResidualBlock
+from resblock.blocks import BasicBlock
 from resblock.models import DeepMLP, MLPBlock
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -81,10 +81,8 @@ def binomial_path_counts(depth: int) -> list[int]:
 def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The (name, block) pairs of a DeepMLP or ResNet, in forward order."""
     names = {m: n for n, m in model.named_modules()}
-    blocks = getattr(model, "blocks", None)
-    if callable(blocks) and not isinstance(blocks, nn.Module):  # ResNet.blocks() yields stage by stage
-        blocks = list(blocks())
-    if blocks is None or not all(isinstance(b, (MLPBlock, ResidualBlock)) for b in blocks):
+    blocks = getattr(model, "blocks", None)  # DeepMLP's ModuleList, ResNet's list of its stages' blocks
+    if blocks is None or not all(isinstance(b, (MLPBlock, BasicBlock)) for b in blocks):
         raise ValueError(
             f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock; pass a "
             "resblock.models.DeepMLP or resblock.models.ResNet."
@@ -216,20 +214,20 @@ def split_block_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(shortcut part, branch part) of dLoss/dx for one block, given dLoss/dH at its output (notebook 02).
 
-    For H(x) = alpha x + R(x) the chain rule gives dL/dx = alpha g + J_R^T g with g = dL/dH: the
+    For H(x) = s x + R(x), s the block's shortcut_scale, the chain rule gives dL/dx = s g + J_R^T g with g = dL/dH: the
     first term arrives through the shortcut, the second through the residual branch. The conv block
     applies a ReLU after the sum (He et al. 2015, Fig. 2), so g is first masked by where that sum was > 0.
     """
     x = x.detach().requires_grad_(True)
     if isinstance(block, MLPBlock):
-        shortcut_out = block.alpha * x
+        shortcut_out = block.shortcut_scale * x
         branch_out = block.residual(x)
         g = grad_output
-    elif isinstance(block, ResidualBlock):
+    elif isinstance(block, BasicBlock):
         branch_out = block.residual(x)
-        # A PlainBlock has no shortcut term at all; a ResidualBlock's is alpha * shortcut(x).
-        has_shortcut = block._has_shortcut() and block.alpha != 0.0
-        shortcut_out = block.alpha * block.shortcut(x) if has_shortcut else torch.zeros_like(branch_out)
+        # A PlainBlock has no shortcut term at all; a ResidualBlock's is shortcut_scale * shortcut(x).
+        with_shortcut = block.has_shortcut and block.shortcut_scale != 0.0
+        shortcut_out = block.shortcut_scale * block.shortcut(x) if with_shortcut else torch.zeros_like(branch_out)
         g = grad_output * ((branch_out + shortcut_out) > 0)  # the ReLU after the sum
     else:
         raise ValueError(f"expected an MLPBlock or a ResidualBlock, got {type(block).__name__}.")

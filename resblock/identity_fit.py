@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.checks import check_positive_int
 from resblock.env import course_seed
 
 
@@ -33,9 +34,7 @@ class IdentityFitConfig:
 
     def __post_init__(self) -> None:
         for name in ("blocks", "channels", "size", "batch", "steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}.")
 

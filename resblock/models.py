@@ -9,15 +9,14 @@ global average pooling and a linear head, so 6n + 2 weighted layers in all. ``st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import BLOCKS, PlainBlock, ResidualBlock
-from resblock.checks import check_bool, check_int, check_number
+from resblock.blocks import BLOCKS, PlainBlock
+from resblock.checks import check_bool, check_number, check_positive_int
 
 
 MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
@@ -63,7 +62,7 @@ class ResNetConfig:
             raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {widths!r}.")
         object.__setattr__(self, "widths", tuple(int(w) for w in widths))  # a tuple: the config stays hashable
         for name in ("in_channels", "num_classes"):
-            object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
 
     @property
     def blocks_per_stage(self) -> int:
@@ -107,7 +106,7 @@ class ResNet(nn.Module):
                 # He init, as in the paper (sec. 3.4 cites He et al. 2015, "Delving deep into rectifiers").
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if config.zero_init_residual and config.shortcut:
-            for b in self.blocks():
+            for b in self.blocks:
                 b.zero_init_branch_()  # R(x) = 0 at init, so each block starts as the identity
 
     @staticmethod
@@ -116,10 +115,15 @@ class ResNet(nn.Module):
         layers = [block(in_planes, planes, stride)] + [block(out, planes, 1) for _ in range(n - 1)]
         return nn.Sequential(*layers)
 
-    def blocks(self) -> Iterator[ResidualBlock]:
-        """The network's blocks in order, stage by stage."""
-        for stage in (self.layer1, self.layer2, self.layer3):
-            yield from stage
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The network's blocks in order, stage by stage: a list, as DeepMLP.blocks is a ModuleList.
+
+        A property over the stages rather than a ModuleList of its own, so the parameter names (and the
+        committed checkpoints' keys) stay layer1.0.conv1.weight and so on. With ``stem`` and ``head``
+        (called the same way on both nets) code that walks a net needs no special case for either.
+        """
+        return [*self.layer1, *self.layer2, *self.layer3]
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """The stem: what the first block receives."""
@@ -175,7 +179,7 @@ class MLPConfig:
 
     depth: int = 50  # number of blocks between the input layer and the head
     width: int = 64  # features in every hidden layer
-    alpha: float = 1.0  # scale on the shortcut: 1.0 residual, 0.0 plain, in between a blend
+    shortcut_scale: float = 1.0  # scale on the shortcut: 1.0 residual, 0.0 plain, in between a blend
     activation: str = "relu"  # one of ACTIVATIONS
     norm: str = "none"  # "none", "batch" (BatchNorm1d) or "layer" (LayerNorm), before the activation
     init: str = "default"  # "default" (PyTorch's), "kaiming", "xavier" or "small" (std 0.01)
@@ -184,22 +188,19 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "in_features", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
-            object.__setattr__(self, name, int(value))
-        object.__setattr__(self, "alpha", check_number("alpha", self.alpha, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
         for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
             if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
 
 class MLPBlock(nn.Module):
-    """One fully connected block: alpha * x + act(norm(W x + b))."""
+    """One fully connected block: shortcut_scale * x + act(norm(W x + b))."""
 
-    def __init__(self, width: int, alpha: float, activation: str, norm: str) -> None:
+    def __init__(self, width: int, shortcut_scale: float, activation: str, norm: str) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.shortcut_scale = float(shortcut_scale)
         self.linear = nn.Linear(width, width)
         norms = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
         self.norm: nn.Module = norms[norm](width) if norm in norms else nn.Identity()
@@ -210,9 +211,9 @@ class MLPBlock(nn.Module):
         return self.act(self.norm(self.linear(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.alpha == 0.0:
+        if self.shortcut_scale == 0.0:
             return self.residual(x)  # plain: the layer alone
-        return self.alpha * x + self.residual(x)
+        return self.shortcut_scale * x + self.residual(x)
 
 
 class DeepMLP(nn.Module):
@@ -225,7 +226,7 @@ class DeepMLP(nn.Module):
         self.register_forward_pre_hook(_check_input_dtype)
         self.stem = nn.Linear(config.in_features, config.width)
         self.blocks = nn.ModuleList(
-            MLPBlock(config.width, config.alpha, config.activation, config.norm) for _ in range(config.depth)
+            MLPBlock(config.width, config.shortcut_scale, config.activation, config.norm) for _ in range(config.depth)
         )
         self.head = nn.Linear(config.width, config.num_classes)
         if config.init != "default":
@@ -254,6 +255,28 @@ def _init_linear(m: nn.Linear, scheme: str, activation: str) -> None:
     elif scheme == "small":
         nn.init.normal_(m.weight, std=0.01)
     nn.init.zeros_(m.bias)
+
+
+def randomise_batchnorm_(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Give every BatchNorm random gamma, beta and running statistics, as a trained net has; returns the model.
+
+    At init BN's running statistics are 0 and 1 and its affine parameters 1 and 0, so in eval mode it is
+    (almost) the identity and a check that runs a block in eval mode could not see where a BN sits or
+    whether it is used. Tests and exercise checkers use this to make a fresh net look trained.
+    """
+    def uniform(n: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(uniform(n, -0.5, 0.5))
+                m.running_var.copy_(uniform(n, 0.5, 2.0))
+                if m.affine:
+                    m.weight.copy_(uniform(n, 0.5, 1.5))
+                    m.bias.copy_(uniform(n, -0.3, 0.3))
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.blocks import PlainBlock, ResidualBlock
+from resblock.blocks import BasicBlock, ResidualBlock
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet
@@ -81,7 +81,7 @@ def unrolled_terms(branches: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 def _blocks(model: nn.Module) -> list[nn.Module]:
     if not isinstance(model, ResNet):
         raise ValueError(f"the lesion study works on resblock.models.ResNet (residual or plain), got {type(model).__name__}.")
-    return list(model.blocks())
+    return list(model.blocks)
 
 
 def block_names(model: nn.Module) -> list[str]:
@@ -97,7 +97,7 @@ def removable(model: nn.Module) -> list[bool]:
     # (replacing it by the identity) works only when it neither strides nor changes channels.
     out = []
     for b in _blocks(model):
-        if isinstance(b, PlainBlock):
+        if not b.has_shortcut:
             out.append(b.conv1.stride == (1, 1) and b.conv1.in_channels == b.bn2.num_features)
         else:
             out.append(True)
@@ -110,12 +110,12 @@ class BranchRemoved(nn.Module):
     def __init__(self, block: ResidualBlock) -> None:
         super().__init__()
         self.shortcut = block.shortcut
-        self.alpha = block.alpha
+        self.shortcut_scale = block.shortcut_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The block computed relu(R(x) + alpha * shortcut(x)); with R deleted only this is left. For an
+        # The block computed relu(R(x) + shortcut_scale * shortcut(x)); with R deleted only this is left. For an
         # identity shortcut x comes out of a ReLU, so relu(x) = x: the block becomes the identity.
-        return F.relu(self.alpha * self.shortcut(x))
+        return F.relu(self.shortcut_scale * self.shortcut(x))
 
 
 def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
@@ -153,7 +153,7 @@ def lesioned(model: nn.Module, removed: Iterable[int]) -> nn.Module:
 
 def _without(block: nn.Module) -> nn.Module:
     """What is left of a block once deleted: the identity for a plain block, the shortcut for a residual one."""
-    return nn.Identity() if isinstance(block, PlainBlock) else BranchRemoved(block)
+    return BranchRemoved(block) if block.has_shortcut else nn.Identity()
 
 
 def lesion_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()) -> float:
@@ -252,7 +252,7 @@ class PathGradients:
 
 def _check_residual(model: nn.Module) -> list[ResidualBlock]:
     blocks = _blocks(model)
-    if any(not isinstance(b, ResidualBlock) or isinstance(b, PlainBlock) for b in blocks):
+    if any(not (isinstance(b, BasicBlock) and b.has_shortcut) for b in blocks):
         raise ValueError("paths exist only in a residual net: give a ResNet built with shortcut=True.")
     return blocks
 
@@ -272,7 +272,7 @@ def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     for b in blocks:
         inp = h.detach().requires_grad_(True)
         r = b.residual(inp)
-        s = b.alpha * b.shortcut(inp)
+        s = b.shortcut_scale * b.shortcut(inp)
         z = r + s
         pieces.append((inp, r, s, (z > 0).to(z.dtype)))
         h = F.relu(z).detach()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from resblock.models import count_parameters
 from resblock.train import eval_mode
 
 
@@ -20,14 +21,10 @@ class LayerRow:
     parameters: int  # trainable parameters in this part (a block's include its shortcut's)
 
 
-def _params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters() if p.requires_grad)
-
-
 def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerRow]:
     """Stem, every block (and its projection shortcut), pooling and head of a ``resblock.models.ResNet``."""
     if not all(hasattr(model, a) for a in ("conv1", "bn1", "fc", "blocks")):
-        raise ValueError("resnet_summary expects a resblock.models.ResNet (stem conv1/bn1, blocks(), head fc).")
+        raise ValueError("resnet_summary expects a resblock.models.ResNet (stem conv1/bn1, blocks, head fc).")
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)):
         raise ValueError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}.")
@@ -36,7 +33,7 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
         parts.append(("pool", "stem: 3x3 max pool, stride 2", model.pool))
     parts.append(("bn1", "stem: BN + ReLU", model.bn1))
     names = {m: n for n, m in model.named_modules()}
-    for block in model.blocks():
+    for block in model.blocks:
         stride = block.conv1.stride[0]
         label = f"{type(block).__name__}" + (f", stride {stride}" if stride != 1 else "")
         parts.append((names[block], label, block))
@@ -53,9 +50,9 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     finally:
         for h in hooks:
             h.remove()
-    rows = [LayerRow(n, k, shapes[n], _params(m)) for n, k, m in parts[:-1]]
+    rows = [LayerRow(n, k, shapes[n], count_parameters(m)) for n, k, m in parts[:-1]]
     rows.append(LayerRow("(pool)", "global average pool", shapes["(pool)"], 0))
-    rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], _params(model.fc)))
+    rows.append(LayerRow("fc", parts[-1][1], shapes["fc"], count_parameters(model.fc)))
     return rows
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.checks import check_bool, check_int, check_number
+from resblock.checks import check_bool, check_int, check_number, check_positive_int
 from resblock.env import course_seed, pick_device
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
@@ -34,7 +34,7 @@ DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is giv
 EVAL_BATCH = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Every hyperparameter of a training run, with its unit; defaults are notebook 04's recipe."""
 
@@ -63,25 +63,29 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Each field is checked, and numpy numbers become Python ones (a checkpoint stores them as plain data).
+        # Frozen (it is fit's default argument, shared by every call): change a copy with dataclasses.replace.
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
         for name in ("batch_size", "eval_batch_size"):
-            setattr(self, name, check_int(name, getattr(self, name), low=1))
+            set_(name, check_positive_int(name, getattr(self, name)))
         for name in ("epochs", "seconds"):
             value = getattr(self, name)
             if value is not None:
                 checked = check_number(name, value, low=0.0, low_open=True, what=" (a training budget; or None)")
-                setattr(self, name, value if type(value) in (int, float) else checked)
-        self.lr = check_number("lr", self.lr, low=0.0, low_open=True, what=" (try 0.1 to 0.4)")
+                set_(name, value if type(value) in (int, float) else checked)
+        set_("lr", check_number("lr", self.lr, low=0.0, low_open=True, what=" (try 0.1 to 0.4)"))
         for name in ("momentum", "label_smoothing", "warmup"):
-            setattr(self, name, check_number(name, getattr(self, name), 0.0, 1.0, high_open=True))
-        self.final_lr = check_number("final_lr", self.final_lr, 0.0, 1.0, what=" (a fraction of the peak lr)")
-        self.weight_decay = check_number("weight_decay", self.weight_decay, low=0.0)
-        self.eval_every = check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)")
+            set_(name, check_number(name, getattr(self, name), 0.0, 1.0, high_open=True))
+        set_("final_lr", check_number("final_lr", self.final_lr, 0.0, 1.0, what=" (a fraction of the peak lr)"))
+        set_("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
+        set_("eval_every", check_number("eval_every", self.eval_every, low=0.0, low_open=True, what=" (in epochs)"))
         if self.eval_images is not None:
-            self.eval_images = check_int("eval_images", self.eval_images, low=1, what=" (or None for all)")
-        self.max_shift = check_int("max_shift", self.max_shift, low=0, what=" (in pixels)")
-        self.seed = check_int("seed", self.seed, low=0)
+            set_("eval_images", check_positive_int("eval_images", self.eval_images, what=" (or None for all)"))
+        set_("max_shift", check_int("max_shift", self.max_shift, low=0, what=" (in pixels)"))
+        set_("seed", check_int("seed", self.seed, low=0))
         for name in ("augment", "tta_flip", "channels_last"):  # "no" would count as True
-            setattr(self, name, check_bool(name, getattr(self, name)))
+            set_(name, check_bool(name, getattr(self, name)))
 
     @property
     def time_budget(self) -> float | None:
@@ -89,10 +93,6 @@ class TrainConfig:
         if self.seconds is None and self.epochs is None:
             return DEFAULT_SECONDS
         return self.seconds
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    return check_int(name, value, low=1)
 
 
 @dataclass
@@ -282,7 +282,7 @@ def predict_logits(
         fix = ("scale raw bytes with resblock.data.normalize(images)" if not images.is_floating_point()
                else f"convert them with images.to({p.dtype})")
         raise ValueError(f"the images are {images.dtype} but the model's weights are {p.dtype}; {fix}.")
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)
     device = _model_device(model)
     fmt = torch.channels_last if channels_last and _channels_last_safe(model) else torch.contiguous_format
@@ -312,68 +312,38 @@ def evaluate(
     return loss, acc
 
 
-class LiveFigure:
-    """Loss and accuracy curves redrawn in place through a display handle, at most every ``interval`` seconds.
-
-    A display handle (``display(fig, display_id=True)`` then ``.update(fig)``) rather than
-    ``clear_output``, so nbval sees one output and JupyterLab, nbconvert and Binder all show it.
-    """
-
-    def __init__(self, interval: float = 1.0) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
-        from resblock.evaluation import HistoryCurves
-
-        self.interval = interval
-        self.fig = plt.figure(figsize=(10, 3.4))
-        self.curves = HistoryCurves(self.fig)  # lines updated in place: a frame costs less than a re-plot
-        self.axes = self.curves.axes
-        plt.close(self.fig)  # shown only through the handle, not again by the inline backend at cell end
-        self.handle = display(self.fig, display_id=True)
-        self._last = -math.inf
-
-    def __call__(self, history: History, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last < self.interval:
-            return
-        self._last = now
-        self.curves.update(history)
-        if self.handle is not None:
-            self.handle.update(self.fig)
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
+    label_smoothing: float = 0.0,
+) -> tuple[float, torch.Tensor]:
+    """One SGD step on one batch (notebook 04): set the lr, forward, loss, backward, update; returns (loss, logits)."""
+    for group in optimizer.param_groups:  # the schedule: one-cycle lr (arXiv:1708.07120), set before each step
+        group["lr"] = lr
+    logits = model(x)  # forward
+    # Label smoothing (arXiv:1512.00567) keeps the logits from growing without bound on a small training set.
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)  # gradients accumulate in .grad: clear the previous step's
+    loss.backward()  # backward: autograd fills every parameter's .grad
+    optimizer.step()  # SGD with momentum and weight decay (He et al. sec. 3.4)
+    return loss.item(), logits.detach()
 
 
-def _progress_bar(enabled: bool, config: TrainConfig, total_steps: int | None):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    if total_steps is not None and config.time_budget is None:
-        return tqdm(total=total_steps, unit="step", leave=True)
-    return tqdm(total=round(config.time_budget, 1), unit="s", leave=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """SGD with the config's (Nesterov) momentum and weight decay, its lr at the schedule's start."""
+    return torch.optim.SGD(
+        model.parameters(), lr=lr_at(0.0, config), momentum=config.momentum, nesterov=config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )
 
 
-def fit(
-    model: nn.Module,
-    train_images: torch.Tensor,
-    train_labels: torch.Tensor,
-    config: TrainConfig = TrainConfig(),
-    *,
-    test: tuple[torch.Tensor, torch.Tensor] | None = None,
-    progress: bool = True,
-    live_plot: bool | Callable[[History], None] = False,
-    should_stop: StopSignal | None = None,
-    device: torch.device | str | None = None,
-) -> TrainResult:
-    """Train ``model`` with SGD + one-cycle lr on in-memory tensors within the config's budget (notebooks 03-06).
+TestSet = tuple[torch.Tensor, torch.Tensor]
 
-    ``live_plot=True`` draws loss/accuracy curves in the notebook; a callable gets the History after
-    every step and evaluation instead. ``should_stop`` (a callable or threading.Event) is checked
-    every step. Ctrl-C / the kernel's stop button ends the run cleanly: the result keeps the model.
-    Deterministic for a given seed and model init with an epoch budget; with a budget in seconds the
-    number of steps depends on the clock.
-    """
-    # Every input is checked here, before the first step: a mistake found after an epoch costs the epoch.
+
+def _check_fit_inputs(
+    model: Any, train_images: Any, train_labels: Any, config: Any, test: Any, progress: Any, live_plot: Any,
+    should_stop: Any,
+) -> TestSet | None:
+    """Check every input of ``fit`` before the first step: a mistake found after an epoch costs the epoch."""
     if isinstance(model, type):
         raise ValueError(f"fit takes a model instance, got the class {model.__name__}; "
                          f"build one first, e.g. {model.__name__}({model.__name__}Config()) for a resblock model.")
@@ -409,13 +379,15 @@ def fit(
     if config.augment and config.max_shift >= min(train_images.shape[2:]):
         raise ValueError(f"max_shift ({config.max_shift} pixels) must be smaller than the images "
                          f"({tuple(train_images.shape[2:])}); a shift that large leaves nothing of the image. Try 2.")
-    device = pick_device(str(device)) if device is not None else pick_device()
-    fmt = torch.channels_last if config.channels_last and _channels_last_safe(model) else torch.contiguous_format
-    model.to(device=device, memory_format=fmt)
-    train_images = train_images.to(device)
-    train_labels = train_labels.to(device).long()
+    return test
 
-    # One probe forward pass per set: learn the number of classes and explain a shape mismatch before training.
+
+def _probe_num_classes(
+    model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor, test: TestSet | None,
+    fmt: torch.memory_format,
+) -> int:
+    """One probe forward pass per set: learn the number of classes and explain a shape mismatch before training."""
+    device = train_images.device
     model.eval()
     with torch.no_grad():
         try:
@@ -433,164 +405,255 @@ def fit(
     _check_labels_fit(train_labels, num_classes, "training")
     if test is not None:
         _check_labels_fit(test[1], num_classes, "test")
-        eval_images, eval_labels = test
-        if config.eval_images is not None:
-            eval_images, eval_labels = eval_images[: config.eval_images], eval_labels[: config.eval_images]
+    return num_classes
 
-    steps_per_epoch = n // config.batch_size  # drop the last partial batch: equal batches for BN and timing
-    total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs is not None else None
-    seconds = config.time_budget
-    eval_interval = max(1, round(config.eval_every * steps_per_epoch))
 
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=lr_at(0.0, config), momentum=config.momentum, nesterov=config.momentum > 0,
-        weight_decay=config.weight_decay,
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    history = History()
-    callback = LiveFigure() if live_plot is True else (live_plot or None)
-    bar = _progress_bar(progress, config, total_steps)
-    log_c = math.log(num_classes)
+@dataclass(frozen=True)
+class _Budget:
+    """How long a run lasts, in steps and/or seconds of the training clock, and how often it evaluates."""
 
-    clock = 0.0  # training clock: seconds spent in SGD steps only
-    wall_start = time.perf_counter()
-    run_loss, run_correct, run_seen, run_steps = 0.0, 0, 0, 0
-    order = torch.empty(0, dtype=torch.long)
-    stopped = "budget"
+    steps_per_epoch: int
+    total_steps: int | None  # None: no epoch budget
+    seconds: float | None  # None: no time budget
+    eval_interval: int  # steps between evaluations
 
-    def record_eval(final: bool) -> None:
-        nonlocal run_loss, run_correct, run_seen, run_steps
-        history.eval_step.append(history.steps)
-        history.eval_epoch.append(history.steps / steps_per_epoch)
-        history.eval_time.append(clock)
-        history.train_loss.append(run_loss / max(run_steps, 1) if run_steps else math.nan)
-        history.train_acc.append(run_correct / run_seen if run_seen else math.nan)
-        if test is not None:
-            imgs, labs = (test if final else (eval_images, eval_labels))
-            loss, acc = evaluate(model, imgs, labs, config.eval_batch_size, config.tta_flip)
+    @classmethod
+    def of(cls, config: TrainConfig, n: int) -> "_Budget":
+        steps_per_epoch = n // config.batch_size  # drop the last partial batch: equal batches for BN and timing
+        return cls(
+            steps_per_epoch=steps_per_epoch,
+            total_steps=math.ceil(config.epochs * steps_per_epoch) if config.epochs is not None else None,
+            seconds=config.time_budget,
+            eval_interval=max(1, round(config.eval_every * steps_per_epoch)),
+        )
+
+    def used(self, steps: int, clock: float) -> float:
+        """Fraction of the budget used after ``steps`` steps and ``clock`` seconds: whichever budget ends first."""
+        return max(steps / self.total_steps if self.total_steps else 0.0, clock / self.seconds if self.seconds else 0.0)
+
+
+class _Batches:
+    """The training batches: a fresh shuffle each epoch (seeded), augmented if asked, in the run's memory format."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, fmt: torch.memory_format) -> None:
+        self.images, self.labels, self.config, self.fmt = images, labels, config, fmt
+        self.generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation, not the init
+        self.order = torch.empty(0, dtype=torch.long)
+
+    def batch(self, step: int, steps_per_epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``step``-th batch (x, y) of the run."""
+        pos = step % steps_per_epoch
+        if pos == 0:
+            self.order = torch.randperm(len(self.images), generator=self.generator)
+        size = self.config.batch_size
+        idx = self.order[pos * size: (pos + 1) * size].to(self.images.device)
+        x, y = self.images[idx], self.labels[idx]
+        if self.config.augment:
+            x = augment_batch(x, self.generator, self.config.max_shift)
+        return x.contiguous(memory_format=self.fmt), y
+
+
+def _progress_bar(enabled: bool, config: TrainConfig, total_steps: int | None):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    if total_steps is not None and config.time_budget is None:
+        return tqdm(total=total_steps, unit="step", leave=True)
+    return tqdm(total=round(config.time_budget, 1), unit="s", leave=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
+
+
+class _Run:
+    """The bookkeeping of one run: its history, training clock, totals since the last evaluation, and reporting."""
+
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, budget: _Budget, test: TestSet | None, num_classes: int,
+        progress: bool, live_plot: bool | Callable[[History], None],
+    ) -> None:
+        self.model, self.config, self.budget, self.test = model, config, budget, test
+        self.eval_set = test
+        if test is not None and config.eval_images is not None:  # a subset during training, all at the end
+            self.eval_set = (test[0][: config.eval_images], test[1][: config.eval_images])
+        self.history = History()
+        if live_plot is True:
+            from resblock.train_plots import LiveFigure  # matplotlib only when a figure is asked for
+
+            self.callback: Callable[[History], None] | None = LiveFigure()
+        else:
+            self.callback = live_plot or None
+        self.bar = _progress_bar(progress, config, budget.total_steps)
+        self.log_c = math.log(num_classes)  # the loss of a uniform guess
+        self.clock = 0.0  # training clock: seconds spent in SGD steps only
+        self.wall_start = time.perf_counter()
+        self.stage = "a training step"  # what was running, for the message if something raises
+        self.stopped = "budget"
+        self._reset_totals()
+
+    def _reset_totals(self) -> None:
+        self.total_loss, self.correct, self.seen, self.steps = 0.0, 0, 0, 0  # since the last evaluation
+
+    def record_step(self, loss: float, lr: float, logits: torch.Tensor, y: torch.Tensor, seconds: float) -> None:
+        """Add one step's loss, lr and accuracy to the history and the running totals."""
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.clock += seconds
+        self.history.loss.append(loss)
+        self.history.lr.append(lr)
+        self.history.time.append(self.clock)
+        self.total_loss += loss
+        self.seen += len(y)
+        self.steps += 1
+
+    def check_divergence(self, loss: float) -> None:
+        """Raise TrainingDiverged if the loss is not finite or its mean over 20 steps is 4x a uniform guess's."""
+        recent = self.history.loss[-20:]
+        if not math.isfinite(loss) or (len(recent) == 20 and sum(recent) / 20 > 4 * self.log_c):
+            self.history.wall_time = time.perf_counter() - self.wall_start
+            self.model.eval()
+            raise TrainingDiverged(
+                f"Training diverged at step {self.history.steps}: the loss is {loss:.3g} "
+                f"(guessing uniformly gives {self.log_c:.2f}). The likely cause is a learning rate too high "
+                f"for this network (lr={self.config.lr:g}: try 0.1 or lower, or a longer warmup), or a network "
+                "without normalisation (no BatchNorm after its convolutions), whose activations blow up.",
+                self.history,
+                self.model,
+            )
+
+    def report_progress(self, loss: float) -> None:
+        """Update the history's progress fraction and the progress bar."""
+        self.history.progress = min(1.0, self.budget.used(self.history.steps, self.clock))
+        if self.bar is not None:
+            seconds = self.budget.seconds
+            done = self.history.steps if seconds is None else min(self.clock, seconds)
+            if self.history.steps % 10 == 0:
+                self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            self.bar.update(done - self.bar.n)  # redraws at most every tqdm's mininterval
+
+    def evaluation_due(self) -> bool:
+        """True every eval_interval steps, except at the end (the final evaluation follows)."""
+        return self.history.steps % self.budget.eval_interval == 0 and self.history.progress < 1.0
+
+    def evaluate(self, final: bool) -> None:
+        """Record the totals since the last evaluation and the test loss/accuracy (all test images if final)."""
+        self.stage = "the final evaluation on the test set" if final else "the evaluation on the test set"
+        h = self.history
+        h.eval_step.append(h.steps)
+        h.eval_epoch.append(h.steps / self.budget.steps_per_epoch)
+        h.eval_time.append(self.clock)
+        h.train_loss.append(self.total_loss / max(self.steps, 1) if self.steps else math.nan)
+        h.train_acc.append(self.correct / self.seen if self.seen else math.nan)
+        if self.test is not None:
+            images, labels = self.test if final else self.eval_set
+            loss, acc = evaluate(self.model, images, labels, self.config.eval_batch_size, self.config.tta_flip)
         else:
             loss, acc = math.nan, math.nan
-        history.test_loss.append(loss)
-        history.test_acc.append(acc)
-        run_loss, run_correct, run_seen, run_steps = 0.0, 0, 0, 0
+        h.test_loss.append(loss)
+        h.test_acc.append(acc)
+        self._reset_totals()
 
-    stage = "a training step"  # what was running, for the message if something raises
+    def notify(self) -> None:
+        """Hand the history to the live plot or the learner's callback, if any."""
+        if self.callback is not None:
+            self.stage = "the live_plot callback"
+            self.callback(self.history)
 
-    def failed(e: Exception) -> TrainingError:
-        history.wall_time = time.perf_counter() - wall_start
-        model.eval()
+    def failed(self, e: Exception) -> TrainingError:
+        """The error to raise when ``e`` ended the run: it keeps the model and the history so far."""
+        self.history.wall_time = time.perf_counter() - self.wall_start
+        self.model.eval()
         return TrainingError(
-            f"training stopped after {history.steps} steps because {stage} raised {type(e).__name__}: {e}\n"
+            f"training stopped after {self.history.steps} steps because {self.stage} raised {type(e).__name__}: {e}\n"
             "Nothing is lost: this error's .model holds the model as trained so far and its .history the "
-            "run's history (catch it with `except TrainingError as err:`).", history, model)
+            "run's history (catch it with `except TrainingError as err:`).", self.history, self.model)
 
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def finish(self) -> None:
+        """The final evaluation on the whole test set, the wall time, and the last redraw."""
+        self.model.eval()
+        h = self.history
+        already = h.eval_step and h.eval_step[-1] == h.steps and self.config.eval_images is None
+        self.stage = "the final evaluation on the test set"
+        try:
+            if not already:  # a stop right after an evaluation needs no second one
+                self.evaluate(final=True)
+        except KeyboardInterrupt:  # a second press skips the final evaluation, the model is kept
+            self.stopped = "interrupted"
+        except Exception as e:
+            raise self.failed(e) from e
+        if self.stopped == "budget":
+            h.progress = 1.0
+        h.wall_time = time.perf_counter() - self.wall_start  # also tells a LiveFigure the run is over
+        try:
+            self.notify()
+        except KeyboardInterrupt:  # a press during the last redraw: the run is over anyway
+            self.stopped = "interrupted"
+        except Exception as e:
+            raise self.failed(e) from e
+
+
+def fit(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    config: TrainConfig = TrainConfig(),
+    *,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress: bool = True,
+    live_plot: bool | Callable[[History], None] = False,
+    should_stop: StopSignal | None = None,
+    device: torch.device | str | None = None,
+) -> TrainResult:
+    """Train ``model`` with SGD + one-cycle lr on in-memory tensors within the config's budget (notebooks 03-06).
+
+    ``live_plot=True`` draws loss/accuracy curves in the notebook; a callable gets the History after
+    every step and evaluation instead. ``should_stop`` (a callable or threading.Event) is checked
+    every step. Ctrl-C / the kernel's stop button ends the run cleanly: the result keeps the model.
+    Deterministic for a given seed and model init with an epoch budget; with a budget in seconds the
+    number of steps depends on the clock.
+    """
+    # 1. Validate every input, then set up: device and memory layout, number of classes, budget, optimiser.
+    test = _check_fit_inputs(model, train_images, train_labels, config, test, progress, live_plot, should_stop)
+    device = pick_device(str(device)) if device is not None else pick_device()
+    fmt = torch.channels_last if config.channels_last and _channels_last_safe(model) else torch.contiguous_format
+    model.to(device=device, memory_format=fmt)
+    train_images, train_labels = train_images.to(device), train_labels.to(device).long()
+    num_classes = _probe_num_classes(model, train_images, train_labels, test, fmt)
+    budget = _Budget.of(config, len(train_images))
+    optimizer = make_optimizer(model, config)
+    batches = _Batches(train_images, train_labels, config, fmt)
+    run = _Run(model, config, budget, test, num_classes, progress, live_plot)
+
+    # 2. The loop: batch, step, check divergence, report, evaluate when due; until the budget ends or a stop.
     try:
         model.train()
-        while True:
-            step = history.steps
-            progress_frac = max(
-                step / total_steps if total_steps else 0.0, clock / seconds if seconds else 0.0
-            )
-            if progress_frac >= 1.0:
-                break
-            stage = "should_stop"
+        while (used := budget.used(run.history.steps, run.clock)) < 1.0:
+            run.stage = "should_stop"
             if _wants_stop(should_stop):
-                stopped = "stopped"
+                run.stopped = "stopped"
                 break
-            stage = "a training step"
+            run.stage = "a training step"
             t0 = time.perf_counter()
-            pos = step % steps_per_epoch
-            if pos == 0:
-                order = torch.randperm(n, generator=generator)
-            idx = order[pos * config.batch_size: (pos + 1) * config.batch_size].to(device)
-            x, y = train_images[idx], train_labels[idx]
-            if config.augment:
-                x = augment_batch(x, generator, config.max_shift)
-            x = x.contiguous(memory_format=fmt)
-            lr = lr_at(progress_frac, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_value = loss.item()
-            run_correct += int((logits.detach().argmax(1) == y).sum())
-            dt = time.perf_counter() - t0
-            clock += dt
-
-            history.loss.append(loss_value)
-            history.lr.append(lr)
-            history.time.append(clock)
-            run_loss += loss_value
-            run_seen += len(y)
-            run_steps += 1
-            recent = history.loss[-20:]
-            if not math.isfinite(loss_value) or (len(recent) == 20 and sum(recent) / 20 > 4 * log_c):
-                history.wall_time = time.perf_counter() - wall_start
-                model.eval()
-                raise TrainingDiverged(
-                    f"Training diverged at step {history.steps}: the loss is {loss_value:.3g} "
-                    f"(guessing uniformly gives {log_c:.2f}). The likely cause is a learning rate too high "
-                    f"for this network (lr={config.lr:g}: try 0.1 or lower, or a longer warmup), or a network "
-                    "without normalisation (no BatchNorm after its convolutions), whose activations blow up.",
-                    history,
-                    model,
-                )
-            history.progress = min(
-                1.0, max(history.steps / total_steps if total_steps else 0.0, clock / seconds if seconds else 0.0)
-            )
-            if bar is not None:
-                done = history.steps if seconds is None else min(clock, seconds)
-                if history.steps % 10 == 0:
-                    bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
-                bar.update(done - bar.n)  # redraws at most every tqdm's mininterval
-            if history.steps % eval_interval == 0 and history.progress < 1.0:
-                stage = "the evaluation on the test set"
-                record_eval(final=False)
+            x, y = batches.batch(run.history.steps, budget.steps_per_epoch)
+            lr = lr_at(used, config)
+            loss, logits = train_step(model, optimizer, x, y, lr, config.label_smoothing)
+            run.record_step(loss, lr, logits, y, seconds=time.perf_counter() - t0)
+            run.check_divergence(loss)
+            run.report_progress(loss)
+            if run.evaluation_due():
+                run.evaluate(final=False)
                 model.train()
-            if callback is not None:
-                stage = "the live_plot callback"
-                callback(history)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
+            run.notify()
+    except KeyboardInterrupt:  # the kernel's stop button: keep what was trained
+        run.stopped = "interrupted"
     except TrainingError:
         raise
     except Exception as e:  # a callback's or a step's error: keep the work done so far on the exception
-        raise failed(e) from e
+        raise run.failed(e) from e
     finally:
-        if bar is not None:
-            bar.close()
-    model.eval()
-    already = history.eval_step and history.eval_step[-1] == history.steps and config.eval_images is None
-    stage = "the final evaluation on the test set"
-    try:
-        if not already:  # a stop right after an evaluation needs no second one
-            record_eval(final=True)
-    except KeyboardInterrupt:  # a second press skips the final evaluation, the model is kept
-        stopped = "interrupted"
-    except Exception as e:
-        raise failed(e) from e
-    if stopped == "budget":
-        history.progress = 1.0
-    history.wall_time = time.perf_counter() - wall_start
-    if callback is not None:
-        stage = "the live_plot callback"
-        try:
-            callback(history, force=True) if isinstance(callback, LiveFigure) else callback(history)
-        except KeyboardInterrupt:  # a press during the last redraw: the run is over anyway
-            stopped = "interrupted"
-        except Exception as e:
-            raise failed(e) from e
-    return TrainResult(model=model, optimizer=optimizer, history=history, config=config, stopped=stopped)
+        run.close_bar()
 
-
-def __getattr__(name: str) -> Any:
-    # The checkpoint functions live in resblock.checkpoints (issue 15); notebooks import them from here.
-    # Resolved lazily (PEP 562) because resblock.checkpoints itself imports this module.
-    if name in ("Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"):
-        from resblock import checkpoints
-
-        return getattr(checkpoints, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # 3. The result: a final evaluation on the whole test set, then the model in eval mode with its history.
+    run.finish()
+    return TrainResult(model=model, optimizer=optimizer, history=run.history, config=config, stopped=run.stopped)

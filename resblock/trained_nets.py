@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from resblock.files import RESULTS_DIR
+from resblock.checkpoints import load_checkpoint, save_checkpoint
 from resblock.models import ResNet, ResNetConfig
-from resblock.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from resblock.train import TrainConfig, fit
 
 NETS_DIR = RESULTS_DIR / "nets"
 DEPTHS = (20, 56)  # the two depths of Li et al.'s Fig. 5 that we can afford (they also did 110)
@@ -29,6 +30,17 @@ INIT_SEED = 0  # seeds the weights' initialisation
 def net_name(depth: int, shortcut: bool) -> str:
     """'resnet56' or 'plain56': the checkpoint's file stem and the nets' name in results files."""
     return f"{'resnet' if shortcut else 'plain'}{depth}"
+
+
+def parse_net(name: str) -> tuple[int, bool]:
+    """'plain56' -> (56, False); 'resnet20' -> (20, True): the inverse of net_name."""
+    if not isinstance(name, str):
+        raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
+    for prefix, shortcut in (("plain", False), ("resnet", True)):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return int(name[len(prefix):]), shortcut
+    examples = ", ".join(net_name(d, s) for s in (False, True) for d in DEPTHS)
+    raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {examples}); got {name!r}.")
 
 
 def checkpoint_path(depth: int, shortcut: bool, root: str | Path | None = None) -> Path:

@@ -9,7 +9,7 @@ Architecture", arXiv:2002.04745, show that at initialisation the gradient of pos
 parameters does not shrink with depth while pre-LN's scales like 1/sqrt(depth) (so a deep post-LN
 stack has large gradients near its output), and that pre-LN trains without the learning-rate
 warm-up post-LN needs. Notebook 07 measures both in this module's stack. ReZero (arXiv:2003.04887) drops the
-LayerNorm and gates each branch with a scalar that starts at 0: x + alpha f(x).
+LayerNorm and gates each branch with a scalar that starts at 0: x + gate f(x).
 
 Here the "sequence" is an image's 28 rows, so a small transformer classifies Fashion-MNIST.
 """
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from resblock.checks import check_positive_int
 
 POSITIONS = ("pre", "post", "rezero")
 MIXERS = ("mlp", "attention")
@@ -57,7 +59,7 @@ class SelfAttention(nn.Module):
 
 
 class Residual(nn.Module):
-    """One residual sublayer around f: pre-LN x + f(LN(x)), post-LN LN(x + f(x)), or ReZero x + alpha f(x)."""
+    """One residual sublayer around f: pre-LN x + f(LN(x)), post-LN LN(x + f(x)), or ReZero x + gate f(x)."""
 
     def __init__(self, f: nn.Module, width: int, position: str = "pre") -> None:
         super().__init__()
@@ -67,14 +69,14 @@ class Residual(nn.Module):
         self.f = f
         self.ln: nn.Module = nn.LayerNorm(width) if position != "rezero" else nn.Identity()
         # ReZero's gate; 0 at init so the sublayer starts as the identity (a no-op when not ReZero).
-        self.alpha = nn.Parameter(torch.zeros(())) if position == "rezero" else None
+        self.gate = nn.Parameter(torch.zeros(())) if position == "rezero" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.position == "pre":
             return x + self.f(self.ln(x))  # the stream x passes through untouched
         if self.position == "post":
             return self.ln(x + self.f(x))  # every sublayer renormalises the stream itself
-        return x + self.alpha * self.f(x)
+        return x + self.gate * self.f(x)
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,7 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "heads", "tokens", "token_features", "num_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, got {self.position!r}.")
         if self.mixer not in MIXERS:

@@ -19,10 +19,10 @@ from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
 from resblock.env import course_seed, seed_everything
+from resblock.gradients import LossFn
 from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _head(channels: int, num_classes: int) -> list[nn.Module]:
@@ -57,7 +57,7 @@ def block_input_grad_norms(
     Measured on a deep copy, so the model's mode and BatchNorm statistics stay as they were.
     """
     if len(blocks) == 0:
-        raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks()).")
+        raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks).")
     if x.shape[0] < 2 or y.shape[:1] != x.shape[:1]:
         raise ValueError(f"need a batch of at least 2 examples with one label each; got x {tuple(x.shape)}, y {tuple(y.shape)}.")
     index = {id(m): i for i, m in enumerate(model.modules())}

@@ -22,13 +22,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from resblock import checkpoints, data, degradation, experiments, files, landscape, paths, trained_nets  # noqa: E402
+from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
-from resblock.train import (  # noqa: E402
-    History, TrainConfig, TrainingError, evaluate, fit, load_checkpoint, lr_at, predict, save_checkpoint,
-)
+from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
 from resblock.widgets.lesions import LesionToggles  # noqa: E402
@@ -59,20 +58,20 @@ CASES = [
     # --- configs: booleans are booleans, counts are whole numbers, numbers are finite ---------------
     ("resnet shortcut 'no'", lambda: ResNetConfig(shortcut="no"), ValueError, "shortcut must be True or False"),
     ("resnet zero_init 'no'", lambda: ResNetConfig(zero_init_residual="no"), ValueError, "zero_init_residual must be True or False"),
-    ("resnet in_channels True", lambda: ResNetConfig(in_channels=True), ValueError, "in_channels must be a whole number"),
+    ("resnet in_channels True", lambda: ResNetConfig(in_channels=True), ValueError, "in_channels must be a positive whole number"),
     ("resnet depth None", lambda: ResNetConfig(depth=None), ValueError, "depth must be 6n + 2"),
     ("resnet depth str", lambda: ResNetConfig(depth="20"), ValueError, "depth must be 6n + 2"),
     ("resnet depth float", lambda: ResNetConfig(depth=20.0), ValueError, "depth must be 6n + 2"),
     ("resnet depth 10**9", lambda: ResNetConfig(depth=6 * 10**8 + 2), ValueError, "at most 1202"),
     ("resnet widths int", lambda: ResNetConfig(widths=16), ValueError, "widths must be three"),
     ("resnet widths str", lambda: ResNetConfig(widths="abc"), ValueError, "widths must be three"),
-    ("resnet num_classes float", lambda: ResNetConfig(num_classes=2.5), ValueError, "num_classes must be a whole number"),
+    ("resnet num_classes float", lambda: ResNetConfig(num_classes=2.5), ValueError, "num_classes must be a positive whole number"),
     ("resnet block None", lambda: ResNetConfig(block=None), ValueError, "block must be one of"),
     ("ResNet(dict)", lambda: ResNet({"depth": 8}), ValueError, "ResNetConfig(**{'depth': 8})"),
     ("ResNet(int)", lambda: ResNet(8), ValueError, "takes a ResNetConfig"),
     ("DeepMLP(dict)", lambda: DeepMLP({"depth": 3}), ValueError, "MLPConfig(**"),
-    ("mlp alpha None", lambda: MLPConfig(alpha=None), ValueError, "alpha"),
-    ("mlp alpha nan", lambda: MLPConfig(alpha=NAN), ValueError, "finite"),
+    ("mlp shortcut_scale None", lambda: MLPConfig(shortcut_scale=None), ValueError, "shortcut_scale"),
+    ("mlp shortcut_scale nan", lambda: MLPConfig(shortcut_scale=NAN), ValueError, "finite"),
     ("mlp depth True", lambda: MLPConfig(depth=True), ValueError, "depth must be a positive whole number"),
     ("train augment 'no'", lambda: TrainConfig(augment="no"), ValueError, "augment must be True or False"),
     ("train tta_flip 1", lambda: TrainConfig(tta_flip=1), ValueError, "tta_flip must be True or False"),
@@ -85,9 +84,9 @@ CASES = [
     ("train weight_decay nan", lambda: TrainConfig(weight_decay=NAN), ValueError, "weight_decay"),
     ("train weight_decay None", lambda: TrainConfig(weight_decay=None), ValueError, "weight_decay"),
     ("train eval_every nan", lambda: TrainConfig(eval_every=NAN), ValueError, "eval_every"),
-    ("train batch_size None", lambda: TrainConfig(batch_size=None), ValueError, "batch_size must be a whole number"),
-    ("train batch_size 32.0", lambda: TrainConfig(batch_size=32.0), ValueError, "batch_size must be a whole number"),
-    ("train batch_size True", lambda: TrainConfig(batch_size=True), ValueError, "batch_size must be a whole number"),
+    ("train batch_size None", lambda: TrainConfig(batch_size=None), ValueError, "batch_size must be a positive whole number"),
+    ("train batch_size 32.0", lambda: TrainConfig(batch_size=32.0), ValueError, "batch_size must be a positive whole number"),
+    ("train batch_size True", lambda: TrainConfig(batch_size=True), ValueError, "batch_size must be a positive whole number"),
     ("train seed -1", lambda: TrainConfig(seed=-1), ValueError, "seed"),
     ("train seed 1.5", lambda: TrainConfig(seed=1.5), ValueError, "seed"),
     ("train max_shift -1", lambda: TrainConfig(max_shift=-1), ValueError, "max_shift"),
@@ -144,7 +143,7 @@ CASES = [
     ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
     ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),
     ("explorer seed -1", lambda: ExplorerSettings(seed=-1), ValueError, "seed"),
-    ("explorer alpha nan", lambda: ExplorerSettings(alpha=NAN), ValueError, "alpha"),
+    ("explorer shortcut_scale nan", lambda: ExplorerSettings(shortcut_scale=NAN), ValueError, "shortcut_scale"),
     ("dashboard seconds 0", lambda: TrainingDashboard(FAKE_DATA, seconds=0), ValueError, "seconds"),
     ("dashboard seconds 1000", lambda: TrainingDashboard(FAKE_DATA, seconds=1000), ValueError, "2 to 300"),
     ("dashboard shortcut 'no'", lambda: TrainingDashboard(FAKE_DATA, shortcut="no"), ValueError, "shortcut"),
@@ -492,3 +491,12 @@ def test_an_unwritable_output_folder_is_refused_before_the_work(results_dir, tmp
     (tmp_path / "a_file").write_text("x")
     assert experiments.main([*TRIAL, "--out", str(tmp_path / "a_file" / "r.json")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.0, True, "4", None])
+def test_check_positive_int_names_the_argument(value):
+    from resblock.checks import check_positive_int
+
+    with pytest.raises(ValueError, match="depth must be a positive whole number"):
+        check_positive_int("depth", value)
+    assert check_positive_int("depth", np.int64(3)) == 3 and type(check_positive_int("depth", np.int64(3))) is int

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.blocks import PlainBlock, ResidualBlock, needs_projection
+from resblock.blocks import BasicBlock, PlainBlock, ResidualBlock, needs_projection
 
 
 @pytest.mark.parametrize(
@@ -68,8 +68,8 @@ def test_twins_share_parameters_except_projection(in_planes, planes, stride):
     assert list(plain.named_parameters()) and not any(n.startswith("shortcut.") for n, _ in plain.named_parameters())
 
 
-def test_alpha_blends_plain_and_residual():
-    block = ResidualBlock(4, 4, alpha=0.5).eval()
+def test_shortcut_scale_blends_plain_and_residual():
+    block = ResidualBlock(4, 4, shortcut_scale=0.5).eval()
     x = torch.randn(1, 4, 3, 3)
     torch.testing.assert_close(block(x), F.relu(block.residual(x) + 0.5 * x))
 
@@ -95,8 +95,21 @@ def test_gradient_reaches_input_through_shortcut():
     (dict(in_planes=8, planes=-1), "planes"),
     (dict(in_planes=8, planes=8, stride=0), "stride"),
     (dict(in_planes=8, planes=8, stride=1.5), "stride"),
-    (dict(in_planes=8, planes=8, alpha=2.0), "alpha"),
+    (dict(in_planes=8, planes=8, shortcut_scale=2.0), "shortcut_scale"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResidualBlock(**kwargs)
+
+
+def test_residual_and_plain_blocks_are_one_basic_block_with_a_shortcut_switch():
+    # One family: callers ask block.has_shortcut, never which class it is.
+    res, plain = ResidualBlock(8, 16, stride=2), PlainBlock(8, 16, stride=2)
+    assert isinstance(res, BasicBlock) and isinstance(plain, BasicBlock)
+    assert res.has_shortcut and not plain.has_shortcut
+    assert not isinstance(plain, ResidualBlock)  # a plain block is not a residual one
+    # The same parameter names as before the split, so the committed checkpoints still load.
+    assert set(BasicBlock(8, 16, 2, shortcut=True).state_dict()) == set(res.state_dict())
+    assert set(BasicBlock(8, 16, 2, shortcut=False).state_dict()) == set(plain.state_dict())
+    with pytest.raises(ValueError, match="shortcut must be True"):
+        BasicBlock(8, 8, shortcut="no")

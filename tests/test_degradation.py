@@ -17,7 +17,7 @@ from resblock import degradation_plots  # noqa: E402
 from resblock.blocks import PlainBlock, ResidualBlock  # noqa: E402
 from resblock.exercises import nb03 as ex  # noqa: E402
 from resblock.experiments import main as experiments_main  # noqa: E402
-from resblock.models import ResNet, ResNetConfig  # noqa: E402
+from resblock.models import ResNet, ResNetConfig, randomise_batchnorm_  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -92,14 +92,7 @@ def test_build_net_is_seeded_and_has_the_named_shape():
 
 
 def _scramble_bn(model):
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g))
+    randomise_batchnorm_(model, torch.Generator().manual_seed(1))
 
 
 def test_make_identity_turns_a_trained_plain_block_into_the_identity_on_nonnegative_inputs():
@@ -120,7 +113,7 @@ def test_embed_shallow_gives_a_deeper_plain_net_with_the_same_function():
     _scramble_bn(shallow)
     shallow.eval()
     deep = deg.embed_shallow(shallow, 56)
-    assert deep.config.depth == 56 and sum(1 for _ in deep.blocks()) == 27
+    assert deep.config.depth == 56 and sum(1 for _ in deep.blocks) == 27
     x = torch.randn(5, 1, 14, 14)
     with torch.no_grad():
         assert torch.allclose(deep(x), shallow(x), atol=1e-5)

@@ -102,7 +102,7 @@ def test_classify_thresholds():
 def reference_split(block, x, grad_out):
     x = x.detach().requires_grad_(True)
     (g_branch,) = torch.autograd.grad(block.residual(x), x, grad_out)
-    return block.alpha * grad_out, g_branch
+    return block.shortcut_scale * grad_out, g_branch
 
 
 def test_q3_reference_passes():
@@ -131,11 +131,11 @@ def _wrong_side(block, x, g):
 
 
 def _no_activation_derivative(block, x, g):
-    return block.alpha * g, g @ block.linear.weight.detach()
+    return block.shortcut_scale * g, g @ block.linear.weight.detach()
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (_forgot_alpha, "alpha * grad_out"),
+    (_forgot_alpha, "shortcut_scale * grad_out"),
     (_total_as_branch, "whole gradient"),
     (_swapped, "swapped"),
     (_wrong_side, "wrong side"),

@@ -44,7 +44,7 @@ def test_q1_answer_key_matches_a_measurement():
         for name, kwargs in configs.items():
             seed_everything(seed)
             net = ResNet(ResNetConfig(depth=56, **kwargs))
-            g = block_input_grad_norms(net, list(net.blocks()), x, y)
+            g = block_input_grad_norms(net, list(net.blocks), x, y)
             measured[name] = nb07.ratio_group(g[0] / g[-1])
         assert measured == nb07.EXPECTED_GROUPS, (seed, measured)
 
@@ -59,7 +59,7 @@ def test_q1_solution_passes_and_placeholder_is_todo():
 def test_q1_names_each_mistake():
     right = dict(nb07.EXPECTED_GROUPS)
     assert_mistake(nb07.q1, {**right, "pre-activation": "about 1"}, "'pre-activation'", "random")
-    assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "alpha = 0")
+    assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "gate = 0")
     assert_mistake(nb07.q1, {**right, "plain": "tens to hundreds"}, "no shortcut")
     assert_mistake(nb07.q1, {**right, "zero-init gamma": "thousands", "plain": "about 1"}, "1 more to rethink")
     assert_mistake(nb07.q1, {**right, "plain": ...}, "still missing", "plain")

@@ -64,7 +64,7 @@ def test_scalar_chain_rejects_bad_depth(bad):
 
 
 def test_grad_norms_match_backward_and_leave_model_untouched():
-    model, (x, y) = _mlp(norm="batch", alpha=0.5), _batch()
+    model, (x, y) = _mlp(norm="batch", shortcut_scale=0.5), _batch()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
     norms = grad_norms_per_layer(model, x, y)
@@ -83,7 +83,7 @@ def test_grad_norms_match_backward_and_leave_model_untouched():
 
 def test_grad_norm_is_the_directional_derivative_along_the_gradient():
     # Finite differences: moving W by eps along g/|g| changes the loss by eps * |g|.
-    model, (x, y) = _mlp(activation="tanh", alpha=1.0), _batch()
+    model, (x, y) = _mlp(activation="tanh", shortcut_scale=1.0), _batch()
     norms = grad_norms_per_layer(model, x, y)
     for name, layer in weighted_layers(model)[1:4]:
         (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), layer.weight)
@@ -97,22 +97,22 @@ def test_grad_norm_is_the_directional_derivative_along_the_gradient():
         assert (up - down) / (2 * eps) == pytest.approx(norms[name], rel=1e-5)
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.7, 1.0])
-def test_linear_residual_stack_matches_closed_form(alpha):
-    # A linear stack h_l = alpha h_{l-1} + W_l h_{l-1} + b_l: dL/dW_l = g_l h_{l-1}^T with
-    # g_l = (prod_{k>l} (alpha I + W_k))^T dL/dh_L.
-    model, (x, y) = _mlp(activation="linear", alpha=alpha), _batch()
+@pytest.mark.parametrize("shortcut_scale", [0.0, 0.7, 1.0])
+def test_linear_residual_stack_matches_closed_form(shortcut_scale):
+    # A linear stack h_l = shortcut_scale h_{l-1} + W_l h_{l-1} + b_l: dL/dW_l = g_l h_{l-1}^T with
+    # g_l = (prod_{k>l} (shortcut_scale I + W_k))^T dL/dh_L.
+    model, (x, y) = _mlp(activation="linear", shortcut_scale=shortcut_scale), _batch()
     norms = grad_norms_per_layer(model, x, y)
     with torch.no_grad():
         hs = [model.stem(x)]
         for block in model.blocks:
-            hs.append(hs[-1] @ (alpha * torch.eye(8, dtype=torch.float64) + block.linear.weight).T + block.linear.bias)
+            hs.append(hs[-1] @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + block.linear.weight).T + block.linear.bias)
     h_last = hs[-1].clone().requires_grad_(True)
     (g,) = torch.autograd.grad(F.cross_entropy(model.head(h_last), y), h_last)
     for l in reversed(range(len(model.blocks))):
         expected = g.T @ hs[l]  # (width, width): sum over the batch of g h^T
         assert norms[f"blocks.{l}.linear"] == pytest.approx(float(expected.norm()), rel=1e-9)
-        g = g @ (alpha * torch.eye(8, dtype=torch.float64) + model.blocks[l].linear.weight.detach())
+        g = g @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + model.blocks[l].linear.weight.detach())
 
 
 def test_conv_net_layers_are_the_6n_plus_2_without_projections():
@@ -138,7 +138,7 @@ def test_bad_batches_are_explained():
 
 
 def test_activation_stats_match_a_direct_computation():
-    model, (x, _) = _mlp(alpha=1.0), _batch()
+    model, (x, _) = _mlp(shortcut_scale=1.0), _batch()
     stats = activation_stats(model, x)
     h = model.stem(x)
     for i, block in enumerate(model.blocks):
@@ -153,7 +153,7 @@ def test_unnormalised_residual_activations_grow_and_batch_norm_tames_them():
     # Variance adds up block after block: x + relu(Wx) with He init roughly doubles E[x^2].
     x = torch.randn(32, 12, dtype=torch.float64)
     rms = lambda **kw: [s["rms"] for s in activation_stats(_mlp(depth=30, width=32, init="kaiming", **kw), x).values()]
-    plain, res, res_bn = rms(alpha=0.0), rms(alpha=1.0), rms(alpha=1.0, norm="batch")
+    plain, res, res_bn = rms(shortcut_scale=0.0), rms(shortcut_scale=1.0), rms(shortcut_scale=1.0, norm="batch")
     assert res[-1] / res[0] > 1e5
     assert plain[-1] / plain[0] < 1e2
     assert res_bn[-1] / res_bn[0] < 30  # grows like sqrt(depth), not exponentially
@@ -178,16 +178,16 @@ def _block_input_grads_by_autograd(model, x, y):
     return [t.grad for t in kept]
 
 
-@pytest.mark.parametrize("alpha, norm", [(1.0, "none"), (0.5, "batch"), (0.0, "none"), (1.0, "layer")])
-def test_split_adds_up_to_the_total_mlp(alpha, norm):
-    model, (x, y) = _mlp(alpha=alpha, norm=norm, activation="tanh"), _batch()
+@pytest.mark.parametrize("shortcut_scale, norm", [(1.0, "none"), (0.5, "batch"), (0.0, "none"), (1.0, "layer")])
+def test_split_adds_up_to_the_total_mlp(shortcut_scale, norm):
+    model, (x, y) = _mlp(shortcut_scale=shortcut_scale, norm=norm, activation="tanh"), _batch()
     splits = identity_branch_split(model, x, y)
     oracle = _block_input_grads_by_autograd(model, x, y)
     assert len(splits) == len(oracle) == 6
     for s, g in zip(splits, oracle):
         assert s.total == pytest.approx(float(g.norm()), rel=1e-9)
         assert s.shortcut_share + s.branch_share == pytest.approx(1.0)
-        if alpha == 0.0:
+        if shortcut_scale == 0.0:
             assert s.shortcut == 0.0 and s.shortcut_share == 0.0
 
 
@@ -204,9 +204,9 @@ def test_split_adds_up_to_the_total_conv(shortcut):
 
 
 def test_split_of_one_block_as_vectors():
-    # For H = alpha x + R(x): the shortcut part is exactly alpha * g, the branch part J_R^T g,
+    # For H = shortcut_scale x + R(x): the shortcut part is exactly shortcut_scale * g, the branch part J_R^T g,
     # checked against finite differences of <g, R(x)>.
-    model, (x, _) = _mlp(alpha=0.7, activation="tanh"), _batch()
+    model, (x, _) = _mlp(shortcut_scale=0.7, activation="tanh"), _batch()
     block, h = model.blocks[2], model.stem(x).detach()
     g = torch.randn_like(h)
     g_s, g_b = split_block_gradient(block, h, g)
@@ -224,12 +224,12 @@ def test_split_rejects_other_modules():
 # --- Jacobians and shattered gradients -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_jacobian_of_linear_stack_is_the_product_closed_form(alpha):
-    model = _mlp(activation="linear", alpha=alpha)
+@pytest.mark.parametrize("shortcut_scale", [0.0, 1.0])
+def test_jacobian_of_linear_stack_is_the_product_closed_form(shortcut_scale):
+    model = _mlp(activation="linear", shortcut_scale=shortcut_scale)
     product = torch.eye(8, dtype=torch.float64)
     for block in model.blocks:
-        product = (alpha * torch.eye(8, dtype=torch.float64) + block.linear.weight) @ product
+        product = (shortcut_scale * torch.eye(8, dtype=torch.float64) + block.linear.weight) @ product
     sv = jacobian_singular_values(model, _batch()[0][0])
     assert torch.allclose(sv, torch.linalg.svdvals(product), rtol=1e-9)
 

@@ -14,9 +14,6 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "resblock"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
-# Numbers modules allowed, for now, to import matplotlib (inside a function): train.py's LiveFigure is
-# being moved into train_plots.py on another branch; drop this entry once it has (the lead tightens it).
-MATPLOTLIB_ALLOWED_FOR_NOW = {"train.py"}
 
 
 def _name(path: Path) -> str:
@@ -71,11 +68,8 @@ def test_the_layers_are_found():
 @pytest.mark.parametrize("path", [p for p in MODULES if _layer(p) == "numbers"], ids=_name)
 def test_a_numbers_module_draws_nothing(path):
     tree = _tree(path)
-    if _name(path) in MATPLOTLIB_ALLOWED_FOR_NOW:
-        assert "matplotlib" not in _imports_at_top(tree), f"{_name(path)} imports matplotlib at import time"
-    else:
-        assert "matplotlib" not in _imports_anywhere(tree), (
-            f"{_name(path)} is a numbers module but imports matplotlib: move its pictures into a *_plots.py module")
+    assert "matplotlib" not in _imports_anywhere(tree), (
+        f"{_name(path)} is a numbers module but imports matplotlib: move its pictures into a *_plots.py module")
     assert "ipywidgets" not in _imports_anywhere(tree), f"{_name(path)} imports ipywidgets: widgets live in widgets/"
     plots = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
              and n.name.startswith("plot_")]
@@ -103,7 +97,7 @@ def test_the_widgets_package_imports_nothing():
 @pytest.mark.parametrize("path", MODULES, ids=_name)
 def test_new_axes_come_from_the_style_module(path):
     # One helper makes a figure's Axes (white background, one default size): style.new_axes / new_axes_grid.
-    if _name(path) in ("style.py", *MATPLOTLIB_ALLOWED_FOR_NOW):
+    if _name(path) == "style.py":
         return
     calls = [n.lineno for n in ast.walk(_tree(path)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
              and n.func.attr == "subplots" and isinstance(n.func.value, ast.Name) and n.func.value.id == "plt"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters
+from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters, randomise_batchnorm_
 
 # He et al. 2015, Table 6: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M parameters
 # (CIFAR-10, 3 input channels).
@@ -29,18 +29,18 @@ def test_layer_count_is_6n_plus_2():
         model = ResNet(ResNetConfig(depth=depth, shortcut=False))
         weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
         assert len(weighted) == depth
-        assert len(list(model.blocks())) == 3 * (depth - 2) // 6
+        assert len(list(model.blocks)) == 3 * (depth - 2) // 6
 
 
 def test_plain_net_has_no_shortcut_modules():
     model = ResNet(ResNetConfig(depth=20, shortcut=False))
-    assert all(isinstance(b.shortcut, torch.nn.Identity) for b in model.blocks())
+    assert all(isinstance(b.shortcut, torch.nn.Identity) for b in model.blocks)
     assert count_parameters(model) < count_parameters(ResNet(ResNetConfig(depth=20)))
 
 
 def test_zero_init_residual_makes_blocks_start_at_identity_branch():
     model = ResNet(ResNetConfig(depth=8, zero_init_residual=True)).eval()
-    block = next(model.blocks())
+    block = model.blocks[0]
     x = torch.randn(2, 16, 7, 7)
     assert torch.count_nonzero(block.residual(x)) == 0
 
@@ -56,30 +56,30 @@ def test_wrong_image_shape_is_explained():
         ResNet()(torch.randn(2, 28, 28))
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
+@pytest.mark.parametrize("shortcut_scale", [0.0, 1.0])
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
-def test_mlp_shapes_and_depth(alpha, norm):
-    model = DeepMLP(MLPConfig(depth=5, width=16, alpha=alpha, norm=norm))
+def test_mlp_shapes_and_depth(shortcut_scale, norm):
+    model = DeepMLP(MLPConfig(depth=5, width=16, shortcut_scale=shortcut_scale, norm=norm))
     assert len(model.blocks) == 5
     assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
 
 
-def test_mlp_block_is_alpha_x_plus_branch():
-    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.5, in_features=8))
+def test_mlp_block_is_scaled_x_plus_branch():
+    model = DeepMLP(MLPConfig(depth=1, width=8, shortcut_scale=0.5, in_features=8))
     block = model.blocks[0]
     x = torch.randn(3, 8)
     torch.testing.assert_close(block(x), 0.5 * x + torch.relu(block.linear(x)))
 
 
 def test_mlp_plain_block_has_no_identity_path():
-    model = DeepMLP(MLPConfig(depth=1, width=8, alpha=0.0, in_features=8, activation="linear"))
+    model = DeepMLP(MLPConfig(depth=1, width=8, shortcut_scale=0.0, in_features=8, activation="linear"))
     block = model.blocks[0]
     x = torch.randn(3, 8)
     torch.testing.assert_close(block(x), block.linear(x))
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(depth=0), "depth"), (dict(alpha=1.5), "alpha"), (dict(activation="gelu"), "activation"),
+    (dict(depth=0), "depth"), (dict(shortcut_scale=1.5), "shortcut_scale"), (dict(activation="gelu"), "activation"),
     (dict(norm="group"), "norm"), (dict(init="orthogonal"), "init"),
 ])
 def test_mlp_bad_config(kwargs, match):
@@ -118,3 +118,25 @@ def test_tiny_resnet_is_resnet8_with_the_pooled_stem():
 def test_bad_stem_pool_is_explained():
     with pytest.raises(ValueError, match="stem_pool must be True or False"):
         ResNetConfig(stem_pool="yes")
+
+
+def test_both_nets_have_stem_blocks_and_head_of_the_same_kind():
+    # Code that walks a net (gradients, paths, the explorer) treats both alike: stem(x), blocks[i], head(h).
+    x = torch.randn(2, 1, 28, 28)
+    for model in (ResNet(ResNetConfig(depth=8)), DeepMLP(MLPConfig(depth=3, width=8))):
+        h = model.stem(x if isinstance(model, ResNet) else x.flatten(1))
+        for block in model.blocks:
+            h = block(h)
+        assert len(model.blocks) == 3
+        torch.testing.assert_close(model.head(h), model(x))
+    # ResNet's blocks are its stages' modules: the parameter names (checkpoint keys) are unchanged.
+    assert "layer1.0.conv1.weight" in ResNet(ResNetConfig(depth=8)).state_dict()
+
+
+def test_randomise_batchnorm_makes_a_fresh_net_look_trained():
+    model = ResNet(ResNetConfig(depth=8, widths=(4, 4, 4)))
+    assert randomise_batchnorm_(model, torch.Generator().manual_seed(0)) is model
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:  # away from init's (0, 1, 1, 0), inside the documented ranges
+        assert (bn.running_var >= 0.5).all() and (bn.running_var <= 2.0).all()
+        assert bn.running_mean.abs().max() <= 0.5 and not torch.equal(bn.weight, torch.ones_like(bn.weight))

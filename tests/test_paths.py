@@ -7,20 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from resblock import paths, paths_plots
-from resblock.models import ResNet, ResNetConfig
+from resblock.models import ResNet, ResNetConfig, randomise_batchnorm_
 
 
 def small_net(shortcut: bool, depth: int = 14, seed: int = 0) -> ResNet:
     torch.manual_seed(seed)
     net = ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=(4, 8, 8)))
-    # Give BN non-trivial statistics and affine parameters, as a trained net has.
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+    return randomise_batchnorm_(net).eval()  # BN statistics and affine parameters as a trained net has them
 
 
 def batch(n: int = 6, seed: int = 1):
@@ -71,7 +64,7 @@ def test_lesion_equals_a_block_whose_branch_is_zeroed(i):
     net = small_net(True)
     x, _ = batch()
     zeroed = small_net(True)
-    block = list(zeroed.blocks())[i]
+    block = list(zeroed.blocks)[i]
     torch.nn.init.zeros_(block.bn2.weight)
     torch.nn.init.zeros_(block.bn2.bias)  # now R(x) = 0 exactly
     with torch.no_grad():
@@ -92,7 +85,7 @@ def test_lesion_of_a_plain_block_skips_it_and_leaves_the_original_intact():
     torch.testing.assert_close(out, expected)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])
-    assert isinstance(net.layer1[1], paths.PlainBlock)
+    assert not net.layer1[1].has_shortcut
 
 
 def test_lesion_rejects_shape_changing_plain_blocks_and_bad_indices():

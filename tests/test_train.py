@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from resblock.checkpoints import load_checkpoint, save_checkpoint
 from resblock.data import load_fashion_mnist
 from resblock.evaluation import confusion_matrix, misclassified, smooth
 from resblock.models import ResNet, ResNetConfig
@@ -18,10 +19,8 @@ from resblock.train import (
     augment_batch,
     evaluate,
     fit,
-    load_checkpoint,
     lr_at,
     predict,
-    save_checkpoint,
 )
 
 SMALL = ResNetConfig(depth=8, widths=(8, 16, 32))  # a few ms per step: keeps these tests fast
@@ -274,3 +273,11 @@ def test_a_net_narrower_than_8_channels_trains_on_one_thread():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0 and "steps 24" in out.stdout, out.stderr[-500:]
+
+
+def test_the_config_is_frozen_so_the_shared_default_cannot_change():
+    # fit's default config is one object shared by every call: changing it in place would leak.
+    config = TrainConfig()
+    with pytest.raises(AttributeError):
+        config.lr = 0.1
+    assert replace(config, lr=0.1).lr == 0.1 and config.lr == TrainConfig().lr

@@ -47,9 +47,9 @@ def test_pre_post_rezero_definitions():
             sub.ln.bias.uniform_(-0.5, 0.5)
     torch.testing.assert_close(pre(x), x + pre.f(_ln(x, pre.ln)))
     torch.testing.assert_close(post(x), _ln(x + post.f(x), post.ln))
-    torch.testing.assert_close(rez(x), x)  # alpha = 0 at init
+    torch.testing.assert_close(rez(x), x)  # gate = 0 at init
     with torch.no_grad():
-        rez.alpha.fill_(0.5)
+        rez.gate.fill_(0.5)
     torch.testing.assert_close(rez(x), x + 0.5 * rez.f(x))
     with pytest.raises(ValueError, match="position"):
         Residual(_f(), 8, "middle")

@@ -108,7 +108,7 @@ def test_zero_init_residual_zeroes_every_branch(block):
     depth = 20
     model = ResNet(ResNetConfig(depth=depth, block=block, zero_init_residual=True)).train()
     model(torch.randn(4, 1, 28, 28))  # a training step's forward pass (BN in batch mode)
-    for b in model.blocks():
+    for b in model.blocks:
         c = b.conv1.in_channels
         assert torch.count_nonzero(b.residual(torch.randn(4, c, 7, 7))) == 0
 
@@ -126,13 +126,13 @@ def test_zero_init_is_identity_of_a_nonnegative_input():
 
 def test_rezero_is_identity_at_init_and_its_gate_learns():
     block = ReZeroBlock(8, 8).train()
-    assert block.alpha.requires_grad and float(block.alpha.detach()) == 0.0
+    assert block.gate.requires_grad and float(block.gate.detach()) == 0.0
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in block.modules())  # no normalisation
     x = torch.randn(4, 8, 5, 5)
     torch.testing.assert_close(block(x), x)
     g = torch.randn_like(x)
-    grads = torch.autograd.grad(block(x), [block.alpha, block.conv1.weight, block.conv2.weight], g)
-    # dL/dalpha = <g, R(x)>; the branch's weights get nothing while the gate is shut.
+    grads = torch.autograd.grad(block(x), [block.gate, block.conv1.weight, block.conv2.weight], g)
+    # dL/dgate = <g, R(x)>; the branch's weights get nothing while the gate is shut.
     torch.testing.assert_close(grads[0], (g * block.residual(x)).sum(), rtol=1e-4, atol=1e-4)
     assert float(grads[0]) != 0.0
     assert torch.count_nonzero(grads[1]) == 0 and torch.count_nonzero(grads[2]) == 0
@@ -142,7 +142,7 @@ def test_rezero_is_identity_at_init_and_its_gate_learns():
 def test_rezero_forward_is_shortcut_plus_gated_branch(norm):
     block = ReZeroBlock(8, 16, stride=2, norm=norm).train()
     with torch.no_grad():
-        block.alpha.fill_(0.3)
+        block.gate.fill_(0.3)
     x = torch.randn(4, 8, 6, 6)
     r = _conv(F.relu(_conv(x, block.conv1)), block.conv2) if not norm else None
     if norm:
@@ -188,7 +188,7 @@ def test_resnet_of_each_block(block, depth):
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and "shortcut" not in n]
     assert len(layers) == depth  # 6n + 2 weighted layers, 9n + 2 with bottlenecks
-    assert all(isinstance(b, BLOCKS[block]) for b in model.blocks())
+    assert all(isinstance(b, BLOCKS[block]) for b in model.blocks)
 
 
 def test_preact_resnet_has_final_bn_relu_and_bare_stem():
@@ -235,14 +235,14 @@ def test_block_input_grad_norms_match_autograd_and_leave_model_alone():
     model = ResNet(ResNetConfig(depth=8))
     x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    got = block_input_grad_norms(model, list(model.blocks()), x, y)
+    got = block_input_grad_norms(model, list(model.blocks), x, y)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # BN stats untouched
     # Oracle: run the stages by hand and ask autograd for d loss / d (each block's input).
     twin = ResNet(ResNetConfig(depth=8))
     twin.load_state_dict(before)
     h = F.relu(twin.bn1(twin.conv1(x)))
     ins = []
-    for b in twin.blocks():
+    for b in twin.blocks:
         ins.append(h)
         h = b(h)
     loss = F.cross_entropy(twin.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)), y)
@@ -254,7 +254,7 @@ def test_identity_at_init_passes_the_gradient_unchanged():
     # With every branch at 0 (ReZero), the gradient reaching each block in a stage is the same.
     model = ResNet(ResNetConfig(depth=20, block="rezero"))
     x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    g = block_input_grad_norms(model, list(model.blocks()), x, y)
+    g = block_input_grad_norms(model, list(model.blocks), x, y)
     n = 3  # blocks per stage; the first block of stages 2 and 3 has a projection
     for stage in range(3):
         inner = g[stage * n + 1: (stage + 1) * n]
@@ -299,7 +299,7 @@ def test_weight_grad_norms_match_backward():
     torch.manual_seed(0)
     model = ResNet(ResNetConfig(depth=8, block="rezero"))
     x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    names = ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.alpha", "fc.weight"]
+    names = ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.gate", "fc.weight"]
     got = weight_grad_norms(model, names, x, y)
     assert all(p.grad is None for p in model.parameters())  # measured on a copy
     F.cross_entropy(model.train()(x), y).backward()

@@ -33,7 +33,7 @@ def _lines(e):
 
 def test_default_state_draws_plain_and_residual(explorer):
     labels = [label for label, _ in _lines(explorer)]
-    assert labels == ["plain (alpha = 0)", "alpha = 1 (residual)"]
+    assert labels == ["plain (shortcut_scale = 0)", "shortcut_scale = 1 (residual)"]
     svg = bytes(explorer.figure_widget.value)
     assert explorer.figure_widget.format == "svg+xml" and svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
     assert b"gradient norm per layer" in svg  # text stays text (svg.fonttype none), not glyph outlines
@@ -59,9 +59,9 @@ def test_each_control_changes_the_figure(explorer, control, value):
     assert changed, f"setting {control} did not change the figure's data"
 
 
-def test_alpha_zero_draws_only_the_plain_net(explorer):
+def test_shortcut_scale_zero_draws_only_the_plain_net(explorer):
     explorer.shortcut.value = 0.0
-    assert [label for label, _ in _lines(explorer)] == ["plain (alpha = 0)"]
+    assert [label for label, _ in _lines(explorer)] == ["plain (shortcut_scale = 0)"]
 
 
 def test_conv_net_snaps_depth_to_6n_plus_2(explorer):
@@ -180,17 +180,17 @@ def test_log_scale_problems_names_the_layers():
 
 
 def test_a_reused_network_measures_as_a_fresh_one(explorer, batch):
-    # The explorer builds an MLP once and moves its shortcut scale; a net built afresh at that alpha
+    # The explorer builds an MLP once and moves its shortcut scale; a net built afresh at that scale
     # (same seed, same weights) is the oracle, for the chosen line and the plain one.
     explorer.shortcut.value = 0.5
     explorer.shortcut.value = 0.25
     s = explorer.settings()
-    for line, alpha in ((1, 0.25), (0, 0.0)):
-        expected = list(grad_norms_per_layer(build_model(s, alpha), batch[0], batch[1]).values())
+    for line, scale in ((1, 0.25), (0, 0.0)):
+        expected = list(grad_norms_per_layer(build_model(s, scale), batch[0], batch[1]).values())
         np.testing.assert_allclose(_lines(explorer)[line][1], expected, rtol=1e-6)
-    # a conv net at alpha 0 is the paper's plain net (no projection shortcuts), not the residual one at 0
+    # a conv net at scale 0 is the paper's plain net (no projection shortcuts), not the residual one at 0
     explorer.network.value = "conv"
-    assert explorer.network_kind(explorer.settings(), 0.0).alpha == 0.0
+    assert explorer.network_kind(explorer.settings(), 0.0).shortcut_scale == 0.0
     plain = build_model(explorer.settings(), 0.0)
-    assert not any(type(b.shortcut).__name__ != "Identity" for b in plain.blocks())
+    assert not any(type(b.shortcut).__name__ != "Identity" for b in plain.blocks)
     assert len(_lines(explorer)[0][1]) == len(list(grad_norms_per_layer(plain, batch[0][:16], batch[1][:16])))

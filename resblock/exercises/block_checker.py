@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import needs_projection
+from resblock.models import randomise_batchnorm_
 from resblock.exercises import Mistake, call_with_time_limit
 
 # (in_planes, planes, stride): same shape, channel change, stride 2, both. Every block answer is
@@ -344,17 +345,6 @@ def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: 
 
 # --- 3. probes: what the shortcut carries, how often the branch is added -----------------------------------
 
-def _randomise_bn(block: nn.Module, generator: torch.Generator) -> None:
-    """Give every BN non-trivial gamma, beta and running stats, so that where a ReLU sits shows in eval mode."""
-    with torch.no_grad():
-        for bn in _modules_of(block, nn.BatchNorm2d):
-            n = bn.num_features
-            bn.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.bias.copy_(torch.randn(n, generator=generator) * 0.5)
-            bn.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-
-
 def _with_branch(block: nn.Module, x: torch.Tensor, value: float) -> torch.Tensor:
     """The block's output when R(x) is the constant ``value`` (bn2's gamma 0, beta ``value``), bn2 restored after."""
     bn2 = block.bn2
@@ -596,7 +586,7 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
 
     # 3. Eval mode, random BN statistics (so where each ReLU sits shows); probe the shortcut and the branch.
     block.eval()
-    _randomise_bn(block, generator)
+    randomise_batchnorm_(block, generator)  # so that where a ReLU sits shows in eval mode
     name, module = _shortcut_of(block)
     k, s = _branch_coefficient(block, x)
     if k is None:

@@ -110,12 +110,12 @@ q1 = Question(
 # --- q2: which stacks vanish or explode -------------------------------------------------------------
 
 STACKS = {
-    "A": dict(depth=20, alpha=0.0, activation="sigmoid"),
-    "B": dict(depth=20, alpha=1.0, activation="sigmoid"),
-    "C": dict(depth=50, alpha=0.0, activation="relu", init="kaiming"),
-    "D": dict(depth=50, alpha=1.0, activation="relu", init="kaiming"),
-    "E": dict(depth=50, alpha=1.0, activation="relu", init="small"),
-    "F": dict(depth=50, alpha=0.0, activation="relu", norm="batch"),
+    "A": dict(depth=20, shortcut_scale=0.0, activation="sigmoid"),
+    "B": dict(depth=20, shortcut_scale=1.0, activation="sigmoid"),
+    "C": dict(depth=50, shortcut_scale=0.0, activation="relu", init="kaiming"),
+    "D": dict(depth=50, shortcut_scale=1.0, activation="relu", init="kaiming"),
+    "E": dict(depth=50, shortcut_scale=1.0, activation="relu", init="small"),
+    "F": dict(depth=50, shortcut_scale=0.0, activation="relu", norm="batch"),
 }
 VERDICTS = ("vanish", "explode", "healthy")
 VANISH_BELOW, EXPLODE_ABOVE = 1e-6, 1e3  # per-layer weight-gradient norms; healthy nets sit near 0.01-10
@@ -125,7 +125,7 @@ def describe_stacks() -> str:
     """The stacks of q2 in words."""
     lines = []
     for name, kw in STACKS.items():
-        kind = "residual (alpha = 1)" if kw["alpha"] else "plain"
+        kind = "residual (shortcut_scale = 1)" if kw["shortcut_scale"] else "plain"
         lines.append(f"{name}: {kind}, {kw['depth']} blocks, {kw['activation']}, init {kw.get('init', 'default')}, "
                      f"norm {kw.get('norm', 'none')}")
     return "\n".join(lines)
@@ -200,9 +200,9 @@ q2 = Question(
 
 def _cases() -> list[tuple[MLPBlock, torch.Tensor, torch.Tensor]]:
     cases = []
-    for i, (alpha, act) in enumerate([(1.0, "tanh"), (0.5, "relu"), (0.3, "linear"), (0.0, "tanh")]):
+    for i, (shortcut_scale, act) in enumerate([(1.0, "tanh"), (0.5, "relu"), (0.3, "linear"), (0.0, "tanh")]):
         torch.manual_seed(100 + i)
-        block = MLPBlock(6, alpha, act, "none").double()
+        block = MLPBlock(6, shortcut_scale, act, "none").double()
         with torch.no_grad():
             block.linear.weight.add_(0.5 * torch.randn(6, 6, dtype=torch.float64))  # not symmetric-looking
         cases.append((block, torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)))
@@ -223,13 +223,13 @@ def check_split(split: Any) -> str:
         want_s, want_b = split_block_gradient(block, x, g)
         if g_s.shape != x.shape or g_b.shape != x.shape:
             raise Mistake(f"each part must have the shape of x, {tuple(x.shape)}; got {tuple(g_s.shape)} and {tuple(g_b.shape)}.")
-        a = block.alpha
+        a = block.shortcut_scale
         if torch.allclose(g_s, want_s) and torch.allclose(g_b, want_b):
             continue
         if torch.allclose(g_s, want_b) and torch.allclose(g_b, want_s) and not torch.allclose(want_s, want_b):
             raise Mistake("the parts are swapped: return (shortcut part, branch part).")
         if a not in (0.0, 1.0) and torch.allclose(g_s, g):
-            raise Mistake(f"with alpha = {a} the shortcut carries alpha * x, so its part of the gradient is alpha * grad_out, not grad_out.")
+            raise Mistake(f"with shortcut_scale = {a} the shortcut carries shortcut_scale * x, so its part of the gradient is shortcut_scale * grad_out, not grad_out.")
         if torch.allclose(g_b, want_s + want_b):
             raise Mistake("your branch part is the whole gradient (shortcut + branch); keep only what flows through R(x).")
         if block.act.__class__.__name__ == "Identity":
@@ -238,23 +238,23 @@ def check_split(split: Any) -> str:
                 raise Mistake("the branch part multiplies grad_out by W^T on the wrong side: for R(x) = x W^T + b "
                               "(rows are examples) the vector-Jacobian product is grad_out @ W.")
         if not torch.allclose(g_s, want_s):
-            raise Mistake(f"shortcut part wrong for alpha = {a}: it should be alpha * grad_out.")
+            raise Mistake(f"shortcut part wrong for shortcut_scale = {a}: it should be shortcut_scale * grad_out.")
         if not torch.allclose(g_b, want_b):
             raise Mistake(f"branch part wrong for a {block.act.__class__.__name__} block: it should be "
                           "J_R(x)^T grad_out, e.g. torch.autograd.grad(block.residual(x), x, grad_out).")
-    return ("shortcut part + branch part = dLoss/dx; the shortcut part is exactly alpha * grad_out, whatever the "
+    return ("shortcut part + branch part = dLoss/dx; the shortcut part is exactly shortcut_scale * grad_out, whatever the "
             "branch does (in a block with a ReLU after the sum, grad_out would first be masked by that ReLU).")
 
 
 q3 = Question(
     "Q3 · split one block's gradient",
-    "An `MLPBlock` computes H(x) = alpha * x + R(x) with `block.alpha` and `block.residual(x)`. Given the "
+    "An `MLPBlock` computes H(x) = shortcut_scale * x + R(x) with `block.shortcut_scale` and `block.residual(x)`. Given the "
     "gradient `grad_out` = dLoss/dH, write `split(block, x, grad_out)` returning the pair (part of dLoss/dx "
     "through the shortcut, part through the branch R). Check with `ex.q3.check(split)`.",
     check_split,
-    "The chain rule for a sum: dL/dx = alpha * grad_out + J_R^T grad_out. For the second term, make x "
+    "The chain rule for a sum: dL/dx = shortcut_scale * grad_out + J_R^T grad_out. For the second term, make x "
     "require grad, compute `block.residual(x)` and call `torch.autograd.grad(r, x, grad_out)`.",
     "```python\nimport torch\n\ndef split(block, x, grad_out):\n    x = x.detach().requires_grad_(True)\n"
     "    r = block.residual(x)\n    (g_branch,) = torch.autograd.grad(r, x, grad_out)\n"
-    "    return block.alpha * grad_out, g_branch\n```",
+    "    return block.shortcut_scale * grad_out, g_branch\n```",
 )

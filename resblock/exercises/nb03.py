@@ -17,6 +17,7 @@ from torch import nn
 from resblock.blocks import PlainBlock
 from resblock.exercises import Mistake, Question
 from resblock.files import RESULTS_DIR
+from resblock.models import randomise_batchnorm_
 
 # --- q1: overfitting, underfitting or neither? -------------------------------------------------
 
@@ -148,9 +149,7 @@ def _as_if_trained(block: PlainBlock, seed: int) -> None:
     with torch.no_grad():
         for p in block.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3 + (1.0 if p.dim() == 1 else 0.0))
-        for bn in (block.bn1, block.bn2):
-            bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=g) * 0.5)
-            bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g) + 0.5)
+    randomise_batchnorm_(block, g)
 
 
 def _is_identity_kernel(conv: nn.Conv2d) -> bool:

@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from resblock.blocks import ResidualBlock
 from resblock.exercises import Mistake, Question
+from resblock.models import randomise_batchnorm_
 
 # --- q1: predict, from the binomial count, what Veit et al.'s two findings mean -----------------------
 
@@ -104,13 +104,7 @@ q1 = Question(
 def _block(in_planes: int, planes: int, stride: int, seed: int) -> ResidualBlock:
     torch.manual_seed(seed)
     b = ResidualBlock(in_planes, planes, stride)
-    for m in b.modules():  # statistics and affine parameters as a trained block has them
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.3, 0.3)
-    return b.eval()
+    return randomise_batchnorm_(b).eval()  # statistics and affine parameters as a trained block has them
 
 
 def check_delete_branch(delete_branch: Any) -> str:

@@ -55,7 +55,7 @@ _WHY = {
     "zero-init gamma": ("about 1", "its branches output exactly 0 at step 0 (gamma = 0), so each block passes the "
                         "gradient through unchanged (its input is non-negative, so the ReLU after the addition "
                         "does nothing); only the projection shortcuts between stages change it"),
-    "ReZero (no BN)": ("about 1", "alpha = 0 multiplies every branch, so each block is exactly x -> x at step 0 and "
+    "ReZero (no BN)": ("about 1", "gate = 0 multiplies every branch, so each block is exactly x -> x at step 0 and "
                        "passes the gradient through unchanged"),
 }
 EXPECTED_GROUPS = {name: group for name, (group, _) in _WHY.items()}
@@ -132,7 +132,7 @@ CANDIDATES: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "preact": (lambda: PreActBlock(16, 16), "a fresh pre-activation branch is random, not zero"),
     "preact, zero-init last conv": (lambda: _zeroed(PreActBlock(16, 16)),
                                     "x + 0 with nothing after the addition: the identity on every input"),
-    "rezero": (lambda: ReZeroBlock(16, 16), "x + 0 * R(x): the gate alpha starts at 0"),
+    "rezero": (lambda: ReZeroBlock(16, 16), "x + 0 * R(x): the gate starts at 0"),
     "dense layer": (lambda: DenseLayer(16, 16),
                     "it keeps x verbatim but appends new channels: its output is larger than its input"),
     "pre-LN, zero-init last linear": (lambda: _pre_ln_zeroed("pre"),

@@ -3,11 +3,11 @@
 Every control change builds the chosen network at initialisation (with the same seed, so the plain
 and the shortcut version share their weights), measures it with ``resblock.gradients.flow_profile``
 on a fixed batch of real images, and redraws one figure: per-layer gradient norms (left) and
-per-block activation RMS (right), the plain net (alpha = 0) in grey against the chosen alpha.
+per-block activation RMS (right), the plain net (shortcut_scale = 0) in grey against the chosen shortcut_scale.
 
 Stable CSS classes for browser tests (and for anyone styling the notebook):
 ``resblock-gradflow`` (the whole explorer), ``resblock-gradflow-network``, ``-depth``, ``-shortcut``
-(the alpha slider), ``-activation``, ``-init``, ``-norm``, ``-seed``, ``-figure`` (the Image widget
+(the shortcut_scale slider), ``-activation``, ``-init``, ``-norm``, ``-seed``, ``-figure`` (the Image widget
 holding the figure) and ``-status`` (a line of text: the settings, any note, the redraw time).
 """
 
@@ -48,7 +48,7 @@ class ExplorerSettings:
 
     network: str = "mlp"  # "mlp" (DeepMLP, depth = blocks) or "conv" (the 6n+2 ResNet, depth = layers)
     depth: int = 50
-    alpha: float = 1.0  # scale on the shortcut: 0 plain, 1 residual
+    shortcut_scale: float = 1.0  # scale on the shortcut: 0 plain, 1 residual
     activation: str = "relu"  # MLP only; the conv net uses ReLU as in the paper
     init: str = "default"  # "default" is PyTorch's for the MLP and He et al.'s for the conv net
     norm: str = "none"  # "none" or "batch"; the conv net's "batch" is the paper's BN after every conv
@@ -61,7 +61,7 @@ class ExplorerSettings:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
         # The controls' own ranges: a value outside them would be clamped by the widget without a word.
         object.__setattr__(self, "depth", check_int("depth", self.depth, 1, MAX_DEPTH, what=" (the depth slider's range)"))
-        object.__setattr__(self, "alpha", check_number("alpha", self.alpha, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+        object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED))
 
 
@@ -75,15 +75,15 @@ def conv_depth(depth: int) -> tuple[int, str | None]:
     return snapped, f"conv nets have 6n+2 layers: depth {depth} -> {snapped}{why}"
 
 
-def build_model(s: ExplorerSettings, alpha: float) -> nn.Module:
-    """The network the settings describe, with the shortcut scaled by ``alpha``, seeded by ``s.seed``."""
+def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
+    """The network the settings describe, with the shortcut scaled by ``shortcut_scale``, seeded by ``s.seed``."""
     torch.manual_seed(s.seed)
     if s.network == "mlp":
-        return DeepMLP(MLPConfig(depth=s.depth, alpha=alpha, activation=s.activation, norm=s.norm, init=s.init))
+        return DeepMLP(MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init))
     depth, _ = conv_depth(s.depth)
-    model = ResNet(ResNetConfig(depth=depth, shortcut=alpha > 0))
-    for block in model.blocks():
-        block.alpha = float(alpha)  # ResidualBlock computes relu(R(x) + alpha * shortcut(x))
+    model = ResNet(ResNetConfig(depth=depth, shortcut=shortcut_scale > 0))
+    for block in model.blocks:
+        block.shortcut_scale = float(shortcut_scale)  # ResidualBlock computes relu(R(x) + shortcut_scale * shortcut(x))
     if s.init in ("xavier", "small"):
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -109,19 +109,19 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def measure(s: ExplorerSettings, alpha: float, images: torch.Tensor, labels: torch.Tensor,
+def measure(s: ExplorerSettings, shortcut_scale: float, images: torch.Tensor, labels: torch.Tensor,
             model: nn.Module | None = None) -> FlowProfile:
-    """Profile the network for ``s`` at ``alpha`` on the batch (what each redraw computes).
+    """Profile the network for ``s`` at ``shortcut_scale`` on the batch (what each redraw computes).
 
     ``model``: a network built by ``build_model(s, a)`` for any ``a`` of the same kind (0, or above 0),
-    reused with its shortcut scale set to ``alpha``; without it a new one is built.
+    reused with its shortcut scale set to ``shortcut_scale``; without it a new one is built.
     """
     n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
     if model is None:
-        model = build_model(s, alpha)
-    blocks = model.blocks if s.network == "mlp" else model.blocks()
+        model = build_model(s, shortcut_scale)
+    blocks = model.blocks
     for block in blocks:
-        block.alpha = float(alpha)  # the blocks read alpha in forward: a rebuilt net would hold the same weights
+        block.shortcut_scale = float(shortcut_scale)  # read in forward: a rebuilt net would hold the same weights
     x = images[:n]
     if s.network == "conv":
         # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured)
@@ -162,10 +162,10 @@ def _empty_panels(fig: Figure) -> list:
 def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: FlowProfile | None) -> None:
     """Draw the explorer's two panels for measured profiles onto ``fig`` (its earlier data removed first)."""
     ax_g, ax_a = _empty_panels(fig)
-    label = f"alpha = {s.alpha:g}" + (" (residual)" if s.alpha == 1 else "")
-    styles = {"plain (alpha = 0)": PLAIN, label: RESIDUAL}  # the course's plain/residual contrast (resblock.style)
-    grads = {"plain (alpha = 0)": list(plain.grad_norms.values())}
-    acts = {"plain (alpha = 0)": list(plain.activation_rms.values())}
+    label = f"shortcut_scale = {s.shortcut_scale:g}" + (" (residual)" if s.shortcut_scale == 1 else "")
+    styles = {"plain (shortcut_scale = 0)": PLAIN, label: RESIDUAL}  # the course's plain/residual contrast (resblock.style)
+    grads = {"plain (shortcut_scale = 0)": list(plain.grad_norms.values())}
+    acts = {"plain (shortcut_scale = 0)": list(plain.activation_rms.values())}
     if chosen is not None:
         grads[label] = list(chosen.grad_norms.values())
         acts[label] = list(chosen.activation_rms.values())
@@ -201,7 +201,7 @@ def figure_svg(fig: Figure) -> bytes:
 
 
 class GradFlowExplorer:
-    """Depth, shortcut alpha, activation, init, norm and seed controls over one gradient-flow figure (notebook 02)."""
+    """Depth, shortcut scale, activation, init, norm and seed controls over one gradient-flow figure (notebook 02)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, settings: ExplorerSettings = ExplorerSettings(),
                  debounce_s: float = 0.2, cache_size: int = 64) -> None:
@@ -221,7 +221,7 @@ class GradFlowExplorer:
         self._pending: asyncio.TimerHandle | None = None
         # Results are cached by settings, so going back to a setting you have seen is instant; the
         # networks too (a few), so that moving the shortcut slider measures without building again.
-        self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.alpha))
+        self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
         self._measure = lru_cache(maxsize=cache_size)(
             lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a))))
 
@@ -232,7 +232,7 @@ class GradFlowExplorer:
                                        description="network", style=style)
         self.depth = W.IntSlider(value=s.depth, min=1, max=MAX_DEPTH, description="depth", continuous_update=False,
                                  style=style)
-        self.shortcut = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="shortcut alpha",
+        self.shortcut = W.FloatSlider(value=s.shortcut_scale, min=0.0, max=1.0, step=0.05, description="shortcut scale",
                                       continuous_update=False, readout_format=".2f", style=style)
         self.activation = W.Dropdown(options=list(ACTIVATIONS), value=s.activation, description="activation",
                                      style=style)
@@ -248,7 +248,7 @@ class GradFlowExplorer:
         # Tooltips become each control's title, which screen readers announce after its label.
         for control, tip in ((self.network, "the network: a deep MLP or a 6n+2 conv net"),
                              (self.depth, "number of blocks (arrow keys change it by one)"),
-                             (self.shortcut, "alpha in H(x) = alpha x + R(x): 0 plain, 1 residual"),
+                             (self.shortcut, "the scale s in H(x) = s x + R(x): 0 plain, 1 residual"),
                              (self.activation, "the activation inside each block"),
                              (self.init, "how the weights are initialised"),
                              (self.norm, "normalisation inside each block"),
@@ -271,18 +271,18 @@ class GradFlowExplorer:
         self.redraw()
 
     @staticmethod
-    def network_kind(s: ExplorerSettings, alpha: float) -> ExplorerSettings:
-        """The settings of the network that ``measure`` can reuse for ``s`` at ``alpha`` (its alpha 0 or 1).
+    def network_kind(s: ExplorerSettings, shortcut_scale: float) -> ExplorerSettings:
+        """The settings of the network that ``measure`` can reuse for ``s`` at ``shortcut_scale`` (its shortcut_scale 0 or 1).
 
-        An MLP's weights do not depend on alpha, so one network serves every alpha. A conv net at
-        alpha 0 is the plain net of the paper (no projection shortcuts), so it is a network of its own.
+        An MLP's weights do not depend on shortcut_scale, so one network serves every shortcut_scale. A conv net at
+        shortcut_scale 0 is the plain net of the paper (no projection shortcuts), so it is a network of its own.
         """
-        return replace(s, alpha=0.0 if s.network == "conv" and alpha == 0 else 1.0)
+        return replace(s, shortcut_scale=0.0 if s.network == "conv" and shortcut_scale == 0 else 1.0)
 
     def settings(self) -> ExplorerSettings:
         """The settings the controls show now."""
         return ExplorerSettings(network=self.network.value, depth=int(self.depth.value),
-                                alpha=round(float(self.shortcut.value), 4), activation=self.activation.value,
+                                shortcut_scale=round(float(self.shortcut.value), 4), activation=self.activation.value,
                                 init=self.init.value, norm=self.norm.value, seed=int(self.seed.value))
 
     def _on_change(self, _change: dict) -> None:
@@ -308,8 +308,8 @@ class GradFlowExplorer:
         try:
             s = self.settings()
             self.activation.disabled = s.network == "conv"
-            plain = self._measure(replace(s, alpha=0.0), 0.0)
-            chosen = self._measure(s, s.alpha) if s.alpha > 0 else None
+            plain = self._measure(replace(s, shortcut_scale=0.0), 0.0)
+            chosen = self._measure(s, s.shortcut_scale) if s.shortcut_scale > 0 else None
             draw_explorer(self.fig, s, plain, chosen)
             self.note = "; ".join(settings_notes(s))
         except Exception as e:  # a figure with the reason beats a traceback in a widget callback
@@ -333,11 +333,11 @@ class GradFlowExplorer:
         """
         s = self.settings()
         lines = [f"GradFlowExplorer({', '.join(f'{k}={v!r}' for k, v in asdict(s).items())})"]
-        for label, a in (("plain", 0.0), (f"alpha={s.alpha:g}", s.alpha)):
+        for label, a in (("plain", 0.0), (f"shortcut_scale={s.shortcut_scale:g}", s.shortcut_scale)):
             if label != "plain" and a == 0:
                 continue
             try:
-                v = list(self._measure(replace(s, alpha=a) if a == 0 else s, a).grad_norms.values())
+                v = list(self._measure(replace(s, shortcut_scale=a) if a == 0 else s, a).grad_norms.values())
                 lines.append(f"  {label}: first/last layer gradient-norm ratio ≈{v[0] / v[-1]:.2g}"
                              if v[-1] else f"  {label}: last layer gradient is 0")
             except Exception as e:

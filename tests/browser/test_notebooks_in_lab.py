@@ -97,9 +97,9 @@ def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_
         _wait_for(page, f"the status line saying {depth_shown}", _HAS_TEXT, [status, depth_shown], 10)
 
         after_depth = _img_src(page, figure)
-        _press(page, ".resblock-gradflow-shortcut", "Home")  # shortcut alpha to 0: the plain net
+        _press(page, ".resblock-gradflow-shortcut", "Home")  # shortcut scale to 0: the plain net
         _wait_for(page, "the figure redrawn after turning the shortcut off", _SRC_CHANGED, [figure, after_depth], 30)
-        _wait_for(page, "the status line saying alpha=0.0", _HAS_TEXT, [status, "alpha=0.0"], 10)
+        _wait_for(page, "the status line saying shortcut_scale=0.0", _HAS_TEXT, [status, "shortcut_scale=0.0"], 10)
         off = _img_src(page, figure)
         _press(page, ".resblock-gradflow-shortcut", "End")  # and back on
         _wait_for(page, "the figure redrawn after turning the shortcut back on", _SRC_CHANGED, [figure, off], 30)
