@@ -12,9 +12,9 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 Figures = dict[str, float]
 BENCHMARKS: dict[str, Callable[[], Figures]] = {}
@@ -101,17 +101,23 @@ def _gradflow_redraws(**settings: object) -> Figures:
             control.value = next(values)  # the observer redraws synchronously outside a kernel
             if explorer.note.startswith("could not draw"):
                 raise RuntimeError(explorer.note)
+
         return redraw
 
-    figures = {"seed": median_ms(change(explorer.seed, seeds), repeats=21, warmup=3),  # 21: the machine jitters
-               "shortcut": median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2)}
+    figures = {
+        "seed": median_ms(change(explorer.seed, seeds), repeats=21, warmup=3),  # 21: the machine jitters
+        "shortcut": median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2),
+    }
     explorer.shortcut.value = 1.0
     s = explorer.settings()
 
     def profiles(seed: int) -> tuple:
         t = replace(s, seed=seed)
-        return t, measure(replace(t, shortcut_scale=0.0), 0.0, explorer.images, explorer.labels), \
-            measure(t, t.shortcut_scale, explorer.images, explorer.labels)
+        return (
+            t,
+            measure(replace(t, shortcut_scale=0.0), 0.0, explorer.images, explorer.labels),
+            measure(t, t.shortcut_scale, explorer.images, explorer.labels),
+        )
 
     figures["measure"] = median_ms(lambda: profiles(next(seeds)), repeats=9, warmup=1)
     drawn = profiles(next(seeds))
@@ -120,12 +126,15 @@ def _gradflow_redraws(**settings: object) -> Figures:
     return figures
 
 
-@benchmark("gradflow", targets={
-    "gradflow_redraw_ms_median_mlp50": ("<", 50),
-    "gradflow_redraw_ms_median_mlp50_shortcut": ("<", 50),
-    "gradflow_redraw_ms_median_conv56": ("<", 150),
-    "gradflow_redraw_ms_median_conv56_shortcut": ("<", 150),
-})
+@benchmark(
+    "gradflow",
+    targets={
+        "gradflow_redraw_ms_median_mlp50": ("<", 50),
+        "gradflow_redraw_ms_median_mlp50_shortcut": ("<", 50),
+        "gradflow_redraw_ms_median_conv56": ("<", 150),
+        "gradflow_redraw_ms_median_conv56_shortcut": ("<", 150),
+    },
+)
 def bench_gradflow() -> Figures:
     """Explorer redraw after a control change (50-block MLP, ResNet-56 with BN), and where its time goes.
 
@@ -134,8 +143,10 @@ def bench_gradflow() -> Figures:
     and SVG serialisation, each timed alone (see _gradflow_redraws).
     """
     figures: Figures = {}
-    for name, settings in (("mlp50", dict(network="mlp", depth=50)),
-                           ("conv56", dict(network="conv", depth=56, norm="batch"))):
+    for name, settings in (
+        ("mlp50", dict(network="mlp", depth=50)),
+        ("conv56", dict(network="conv", depth=56, norm="batch")),
+    ):
         r = _gradflow_redraws(**settings)
         figures[f"gradflow_redraw_ms_median_{name}"] = r["seed"]
         figures[f"gradflow_redraw_ms_median_{name}_shortcut"] = r["shortcut"]
@@ -176,7 +187,9 @@ def bench_tiny_resnet_accuracy() -> Figures:
 
     figures: Figures = {}
     for seconds in (30, 45):
-        figures[f"tiny_resnet_test_acc_{seconds}s"], figures[f"tiny_resnet_epochs_in_{seconds}s"] = train(TINY_RESNET, seconds)
+        figures[f"tiny_resnet_test_acc_{seconds}s"], figures[f"tiny_resnet_epochs_in_{seconds}s"] = train(
+            TINY_RESNET, seconds
+        )
     runs = [train(TINY_RESNET, 60, seed) for seed in (0, 1, 2)]
     accs = [acc for acc, _ in runs]
     figures["tiny_resnet_test_acc_60s"] = statistics.median(accs)
@@ -272,9 +285,15 @@ finally:
 """
 
 
-def run_notebook_measured(notebook: Path, cores: int | None = None, *, first_core: int = 0,
-                          env: dict[str, str] | None = None, timeout: int = 600,
-                          output: Path | None = None) -> NotebookRun:
+def run_notebook_measured(
+    notebook: Path,
+    cores: int | None = None,
+    *,
+    first_core: int = 0,
+    env: dict[str, str] | None = None,
+    timeout: int = 600,
+    output: Path | None = None,
+) -> NotebookRun:
     """Run a notebook as a learner does (a fresh kernel, top to bottom, in its own folder) and measure it.
 
     ``cores=1`` pins the run to one core (``taskset -c first_core``, and ``OMP_NUM_THREADS=1``, which
@@ -300,8 +319,9 @@ def run_notebook_measured(notebook: Path, cores: int | None = None, *, first_cor
         run_env["OMP_NUM_THREADS"] = str(cores)
         if shutil.which("taskset"):
             cmd = ["taskset", "-c", ",".join(str(first_core + c) for c in range(cores)), *cmd]
-    proc = subprocess.Popen(cmd, cwd=notebook.parent, env=run_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=notebook.parent, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = 0
     done = threading.Event()
 
@@ -368,27 +388,37 @@ def _course(cores: int) -> Figures:
         figures[f"notebook_{notebook.name[:2]}_seconds_{label}"] = run.seconds
         figures[f"notebook_{notebook.name[:2]}_peak_rss_mb_{label}"] = run.peak_rss_mb
     figures[f"course_max_seconds_{label}"] = max(v for k, v in figures.items() if "_seconds_" in k)
-    figures[f"course_total_seconds_{label}"] = sum(v for k, v in figures.items() if k.startswith("notebook_") and "_seconds_" in k)
+    figures[f"course_total_seconds_{label}"] = sum(
+        v for k, v in figures.items() if k.startswith("notebook_") and "_seconds_" in k
+    )
     figures[f"course_max_peak_rss_mb_{label}"] = max(v for k, v in figures.items() if "peak_rss" in k)
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    report[label] = {"date": dt.date.today().isoformat(), "cpu": cpu_name(), "python": platform.python_version(),
-                     "command": f"python -m resblock.bench --only notebooks_{label}", "figures": figures,
-                     "targets": {k: list(v) for k, v in TARGETS.items() if k in figures}}
+    report[label] = {
+        "date": dt.date.today().isoformat(),
+        "cpu": cpu_name(),
+        "python": platform.python_version(),
+        "command": f"python -m resblock.bench --only notebooks_{label}",
+        "figures": figures,
+        "targets": {k: list(v) for k, v in TARGETS.items() if k in figures},
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
     return figures
 
 
 # Every notebook under 2 minutes on one core and 1 minute on two, within Binder's 2 GB.
-@benchmark("notebooks_1core", targets={"course_max_seconds_1core": ("<", 120.0),
-                                       "course_max_peak_rss_mb_1core": ("<", 2000.0)})
+@benchmark(
+    "notebooks_1core", targets={"course_max_seconds_1core": ("<", 120.0), "course_max_peak_rss_mb_1core": ("<", 2000.0)}
+)
 def bench_notebooks_one_core() -> Figures:
     """Every notebook top to bottom pinned to one core, as on Binder: time and peak memory of each (slow)."""
     return _course(1)
 
 
-@benchmark("notebooks_2cores", targets={"course_max_seconds_2cores": ("<", 60.0),
-                                        "course_max_peak_rss_mb_2cores": ("<", 2000.0)})
+@benchmark(
+    "notebooks_2cores",
+    targets={"course_max_seconds_2cores": ("<", 60.0), "course_max_peak_rss_mb_2cores": ("<", 2000.0)},
+)
 def bench_notebooks_two_cores() -> Figures:
     """Every notebook top to bottom on two cores: time and peak memory of each (slow)."""
     return _course(2)
@@ -410,7 +440,9 @@ def bench_lesion_landscape() -> Figures:
     resnet, plain = build(56, True).eval(), build(56, False).eval()
     # What one toggle of the widget does: rerun both nets from the deleted block on (block inputs cached).
     cached = {id(m): paths.block_inputs(m, x) for m in (resnet, plain)}
-    toggle = median_ms(lambda: [paths.accuracy_from(m, cached[id(m)], [13], y) for m in (resnet, plain)], repeats=5, warmup=1)
+    toggle = median_ms(
+        lambda: [paths.accuracy_from(m, cached[id(m)], [13], y) for m in (resnet, plain)], repeats=5, warmup=1
+    )
     d = landscape.random_direction(resnet, 1)
     point = median_ms(lambda: landscape.loss_at(resnet, [(0.5, d)], x, y), repeats=5, warmup=1)
     return {"lesion_toggle_ms": toggle, "landscape_point_resnet56_500img_ms": point}

@@ -37,7 +37,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1  # output channels = expansion * planes (4 in the Bottleneck block)
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, shortcut_scale: float = 1.0) -> None:
+    def __init__(
+        self, in_planes: int, planes: int, stride: int = 1, shortcut: bool = True, shortcut_scale: float = 1.0
+    ) -> None:
         super().__init__()
         _check_planes(in_planes, planes, stride)
         if not isinstance(shortcut, bool):

@@ -55,14 +55,20 @@ def save_checkpoint(
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise CheckpointError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}.")
     if not isinstance(history, History):
-        raise CheckpointError(f"history must be a resblock.train.History (result.history), got {type(history).__name__}.")
+        raise CheckpointError(
+            f"history must be a resblock.train.History (result.history), got {type(history).__name__}."
+        )
     if not isinstance(config, TrainConfig):
-        raise CheckpointError(f"config must be a resblock.train.TrainConfig (result.config), got {type(config).__name__}.")
+        raise CheckpointError(
+            f"config must be a resblock.train.TrainConfig (result.config), got {type(config).__name__}."
+        )
     model_config = getattr(model, "config", None)
     payload = {
         "format": FORMAT,
         "model_class": type(model).__name__,
-        "model_config": asdict(model_config) if model_config is not None and hasattr(model_config, "__dataclass_fields__") else None,
+        "model_config": asdict(model_config)
+        if model_config is not None and hasattr(model_config, "__dataclass_fields__")
+        else None,
         "model_state": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "history": history.to_dict(),
@@ -74,8 +80,9 @@ def save_checkpoint(
         # atomic within a file system, so the target is always either the old checkpoint or the new one.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as e:
-        raise CheckpointError(f"cannot write a checkpoint to {path}: {e.strerror or e}. "
-                              "Choose a folder you can write to.") from e
+        raise CheckpointError(
+            f"cannot write a checkpoint to {path}: {e.strerror or e}. Choose a folder you can write to."
+        ) from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -89,8 +96,10 @@ def save_checkpoint(
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise CheckpointError(f"cannot write a checkpoint to {path}: {e.strerror or e}; "
-                                  f"the previous file there, if any, is unchanged.") from e
+            raise CheckpointError(
+                f"cannot write a checkpoint to {path}: {e.strerror or e}; "
+                f"the previous file there, if any, is unchanged."
+            ) from e
         raise
     return path
 
@@ -109,8 +118,10 @@ class Checkpoint:
 def _read(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(f"{path} is empty (0 bytes), perhaps from an interrupted copy; "
-                              "save the checkpoint again with save_checkpoint(path, ...).")
+        raise CheckpointError(
+            f"{path} is empty (0 bytes), perhaps from an interrupted copy; "
+            "save the checkpoint again with save_checkpoint(path, ...)."
+        )
     with open(path, "rb") as f:
         head = f.read(4)
     if head != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is not one of ours
@@ -174,7 +185,9 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> Checkpo
         config = TrainConfig(**payload["config"])
         history = History.from_dict(payload["history"])
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} is a damaged checkpoint: its training config or history does not load ({e}).") from e
+        raise CheckpointError(
+            f"{path} is a damaged checkpoint: its training config or history does not load ({e})."
+        ) from e
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as e:

@@ -26,7 +26,9 @@ def check_bool(name: str, value: Any) -> bool:
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None, what: str = "") -> int:
     """``value`` as a Python int if it is a whole number (numpy integers too, not bools) within [low, high]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ValueError(f"{name} must be a whole number{_range(low, high)}{what}, got {value!r} ({type(value).__name__}).")
+        raise ValueError(
+            f"{name} must be a whole number{_range(low, high)}{what}, got {value!r} ({type(value).__name__})."
+        )
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be a whole number{_range(low, high)}{what}, got {value}.")
@@ -40,12 +42,21 @@ def check_positive_int(name: str, value: Any, what: str = "") -> int:
     return int(value)
 
 
-def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, what: str = "") -> float:
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    what: str = "",
+) -> float:
     """``value`` as a float if it is a finite real number (not a bool, not nan or inf) within the bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number{_bounds(low, high, low_open, high_open)}{what}, "
-                         f"got {value!r} ({type(value).__name__}).")
+        raise ValueError(
+            f"{name} must be a number{_bounds(low, high, low_open, high_open)}{what}, "
+            f"got {value!r} ({type(value).__name__})."
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}{what}, got {value}.")

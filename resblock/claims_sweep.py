@@ -23,8 +23,6 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -115,10 +113,20 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
 
     log = workdir / f"{variant.name}-{path.stem}.jsonl"
     log.unlink(missing_ok=True)
-    env = {**variant.env(), "RESBLOCK_CLAIMS_LOG": str(log), "PYTHONUNBUFFERED": "1",
-           "RESBLOCK_CLAIMS_STRICT": ""}  # a failed claim is a finding to record, not a stop
-    run = run_notebook_measured(path, cores=1 if variant.threads == 1 else None, first_core=core, env=env,
-                                timeout=timeout, output=workdir / f"{variant.name}-{path.name}")
+    env = {
+        **variant.env(),
+        "RESBLOCK_CLAIMS_LOG": str(log),
+        "PYTHONUNBUFFERED": "1",
+        "RESBLOCK_CLAIMS_STRICT": "",
+    }  # a failed claim is a finding to record, not a stop
+    run = run_notebook_measured(
+        path,
+        cores=1 if variant.threads == 1 else None,
+        first_core=core,
+        env=env,
+        timeout=timeout,
+        output=workdir / f"{variant.name}-{path.name}",
+    )
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "claims": claims, "error": run.error}
 
@@ -129,8 +137,9 @@ def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
     for variant, per_nb in runs.items():
         for nb, run in per_nb.items():
             for c in run["claims"]:
-                row = rows.setdefault((nb, c["claim"]), {"notebook": nb, "claim": c["claim"],
-                                                         "criterion": c["criterion"], "results": {}})
+                row = rows.setdefault(
+                    (nb, c["claim"]), {"notebook": nb, "claim": c["claim"], "criterion": c["criterion"], "results": {}}
+                )
                 row["results"].setdefault(variant, []).append({"holds": c["holds"], "measured": c["measured"]})
     return list(rows.values())
 
@@ -145,11 +154,14 @@ def summary_markdown(report: dict) -> str:
         f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "
         f"{report['summary']['claims']} claims, {report['summary']['checks']} checks: "
         f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors, "
-        f"{report['summary'].get('runs_missing', 0)} notebook runs not made (\"not run\" below).",
+        f'{report["summary"].get("runs_missing", 0)} notebook runs not made ("not run" below).',
         "",
-        "Variants: " + "; ".join(
+        "Variants: "
+        + "; ".join(
             f"`{v['name']}` (seed {v['seed']}, {v['threads']} thread{'s' if v['threads'] > 1 else ''}, "
-            f"{v['arithmetic']} arithmetic)" for v in report["variants"]),
+            f"{v['arithmetic']} arithmetic)"
+            for v in report["variants"]
+        ),
         "",
         "| notebook | claim | criterion | " + " | ".join(variants) + " |",
         "|---|---|---|" + "---|" * len(variants),
@@ -158,23 +170,38 @@ def summary_markdown(report: dict) -> str:
         cells = []
         for v in variants:
             rs = row["results"].get(v)
-            cells.append("not run" if rs is None else
-                         ", ".join(("✓ " if r["holds"] else "✗ ") + r["measured"] for r in rs))
+            cells.append(
+                "not run" if rs is None else ", ".join(("✓ " if r["holds"] else "✗ ") + r["measured"] for r in rs)
+            )
         claim, criterion = (t.replace("|", "\\|") for t in (row["claim"], row["criterion"] or "true"))
         lines.append(f"| {row['notebook'][:2]} | {claim} | {criterion} | " + " | ".join(cells) + " |")
-    lines += ["", "Run time of each notebook (seconds):", "",
-              "| notebook | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    lines += [
+        "",
+        "Run time of each notebook (seconds):",
+        "",
+        "| notebook | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
     for nb in report["notebooks"]:
-        lines.append(f"| {nb} | " + " | ".join(
-            str(report["runs"].get(v, {}).get(nb, {}).get("seconds", "-")) for v in variants) + " |")
+        lines.append(
+            f"| {nb} | "
+            + " | ".join(str(report["runs"].get(v, {}).get(nb, {}).get("seconds", "-")) for v in variants)
+            + " |"
+        )
     errors = [(v, nb, r["error"]) for v, per in report["runs"].items() for nb, r in per.items() if r["error"]]
     if errors:
         lines += ["", "Notebook errors:", ""] + [f"- `{v}` {nb}: {e}" for v, nb, e in errors]
     return "\n".join(lines) + "\n"
 
 
-def build_report(runs: dict[str, dict[str, dict]], variants: list[Variant], notebooks: list[Path],
-                 earlier: dict | None, wall_time_s: float, command: str) -> dict:
+def build_report(
+    runs: dict[str, dict[str, dict]],
+    variants: list[Variant],
+    notebooks: list[Path],
+    earlier: dict | None,
+    wall_time_s: float,
+    command: str,
+) -> dict:
     """The sweep's report from the runs so far, folding in ``earlier``'s notebooks that were not run now."""
     import copy
 
@@ -193,7 +220,8 @@ def build_report(runs: dict[str, dict[str, dict]], variants: list[Variant], note
             for variant, results in row["results"].items():
                 if (variant, row["notebook"]) in kept:
                     runs[variant][row["notebook"]]["claims"] += [
-                        {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results]
+                        {"claim": row["claim"], "criterion": row["criterion"], **r} for r in results
+                    ]
         notebooks = sorted({*notebooks, *(NOTEBOOKS_DIR / nb for nb in earlier["notebooks"])})
     claims = collect(runs)
     checks = sum(len(rs) for row in claims for rs in row["results"].values())
@@ -203,18 +231,33 @@ def build_report(runs: dict[str, dict[str, dict]], variants: list[Variant], note
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "avx512": "avx512f" in cpu_flags(),
-                    "avx2": "avx2" in cpu_flags(), "torch": torch.__version__, "python": platform.python_version(),
-                    "system": f"{platform.system()} {platform.machine()}"},
-        "variants": [{"name": v.name, "seed": v.seed, "threads": v.threads, "arithmetic": v.arithmetic_name,
-                      "env": v.env()} for v in variants],
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "avx512": "avx512f" in cpu_flags(),
+            "avx2": "avx2" in cpu_flags(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.machine()}",
+        },
+        "variants": [
+            {"name": v.name, "seed": v.seed, "threads": v.threads, "arithmetic": v.arithmetic_name, "env": v.env()}
+            for v in variants
+        ],
         "notebooks": [p.name for p in notebooks],
         "wall_time_s": round(wall_time_s, 1),
-        "summary": {"claims": len(claims), "checks": checks, "failed": failed, "notebook_errors": errors,
-                    "runs_missing": not_run},
+        "summary": {
+            "claims": len(claims),
+            "checks": checks,
+            "failed": failed,
+            "notebook_errors": errors,
+            "runs_missing": not_run,
+        },
         "claims": claims,
-        "runs": {v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])}
-                     for nb, r in per.items()} for v, per in runs.items()},
+        "runs": {
+            v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])} for nb, r in per.items()}
+            for v, per in runs.items()
+        },
     }
 
 
@@ -230,11 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resblock.claims_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", nargs="+", help="notebook numbers to run (default: all), e.g. 03 07")
     parser.add_argument("--variants", nargs="+", help="variant names to run (default: all of them)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "claims_sweep.json",
-                        help="the JSON report (a .md summary is written beside it)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR / "claims_sweep.json",
+        help="the JSON report (a .md summary is written beside it)",
+    )
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
-    parser.add_argument("--update", action="store_true",
-                        help="keep the results already in --out; replace only the (variant, notebook) runs made now")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the results already in --out; replace only the (variant, notebook) runs made now",
+    )
     args = parser.parse_args(argv)
     variants = default_variants()
     if args.variants:
@@ -265,17 +315,21 @@ def main(argv: list[str] | None = None) -> int:
             run = run_notebook(nb, variant, workdir, timeout=args.timeout, core=core)
             with lock:  # the report on disk keeps every run so far: an interrupted sweep loses only the one in hand
                 runs[variant.name][nb.name] = run
-                write_report(build_report(runs, reported, notebooks, earlier, time.perf_counter() - start, command),
-                             args.out)
+                write_report(
+                    build_report(runs, reported, notebooks, earlier, time.perf_counter() - start, command), args.out
+                )
             failed = sum(not c["holds"] for c in run["claims"])
-            print(f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
-                  + (f", ERROR: {run['error']}" if run["error"] else ""), flush=True)
+            print(
+                f"[{variant.name}] {nb.name}: {run['seconds']:.0f} s, {len(run['claims'])} claims, {failed} failed"
+                + (f", ERROR: {run['error']}" if run["error"] else ""),
+                flush=True,
+            )
 
     with tempfile.TemporaryDirectory(prefix="claims-sweep-") as tmp:
         # One-thread variants run two at a time, each pinned to its own core (when there are two);
         # the others run alone, so each variant sees the machine it describes.
         single = [v for v in variants if v.threads == 1] if (os.cpu_count() or 1) >= 2 else []
-        for pair in (single[i:i + 2] for i in range(0, len(single), 2)):
+        for pair in (single[i : i + 2] for i in range(0, len(single), 2)):
             with ThreadPoolExecutor(len(pair)) as pool:
                 list(pool.map(lambda vc: sweep(vc[0], Path(tmp), core=vc[1]), zip(pair, range(len(pair)))))
         for variant in (v for v in variants if v not in single):
@@ -283,9 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(runs, reported, notebooks, earlier, time.perf_counter() - start, command)
     write_report(report, args.out)
     summary = report["summary"]
-    print(f"\n{summary['claims']} claims, {summary['checks']} checks, {summary['failed']} failed, "
-          f"{summary['notebook_errors']} notebook errors in {report['wall_time_s'] / 60:.1f} minutes; "
-          f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    print(
+        f"\n{summary['claims']} claims, {summary['checks']} checks, {summary['failed']} failed, "
+        f"{summary['notebook_errors']} notebook errors in {report['wall_time_s'] / 60:.1f} minutes; "
+        f"wrote {args.out} and {args.out.with_suffix('.md')}"
+    )
     return 1 if summary["failed"] or summary["notebook_errors"] or summary["runs_missing"] else 0
 
 

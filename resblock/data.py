@@ -25,8 +25,16 @@ import numpy as np
 import torch
 
 CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -76,7 +84,9 @@ def _explicit_dir(root: str | os.PathLike | None = None) -> tuple[Path, str] | N
     """The folder the learner named (``root``, else $RESBLOCK_DATA) and how it was named, or None."""
     if root is not None:
         if not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"root must be a folder path (a str or pathlib.Path) or None, got {type(root).__name__} {root!r}.")
+            raise TypeError(
+                f"root must be a folder path (a str or pathlib.Path) or None, got {type(root).__name__} {root!r}."
+            )
         if str(root).strip():
             return Path(root).expanduser(), "the folder you passed"
     env = os.environ.get("RESBLOCK_DATA", "").strip()
@@ -184,7 +194,7 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DatasetCorruptError(f"{path} is not an idx file of unsigned bytes.")
     ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise DatasetCorruptError(f"{path} holds {data.size} values, its header promises {dims}.")
@@ -210,13 +220,20 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = T
     explicit = _explicit_dir(root)
     if explicit is not None:  # a folder the learner named is used or refused, never silently passed over
         folder, how = explicit
-        alone = (" A folder you name is the only one searched: "
-                 + ("pass none" if how.startswith("the folder") else "unset RESBLOCK_DATA") + " to search the usual places.")
+        alone = (
+            " A folder you name is the only one searched: "
+            + ("pass none" if how.startswith("the folder") else "unset RESBLOCK_DATA")
+            + " to search the usual places."
+        )
         if not folder.exists():
-            raise DatasetNotFoundError(f"{folder} ({how}) does not exist; check the path.{alone}\n\n" + how_to_get_data(root))
+            raise DatasetNotFoundError(
+                f"{folder} ({how}) does not exist; check the path.{alone}\n\n" + how_to_get_data(root)
+            )
         if not folder.is_dir():
-            raise DatasetNotFoundError(f"{folder} ({how}) is a file; name the folder that holds the four .gz files."
-                                       f"{alone}\n\n" + how_to_get_data(root))
+            raise DatasetNotFoundError(
+                f"{folder} ({how}) is a file; name the folder that holds the four .gz files."
+                f"{alone}\n\n" + how_to_get_data(root)
+            )
         missing = [n for n in FILES if not (folder / n).is_file()]
         if missing:
             raise DatasetNotFoundError(

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +38,22 @@ NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et 
 FINAL_FRACTION = 0.1  # "final training loss" = mean step loss over the last tenth of the run
 # Fields of a results file that notebook 03 and the tests read; load_results checks them.
 RESULT_FIELDS = ("experiment", "config", "seeds", "nets", "runs", "environment", "wall_time_s", "command", "created")
-RUN_FIELDS = ("net", "depth", "shortcut", "seed", "steps", "step_loss", "eval_step", "eval_epoch",
-              "train_loss", "test_error", "final_train_loss", "final_test_error", "wall_time_s", "images_per_s")
+RUN_FIELDS = (
+    "net",
+    "depth",
+    "shortcut",
+    "seed",
+    "steps",
+    "step_loss",
+    "eval_step",
+    "eval_epoch",
+    "train_loss",
+    "test_error",
+    "final_train_loss",
+    "final_test_error",
+    "wall_time_s",
+    "images_per_s",
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,11 @@ class DegradationConfig:
 
     def __post_init__(self) -> None:
         w = self.widths
-        if (not isinstance(w, (tuple, list)) or len(w) != 3
-                or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in w)):
+        if (
+            not isinstance(w, (tuple, list))
+            or len(w) != 3
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in w)
+        ):
             raise ValueError(f"widths must be three positive channel counts, e.g. (8, 16, 32); got {self.widths!r}.")
         if isinstance(self.pool, bool) or self.pool not in (1, 2, 4):
             raise ValueError(f"pool must be 1 (28x28), 2 (14x14) or 4 (7x7), got {self.pool!r}.")
@@ -83,10 +101,18 @@ class DegradationConfig:
     def train_config(self, seed: int) -> TrainConfig:
         """The TrainConfig of one run: plain cross-entropy (no label smoothing), no augmentation."""
         return TrainConfig(
-            batch_size=self.batch_size, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
             label_smoothing=0.0,  # so that "training loss" is the plain cross-entropy the paper's curves show
-            epochs=self.epochs, warmup=self.warmup, final_lr=0.0, augment=False,  # Fig. 6 is about optimisation
-            seed=seed, eval_every=self.eval_every, eval_images=self.eval_images,
+            epochs=self.epochs,
+            warmup=self.warmup,
+            final_lr=0.0,
+            augment=False,  # Fig. 6 is about optimisation
+            seed=seed,
+            eval_every=self.eval_every,
+            eval_images=self.eval_images,
         )
 
     def steps(self, n_train: int = 60_000) -> int:
@@ -101,8 +127,9 @@ FULL = DegradationConfig()
 # The live run of notebook 03: 300 steps of batch 32 at half width and half resolution, about a
 # minute for all four nets on 2 CPU cores. Batch 32, not 128: a step costs little less at 128 on
 # such small tensors, and at least ~300 steps are needed for ResNet-56 to settle (measured).
-LIVE = DegradationConfig(subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_images=2_000,
-                         eval_every=0.25, eval_images=1_000)
+LIVE = DegradationConfig(
+    subset=9_600, batch_size=32, lr=0.05, epochs=1.0, test_images=2_000, eval_every=0.25, eval_images=1_000
+)
 
 
 def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -144,10 +171,14 @@ def make_identity(block: PlainBlock) -> PlainBlock:
     can be the identity on the non-negative outputs of a ReLU: centre-tap convolutions and neutral BNs.
     """
     if not isinstance(block, BasicBlock) or block.has_shortcut:
-        raise ValueError(f"make_identity takes a PlainBlock (a residual block with identity weights computes 2x), "
-                         f"got {type(block).__name__}.")
+        raise ValueError(
+            f"make_identity takes a PlainBlock (a residual block with identity weights computes 2x), "
+            f"got {type(block).__name__}."
+        )
     if block.conv1.in_channels != block.conv2.out_channels or block.conv1.stride != (1, 1):
-        raise ValueError("make_identity needs a block whose input and output shapes agree (stride 1, in = out channels).")
+        raise ValueError(
+            "make_identity needs a block whose input and output shapes agree (stride 1, in = out channels)."
+        )
     with torch.no_grad():
         for conv in (block.conv1, block.conv2):
             conv.weight.zero_()
@@ -165,8 +196,10 @@ def embed_shallow(shallow: ResNet, depth: int) -> ResNet:
     """A deeper plain net computing exactly what ``shallow`` computes (in eval mode): its blocks, then identities."""
     c = shallow.config
     if c.shortcut or depth < c.depth:
-        raise ValueError(f"embed_shallow takes a plain net and a depth at least its own ({c.depth}), got "
-                         f"shortcut={c.shortcut}, depth={depth}.")
+        raise ValueError(
+            f"embed_shallow takes a plain net and a depth at least its own ({c.depth}), got "
+            f"shortcut={c.shortcut}, depth={depth}."
+        )
     deep = ResNet(replace(c, depth=depth))
     deep.load_state_dict(shallow.state_dict(), strict=False)  # stem, head, and each stage's first blocks
     n = c.blocks_per_stage
@@ -176,8 +209,14 @@ def embed_shallow(shallow: ResNet, depth: int) -> ResNet:
     return deep.to(next(shallow.parameters()).device).eval()
 
 
-def train_net(name: str, tensors, config: DegradationConfig, seed: int, progress: bool = False,
-              device: str | torch.device | None = None) -> tuple[dict[str, Any], torch.nn.Module]:
+def train_net(
+    name: str,
+    tensors,
+    config: DegradationConfig,
+    seed: int,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> tuple[dict[str, Any], torch.nn.Module]:
     """Train one named net with ``resblock.train.fit``; return its run record (the fields in RUN_FIELDS) and the model."""
     x, y, tx, ty = tensors
     depth, shortcut = parse_net(name)
@@ -188,9 +227,14 @@ def train_net(name: str, tensors, config: DegradationConfig, seed: int, progress
         raise KeyboardInterrupt(f"{name} (seed {seed}) was stopped after {h.steps} steps; no record kept.")
     train_time = h.time[-1] if h.time else math.nan
     record = {
-        "net": name, "depth": depth, "shortcut": shortcut, "seed": seed, "steps": h.steps,
+        "net": name,
+        "depth": depth,
+        "shortcut": shortcut,
+        "seed": seed,
+        "steps": h.steps,
         "step_loss": [round(v, 4) for v in h.loss],
-        "eval_step": list(h.eval_step), "eval_epoch": [round(e, 4) for e in h.eval_epoch],
+        "eval_step": list(h.eval_step),
+        "eval_epoch": [round(e, 4) for e in h.eval_epoch],
         "train_loss": [round(v, 4) for v in h.train_loss],  # mean step loss since the previous evaluation
         "test_error": [round(1.0 - a, 4) for a in h.test_acc],  # the last one on all `test_images`
         "final_train_loss": round(final_train_loss(h.loss), 4),
@@ -266,7 +310,9 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for r in p["runs"]:
             key = (r["net"], r["seed"])
             if key in seen:
-                raise ValueError(f"{r['net']} with seed {r['seed']} appears in more than one file; merge each run once.")
+                raise ValueError(
+                    f"{r['net']} with seed {r['seed']} appears in more than one file; merge each run once."
+                )
             seen.add(key)
             runs.append(r)
     runs.sort(key=lambda r: (r["seed"], NETS.index(r["net"]) if r["net"] in NETS else len(NETS), r["net"]))
@@ -355,8 +401,9 @@ def summary_table(results: dict[str, Any]) -> str:
         losses = [rs[s]["final_train_loss"] if s in rs else math.nan for s in seeds]
         errors = [r["final_test_error"] for r in rs.values()]
         mean = sum(v for v in losses if not math.isnan(v)) / max(1, sum(not math.isnan(v) for v in losses))
-        lines.append(f"{net:9s}" + "".join(f"  {v:8.3f}" for v in losses)
-                     + f"  {mean:7.3f}   | {sum(errors) / len(errors):.3f}")
+        lines.append(
+            f"{net:9s}" + "".join(f"  {v:8.3f}" for v in losses) + f"  {mean:7.3f}   | {sum(errors) / len(errors):.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -381,8 +428,24 @@ def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
 
 
 __all__ = [
-    "DegradationConfig", "FULL", "LIVE", "NETS", "build_net", "config_of", "degradation_per_seed", "embed_shallow",
-    "final_losses", "final_train_loss", "load_results", "make_identity", "merge_results", "paper_vs_ours",
-    "parse_net", "prepare_data", "run_degradation",
-    "save_results", "summary_table", "train_net",
+    "DegradationConfig",
+    "FULL",
+    "LIVE",
+    "NETS",
+    "build_net",
+    "config_of",
+    "degradation_per_seed",
+    "embed_shallow",
+    "final_losses",
+    "final_train_loss",
+    "load_results",
+    "make_identity",
+    "merge_results",
+    "paper_vs_ours",
+    "parse_net",
+    "prepare_data",
+    "run_degradation",
+    "save_results",
+    "summary_table",
+    "train_net",
 ]

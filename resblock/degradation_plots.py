@@ -6,7 +6,8 @@ The results they draw (a dict, as ``resblock.degradation.run_degradation`` retur
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from resblock.degradation import final_losses, parse_net
 from resblock.evaluation import smooth
@@ -28,11 +29,17 @@ def _look(net: str) -> dict[str, Any]:
     """Line keywords for ``net``: colour and marker by depth, line style and marker fill by family."""
     depth, shortcut = parse_net(net)
     colour, marker = _DEPTH_LOOK.get(depth, (OKABE_ITO["green"], "^"))
-    return {"color": colour, "ls": "-" if shortcut else "--", "marker": marker, **({} if shortcut else {"mfc": "white"})}
+    return {
+        "color": colour,
+        "ls": "-" if shortcut else "--",
+        "marker": marker,
+        **({} if shortcut else {"mfc": "white"}),
+    }
 
 
-def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25,
-                       log: bool = False):
+def plot_training_loss(
+    results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25, log: bool = False
+):
     """Training loss per step (running mean of ``window`` steps): the mean over seeds, with the seeds' range shaded."""
     ax = new_axes(ax, (5, 3.4))
     for net in nets or results["nets"]:
@@ -46,8 +53,14 @@ def plot_training_loss(results: dict[str, Any], nets: Sequence[str] | None = Non
         steps = range(1, n + 1)
         ax.plot(steps, mean, lw=1.5, label=_label(net), markevery=markevery(n, 8), ms=5, **look)
         if len(curves) > 1:
-            ax.fill_between(steps, [min(c[i] for c in curves) for i in range(n)],
-                            [max(c[i] for c in curves) for i in range(n)], color=colour, alpha=0.15, lw=0)
+            ax.fill_between(
+                steps,
+                [min(c[i] for c in curves) for i in range(n)],
+                [max(c[i] for c in curves) for i in range(n)],
+                color=colour,
+                alpha=0.15,
+                lw=0,
+            )
     ax.set(xlabel="SGD step", ylabel="training loss (cross-entropy)", title="training loss")
     if log:
         ax.set_yscale("log")
@@ -77,8 +90,16 @@ def plot_final_losses(results: dict[str, Any], ax=None):
     for i, net in enumerate(results["nets"]):
         values = list(f.get(net, {}).values())
         colour, plain = _look(net)["color"], not parse_net(net)[1]  # plain: pale and hatched, residual: solid
-        ax.bar(i, sum(values) / len(values), color=colour, alpha=0.35 if plain else 0.7, width=0.6,
-               hatch="//" if plain else None, edgecolor=colour, lw=1)
+        ax.bar(
+            i,
+            sum(values) / len(values),
+            color=colour,
+            alpha=0.35 if plain else 0.7,
+            width=0.6,
+            hatch="//" if plain else None,
+            edgecolor=colour,
+            lw=1,
+        )
         ax.plot([i] * len(values), values, "k.", ms=6)
     ax.set_xticks(range(len(results["nets"])), [_label(n) for n in results["nets"]])
     ax.set(ylabel="final training loss", title="final training loss (dots: seeds)")

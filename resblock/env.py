@@ -9,7 +9,6 @@ import random
 import numpy as np
 import torch
 
-
 SEED_VARIABLE = "RESBLOCK_SEED"  # the one knob that moves every seed in the course
 
 
@@ -60,17 +59,23 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(choice)
     except RuntimeError:
-        raise ValueError(f"{source} {choice!r} is not a device PyTorch knows; use 'cpu', 'cuda', 'cuda:N' or 'mps'.") from None
+        raise ValueError(
+            f"{source} {choice!r} is not a device PyTorch knows; use 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {choice!r} was asked for, but PyTorch sees no CUDA GPU here; use 'cpu'.")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {choice!r} was asked for, but PyTorch sees {torch.cuda.device_count()} "
-                             f"GPU(s), numbered from 0; use 'cuda' or 'cuda:0'.")
+            raise ValueError(
+                f"device {choice!r} was asked for, but PyTorch sees {torch.cuda.device_count()} "
+                f"GPU(s), numbered from 0; use 'cuda' or 'cuda:0'."
+            )
     elif device.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ValueError(f"device {choice!r} (Apple's GPU) was asked for, but it is not available here "
-                             "(it exists only on Apple silicon Macs); use 'cpu'.")
+            raise ValueError(
+                f"device {choice!r} (Apple's GPU) was asked for, but it is not available here "
+                "(it exists only on Apple silicon Macs); use 'cpu'."
+            )
     elif device.type != "cpu":
         raise ValueError(f"{source} {choice!r}: the course runs on 'cpu', 'cuda' or 'mps', not {device.type!r}.")
     return device

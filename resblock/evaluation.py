@@ -6,7 +6,7 @@ Their pictures are in ``resblock.evaluation_plots``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -59,8 +59,10 @@ def misclassified(predicted: torch.Tensor, labels: torch.Tensor, limit: int | No
         limit = check_int("limit", limit, low=0, what=" (how many indices to return; None for all)")
     for name, t in (("predicted", predicted), ("labels", labels)):
         if not isinstance(t, torch.Tensor) or t.dim() != 1:
-            raise ValueError(f"{name} must be a 1-D tensor of class indices, got "
-                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}.")
+            raise ValueError(
+                f"{name} must be a 1-D tensor of class indices, got "
+                f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}."
+            )
     if predicted.shape != labels.shape:
         raise ValueError(f"predicted and labels must have the same length, got {len(predicted)} and {len(labels)}.")
     wrong = torch.nonzero(predicted.cpu() != labels.cpu()).flatten()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # name -> (add_arguments(parser), run(args)); each experiment registers itself below.
 EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -28,8 +29,9 @@ class UsageError(ValueError):
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one experiment; a mistake prints one line and returns 2."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="name", required=True)
     for name, (add_arguments, _) in EXPERIMENTS.items():
         add_arguments(sub.add_parser(name))
@@ -39,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return EXPERIMENTS[args.name][1](args)
     except KeyboardInterrupt:
-        print(f"{PROG} {args.name}: interrupted; files already written are complete, nothing was half-written.",
-              file=sys.stderr)
+        print(
+            f"{PROG} {args.name}: interrupted; files already written are complete, nothing was half-written.",
+            file=sys.stderr,
+        )
         return 130
     except (ValueError, OSError, TrainingError) as e:  # our messages say what to do; no traceback to read past
         print(f"{PROG} {args.name}: error: {e}", file=sys.stderr)
@@ -63,15 +67,26 @@ COMMITTED_SEEDS = (0, 1, 2)  # the seeds of results/degradation.json and results
 
 
 def _degradation_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Train plain-20, plain-56, ResNet-20 and ResNet-56 with one recipe (He et al. Fig. 6) "
-                          "and save their training curves. Long runs can be split (by --seeds or --nets) and "
-                          "joined with --merge. The committed recipe (a preset, seeds 0 1 2, all four nets) "
-                          "writes results/degradation.json or degradation_live.json; any other recipe writes "
-                          "a file named after what it changed. An existing file is replaced only with --force.")
-    parser.add_argument("--preset", choices=("full", "live"), default="full",
-                        help="full: the results/degradation.json recipe; live: notebook 03's small live run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(COMMITTED_SEEDS),
-                        help="seeds of the weights and batch order (default: 0 1 2, as committed)")
+    parser.description = (
+        "Train plain-20, plain-56, ResNet-20 and ResNet-56 with one recipe (He et al. Fig. 6) "
+        "and save their training curves. Long runs can be split (by --seeds or --nets) and "
+        "joined with --merge. The committed recipe (a preset, seeds 0 1 2, all four nets) "
+        "writes results/degradation.json or degradation_live.json; any other recipe writes "
+        "a file named after what it changed. An existing file is replaced only with --force."
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("full", "live"),
+        default="full",
+        help="full: the results/degradation.json recipe; live: notebook 03's small live run",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(COMMITTED_SEEDS),
+        help="seeds of the weights and batch order (default: 0 1 2, as committed)",
+    )
     parser.add_argument("--nets", nargs="+", default=None, help="subset of plain20 plain56 resnet20 resnet56")
     parser.add_argument("--epochs", type=float, default=None, help="passes over the training subset")
     parser.add_argument("--subset", type=int, default=None, help="training images used")
@@ -80,11 +95,19 @@ def _degradation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="images per SGD step")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU when there is one)")
-    parser.add_argument("--merge", nargs="+", metavar="FILE", default=None,
-                        help="instead of training, merge these results files (same recipe) into --out")
-    parser.add_argument("--out", default=None,
-                        help="results file (default: the committed file's name for the committed recipe, "
-                             "else a name derived from the recipe)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="instead of training, merge these results files (same recipe) into --out",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="results file (default: the committed file's name for the committed recipe, "
+        "else a name derived from the recipe)",
+    )
     parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
 
 
@@ -96,7 +119,9 @@ def _format(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def degradation_results_path(config, seeds, nets, preset: str | None = None, folder: Path | None = None) -> tuple[Path, bool]:
+def degradation_results_path(
+    config, seeds, nets, preset: str | None = None, folder: Path | None = None
+) -> tuple[Path, bool]:
     """Where a degradation run's results go by default, and whether that is a committed file.
 
     The committed recipe (a preset's config, seeds 0 1 2, all four nets) gives results/degradation.json
@@ -109,8 +134,11 @@ def degradation_results_path(config, seeds, nets, preset: str | None = None, fol
     presets = {"full": ("degradation", deg.FULL), "live": ("degradation_live", deg.LIVE)}
 
     def changes(p):
-        return [f"{f.name.replace('_', '')}{_format(getattr(config, f.name))}" for f in fields(p)
-                if getattr(config, f.name) != getattr(p, f.name)]
+        return [
+            f"{f.name.replace('_', '')}{_format(getattr(config, f.name))}"
+            for f in fields(p)
+            if getattr(config, f.name) != getattr(p, f.name)
+        ]
 
     if preset is None:  # merged files: whichever preset the recipe is closest to
         preset = min(presets, key=lambda k: len(changes(presets[k][1])))
@@ -140,8 +168,11 @@ def _degradation_run(args: argparse.Namespace) -> int:
         nets = args.nets or list(deg.NETS)
         for name in nets:
             deg.parse_net(name)
-        changes = {k: getattr(args, k) for k in ("epochs", "subset", "pool", "batch_size", "lr")
-                   if getattr(args, k) is not None}
+        changes = {
+            k: getattr(args, k)
+            for k in ("epochs", "subset", "pool", "batch_size", "lr")
+            if getattr(args, k) is not None
+        }
         if args.width is not None:
             changes["widths"] = (args.width, 2 * args.width, 4 * args.width)
         config = replace({"full": deg.FULL, "live": deg.LIVE}[preset], **changes)  # checks every value
@@ -152,28 +183,43 @@ def _degradation_run(args: argparse.Namespace) -> int:
         out, committed = Path(args.out).expanduser(), False
         if out.is_dir():
             raise UsageError(f"--out {out} is a folder; give a file name, e.g. {out / 'degradation_trial.json'}.")
-        committed = out.resolve() in {(files.RESULTS_DIR / n).resolve() for n in ("degradation.json", "degradation_live.json")}
+        committed = out.resolve() in {
+            (files.RESULTS_DIR / n).resolve() for n in ("degradation.json", "degradation_live.json")
+        }
     else:
         out, committed = degradation_results_path(config, seeds, nets, preset)
         if not committed:
-            print(f"note: this is not the committed recipe, so the results go to {out} "
-                  "(notebook 03 keeps reading the committed file).", flush=True)
+            print(
+                f"note: this is not the committed recipe, so the results go to {out} "
+                "(notebook 03 keeps reading the committed file).",
+                flush=True,
+            )
     _refuse_to_replace(out, args.force, committed, "results notebook 03 reads")
     files.check_writable_folder(out.parent, "the results file")  # before the training, not after
 
     if not args.merge:
+
         def report(run: dict[str, Any], model) -> None:
-            print(f"{run['net']:9s} seed {run['seed']}: final training loss {run['final_train_loss']:.3f}, "
-                  f"test error {run['final_test_error']:.3f}, {run['wall_time_s']:.0f} s "
-                  f"({run['images_per_s']:.0f} images/s)", flush=True)
+            print(
+                f"{run['net']:9s} seed {run['seed']}: final training loss {run['final_train_loss']:.3f}, "
+                f"test error {run['final_test_error']:.3f}, {run['wall_time_s']:.0f} s "
+                f"({run['images_per_s']:.0f} images/s)",
+                flush=True,
+            )
 
         command = f"{PROG} degradation --preset {preset} --seeds " + " ".join(map(str, seeds))
         for flag in ("nets", "epochs", "subset", "width", "pool", "batch_size", "lr"):
             value = getattr(args, flag)
             if value is not None:
                 command += f" --{flag.replace('_', '-')} " + (" ".join(value) if flag == "nets" else str(value))
-        results = deg.run_degradation(config, seeds=seeds, nets=nets, device=args.device,
-                                      on_run=report, command=command + (f" --out {args.out}" if args.out else ""))
+        results = deg.run_degradation(
+            config,
+            seeds=seeds,
+            nets=nets,
+            device=args.device,
+            on_run=report,
+            command=command + (f" --out {args.out}" if args.out else ""),
+        )
     deg.save_results(results, out)
     print(deg.summary_table(results))
     print(f"plain-56 trains worse than plain-20 and ResNet-56, per seed: {deg.degradation_per_seed(results)}")
@@ -188,10 +234,16 @@ EXPERIMENTS["degradation"] = (_degradation_arguments, _degradation_run)  # resul
 
 
 def _landscape_nets_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Train the four small nets of notebooks 05 and 06 and save them under results/nets/. "
-                          "Existing checkpoints are replaced only with --force.")
-    parser.add_argument("--nets", nargs="+", default=None,
-                        help="which of plain20 resnet20 plain56 resnet56 to train (default: all four)")
+    parser.description = (
+        "Train the four small nets of notebooks 05 and 06 and save them under results/nets/. "
+        "Existing checkpoints are replaced only with --force."
+    )
+    parser.add_argument(
+        "--nets",
+        nargs="+",
+        default=None,
+        help="which of plain20 resnet20 plain56 resnet56 to train (default: all four)",
+    )
     parser.add_argument("--out", default=None, help="folder for the checkpoints (default: results/nets)")
     parser.add_argument("--force", action="store_true", help="replace existing checkpoints")
 
@@ -207,16 +259,23 @@ EXPERIMENTS["landscape-nets"] = (_landscape_nets_arguments, _landscape_nets_run)
 
 
 def _landscape_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Compute the 2-D loss slice of each trained net. The committed recipe (grid 21, span 1, "
-                          "subset 500 for the 20-layer nets and 250 for the 56-layer ones, direction seeds 1 2) "
-                          "writes results/landscape_NAME.json; any other recipe writes a name derived from it. "
-                          "An existing file is replaced only with --force.")
-    parser.add_argument("--nets", nargs="+", default=None,
-                        help="which of plain20 resnet20 plain56 resnet56 to map (default: all four)")
+    parser.description = (
+        "Compute the 2-D loss slice of each trained net. The committed recipe (grid 21, span 1, "
+        "subset 500 for the 20-layer nets and 250 for the 56-layer ones, direction seeds 1 2) "
+        "writes results/landscape_NAME.json; any other recipe writes a name derived from it. "
+        "An existing file is replaced only with --force."
+    )
+    parser.add_argument(
+        "--nets", nargs="+", default=None, help="which of plain20 resnet20 plain56 resnet56 to map (default: all four)"
+    )
     parser.add_argument("--grid", type=int, default=21, help="points per axis of the 2-D slice (3 to 101)")
     parser.add_argument("--span", type=float, default=1.0, help="the slice covers [-span, span] along each direction")
-    parser.add_argument("--subset", type=int, default=None,
-                        help="training images the loss is evaluated on (default: the committed 500 or 250)")
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=None,
+        help="training images the loss is evaluated on (default: the committed 500 or 250)",
+    )
     parser.add_argument("--out", default=None, help="folder for the results files (default: results/)")
     parser.add_argument("--force", action="store_true", help="replace existing results files")
 

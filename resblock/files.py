@@ -21,7 +21,9 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "results") -> P
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise OSError(f"cannot write {what} to {folder}: {e.strerror or e}; choose a folder you can write to.") from None
+        raise OSError(
+            f"cannot write {what} to {folder}: {e.strerror or e}; choose a folder you can write to."
+        ) from None
     return folder
 
 

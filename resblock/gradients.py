@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -366,7 +366,9 @@ def lag1_autocorrelation(values: torch.Tensor) -> float:
 def strip_batchnorm(module: nn.Module) -> nn.Module:
     """Replace every BatchNorm2d in ``module`` by the identity, in place, and return it: the unnormalised conv net (notebook 02)."""
     if not isinstance(module, nn.Module):
-        raise ValueError(f"strip_batchnorm takes a torch.nn.Module, e.g. a resblock.models.ResNet; got {type(module).__name__}.")
+        raise ValueError(
+            f"strip_batchnorm takes a torch.nn.Module, e.g. a resblock.models.ResNet; got {type(module).__name__}."
+        )
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
             setattr(module, name, nn.Identity())

@@ -8,7 +8,7 @@ so an extreme setting gives a readable figure, not a traceback or a silently emp
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import ticker
@@ -17,8 +17,12 @@ from matplotlib.axes import Axes
 from resblock.gradients import BlockSplit
 from resblock.style import OKABE_ITO, PLAIN, RESIDUAL, markevery, new_axes, series_style
 
-COLOURS = {"plain": PLAIN["color"], "residual": RESIDUAL["color"], "shortcut": OKABE_ITO["green"],
-           "branch": OKABE_ITO["purple"]}
+COLOURS = {
+    "plain": PLAIN["color"],
+    "residual": RESIDUAL["color"],
+    "shortcut": OKABE_ITO["green"],
+    "branch": OKABE_ITO["purple"],
+}
 
 
 def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
@@ -32,7 +36,13 @@ def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
     ):
         if mask.any():
             idx = np.flatnonzero(mask) + 1
-            where = f"{idx[0]}" if len(idx) == 1 else f"{idx[0]}-{idx[-1]}" if idx[-1] - idx[0] + 1 == len(idx) else f"{len(idx)} of them"
+            where = (
+                f"{idx[0]}"
+                if len(idx) == 1
+                else f"{idx[0]}-{idx[-1]}"
+                if idx[-1] - idx[0] + 1 == len(idx)
+                else f"{len(idx)} of them"
+            )
             parts.append(f"{what} at layer{'s' if len(idx) > 1 else ''} {where}")
     return f"{label}: " + "; ".join(parts) + " - not drawn" if parts else None
 
@@ -40,7 +50,14 @@ def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
 def draw_note(ax: Axes, text: str) -> Axes:
     """Write ``text`` in a box inside ``ax`` (warnings about the data, shown with the figure)."""
     ax.text(
-        0.02, 0.03, text, transform=ax.transAxes, fontsize=8, va="bottom", ha="left", wrap=True,
+        0.02,
+        0.03,
+        text,
+        transform=ax.transAxes,
+        fontsize=8,
+        va="bottom",
+        ha="left",
+        wrap=True,
         bbox={"boxstyle": "round", "facecolor": "#fff3cd", "edgecolor": "#d4a017", "alpha": 0.95},
     )
     return ax
@@ -68,7 +85,9 @@ def _plain_log_labels(ax: Axes) -> None:
     # Few ticks, no minor ones: a range of 1e-20..1e0 otherwise makes hundreds of tick objects.
     ax.yaxis.set_major_locator(ticker.LogLocator(numticks=7))
     ax.yaxis.set_minor_locator(ticker.NullLocator())
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-")))
+    ax.yaxis.set_major_formatter(
+        ticker.FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-"))
+    )
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
@@ -132,18 +151,34 @@ def plot_gradient_split(splits: Sequence[BlockSplit], ax: Axes | None = None, ti
         "through the shortcut": {"color": COLOURS["shortcut"], "ls": "-.", "marker": "^"},
         "through the branch": {"color": COLOURS["branch"], "ls": ":", "marker": "s", "mfc": "white"},
     }
-    return plot_layer_values(curves, ax=ax, ylabel="||dL/d(block input)||", xlabel="block (1 = input side)",
-                             title=title, styles=styles)
+    return plot_layer_values(
+        curves, ax=ax, ylabel="||dL/d(block input)||", xlabel="block (1 = input side)", title=title, styles=styles
+    )
 
 
 def plot_split_shares(splits: Sequence[BlockSplit], ax: Axes | None = None, title: str | None = None) -> Axes:
     """Per block: the shortcut's and the branch's share of dL/dx (projections onto it; they add to 1)."""
     ax = new_axes(ax)
     x = np.arange(1, len(splits) + 1)
-    ax.plot(x, [s.shortcut_share for s in splits], color=COLOURS["shortcut"], ls="-.", marker="^", ms=4,
-            label="shortcut share")
-    ax.plot(x, [s.branch_share for s in splits], color=COLOURS["branch"], ls=":", marker="s", mfc="white", ms=4,
-            label="branch share")
+    ax.plot(
+        x,
+        [s.shortcut_share for s in splits],
+        color=COLOURS["shortcut"],
+        ls="-.",
+        marker="^",
+        ms=4,
+        label="shortcut share",
+    )
+    ax.plot(
+        x,
+        [s.branch_share for s in splits],
+        color=COLOURS["branch"],
+        ls=":",
+        marker="s",
+        mfc="white",
+        ms=4,
+        label="branch share",
+    )
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xlabel("block (1 = input side)")
     ax.set_ylabel("share of dL/d(block input)")

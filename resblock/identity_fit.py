@@ -53,7 +53,9 @@ def identity_stack(blocks: int, channels: int, residual: bool, zero_init_residua
     return stack
 
 
-def random_inputs(config: IdentityFitConfig, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+def random_inputs(
+    config: IdentityFitConfig, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """A batch of non-negative inputs, uniform on [0, 1]."""
     x = torch.rand(config.batch, config.channels, config.size, config.size, generator=generator)
     return x.to(device)
@@ -64,10 +66,14 @@ def identity_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(model(x), x)
 
 
-def fit_identity(model: nn.Module, config: IdentityFitConfig, seed: int | None = None, device: torch.device | str = "cpu") -> list[float]:
+def fit_identity(
+    model: nn.Module, config: IdentityFitConfig, seed: int | None = None, device: torch.device | str = "cpu"
+) -> list[float]:
     """Train ``model`` to output its input with Adam; return the training loss at every step."""
     model.to(device).train()
-    generator = torch.Generator().manual_seed(course_seed() if seed is None else seed)  # the same batches for every model compared
+    generator = torch.Generator().manual_seed(
+        course_seed() if seed is None else seed
+    )  # the same batches for every model compared
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = []
     for _ in range(config.steps):

@@ -17,8 +17,17 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
     ax = new_axes(ax, (7, 3.8))
     for i, (label, losses) in enumerate(curves.items()):
         # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
-        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=2, clip_on=False, zorder=3,
-                markevery=markevery(len(losses)), ms=5, **series_style(label, i))
+        ax.plot(
+            range(1, len(losses) + 1),
+            losses,
+            label=label,
+            lw=2,
+            clip_on=False,
+            zorder=3,
+            markevery=markevery(len(losses)),
+            ms=5,
+            **series_style(label, i),
+        )
     if baseline is not None:
         ax.axhline(baseline, color=GREY, ls=":", lw=1, label=f"predict the mean ({baseline:.3g})")
     ax.set_yscale("symlog", linthresh=1e-3)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -32,18 +32,33 @@ from resblock.train import eval_mode
 Direction = dict[str, torch.Tensor]
 
 __all__ = [
-    "Direction", "filter_normalize", "random_direction", "loss_at", "Line", "loss_along_direction",
-    "Surface", "loss_surface", "fixed_subset", "sharpness_ratio", "local_minima", "run_experiment", "load_results",
+    "Direction",
+    "filter_normalize",
+    "random_direction",
+    "loss_at",
+    "Line",
+    "loss_along_direction",
+    "Surface",
+    "loss_surface",
+    "fixed_subset",
+    "sharpness_ratio",
+    "local_minima",
+    "run_experiment",
+    "load_results",
 ]
 
 
 def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Rescale each filter (slice along dim 0) of ``direction`` to the norm of the same filter of ``weight`` (Li et al. eq. in sec. 4)."""
     if direction.shape != weight.shape:
-        raise ValueError(f"direction and weight must have the same shape, got {tuple(direction.shape)} and {tuple(weight.shape)}.")
+        raise ValueError(
+            f"direction and weight must have the same shape, got {tuple(direction.shape)} and {tuple(weight.shape)}."
+        )
     if weight.dim() < 2:
-        raise ValueError("filter normalisation applies to conv and linear weights (2 or more dims); "
-                         "biases and BN parameters get a zero direction instead.")
+        raise ValueError(
+            "filter normalisation applies to conv and linear weights (2 or more dims); "
+            "biases and BN parameters get a zero direction instead."
+        )
     # A conv weight (out, in, kh, kw) has `out` filters; a linear weight (out, in) has `out` rows,
     # each treated as a filter, as in the authors' code.
     d_norm = direction.flatten(1).norm(dim=1)
@@ -71,8 +86,10 @@ def _check_direction(model: nn.Module, direction: Direction) -> None:
     missing = [n for n in params if n not in direction]
     extra = [n for n in direction if n not in params]
     if missing or extra:
-        raise ValueError(f"the direction does not match the model's parameters (missing {missing[:3]}, "
-                         f"unknown {extra[:3]}); make it with random_direction(model).")
+        raise ValueError(
+            f"the direction does not match the model's parameters (missing {missing[:3]}, "
+            f"unknown {extra[:3]}); make it with random_direction(model)."
+        )
     for n, p in params.items():
         if direction[n].shape != p.shape:
             raise ValueError(f"direction[{n!r}] has shape {tuple(direction[n].shape)}, the parameter {tuple(p.shape)}.")
@@ -85,10 +102,14 @@ def _check_coords(name: str, values: Sequence[float]) -> None:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a list of numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.") from None
     if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be a non-empty 1-D list of finite numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.")
+        raise ValueError(
+            f"{name} must be a non-empty 1-D list of finite numbers, e.g. np.linspace(-1, 1, 21); got {values!r}."
+        )
 
 
-def fixed_subset(images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_subset(
+    images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same ``size`` examples every time (a seeded random choice), for evaluating a landscape."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(images):
         raise ValueError(f"size must lie in 1..{len(images)}, got {size!r}.")
@@ -98,7 +119,10 @@ def fixed_subset(images: torch.Tensor, labels: torch.Tensor, size: int, seed: in
 
 @torch.inference_mode()
 def loss_at(
-    model: nn.Module, offsets: Sequence[tuple[float, Direction]], images: torch.Tensor, labels: torch.Tensor,
+    model: nn.Module,
+    offsets: Sequence[tuple[float, Direction]],
+    images: torch.Tensor,
+    labels: torch.Tensor,
     batch_size: int = 1000,
 ) -> tuple[float, float]:
     """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
@@ -114,8 +138,8 @@ def loss_at(
     total, correct = 0.0, 0
     with eval_mode(model):
         for i in range(0, len(images), batch_size):
-            x = images[i: i + batch_size].to(device)
-            y = labels[i: i + batch_size].to(device)
+            x = images[i : i + batch_size].to(device)
+            y = labels[i : i + batch_size].to(device)
             logits = functional_call(model, state, (x,))
             total += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
@@ -134,15 +158,23 @@ class Line:
 
 
 def loss_along_direction(
-    model: nn.Module, direction: Direction, alphas: Sequence[float], images: torch.Tensor, labels: torch.Tensor,
+    model: nn.Module,
+    direction: Direction,
+    alphas: Sequence[float],
+    images: torch.Tensor,
+    labels: torch.Tensor,
 ) -> Line:
     """The 1-D plot of Li et al.: loss at theta + a d for each a (a = 0 is the trained net) (notebook 06)."""
     _check_direction(model, direction)
     _check_coords("alphas", alphas)
     t0 = time.perf_counter()
     pts = [loss_at(model, [(float(a), direction)], images, labels) for a in alphas]
-    return Line(np.asarray(alphas, float), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
-                time.perf_counter() - t0)
+    return Line(
+        np.asarray(alphas, float),
+        np.array([p[0] for p in pts]),
+        np.array([p[1] for p in pts]),
+        time.perf_counter() - t0,
+    )
 
 
 @dataclass
@@ -157,17 +189,28 @@ class Surface:
 
     def to_dict(self) -> dict:
         """Plain lists, for a JSON results file."""
-        return {"alphas": self.alphas.tolist(), "betas": self.betas.tolist(), "loss": self.loss.tolist(),
-                "acc": self.acc.tolist(), "seconds": self.seconds}
+        return {
+            "alphas": self.alphas.tolist(),
+            "betas": self.betas.tolist(),
+            "loss": self.loss.tolist(),
+            "acc": self.acc.tolist(),
+            "seconds": self.seconds,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Surface":
+    def from_dict(cls, d: dict) -> Surface:
         return cls(np.array(d["alphas"]), np.array(d["betas"]), np.array(d["loss"]), np.array(d["acc"]), d["seconds"])
 
 
 def loss_surface(
-    model: nn.Module, d1: Direction, d2: Direction, alphas: Sequence[float], betas: Sequence[float],
-    images: torch.Tensor, labels: torch.Tensor, progress: bool = False,
+    model: nn.Module,
+    d1: Direction,
+    d2: Direction,
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    progress: bool = False,
 ) -> Surface:
     """The 2-D plot of Li et al.: loss at theta + a d1 + b d2 on the grid alphas x betas (notebook 06)."""
     _check_direction(model, d1)
@@ -202,7 +245,9 @@ def local_minima(surface: Surface) -> int:
     z = surface.loss
     padded = np.pad(z, 1, constant_values=np.inf)
     h, w = z.shape
-    neighbours = [padded[1 + di: 1 + di + h, 1 + dj: 1 + dj + w] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]
+    neighbours = [
+        padded[1 + di : 1 + di + h, 1 + dj : 1 + dj + w] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj
+    ]
     return int(np.all([z < n for n in neighbours], axis=0).sum())
 
 
@@ -219,18 +264,30 @@ COMMITTED = {"grid": 21, "span": 1.0, "seeds": (1, 2)}  # the rest of the commit
 MAX_GRID = 101  # 101 x 101 points is already hours on a CPU
 
 
-def experiment_path(name: str, depth: int, grid: int, span: float, subset: int, seeds: tuple[int, int],
-                    root=None) -> tuple[Path, bool]:
+def experiment_path(
+    name: str, depth: int, grid: int, span: float, subset: int, seeds: tuple[int, int], root=None
+) -> tuple[Path, bool]:
     """Where one net's grid goes: results/landscape_NAME.json for the committed recipe, else a name made from the recipe."""
-    if (grid, span, subset, tuple(seeds)) == (COMMITTED["grid"], COMMITTED["span"], COMMITTED_SUBSET[depth],
-                                              COMMITTED["seeds"]):
+    if (grid, span, subset, tuple(seeds)) == (
+        COMMITTED["grid"],
+        COMMITTED["span"],
+        COMMITTED_SUBSET[depth],
+        COMMITTED["seeds"],
+    ):
         return results_path(name, root), True
     tag = f"grid{grid}_span{span:g}_subset{subset}_seeds{seeds[0]}-{seeds[1]}"
     return Path(root or files.RESULTS_DIR) / f"landscape_{name}_{tag}.json", False
 
 
-def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: float = 1.0, subset: int | None = None,
-                   seeds: tuple[int, int] = (1, 2), root=None, force: bool = False) -> dict[str, dict]:
+def run_experiment(
+    names: Sequence[str] | None = None,
+    grid: int = 21,
+    span: float = 1.0,
+    subset: int | None = None,
+    seeds: tuple[int, int] = (1, 2),
+    root=None,
+    force: bool = False,
+) -> dict[str, dict]:
     """Compute and save the 2-D slice of each named study net: ``python -m resblock.experiments landscape``.
 
     ``subset=None`` takes the committed recipe's (500 images for the 20-layer nets, 250 for the 56-layer
@@ -242,8 +299,8 @@ def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: flo
 
     from resblock.checks import check_bool, check_int, check_number
     from resblock.data import load_fashion_mnist
-    from resblock.files import check_writable_folder, write_atomic
     from resblock.env import describe_environment
+    from resblock.files import check_writable_folder, write_atomic
     from resblock.trained_nets import DEPTHS, checkpoint_path, load_or_train, net_name
 
     all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
@@ -268,11 +325,16 @@ def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: flo
         n = subset if subset is not None else COMMITTED_SUBSET[depth]
         path, committed = experiment_path(name, depth, grid, span, n, seeds, root)
         if path.exists() and not force:
-            raise ValueError(f"{path} exists ({'the committed grid notebook 06 reads' if committed else 'a results file'}); "
-                             "pass --force (force=True) to replace it, or --out (root=) to write elsewhere.")
+            raise ValueError(
+                f"{path} exists ({'the committed grid notebook 06 reads' if committed else 'a results file'}); "
+                "pass --force (force=True) to replace it, or --out (root=) to write elsewhere."
+            )
         if not committed:
-            print(f"{name}: not the committed recipe, so the grid goes to {path.name} "
-                  "(notebook 06 keeps reading the committed file).", flush=True)
+            print(
+                f"{name}: not the committed recipe, so the grid goes to {path.name} "
+                "(notebook 06 keeps reading the committed file).",
+                flush=True,
+            )
         elif path.exists():
             print(f"{name}: --force: replacing the committed {path}.", flush=True)
         plan[name] = (n, path)
@@ -289,11 +351,19 @@ def run_experiment(names: Sequence[str] | None = None, grid: int = 21, span: flo
         print(f"{name}: {grid}x{grid} grid on {n} training images", flush=True)
         surface = loss_surface(model, d1, d2, coords, coords, images, labels, progress=True)
         record = {
-            "net": name, "depth": depth, "shortcut": shortcut, "checkpoint": str(checkpoint_path(depth, shortcut).name),
-            "surface": surface.to_dict(), "subset": {"split": "train", "size": n, "seed": 0},
-            "direction_seeds": list(seeds), "normalisation": "filter", "ignored": "biases and BN parameters (zero direction)",
-            "bn_mode": "eval (running statistics of the trained net)", "wall_time_s": round(surface.seconds, 1),
-            "environment": describe_environment(), "host": platform.node(),
+            "net": name,
+            "depth": depth,
+            "shortcut": shortcut,
+            "checkpoint": str(checkpoint_path(depth, shortcut).name),
+            "surface": surface.to_dict(),
+            "subset": {"split": "train", "size": n, "seed": 0},
+            "direction_seeds": list(seeds),
+            "normalisation": "filter",
+            "ignored": "biases and BN parameters (zero direction)",
+            "bn_mode": "eval (running statistics of the trained net)",
+            "wall_time_s": round(surface.seconds, 1),
+            "environment": describe_environment(),
+            "host": platform.node(),
             "command": f"python -m resblock.experiments landscape --nets {name} --grid {grid} --span {span:g} --subset {n}",
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,5 +384,7 @@ def load_results(name: str, root=None) -> tuple[Surface, dict]:
         record = json.loads(path.read_text())
         return Surface.from_dict(record["surface"]), record
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a landscape results file ({type(e).__name__}: {e}); "
-                         f"make it again with `python -m resblock.experiments landscape --nets {name} --force`.") from None
+        raise ValueError(
+            f"{path} is not a landscape results file ({type(e).__name__}: {e}); "
+            f"make it again with `python -m resblock.experiments landscape --nets {name} --force`."
+        ) from None

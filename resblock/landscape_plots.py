@@ -6,7 +6,7 @@ bowl shows as even rings and a chaotic surface as a tangle; everything above the
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -61,8 +61,9 @@ def plot_surface3d(surface: Surface, ax=None, title: str = "", cap: float = 5.0)
     return ax
 
 
-def plot_landscape_grid(surfaces: dict[str, Surface], names: Sequence[Sequence[str]], kind: str = "contour",
-                        cap: float = 5.0, fig=None):
+def plot_landscape_grid(
+    surfaces: dict[str, Surface], names: Sequence[Sequence[str]], kind: str = "contour", cap: float = 5.0, fig=None
+):
     """A grid of panels, rows x columns given by ``names`` (e.g. [["plain20", "resnet20"], ["plain56", "resnet56"]])."""
     import matplotlib.pyplot as plt
 

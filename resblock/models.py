@@ -18,7 +18,6 @@ from torch import nn
 from resblock.blocks import BLOCKS, PlainBlock
 from resblock.checks import check_bool, check_number, check_positive_int
 
-
 MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
 
 
@@ -50,15 +49,17 @@ class ResNetConfig:
                     f"with bottleneck blocks depth must be 9n + 2 with n >= 1 (11, 20, 29, 56, 164, ...), got {self.depth!r}."
                 )
         elif depth is None or depth < 8 or (depth - 2) % 6 != 0:
-            raise ValueError(
-                f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}."
-            )
+            raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}.")
         if depth > MAX_DEPTH:  # building a deeper net would take minutes and gigabytes before any error
             raise ValueError(f"depth must be at most {MAX_DEPTH} (He et al.'s deepest CIFAR net), got {depth}.")
         object.__setattr__(self, "depth", int(depth))
         widths = self.widths
-        if (isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3
-                or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths)):
+        if (
+            isinstance(widths, (str, bytes))
+            or not hasattr(widths, "__len__")
+            or len(widths) != 3
+            or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths)
+        ):
             raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {widths!r}.")
         object.__setattr__(self, "widths", tuple(int(w) for w in widths))  # a tuple: the config stays hashable
         for name in ("in_channels", "num_classes"):
@@ -85,7 +86,9 @@ class ResNet(nn.Module):
         super().__init__()
         _check_config(config, ResNetConfig, "ResNet")
         self.config = config
-        self.register_forward_pre_hook(_check_input_dtype)  # float64 or uint8 images: say so, not "expected scalar type"
+        self.register_forward_pre_hook(
+            _check_input_dtype
+        )  # float64 or uint8 images: say so, not "expected scalar type"
         block = BLOCKS[config.block] if config.shortcut else PlainBlock
         w1, w2, w3 = config.widths
         e = block.expansion  # a stage of Bottlenecks outputs 4x its width
@@ -159,12 +162,17 @@ def _check_input_dtype(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: the input must be a float tensor of the weights' dtype (float32 unless the model was converted)."""
     x = args[0] if args else None
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{type(module).__name__} takes a tensor of images, got {type(x).__name__}; "
-                         "convert with torch.as_tensor(x, dtype=torch.float32).")
+        raise ValueError(
+            f"{type(module).__name__} takes a tensor of images, got {type(x).__name__}; "
+            "convert with torch.as_tensor(x, dtype=torch.float32)."
+        )
     weight = next(module.parameters(), None)
     if weight is not None and x.dtype != weight.dtype:
-        fix = ("scale raw bytes with resblock.data.normalize(images)" if not x.is_floating_point()
-               else f"convert them with images.to({weight.dtype})")
+        fix = (
+            "scale raw bytes with resblock.data.normalize(images)"
+            if not x.is_floating_point()
+            else f"convert them with images.to({weight.dtype})"
+        )
         raise ValueError(f"the images are {x.dtype} but the model's weights are {weight.dtype}; {fix}.")
 
 
@@ -189,7 +197,11 @@ class MLPConfig:
     def __post_init__(self) -> None:
         for name in ("depth", "width", "in_features", "num_classes"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
-        object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+        object.__setattr__(
+            self,
+            "shortcut_scale",
+            check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"),
+        )
         for name, allowed in (("activation", tuple(ACTIVATIONS)), ("norm", NORMS), ("init", INITS)):
             if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
@@ -264,6 +276,7 @@ def randomise_batchnorm_(model: nn.Module, generator: torch.Generator | None = N
     (almost) the identity and a check that runs a block in eval mode could not see where a BN sits or
     whether it is used. Tests and exercise checkers use this to make a fresh net look trained.
     """
+
     def uniform(n: int, low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=generator)
 

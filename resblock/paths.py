@@ -18,8 +18,8 @@ import copy
 import itertools
 import math
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -33,9 +33,24 @@ from resblock.models import ResNet
 from resblock.train import eval_mode, evaluate
 
 __all__ = [
-    "binomial_path_counts", "path_length_distribution", "all_paths", "unrolled_terms",
-    "block_names", "removable", "BranchRemoved", "lesioned", "lesion_accuracy", "block_inputs", "accuracy_from", "single_lesions",
-    "random_lesions", "RandomLesions", "path_pieces", "path_gradient", "gradient_by_path_length", "PathGradients",
+    "binomial_path_counts",
+    "path_length_distribution",
+    "all_paths",
+    "unrolled_terms",
+    "block_names",
+    "removable",
+    "BranchRemoved",
+    "lesioned",
+    "lesion_accuracy",
+    "block_inputs",
+    "accuracy_from",
+    "single_lesions",
+    "random_lesions",
+    "RandomLesions",
+    "path_pieces",
+    "path_gradient",
+    "gradient_by_path_length",
+    "PathGradients",
 ]
 
 
@@ -64,7 +79,9 @@ def unrolled_terms(branches: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         raise ValueError("give at least one branch matrix A_i.")
     d = branches[0].shape[0]
     if any(a.shape != (d, d) for a in branches):
-        raise ValueError(f"every branch must be a square matrix of the same size, got {[tuple(a.shape) for a in branches]}.")
+        raise ValueError(
+            f"every branch must be a square matrix of the same size, got {[tuple(a.shape) for a in branches]}."
+        )
     eye = torch.eye(d, dtype=branches[0].dtype)
     terms = [torch.zeros(d, d, dtype=branches[0].dtype) for _ in range(len(branches) + 1)]
     for path in all_paths(len(branches)):
@@ -80,7 +97,9 @@ def unrolled_terms(branches: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 def _blocks(model: nn.Module) -> list[nn.Module]:
     if not isinstance(model, ResNet):
-        raise ValueError(f"the lesion study works on resblock.models.ResNet (residual or plain), got {type(model).__name__}.")
+        raise ValueError(
+            f"the lesion study works on resblock.models.ResNet (residual or plain), got {type(model).__name__}."
+        )
     return list(model.blocks)
 
 
@@ -213,7 +232,12 @@ class RandomLesions:
 
 
 def random_lesions(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ks: Sequence[int], draws: int = 3, seed: int | None = None
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ks: Sequence[int],
+    draws: int = 3,
+    seed: int | None = None,
 ) -> RandomLesions:
     """Delete k blocks chosen at random among the removable ones, ``draws`` times for each k (notebook 05)."""
     candidates = [i for i, ok in enumerate(removable(model)) if ok]
@@ -225,7 +249,9 @@ def random_lesions(
     inputs = block_inputs(model, images)  # as in single_lesions: each draw reruns only from its first deleted block
     accs = []
     for k in ks:
-        accs.append([accuracy_from(model, inputs, rng.sample(candidates, k), labels) for _ in range(1 if k == 0 else draws)])
+        accs.append(
+            [accuracy_from(model, inputs, rng.sample(candidates, k), labels) for _ in range(1 if k == 0 else draws)]
+        )
     return RandomLesions(list(ks), accs)
 
 
@@ -257,7 +283,9 @@ def _check_residual(model: nn.Module) -> list[ResidualBlock]:
     return blocks
 
 
-def path_pieces(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[list[tuple], torch.Tensor, torch.Tensor]:
+def path_pieces(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[list[tuple], torch.Tensor, torch.Tensor]:
     """One eval-mode forward pass, kept as per-block graphs: (pieces, gradient at the last block's output, first block's input).
 
     Each piece is (block input as a leaf, branch output, shortcut output, ReLU mask), so that a

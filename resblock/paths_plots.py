@@ -6,23 +6,32 @@ The numbers behind them (path counts, lesion accuracies, gradient per path lengt
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from resblock.paths import PathGradients, RandomLesions, path_length_distribution
 from resblock.style import GREY, PALETTE, cycle_style, family, new_axes, new_axes_grid, on_white, series_style
 
-__all__ = ["plot_path_length_distribution", "plot_single_lesions", "plot_random_lesions", "plot_path_gradients",
-           "plot_lesion_accuracies"]
+__all__ = [
+    "plot_path_length_distribution",
+    "plot_single_lesions",
+    "plot_random_lesions",
+    "plot_path_gradients",
+    "plot_lesion_accuracies",
+]
 
 
 def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
     """Fraction of paths of each length for n blocks, one curve per n (notebook 05)."""
     ax = new_axes(ax, (5.0, 3.4))
     for j, n in enumerate(ns):
-        ax.plot(range(n + 1), path_length_distribution(n), ms=4, label=f"n = {n} blocks ({2**n:,} paths)", **cycle_style(j))
-    ax.set(xlabel="path length k (branches passed through)", ylabel="fraction of paths", title="path lengths are binomial")
+        ax.plot(
+            range(n + 1), path_length_distribution(n), ms=4, label=f"n = {n} blocks ({2**n:,} paths)", **cycle_style(j)
+        )
+    ax.set(
+        xlabel="path length k (branches passed through)", ylabel="fraction of paths", title="path lengths are binomial"
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
@@ -37,7 +46,12 @@ def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str
         ax.plot(idx, [accs[i] for i in idx], ms=4, label=f"{name}: one block deleted", **look)
         ax.axhline(baselines[name], color=look["color"], ls="-.", lw=1, label=f"{name}: intact")
     ax.axhline(0.1, color=GREY, ls=":", lw=1, label="chance (10 classes)")
-    ax.set(xlabel="index of the deleted block", ylabel="test accuracy", ylim=(0, 1), title="deleting one block at test time")
+    ax.set(
+        xlabel="index of the deleted block",
+        ylabel="test accuracy",
+        ylim=(0, 1),
+        title="deleting one block at test time",
+    )
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     return ax
@@ -73,15 +87,24 @@ def plot_path_gradients(pg: PathGradients, axes=None):
     return axes
 
 
-def plot_lesion_accuracies(accuracies: dict[str, float], intact: dict[str, float], n_images: int, n_deleted: int,
-                           ax=None):
+def plot_lesion_accuracies(
+    accuracies: dict[str, float], intact: dict[str, float], n_images: int, n_deleted: int, ax=None
+):
     """One bar per net: its accuracy with blocks deleted over its intact accuracy (grey); the lesion toggles' figure (notebook 05)."""
     ax = new_axes(ax, (6.0, 2.4))
     labels = list(accuracies)
     ax.barh(labels, [intact[k] for k in labels], color="0.85", label="intact")
     looks = [series_style(k, j) for j, k in enumerate(labels)]  # plain nets hatched: readable without colour
-    ax.barh(labels, [accuracies[k] for k in labels], height=0.5, color=[s["color"] for s in looks], label="with deletions",
-            hatch=["//" if family(k) == "plain" else "" for k in labels], edgecolor="black", lw=0.5)
+    ax.barh(
+        labels,
+        [accuracies[k] for k in labels],
+        height=0.5,
+        color=[s["color"] for s in looks],
+        label="with deletions",
+        hatch=["//" if family(k) == "plain" else "" for k in labels],
+        edgecolor="black",
+        lw=0.5,
+    )
     ax.axvline(0.1, color=GREY, ls=":", lw=1)
     ax.set(xlim=(0, 1), xlabel=f"accuracy on {n_images} test images", title=f"{n_deleted} block(s) deleted")
     ax.legend(fontsize=7, loc="lower right")

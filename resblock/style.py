@@ -54,8 +54,11 @@ def family(label: str) -> str | None:
 
 def cycle_style(index: int) -> dict[str, Any]:
     """The ``index``-th series' colour, line style and marker (all three change together)."""
-    return {"color": PALETTE[index % len(PALETTE)], "ls": LINESTYLES[index % len(LINESTYLES)],
-            "marker": MARKERS[index % len(MARKERS)]}
+    return {
+        "color": PALETTE[index % len(PALETTE)],
+        "ls": LINESTYLES[index % len(LINESTYLES)],
+        "marker": MARKERS[index % len(MARKERS)],
+    }
 
 
 def series_style(label: str, index: int = 0) -> dict[str, Any]:
@@ -109,7 +112,8 @@ def rc_params() -> dict[str, Any]:
 
     n = len(PALETTE)
     return {
-        "axes.prop_cycle": cycler(color=PALETTE) + cycler(linestyle=[LINESTYLES[i % len(LINESTYLES)] for i in range(n)]),
+        "axes.prop_cycle": cycler(color=PALETTE)
+        + cycler(linestyle=[LINESTYLES[i % len(LINESTYLES)] for i in range(n)]),
         "figure.facecolor": "white",
         "savefig.facecolor": "white",
         "axes.facecolor": "white",

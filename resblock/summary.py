@@ -25,8 +25,11 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     """Stem, every block (and its projection shortcut), pooling and head of a ``resblock.models.ResNet``."""
     if not all(hasattr(model, a) for a in ("conv1", "bn1", "fc", "blocks")):
         raise ValueError("resnet_summary expects a resblock.models.ResNet (stem conv1/bn1, blocks, head fc).")
-    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)):
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
+    ):
         raise ValueError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}.")
     parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1)]
     if not isinstance(getattr(model, "pool", nn.Identity()), nn.Identity):
@@ -41,7 +44,9 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
             parts.append((names[block.shortcut], "  of which: 1x1 projection shortcut", block.shortcut))
     parts.append(("fc", "head: linear", model.fc))
     shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n, _, m in parts]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n, _, m in parts
+    ]
     hooks.append(model.fc.register_forward_hook(lambda m, i, o: shapes.__setitem__("(pool)", tuple(i[0].shape[1:]))))
     try:
         with eval_mode(model), torch.no_grad():

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Iterator, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,9 @@ class TrainConfig:
     eval_every: float = 1.0  # evaluate on the test set every this many epochs (and at the end)
     eval_images: int | None = None  # test images used by the evaluations *during* training (None: all);
     # the final evaluation always uses all of them
-    eval_batch_size: int = EVAL_BATCH  # images per forward pass when evaluating: changes peak memory and speed, not results
+    eval_batch_size: int = (
+        EVAL_BATCH  # images per forward pass when evaluating: changes peak memory and speed, not results
+    )
     tta_flip: bool = False  # test-time augmentation: average the logits of each image and its mirror. Off: it
     # *lowered* test accuracy here (0.888 -> 0.841 after 60 s) for a net trained without flips, since all
     # of Fashion-MNIST's shoes face the same way
@@ -107,7 +110,9 @@ class History:
     eval_time: list[float] = field(default_factory=list)  # training-clock seconds at each evaluation
     train_loss: list[float] = field(default_factory=list)  # mean step loss since the previous evaluation
     train_acc: list[float] = field(default_factory=list)  # accuracy on the (augmented) batches since then
-    test_loss: list[float] = field(default_factory=list)  # cross-entropy on the test set (no smoothing); nan without one
+    test_loss: list[float] = field(
+        default_factory=list
+    )  # cross-entropy on the test set (no smoothing); nan without one
     test_acc: list[float] = field(default_factory=list)  # accuracy on the test set; nan without one
     progress: float = 0.0  # fraction of the budget used, 0 to 1
     wall_time: float = 0.0  # seconds from start to end, evaluation and plotting included
@@ -122,7 +127,7 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
+    def from_dict(cls, d: dict[str, Any]) -> History:
         """Rebuild a History from ``to_dict``'s output."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -157,7 +162,7 @@ class TrainingDiverged(TrainingError):
     """The loss became NaN or exploded; ``.history`` and ``.model`` hold the run up to that point."""
 
 
-StopSignal = Union[Callable[[], bool], Any]  # a callable returning True to stop, or a threading.Event
+StopSignal = Callable[[], bool] | Any  # a callable returning True to stop, or a threading.Event
 
 
 def _wants_stop(should_stop: StopSignal | None) -> bool:
@@ -178,8 +183,11 @@ def _channels_last_safe(model: nn.Module) -> bool:
     """False when a convolution has fewer than MIN_CHANNELS_LAST input or output channels (see above)."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     # A grey image's stem (1 input channel) is fine when its output is wide enough.
-    return all(min(c.in_channels, c.out_channels) >= MIN_CHANNELS_LAST
-               or (c.in_channels == 1 and c.out_channels >= MIN_CHANNELS_LAST) for c in convs)
+    return all(
+        min(c.in_channels, c.out_channels) >= MIN_CHANNELS_LAST
+        or (c.in_channels == 1 and c.out_channels >= MIN_CHANNELS_LAST)
+        for c in convs
+    )
 
 
 def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training") -> None:
@@ -196,15 +204,19 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
             f"{what} images must be floating point, got {images.dtype}; use resblock.data.normalize() on raw bytes."
         )
     if labels.dim() != 1 or labels.dtype not in (torch.int64, torch.int32, torch.uint8):
-        raise ValueError(f"{what} labels must be a 1-D tensor of class indices, got {labels.dtype} {tuple(labels.shape)}.")
+        raise ValueError(
+            f"{what} labels must be a 1-D tensor of class indices, got {labels.dtype} {tuple(labels.shape)}."
+        )
     if len(images) != len(labels):
         raise ValueError(f"{what} images and labels differ in length: {len(images)} images, {len(labels)} labels.")
     if len(labels) == 0:
         raise ValueError(f"{what} set is empty.")
     bad = int((~torch.isfinite(images)).sum())
     if bad:  # would train to a nan loss, then be blamed on the learning rate
-        raise ValueError(f"{what} images hold {bad} NaN or infinite values; check how they were made "
-                         "(resblock.data.load_fashion_mnist() gives finite, normalised images).")
+        raise ValueError(
+            f"{what} images hold {bad} NaN or infinite values; check how they were made "
+            "(resblock.data.load_fashion_mnist() gives finite, normalised images)."
+        )
 
 
 def _check_labels_fit(labels: torch.Tensor, num_classes: int, what: str) -> None:
@@ -268,19 +280,28 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False, channels_last: bool = True
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int = EVAL_BATCH,
+    tta_flip: bool = False,
+    channels_last: bool = True,
 ) -> torch.Tensor:
     """The model's logits for every image, in eval mode and in batches (notebooks 04-05)."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module instance, got {model!r}.")
     if not isinstance(images, torch.Tensor):
-        raise ValueError(f"images must be a torch tensor of shape (N, channels, height, width), got {type(images).__name__}.")
+        raise ValueError(
+            f"images must be a torch tensor of shape (N, channels, height, width), got {type(images).__name__}."
+        )
     if images.dim() != 4:
         raise ValueError(f"images must have shape (N, channels, height, width), got {tuple(images.shape)}.")
     p = next(model.parameters(), None)
     if p is not None and images.dtype != p.dtype:
-        fix = ("scale raw bytes with resblock.data.normalize(images)" if not images.is_floating_point()
-               else f"convert them with images.to({p.dtype})")
+        fix = (
+            "scale raw bytes with resblock.data.normalize(images)"
+            if not images.is_floating_point()
+            else f"convert them with images.to({p.dtype})"
+        )
         raise ValueError(f"the images are {images.dtype} but the model's weights are {p.dtype}; {fix}.")
     check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)
@@ -288,13 +309,15 @@ def predict_logits(
     fmt = torch.channels_last if channels_last and _channels_last_safe(model) else torch.contiguous_format
     with eval_mode(model):
         outs = [
-            _logits(model, images[i: i + batch_size].to(device).contiguous(memory_format=fmt), tta_flip).float().cpu()
+            _logits(model, images[i : i + batch_size].to(device).contiguous(memory_format=fmt), tta_flip).float().cpu()
             for i in range(0, len(images), batch_size)
         ]
     return torch.cat(outs)
 
 
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False) -> torch.Tensor:
+def predict(
+    model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta_flip: bool = False
+) -> torch.Tensor:
     """The predicted class of every image (notebook 04)."""
     return predict_logits(model, images, batch_size, tta_flip).argmax(1)
 
@@ -313,7 +336,11 @@ def evaluate(
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
     label_smoothing: float = 0.0,
 ) -> tuple[float, torch.Tensor]:
     """One SGD step on one batch (notebook 04): set the lr, forward, loss, backward, update; returns (loss, logits)."""
@@ -331,7 +358,10 @@ def train_step(
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     """SGD with the config's (Nesterov) momentum and weight decay, its lr at the schedule's start."""
     return torch.optim.SGD(
-        model.parameters(), lr=lr_at(0.0, config), momentum=config.momentum, nesterov=config.momentum > 0,
+        model.parameters(),
+        lr=lr_at(0.0, config),
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
         weight_decay=config.weight_decay,
     )
 
@@ -340,13 +370,21 @@ TestSet = tuple[torch.Tensor, torch.Tensor]
 
 
 def _check_fit_inputs(
-    model: Any, train_images: Any, train_labels: Any, config: Any, test: Any, progress: Any, live_plot: Any,
+    model: Any,
+    train_images: Any,
+    train_labels: Any,
+    config: Any,
+    test: Any,
+    progress: Any,
+    live_plot: Any,
     should_stop: Any,
 ) -> TestSet | None:
     """Check every input of ``fit`` before the first step: a mistake found after an epoch costs the epoch."""
     if isinstance(model, type):
-        raise ValueError(f"fit takes a model instance, got the class {model.__name__}; "
-                         f"build one first, e.g. {model.__name__}({model.__name__}Config()) for a resblock model.")
+        raise ValueError(
+            f"fit takes a model instance, got the class {model.__name__}; "
+            f"build one first, e.g. {model.__name__}({model.__name__}Config()) for a resblock model."
+        )
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     if next(model.parameters(), None) is None:
@@ -357,8 +395,9 @@ def _check_fit_inputs(
     if not (isinstance(live_plot, bool) or callable(live_plot)):
         raise ValueError(f"live_plot must be True, False or a function of the History, got {live_plot!r}.")
     if not (should_stop is None or callable(should_stop) or hasattr(should_stop, "is_set")):
-        raise ValueError(f"should_stop must be None, a function returning True to stop, or a threading.Event; "
-                         f"got {should_stop!r}.")
+        raise ValueError(
+            f"should_stop must be None, a function returning True to stop, or a threading.Event; got {should_stop!r}."
+        )
     check_data(train_images, train_labels, "training")
     if test is not None:
         if not (isinstance(test, (tuple, list)) and len(test) == 2):
@@ -368,22 +407,31 @@ def _check_fit_inputs(
     weight_dtype = next(model.parameters()).dtype
     for what, images in (("training", train_images), ("test", test[0] if test is not None else None)):
         if images is not None and images.dtype != weight_dtype:
-            raise ValueError(f"the {what} images are {images.dtype} but the model's weights are {weight_dtype}; "
-                             f"convert the images with images.to({weight_dtype}) (a dtype mismatch, not a shape one).")
+            raise ValueError(
+                f"the {what} images are {images.dtype} but the model's weights are {weight_dtype}; "
+                f"convert the images with images.to({weight_dtype}) (a dtype mismatch, not a shape one)."
+            )
     n = len(train_images)
     if config.batch_size > n:
         raise ValueError(f"batch_size {config.batch_size} is larger than the {n} training images; lower batch_size.")
     if config.batch_size < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        raise ValueError("batch_size must be at least 2 for a model with BatchNorm, which normalises over the "
-                         "batch (one image has no batch statistics); use batch_size >= 2, e.g. 32.")
+        raise ValueError(
+            "batch_size must be at least 2 for a model with BatchNorm, which normalises over the "
+            "batch (one image has no batch statistics); use batch_size >= 2, e.g. 32."
+        )
     if config.augment and config.max_shift >= min(train_images.shape[2:]):
-        raise ValueError(f"max_shift ({config.max_shift} pixels) must be smaller than the images "
-                         f"({tuple(train_images.shape[2:])}); a shift that large leaves nothing of the image. Try 2.")
+        raise ValueError(
+            f"max_shift ({config.max_shift} pixels) must be smaller than the images "
+            f"({tuple(train_images.shape[2:])}); a shift that large leaves nothing of the image. Try 2."
+        )
     return test
 
 
 def _probe_num_classes(
-    model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor, test: TestSet | None,
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: TestSet | None,
     fmt: torch.memory_format,
 ) -> int:
     """One probe forward pass per set: learn the number of classes and explain a shape mismatch before training."""
@@ -398,10 +446,14 @@ def _probe_num_classes(
             try:
                 test_classes = model(test[0][:2].to(device).contiguous(memory_format=fmt)).shape[1]
             except (RuntimeError, ValueError) as e:
-                raise ValueError(f"the test images (shape {tuple(test[0].shape[1:])}) do not fit the model, "
-                                 f"which trains on {tuple(train_images.shape[1:])}: {e}") from e
+                raise ValueError(
+                    f"the test images (shape {tuple(test[0].shape[1:])}) do not fit the model, "
+                    f"which trains on {tuple(train_images.shape[1:])}: {e}"
+                ) from e
             if test_classes != num_classes:  # a model whose output size depends on the input
-                raise ValueError(f"the model gives {test_classes} outputs on the test images, {num_classes} on the training ones.")
+                raise ValueError(
+                    f"the model gives {test_classes} outputs on the test images, {num_classes} on the training ones."
+                )
     _check_labels_fit(train_labels, num_classes, "training")
     if test is not None:
         _check_labels_fit(test[1], num_classes, "test")
@@ -418,7 +470,7 @@ class _Budget:
     eval_interval: int  # steps between evaluations
 
     @classmethod
-    def of(cls, config: TrainConfig, n: int) -> "_Budget":
+    def of(cls, config: TrainConfig, n: int) -> _Budget:
         steps_per_epoch = n // config.batch_size  # drop the last partial batch: equal batches for BN and timing
         return cls(
             steps_per_epoch=steps_per_epoch,
@@ -435,7 +487,9 @@ class _Budget:
 class _Batches:
     """The training batches: a fresh shuffle each epoch (seeded), augmented if asked, in the run's memory format."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, fmt: torch.memory_format) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, fmt: torch.memory_format
+    ) -> None:
         self.images, self.labels, self.config, self.fmt = images, labels, config, fmt
         self.generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation, not the init
         self.order = torch.empty(0, dtype=torch.long)
@@ -446,7 +500,7 @@ class _Batches:
         if pos == 0:
             self.order = torch.randperm(len(self.images), generator=self.generator)
         size = self.config.batch_size
-        idx = self.order[pos * size: (pos + 1) * size].to(self.images.device)
+        idx = self.order[pos * size : (pos + 1) * size].to(self.images.device)
         x, y = self.images[idx], self.labels[idx]
         if self.config.augment:
             x = augment_batch(x, self.generator, self.config.max_shift)
@@ -460,15 +514,26 @@ def _progress_bar(enabled: bool, config: TrainConfig, total_steps: int | None):
 
     if total_steps is not None and config.time_budget is None:
         return tqdm(total=total_steps, unit="step", leave=True)
-    return tqdm(total=round(config.time_budget, 1), unit="s", leave=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
+    return tqdm(
+        total=round(config.time_budget, 1),
+        unit="s",
+        leave=True,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}",
+    )
 
 
 class _Run:
     """The bookkeeping of one run: its history, training clock, totals since the last evaluation, and reporting."""
 
     def __init__(
-        self, model: nn.Module, config: TrainConfig, budget: _Budget, test: TestSet | None, num_classes: int,
-        progress: bool, live_plot: bool | Callable[[History], None],
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        budget: _Budget,
+        test: TestSet | None,
+        num_classes: int,
+        progress: bool,
+        live_plot: bool | Callable[[History], None],
     ) -> None:
         self.model, self.config, self.budget, self.test = model, config, budget, test
         self.eval_set = test
@@ -563,7 +628,10 @@ class _Run:
         return TrainingError(
             f"training stopped after {self.history.steps} steps because {self.stage} raised {type(e).__name__}: {e}\n"
             "Nothing is lost: this error's .model holds the model as trained so far and its .history the "
-            "run's history (catch it with `except TrainingError as err:`).", self.history, self.model)
+            "run's history (catch it with `except TrainingError as err:`).",
+            self.history,
+            self.model,
+        )
 
     def close_bar(self) -> None:
         if self.bar is not None:

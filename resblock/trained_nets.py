@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from resblock.files import RESULTS_DIR
 from resblock.checkpoints import load_checkpoint, save_checkpoint
+from resblock.files import RESULTS_DIR
 from resblock.models import ResNet, ResNetConfig
 from resblock.train import TrainConfig, fit
 
@@ -37,8 +37,8 @@ def parse_net(name: str) -> tuple[int, bool]:
     if not isinstance(name, str):
         raise ValueError(f"a net is named by a string such as 'plain56' or 'resnet20', got {name!r}.")
     for prefix, shortcut in (("plain", False), ("resnet", True)):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return int(name[len(prefix):]), shortcut
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return int(name[len(prefix) :]), shortcut
     examples = ", ".join(net_name(d, s) for s in (False, True) for d in DEPTHS)
     raise ValueError(f"a net is named plainD or resnetD with D = 6n + 2 (e.g. {examples}); got {name!r}.")
 
@@ -54,22 +54,38 @@ def build(depth: int, shortcut: bool) -> ResNet:
     return ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=WIDTHS))
 
 
-def train_and_save(depth: int, shortcut: bool, data, root: str | Path | None = None,
-                   config: TrainConfig = RECIPE, progress: bool = False):
+def train_and_save(
+    depth: int,
+    shortcut: bool,
+    data,
+    root: str | Path | None = None,
+    config: TrainConfig = RECIPE,
+    progress: bool = False,
+):
     """Train one net with the study's recipe and save it (model and history, no optimiser state)."""
-    result = fit(build(depth, shortcut), data.train_images, data.train_labels, config,
-                 test=(data.test_images, data.test_labels), progress=progress)
+    result = fit(
+        build(depth, shortcut),
+        data.train_images,
+        data.train_labels,
+        config,
+        test=(data.test_images, data.test_labels),
+        progress=progress,
+    )
     save_checkpoint(checkpoint_path(depth, shortcut, root), result.model.cpu(), None, result.history, config)
     return result
 
 
-def load_or_train(depth: int, shortcut: bool, data=None, root: str | Path | None = None, epochs: float | None = None) -> ResNet:
+def load_or_train(
+    depth: int, shortcut: bool, data=None, root: str | Path | None = None, epochs: float | None = None
+) -> ResNet:
     """Load the saved net; if there is none, train it with the study's recipe (needs ``data``) and save it (notebooks 05-06)."""
     path = checkpoint_path(depth, shortcut, root)
     if not path.is_file():
         if data is None:
-            raise ValueError(f"no checkpoint at {path}; pass data=load_fashion_mnist() to train it, "
-                             "or run `python -m resblock.experiments landscape-nets`.")
+            raise ValueError(
+                f"no checkpoint at {path}; pass data=load_fashion_mnist() to train it, "
+                "or run `python -m resblock.experiments landscape-nets`."
+            )
         config = RECIPE if epochs is None else replace(RECIPE, epochs=epochs)
         train_and_save(depth, shortcut, data, root, config, progress=True)
     model = load_checkpoint(path).model
@@ -85,8 +101,8 @@ def run_training(names: list[str] | None = None, root: str | Path | None = None,
     import time
 
     from resblock.data import load_fashion_mnist
-    from resblock.files import check_writable_folder, write_atomic
     from resblock.env import describe_environment
+    from resblock.files import check_writable_folder, write_atomic
 
     all_names = {net_name(d, s): (d, s) for d in DEPTHS for s in (False, True)}
     if isinstance(names, str):
@@ -99,8 +115,10 @@ def run_training(names: list[str] | None = None, root: str | Path | None = None,
         raise ValueError(f"force must be True or False, got {force!r}.")
     existing = [checkpoint_path(*all_names[n], root) for n in names if checkpoint_path(*all_names[n], root).exists()]
     if existing and not force:
-        raise ValueError(f"{', '.join(map(str, existing))} exist (checkpoints notebooks 05 and 06 load); pass --force "
-                         "(force=True) to replace them, or --out (root=) to train into another folder.")
+        raise ValueError(
+            f"{', '.join(map(str, existing))} exist (checkpoints notebooks 05 and 06 load); pass --force "
+            "(force=True) to replace them, or --out (root=) to train into another folder."
+        )
     for path in existing:
         print(f"--force: replacing {path}.", flush=True)
     check_writable_folder(Path(root or NETS_DIR), "checkpoints")  # before the training, not after
@@ -112,15 +130,23 @@ def run_training(names: list[str] | None = None, root: str | Path | None = None,
         t0 = time.perf_counter()
         result = train_and_save(depth, shortcut, data, root)
         record["nets"][name] = {
-            "depth": depth, "shortcut": shortcut, "widths": list(WIDTHS), "init_seed": INIT_SEED,
+            "depth": depth,
+            "shortcut": shortcut,
+            "widths": list(WIDTHS),
+            "init_seed": INIT_SEED,
             "train_config": {k: v for k, v in vars(RECIPE).items()},
-            "steps": result.history.steps, "test_loss": result.history.test_loss[-1],
-            "test_acc": result.history.test_acc[-1], "wall_time_s": round(time.perf_counter() - t0, 1),
+            "steps": result.history.steps,
+            "test_loss": result.history.test_loss[-1],
+            "test_acc": result.history.test_acc[-1],
+            "wall_time_s": round(time.perf_counter() - t0, 1),
             "environment": describe_environment(),
             "command": f"python -m resblock.experiments landscape-nets --nets {name}",
         }
-        print(f"{name}: test accuracy {result.history.test_acc[-1]:.4f} after {result.history.steps} steps, "
-              f"{record['nets'][name]['wall_time_s']} s", flush=True)
+        print(
+            f"{name}: test accuracy {result.history.test_acc[-1]:.4f} after {result.history.steps} steps, "
+            f"{record['nets'][name]['wall_time_s']} s",
+            flush=True,
+        )
         record_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record

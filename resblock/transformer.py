@@ -152,4 +152,3 @@ def branch_output_layers(model: ResidualStream) -> list[str]:
     for i, sub in enumerate(model.sublayers()):
         names.append(f"layers.{i}.f." + ("proj" if isinstance(sub.f, SelfAttention) else "fc2"))
     return names
-

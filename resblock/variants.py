@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +24,15 @@ from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
 
 
-
 def _head(channels: int, num_classes: int) -> list[nn.Module]:
     # BN-ReLU before pooling: both nets below end with a raw sum/concatenation, as a pre-activation net does.
-    return [nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+    return [
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, num_classes),
+    ]
 
 
 def concat_net(num_layers: int = 8, growth: int = 12, stem: int = 16, num_classes: int = 10) -> nn.Sequential:
@@ -59,7 +64,9 @@ def block_input_grad_norms(
     if len(blocks) == 0:
         raise ValueError("blocks is empty: pass the model's blocks, e.g. list(model.blocks).")
     if x.shape[0] < 2 or y.shape[:1] != x.shape[:1]:
-        raise ValueError(f"need a batch of at least 2 examples with one label each; got x {tuple(x.shape)}, y {tuple(y.shape)}.")
+        raise ValueError(
+            f"need a batch of at least 2 examples with one label each; got x {tuple(x.shape)}, y {tuple(y.shape)}."
+        )
     index = {id(m): i for i, m in enumerate(model.modules())}
     if any(id(b) not in index for b in blocks):
         raise ValueError("every block must be a submodule of the model.")
@@ -133,11 +140,15 @@ def train_each(
         raise ValueError("builders is empty: pass {name: function that builds a fresh model}.")
     runs = {}
     for name, build in builders.items():
-        seed_everything(course_seed() if seed is None else seed)  # the same init randomness and batch order for every variant
+        seed_everything(
+            course_seed() if seed is None else seed
+        )  # the same init randomness and batch order for every variant
         model = build()
         start = time.perf_counter()
         result = fit(model, images, labels, config, test=test, progress=False)
-        runs[name] = RunSummary(name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start)
+        runs[name] = RunSummary(
+            name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start
+        )
     return runs
 
 

@@ -5,19 +5,27 @@ The profiles and runs they draw come from ``resblock.variants``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from resblock.evaluation import smooth
 from resblock.style import markevery, new_axes, series_style
 from resblock.variants import RunSummary
 
 
-def plot_profiles(profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"):
+def plot_profiles(
+    profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"
+):
     """One line per variant of a per-block quantity on a log scale; returns the Axes (notebook 07)."""
     ax = new_axes(ax, (6, 3.5))
     for i, (name, values) in enumerate(profiles.items()):
-        ax.plot(range(1, len(values) + 1), values, markersize=4, markevery=markevery(len(values)), label=name,
-                **series_style(name, i))
+        ax.plot(
+            range(1, len(values) + 1),
+            values,
+            markersize=4,
+            markevery=markevery(len(values)),
+            label=name,
+            **series_style(name, i),
+        )
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -30,7 +38,9 @@ def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
     ax = new_axes(ax, (6, 3.5))
     for i, (name, run) in enumerate(runs.items()):
         loss = smooth(run.history.loss, window)
-        ax.plot(loss, label=f"{name} ({run.test_acc:.0%})", markevery=markevery(len(loss)), ms=4, **series_style(name, i))
+        ax.plot(
+            loss, label=f"{name} ({run.test_acc:.0%})", markevery=markevery(len(loss)), ms=4, **series_style(name, i)
+        )
     ax.set_xlabel("step")
     ax.set_ylabel(f"training loss (mean of {window} steps)")
     ax.legend(fontsize=8, title="variant (test acc.)", title_fontsize=8)

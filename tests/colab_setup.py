@@ -38,7 +38,7 @@ def release() -> str:
     init = ROOT / "resblock" / "__init__.py"
     m = re.search(r'^__version__\s*=\s*"([^"]+)"', init.read_text(encoding="utf-8"), re.MULTILINE)
     if not m:
-        raise SystemExit(f"{init} has no __version__ = \"...\" line.")
+        raise SystemExit(f'{init} has no __version__ = "..." line.')
     return "v" + m.group(1)
 
 

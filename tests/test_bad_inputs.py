@@ -25,8 +25,8 @@ from resblock import checkpoints, data, degradation, experiments, files, landsca
 from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
-from resblock.summary import resnet_summary  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
+from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
@@ -57,15 +57,30 @@ def _fit(**kw):
 CASES = [
     # --- configs: booleans are booleans, counts are whole numbers, numbers are finite ---------------
     ("resnet shortcut 'no'", lambda: ResNetConfig(shortcut="no"), ValueError, "shortcut must be True or False"),
-    ("resnet zero_init 'no'", lambda: ResNetConfig(zero_init_residual="no"), ValueError, "zero_init_residual must be True or False"),
-    ("resnet in_channels True", lambda: ResNetConfig(in_channels=True), ValueError, "in_channels must be a positive whole number"),
+    (
+        "resnet zero_init 'no'",
+        lambda: ResNetConfig(zero_init_residual="no"),
+        ValueError,
+        "zero_init_residual must be True or False",
+    ),
+    (
+        "resnet in_channels True",
+        lambda: ResNetConfig(in_channels=True),
+        ValueError,
+        "in_channels must be a positive whole number",
+    ),
     ("resnet depth None", lambda: ResNetConfig(depth=None), ValueError, "depth must be 6n + 2"),
     ("resnet depth str", lambda: ResNetConfig(depth="20"), ValueError, "depth must be 6n + 2"),
     ("resnet depth float", lambda: ResNetConfig(depth=20.0), ValueError, "depth must be 6n + 2"),
     ("resnet depth 10**9", lambda: ResNetConfig(depth=6 * 10**8 + 2), ValueError, "at most 1202"),
     ("resnet widths int", lambda: ResNetConfig(widths=16), ValueError, "widths must be three"),
     ("resnet widths str", lambda: ResNetConfig(widths="abc"), ValueError, "widths must be three"),
-    ("resnet num_classes float", lambda: ResNetConfig(num_classes=2.5), ValueError, "num_classes must be a positive whole number"),
+    (
+        "resnet num_classes float",
+        lambda: ResNetConfig(num_classes=2.5),
+        ValueError,
+        "num_classes must be a positive whole number",
+    ),
     ("resnet block None", lambda: ResNetConfig(block=None), ValueError, "block must be one of"),
     ("ResNet(dict)", lambda: ResNet({"depth": 8}), ValueError, "ResNetConfig(**{'depth': 8})"),
     ("ResNet(int)", lambda: ResNet(8), ValueError, "takes a ResNetConfig"),
@@ -75,7 +90,12 @@ CASES = [
     ("mlp depth True", lambda: MLPConfig(depth=True), ValueError, "depth must be a positive whole number"),
     ("train augment 'no'", lambda: TrainConfig(augment="no"), ValueError, "augment must be True or False"),
     ("train tta_flip 1", lambda: TrainConfig(tta_flip=1), ValueError, "tta_flip must be True or False"),
-    ("train channels_last 'yes'", lambda: TrainConfig(channels_last="yes"), ValueError, "channels_last must be True or False"),
+    (
+        "train channels_last 'yes'",
+        lambda: TrainConfig(channels_last="yes"),
+        ValueError,
+        "channels_last must be True or False",
+    ),
     ("train final_lr 1.5", lambda: TrainConfig(final_lr=1.5), ValueError, "final_lr"),
     ("train lr None", lambda: TrainConfig(lr=None), ValueError, "lr"),
     ("train lr str", lambda: TrainConfig(lr="0.1"), ValueError, "lr"),
@@ -84,9 +104,24 @@ CASES = [
     ("train weight_decay nan", lambda: TrainConfig(weight_decay=NAN), ValueError, "weight_decay"),
     ("train weight_decay None", lambda: TrainConfig(weight_decay=None), ValueError, "weight_decay"),
     ("train eval_every nan", lambda: TrainConfig(eval_every=NAN), ValueError, "eval_every"),
-    ("train batch_size None", lambda: TrainConfig(batch_size=None), ValueError, "batch_size must be a positive whole number"),
-    ("train batch_size 32.0", lambda: TrainConfig(batch_size=32.0), ValueError, "batch_size must be a positive whole number"),
-    ("train batch_size True", lambda: TrainConfig(batch_size=True), ValueError, "batch_size must be a positive whole number"),
+    (
+        "train batch_size None",
+        lambda: TrainConfig(batch_size=None),
+        ValueError,
+        "batch_size must be a positive whole number",
+    ),
+    (
+        "train batch_size 32.0",
+        lambda: TrainConfig(batch_size=32.0),
+        ValueError,
+        "batch_size must be a positive whole number",
+    ),
+    (
+        "train batch_size True",
+        lambda: TrainConfig(batch_size=True),
+        ValueError,
+        "batch_size must be a positive whole number",
+    ),
     ("train seed -1", lambda: TrainConfig(seed=-1), ValueError, "seed"),
     ("train seed 1.5", lambda: TrainConfig(seed=1.5), ValueError, "seed"),
     ("train max_shift -1", lambda: TrainConfig(max_shift=-1), ValueError, "max_shift"),
@@ -101,7 +136,12 @@ CASES = [
     ("model float64", lambda: tiny_net()(X.double()), ValueError, "float64"),
     ("model uint8", lambda: tiny_net()(X.to(torch.uint8)), ValueError, "normalize"),
     ("model list", lambda: tiny_net()([[1.0]]), ValueError, "tensor"),
-    ("mlp float64", lambda: DeepMLP(MLPConfig(depth=2))(torch.randn(2, 784, dtype=torch.float64)), ValueError, "float64"),
+    (
+        "mlp float64",
+        lambda: DeepMLP(MLPConfig(depth=2))(torch.randn(2, 784, dtype=torch.float64)),
+        ValueError,
+        "float64",
+    ),
     ("predict float64", lambda: predict(tiny_net(), X.double()), ValueError, "float64"),
     ("predict uint8", lambda: predict(tiny_net(), X.to(torch.uint8)), ValueError, "normalize"),
     ("predict list", lambda: predict(tiny_net(), [1, 2]), ValueError, "torch tensor"),
@@ -118,8 +158,12 @@ CASES = [
     ("fit test labels 10", lambda: _fit(test=(X[:4], torch.full((4,), 10))), ValueError, "0..9"),
     ("fit test not a pair", lambda: _fit(test=X), ValueError, "tuple (test_images, test_labels)"),
     ("fit batch 1 with BN", lambda: _fit(config=TrainConfig(epochs=1, batch_size=1)), ValueError, "at least 2"),
-    ("fit max_shift = image", lambda: _fit(config=TrainConfig(epochs=1, batch_size=8, augment=True, max_shift=8)),
-     ValueError, "max_shift"),
+    (
+        "fit max_shift = image",
+        lambda: _fit(config=TrainConfig(epochs=1, batch_size=8, augment=True, max_shift=8)),
+        ValueError,
+        "max_shift",
+    ),
     ("fit device tpu", lambda: _fit(device="tpu"), ValueError, "not a device"),
     ("fit device mps", lambda: _fit(device="mps"), ValueError, "mps"),
     ("fit live_plot str", lambda: _fit(live_plot="yes"), ValueError, "live_plot"),
@@ -138,7 +182,12 @@ CASES = [
     ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
     ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
     ("lesion toggles no models", lambda: LesionToggles({}, X, Y), ValueError, "at least one model"),
-    ("lesion toggles removed 99", lambda: LesionToggles({"a": tiny_net()}, X, Y, removed=[99]), ValueError, "block indices"),
+    (
+        "lesion toggles removed 99",
+        lambda: LesionToggles({"a": tiny_net()}, X, Y, removed=[99]),
+        ValueError,
+        "block indices",
+    ),
     # --- widgets: values outside the controls' ranges are refused, not clamped ----------------------
     ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
     ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),
@@ -176,13 +225,31 @@ CASES = [
     ("smooth window 1.5", lambda: smooth([1.0, 2.0, 3.0], window=1.5), ValueError, "window"),
     ("confusion 0 classes", lambda: confusion_matrix(Y, Y, 0), ValueError, "num_classes"),
     ("summary shape str", lambda: resnet_summary(tiny_net(), (1, "28", 28)), ValueError, "input_shape"),
-    ("degradation nets str", lambda: degradation.run_degradation(nets="plain20", data=FAKE_DATA), ValueError, "list of names"),
-    ("degradation config dict", lambda: degradation.run_degradation({}, data=FAKE_DATA), ValueError, "DegradationConfig"),
+    (
+        "degradation nets str",
+        lambda: degradation.run_degradation(nets="plain20", data=FAKE_DATA),
+        ValueError,
+        "list of names",
+    ),
+    (
+        "degradation config dict",
+        lambda: degradation.run_degradation({}, data=FAKE_DATA),
+        ValueError,
+        "DegradationConfig",
+    ),
     ("fixed_subset True", lambda: landscape.fixed_subset(X, Y, True), ValueError, "size"),
-    ("line alphas nan", lambda: landscape.loss_along_direction(tiny_net(), landscape.random_direction(tiny_net()), [0.0, NAN], X, Y),
-     ValueError, "finite"),
-    ("surface betas empty", lambda: landscape.loss_surface(tiny_net(), *[landscape.random_direction(tiny_net())] * 2, [0.0], [], X, Y),
-     ValueError, "non-empty"),
+    (
+        "line alphas nan",
+        lambda: landscape.loss_along_direction(tiny_net(), landscape.random_direction(tiny_net()), [0.0, NAN], X, Y),
+        ValueError,
+        "finite",
+    ),
+    (
+        "surface betas empty",
+        lambda: landscape.loss_surface(tiny_net(), *[landscape.random_direction(tiny_net())] * 2, [0.0], [], X, Y),
+        ValueError,
+        "non-empty",
+    ),
     ("data root missing", lambda: data.load_fashion_mnist("/typo/path"), data.DatasetNotFoundError, "does not exist"),
     ("data root a file", lambda: data.load_fashion_mnist(__file__), data.DatasetNotFoundError, "is a file"),
 ]
@@ -264,14 +331,17 @@ def test_tilde_means_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
     assert load_checkpoint("~/ck.pt").model is not None
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", "is empty"),
-    (None, "truncated"),  # the first half of a real checkpoint
-    (os.urandom(3000), "not a readable PyTorch file"),
-    (b"just some text\n", "not a readable PyTorch file"),
-    ("model", "holds Python objects"),  # torch.save(model): a whole pickled model
-    ({"a": 1}, "not a checkpoint written by"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "is empty"),
+        (None, "truncated"),  # the first half of a real checkpoint
+        (os.urandom(3000), "not a readable PyTorch file"),
+        (b"just some text\n", "not a readable PyTorch file"),
+        ("model", "holds Python objects"),  # torch.save(model): a whole pickled model
+        ({"a": 1}, "not a checkpoint written by"),
+    ],
+)
 def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path, content, words):
     bad = tmp_path / "bad.pt"
     if content is None:
@@ -387,22 +457,25 @@ def test_no_writable_cache_is_explained_before_any_download(tmp_path, monkeypatc
 # --- the commands: one line and exit status 2, and no committed file replaced ------------------------
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["degradation", "--epochs", "nan"], "epochs"),
-    (["degradation", "--pool", "3"], "pool must be 1"),
-    (["degradation", "--seeds", "-1"], "--seeds must be whole numbers >= 0"),
-    (["degradation", "--nets", "plain21"], "6n + 2"),
-    (["degradation", "--width", "0"], "widths"),
-    (["degradation", "--lr", "inf"], "lr"),
-    (["degradation", "--device", "mps"], "mps"),
-    (["degradation", "--merge", "/no/such/file.json"], "no results file"),
-    (["landscape", "--span", "nan"], "finite"),
-    (["landscape", "--span", "-1"], "span"),
-    (["landscape", "--grid", "2"], "3 to 101"),
-    (["landscape", "--subset", "0"], "subset"),
-    (["landscape", "--nets", "resnet21"], "unknown nets"),
-    (["landscape-nets", "--nets", "foo"], "unknown nets"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["degradation", "--epochs", "nan"], "epochs"),
+        (["degradation", "--pool", "3"], "pool must be 1"),
+        (["degradation", "--seeds", "-1"], "--seeds must be whole numbers >= 0"),
+        (["degradation", "--nets", "plain21"], "6n + 2"),
+        (["degradation", "--width", "0"], "widths"),
+        (["degradation", "--lr", "inf"], "lr"),
+        (["degradation", "--device", "mps"], "mps"),
+        (["degradation", "--merge", "/no/such/file.json"], "no results file"),
+        (["landscape", "--span", "nan"], "finite"),
+        (["landscape", "--span", "-1"], "span"),
+        (["landscape", "--grid", "2"], "3 to 101"),
+        (["landscape", "--subset", "0"], "subset"),
+        (["landscape", "--nets", "resnet21"], "unknown nets"),
+        (["landscape-nets", "--nets", "foo"], "unknown nets"),
+    ],
+)
 def test_command_mistakes_print_one_line_and_exit_2(argv, words, capsys):
     assert experiments.main(argv) == 2
     err = capsys.readouterr().err
@@ -426,8 +499,14 @@ def test_bench_rejects_an_unknown_benchmark():
 
 def test_the_command_line_shows_no_traceback():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "resblock.experiments", "landscape", "--span", "nan"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "resblock.experiments", "landscape", "--span", "nan"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().endswith("got nan.") and run.stderr.count("\n") == 1
 
@@ -442,14 +521,33 @@ def results_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "RESULTS_DIR", folder)
     monkeypatch.setattr(trained_nets, "NETS_DIR", folder / "nets")
     g = torch.Generator().manual_seed(0)
-    fake = SimpleNamespace(train_images=torch.randn(96, 1, 28, 28, generator=g), train_labels=torch.arange(96) % 10,
-                           test_images=torch.randn(32, 1, 28, 28, generator=g), test_labels=torch.arange(32) % 10)
+    fake = SimpleNamespace(
+        train_images=torch.randn(96, 1, 28, 28, generator=g),
+        train_labels=torch.arange(96) % 10,
+        test_images=torch.randn(32, 1, 28, 28, generator=g),
+        test_labels=torch.arange(32) % 10,
+    )
     monkeypatch.setattr(data, "load_fashion_mnist", lambda *a, **k: fake)
     return folder
 
 
-TRIAL = ["degradation", "--preset", "live", "--subset", "64", "--epochs", "0.5", "--width", "2",
-         "--nets", "plain20", "--seeds", "0", "--device", "cpu"]
+TRIAL = [
+    "degradation",
+    "--preset",
+    "live",
+    "--subset",
+    "64",
+    "--epochs",
+    "0.5",
+    "--width",
+    "2",
+    "--nets",
+    "plain20",
+    "--seeds",
+    "0",
+    "--device",
+    "cpu",
+]
 
 
 def test_a_trial_recipe_never_lands_on_the_committed_results(results_dir, capsys):
@@ -467,9 +565,13 @@ def test_a_trial_recipe_never_lands_on_the_committed_results(results_dir, capsys
 
 
 def test_the_committed_recipe_replaces_the_committed_file_only_with_force(results_dir, capsys):
-    for argv in (["degradation"], ["degradation", "--preset", "live"], ["landscape", "--nets", "plain20"],
-                 ["landscape-nets", "--nets", "plain20"],
-                 ["degradation", "--out", str(results_dir / "degradation.json"), "--epochs", "0.1"]):
+    for argv in (
+        ["degradation"],
+        ["degradation", "--preset", "live"],
+        ["landscape", "--nets", "plain20"],
+        ["landscape-nets", "--nets", "plain20"],
+        ["degradation", "--out", str(results_dir / "degradation.json"), "--epochs", "0.1"],
+    ):
         assert experiments.main(argv) == 2, argv
         err = capsys.readouterr().err
         assert "exist" in err and "--force" in err and "committed" in err or "checkpoints" in err

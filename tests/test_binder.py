@@ -64,9 +64,9 @@ def test_postbuild_is_an_executable_script_that_installs_the_package():
     assert lines and lines[0].startswith("#!"), "binder/postBuild needs a shebang line"
     commands = _lines(post)
     assert commands and commands[0] == "set -e", "binder/postBuild must start with `set -e` (stop on errors)"
-    assert any(
-        re.fullmatch(r"(python3? -m )?pip install( --\S+)* (-e )?\.(\[[\w,]+\])?", c) for c in commands
-    ), f"binder/postBuild must pip install the package from the repository; it runs {commands}"
+    assert any(re.fullmatch(r"(python3? -m )?pip install( --\S+)* (-e )?\.(\[[\w,]+\])?", c) for c in commands), (
+        f"binder/postBuild must pip install the package from the repository; it runs {commands}"
+    )
     assert not any(c.startswith("sudo") or "apt-get" in c for c in commands), (
         "postBuild runs without root: system packages go in apt.txt"
     )
@@ -82,7 +82,9 @@ def test_postbuild_bit_is_committed():
         pytest.skip("not a git checkout")
     if not out:
         pytest.skip("binder/postBuild is not committed yet")
-    assert out.split()[0] == "100755", f"git records binder/postBuild as {out.split()[0]}; run git update-index --chmod=+x"
+    assert out.split()[0] == "100755", (
+        f"git records binder/postBuild as {out.split()[0]}; run git update-index --chmod=+x"
+    )
 
 
 def _readme_binder_links() -> list[str]:

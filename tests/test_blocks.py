@@ -24,9 +24,15 @@ def test_odd_input_size_with_stride_two():
     assert y.shape == (2, 32, 4, 4)
 
 
-@pytest.mark.parametrize("in_planes, planes, stride, expected", [
-    (16, 16, 1, False), (16, 32, 1, True), (16, 16, 2, True), (16, 32, 2, True),
-])
+@pytest.mark.parametrize(
+    "in_planes, planes, stride, expected",
+    [
+        (16, 16, 1, False),
+        (16, 32, 1, True),
+        (16, 16, 2, True),
+        (16, 32, 2, True),
+    ],
+)
 def test_projection_exactly_when_needed(in_planes, planes, stride, expected):
     block = ResidualBlock(in_planes, planes, stride)
     has_projection = not isinstance(block.shortcut, torch.nn.Identity)
@@ -90,13 +96,16 @@ def test_gradient_reaches_input_through_shortcut():
     torch.testing.assert_close(x.grad, torch.ones_like(x))  # dH/dx = I + dR/dx, with dR/dx = 0 here
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(in_planes=0, planes=8), "in_planes"),
-    (dict(in_planes=8, planes=-1), "planes"),
-    (dict(in_planes=8, planes=8, stride=0), "stride"),
-    (dict(in_planes=8, planes=8, stride=1.5), "stride"),
-    (dict(in_planes=8, planes=8, shortcut_scale=2.0), "shortcut_scale"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(in_planes=0, planes=8), "in_planes"),
+        (dict(in_planes=8, planes=-1), "planes"),
+        (dict(in_planes=8, planes=8, stride=0), "stride"),
+        (dict(in_planes=8, planes=8, stride=1.5), "stride"),
+        (dict(in_planes=8, planes=8, shortcut_scale=2.0), "shortcut_scale"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResidualBlock(**kwargs)

@@ -8,6 +8,7 @@ import pytest
 from nbval.plugin import get_sanitize_patterns
 
 from resblock.claims import ClaimNotShown, claim
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SANITIZE = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text())
@@ -30,12 +31,15 @@ def test_a_claim_that_fails_prints_a_cross_and_goes_on(capsys):
     assert out.startswith("✗ NOT SHOWN by this run: plain-56 ends above plain-20: ratio > 1.3 (measured 0.9)")
 
 
-@pytest.mark.parametrize("kwargs, value, line", [
-    ({"below": 0.5}, 0.25, "✓ s: value < 0.5 (measured 0.25)"),
-    ({"above": 0.1, "below": 0.5, "what": "share"}, 0.25, "✓ s: 0.1 < share < 0.5 (measured 0.25)"),
-    ({"near": (117.39, 0.01), "what": "(1.1)^50"}, 1.1 ** 50, "✓ s: (1.1)^50 = 117 ± 0.01 (measured 117)"),
-    ({}, True, "✓ s (measured yes)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, value, line",
+    [
+        ({"below": 0.5}, 0.25, "✓ s: value < 0.5 (measured 0.25)"),
+        ({"above": 0.1, "below": 0.5, "what": "share"}, 0.25, "✓ s: 0.1 < share < 0.5 (measured 0.25)"),
+        ({"near": (117.39, 0.01), "what": "(1.1)^50"}, 1.1**50, "✓ s: (1.1)^50 = 117 ± 0.01 (measured 117)"),
+        ({}, True, "✓ s (measured yes)"),
+    ],
+)
 def test_criteria(capsys, kwargs, value, line):
     assert claim("s", value, **kwargs)
     assert capsys.readouterr().out.strip() == line
@@ -57,19 +61,23 @@ def test_only_the_measured_digits_are_masked(capsys):
     assert sanitize(capsys.readouterr().out) != sanitize(first), "the criterion is compared"
 
 
-@pytest.mark.parametrize("a, b", [
-    ("test accuracy ≈0.912 after 45 s", "test accuracy ≈0.874 after 45 s"),
-    ("ratio ≈ 3.2e-19", "ratio ≈ 1e-18"),
-    ("error ≈24.6%", "error ≈19%"),
-    ("course seed: 0", "course seed: 2"),
-    ("GradFlowExplorer(depth=50, seed=0)", "GradFlowExplorer(depth=50, seed=1)"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("test accuracy ≈0.912 after 45 s", "test accuracy ≈0.874 after 45 s"),
+        ("ratio ≈ 3.2e-19", "ratio ≈ 1e-18"),
+        ("error ≈24.6%", "error ≈19%"),
+        ("course seed: 0", "course seed: 2"),
+        ("GradFlowExplorer(depth=50, seed=0)", "GradFlowExplorer(depth=50, seed=1)"),
+    ],
+)
 def test_sanitizer_masks_marked_numbers_and_the_seed(a, b):
     assert sanitize(a) == sanitize(b)
 
 
-@pytest.mark.parametrize("a, b", [("27 blocks", "28 blocks"), ("shape (8, 32, 14, 14)", "shape (8, 32, 7, 7)"),
-                                  ("0.912", "0.874")])
+@pytest.mark.parametrize(
+    "a, b", [("27 blocks", "28 blocks"), ("shape (8, 32, 14, 14)", "shape (8, 32, 7, 7)"), ("0.912", "0.874")]
+)
 def test_sanitizer_leaves_unmarked_numbers_compared(a, b):
     assert sanitize(a) != sanitize(b)
 
@@ -90,17 +98,20 @@ def test_every_verdict_goes_to_the_log(monkeypatch, tmp_path, capsys):
     assert [(r["claim"], r["holds"], r["measured"]) for r in rows] == [("a", True, "2"), ("b", False, "no")]
 
 
-@pytest.mark.parametrize("args, kwargs, error, words", [
-    (("", 1.0), {"above": 0}, ValueError, "statement"),
-    (("s", float("nan")), {"above": 0}, ValueError, "NaN"),
-    (("s", "big"), {"above": 0}, TypeError, "real number"),
-    (("s", 2.0), {}, TypeError, "give a bound"),
-    (("s", True), {"above": 0}, ValueError, "takes no bounds"),
-    (("s", 1.0), {"above": 2, "below": 1}, ValueError, "smaller than"),
-    (("s", 1.0), {"near": (1.0, 0.1), "above": 0}, ValueError, "not both"),
-    (("s", 1.0), {"near": 1.0}, ValueError, "(target, tolerance)"),
-    (("s", 1.0), {"near": (1.0, -1)}, ValueError, ">= 0"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, words",
+    [
+        (("", 1.0), {"above": 0}, ValueError, "statement"),
+        (("s", float("nan")), {"above": 0}, ValueError, "NaN"),
+        (("s", "big"), {"above": 0}, TypeError, "real number"),
+        (("s", 2.0), {}, TypeError, "give a bound"),
+        (("s", True), {"above": 0}, ValueError, "takes no bounds"),
+        (("s", 1.0), {"above": 2, "below": 1}, ValueError, "smaller than"),
+        (("s", 1.0), {"near": (1.0, 0.1), "above": 0}, ValueError, "not both"),
+        (("s", 1.0), {"near": 1.0}, ValueError, "(target, tolerance)"),
+        (("s", 1.0), {"near": (1.0, -1)}, ValueError, ">= 0"),
+    ],
+)
 def test_bad_input_is_named(args, kwargs, error, words):
     with pytest.raises(error, match=re.escape(words)):
         claim(*args, **kwargs)
@@ -121,8 +132,10 @@ def test_sweep_update_keeps_the_runs_not_made_again():
     def verdict(holds, measured):
         return {"claim": "c", "criterion": "x > 1", "holds": holds, "measured": measured}
 
-    old_runs = {v.name: {nb.name: {"seconds": 1.0, "error": None, "claims": [verdict(True, "2")]} for nb in nbs}
-                for v in variants}
+    old_runs = {
+        v.name: {nb.name: {"seconds": 1.0, "error": None, "claims": [verdict(True, "2")]} for nb in nbs}
+        for v in variants
+    }
     earlier = cs.build_report(old_runs, variants, nbs, None, 1.0, "first")
     # Now only variant b of notebook 01 is run again, and its claim fails.
     now = {a: {}, b: {nbs[1].name: {"seconds": 3.0, "error": None, "claims": [verdict(False, "0.5")]}}}

@@ -27,7 +27,7 @@ import colab_setup  # noqa: E402
 ROOT = colab_setup.ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-RUNNER = textwrap.dedent('''
+RUNNER = textwrap.dedent("""
     import importlib.util, json, os, sys
     # hide the course's package: the editable install's finder, and every folder that holds resblock/
     sys.meta_path[:] = [f for f in sys.meta_path if "resblock" not in repr(f).lower()]
@@ -39,7 +39,7 @@ RUNNER = textwrap.dedent('''
     from IPython.core.interactiveshell import InteractiveShell
     result = InteractiveShell.instance().run_cell(open(sys.argv[1]).read())
     sys.exit(0 if result.success else 1)
-''')
+""")
 
 
 def _source(cell: dict) -> str:
@@ -67,8 +67,12 @@ def release_repo(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, repo / name)
     git = ["git", "-C", str(repo), "-c", "user.email=ci@example.invalid", "-c", "user.name=ci"]
-    for args in (["init", "--quiet"], ["add", "-A", "-f"], ["commit", "--quiet", "-m", "release"],
-                 ["tag", colab_setup.release()]):
+    for args in (
+        ["init", "--quiet"],
+        ["add", "-A", "-f"],
+        ["commit", "--quiet", "-m", "release"],
+        ["tag", colab_setup.release()],
+    ):
         subprocess.run(git + args, check=True, capture_output=True)
     return repo
 
@@ -87,8 +91,9 @@ def _run(src: str, tmp_path: Path, env_extra: dict) -> subprocess.CompletedProce
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RESBLOCK_COLAB_SOURCE")}
     env.update(HOME=str(tmp_path / "home"), MPLBACKEND="Agg", **env_extra)
     (tmp_path / "home").mkdir()
-    return subprocess.run([sys.executable, "-c", RUNNER, str(cell)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(cell)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -97,7 +102,8 @@ def test_setup_cell_carries_the_colab_lines(nb):
     if not committed:
         pytest.xfail(f"{nb.name}: the Colab lines are not in the setup cell yet (run `python tests/colab_setup.py`)")
     assert colab_setup.with_colab_lines(src, colab_setup.colab_lines()) == src, (
-        f"{nb.name}: the Colab lines are stale (another release or repository): run `python tests/colab_setup.py`")
+        f"{nb.name}: the Colab lines are stale (another release or repository): run `python tests/colab_setup.py`"
+    )
 
 
 @pytest.mark.slow
@@ -105,7 +111,9 @@ def test_setup_cell_carries_the_colab_lines(nb):
 def test_setup_cell_runs_on_colab_without_resblock(nb, tmp_path, release_repo, fake_colab):
     src, _ = _setup_source(nb)
     run = _run(src, tmp_path, {"FAKE_COLAB": str(fake_colab), "RESBLOCK_COLAB_SOURCE": str(release_repo)})
-    assert run.returncode == 0, f"the setup cell failed on (simulated) Colab:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert run.returncode == 0, (
+        f"the setup cell failed on (simulated) Colab:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    )
     assert f"fetching the course's package and saved results at release {colab_setup.release()}" in run.stdout
     assert "resblock is ready" in run.stdout
     assert (tmp_path / "home" / "resblock-course" / "resblock" / "__init__.py").is_file()

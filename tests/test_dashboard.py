@@ -5,20 +5,22 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_train import one_thread  # noqa: F401  (autouse: tiny nets on one thread)
 
-from resblock.widgets.dashboard import TrainingDashboard
 from resblock.data import load_fashion_mnist
 from resblock.models import TINY_RESNET, ResNet, count_parameters
 from resblock.train import TrainConfig
-from test_train import one_thread  # noqa: F401  (autouse: tiny nets on one thread)
+from resblock.widgets.dashboard import TrainingDashboard
 
 
 @pytest.fixture(scope="module")
 def small_data():
     d = load_fashion_mnist()
     return SimpleNamespace(
-        train_images=d.train_images[:512], train_labels=d.train_labels[:512],
-        test_images=d.test_images[:200], test_labels=d.test_labels[:200],
+        train_images=d.train_images[:512],
+        train_labels=d.train_labels[:512],
+        test_images=d.test_images[:200],
+        test_labels=d.test_labels[:200],
     )
 
 
@@ -34,7 +36,12 @@ def test_default_state_shows_empty_curves_and_describes_the_tiny_resnet(small_da
     assert dash.train_config.seconds == 45 and dash.train_config.lr == 0.4
     assert dash.stop_button.disabled and not dash.start_button.disabled
     classes = {c for w in (dash.start_button, dash.stop_button, dash.progress, dash.curves) for c in w._dom_classes}
-    assert {"resblock-train-start", "resblock-train-stop", "resblock-train-progress", "resblock-train-curves"} <= classes
+    assert {
+        "resblock-train-start",
+        "resblock-train-stop",
+        "resblock-train-progress",
+        "resblock-train-curves",
+    } <= classes
 
 
 def test_start_button_trains_the_chosen_net(small_data):

@@ -53,7 +53,7 @@ def _copy(real_dir, dest):
 def test_truncated_file_names_the_file(real_dir, tmp_path):
     d = _copy(real_dir, tmp_path / "fm")
     f = d / "train-images-idx3-ubyte.gz"
-    f.write_bytes(f.read_bytes()[: 100_000])
+    f.write_bytes(f.read_bytes()[:100_000])
     with pytest.raises(data.DatasetCorruptError, match="train-images-idx3-ubyte.gz.*truncated"):
         data.load_fashion_mnist(d)
 

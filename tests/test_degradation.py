@@ -36,7 +36,9 @@ def test_final_train_loss_is_the_mean_of_the_last_tenth():
         deg.final_train_loss(losses, fraction=0)
 
 
-@pytest.mark.parametrize("name, parsed", [("plain56", (56, False)), ("resnet20", (20, True)), ("resnet110", (110, True))])
+@pytest.mark.parametrize(
+    "name, parsed", [("plain56", (56, False)), ("resnet20", (20, True)), ("resnet110", (110, True))]
+)
 def test_parse_net(name, parsed):
     assert deg.parse_net(name) == parsed
 
@@ -47,14 +49,17 @@ def test_parse_net_rejects_other_names(bad):
         deg.parse_net(bad)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"widths": (8, 16)}, "three positive"),
-    ({"pool": 3}, "pool must be"),
-    ({"subset": 0}, "subset must be"),
-    ({"subset": 100, "batch_size": 128}, "at least one batch"),
-    ({"lr": -0.1}, "lr must be"),
-    ({"epochs": 0}, "epochs"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"widths": (8, 16)}, "three positive"),
+        ({"pool": 3}, "pool must be"),
+        ({"subset": 0}, "subset must be"),
+        ({"subset": 100, "batch_size": 128}, "at least one batch"),
+        ({"lr": -0.1}, "lr must be"),
+        ({"epochs": 0}, "epochs"),
+    ],
+)
 def test_config_rejects_bad_values_with_a_clear_message(change, message):
     with pytest.raises(ValueError, match=message):
         replace(deg.FULL, **change)
@@ -63,8 +68,10 @@ def test_config_rejects_bad_values_with_a_clear_message(change, message):
 def _fake_data(n_train=300, n_test=50):
     g = torch.Generator().manual_seed(0)
     return SimpleNamespace(
-        train_images=torch.randn(n_train, 1, 28, 28, generator=g), train_labels=torch.randint(0, 10, (n_train,), generator=g),
-        test_images=torch.randn(n_test, 1, 28, 28, generator=g), test_labels=torch.randint(0, 10, (n_test,), generator=g),
+        train_images=torch.randn(n_train, 1, 28, 28, generator=g),
+        train_labels=torch.randint(0, 10, (n_train,), generator=g),
+        test_images=torch.randn(n_test, 1, 28, 28, generator=g),
+        test_labels=torch.randint(0, 10, (n_test,), generator=g),
     )
 
 
@@ -75,7 +82,11 @@ def test_prepare_data_takes_a_fixed_subset_and_average_pools():
     assert x.shape == (64, 1, 14, 14) and y.shape == (64,) and tx.shape == (20, 1, 14, 14) and ty.shape == (20,)
     # Oracle: each pooled pixel is the mean of a 2x2 patch of some training image with the same label.
     first = x[0, 0]
-    matches = [i for i in range(300) if torch.allclose(data.train_images[i, 0].reshape(14, 2, 14, 2).mean((1, 3)), first, atol=1e-6)]
+    matches = [
+        i
+        for i in range(300)
+        if torch.allclose(data.train_images[i, 0].reshape(14, 2, 14, 2).mean((1, 3)), first, atol=1e-6)
+    ]
     assert len(matches) == 1 and data.train_labels[matches[0]] == y[0]
     x2, *_ = deg.prepare_data(data, config)
     assert torch.equal(x, x2)  # the same images for every net and seed
@@ -131,8 +142,23 @@ def tiny_results(tmp_path_factory):
     paths = []
     for seed in (0, 1):
         out = folder / f"seed{seed}.json"
-        argv = ["degradation", "--preset", "live", "--seeds", str(seed), "--subset", "64", "--epochs", "0.5",
-                "--width", "2", "--device", "cpu", "--out", str(out)]
+        argv = [
+            "degradation",
+            "--preset",
+            "live",
+            "--seeds",
+            str(seed),
+            "--subset",
+            "64",
+            "--epochs",
+            "0.5",
+            "--width",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
         assert experiments_main(argv) == 0
         paths.append(out)
     merged = folder / "merged.json"
@@ -272,13 +298,16 @@ def _replace_layers(block):
     block.conv1 = torch.nn.Identity()
 
 
-@pytest.mark.parametrize("wrong, mistake", [
-    (_identity_conv_only, "`bn1` still rescales"),
-    (_corner_kernel, "sits in a corner"),
-    (_centre_without_zeroing, "Zero the rest first"),
-    (_replace_layers, "you replaced `block.conv1`"),
-    (lambda block: None, "`conv1` does not pass each channel through"),
-])
+@pytest.mark.parametrize(
+    "wrong, mistake",
+    [
+        (_identity_conv_only, "`bn1` still rescales"),
+        (_corner_kernel, "sits in a corner"),
+        (_centre_without_zeroing, "Zero the rest first"),
+        (_replace_layers, "you replaced `block.conv1`"),
+        (lambda block: None, "`conv1` does not pass each channel through"),
+    ],
+)
 def test_q3_known_wrong_answers_fail_naming_the_mistake(wrong, mistake):
     status, message = ex.q3.feedback(wrong)
     assert status == "incorrect" and mistake in message

@@ -32,7 +32,7 @@ def _history(steps: int, evals: list[int], nan_test_loss: bool = False) -> Histo
 
 
 def _running_mean(values, window):
-    return [sum(values[max(0, i - window + 1): i + 1]) / min(i + 1, window) for i in range(len(values))]
+    return [sum(values[max(0, i - window + 1) : i + 1]) / min(i + 1, window) for i in range(len(values))]
 
 
 def test_history_series_is_the_runs_data():
@@ -53,7 +53,9 @@ def test_nan_evaluations_are_left_out():
 def test_plot_history_and_live_curves_draw_the_same_lines():
     h = _history(40, [20, 40])
     axes = plot_history(h)
-    static = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in axes for line in ax.get_lines()}
+    static = {
+        line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in axes for line in ax.get_lines()
+    }
     plt.close("all")
     curves = HistoryCurves(Figure())
     curves.update(h)

@@ -110,14 +110,16 @@ def test_html_rendering_escapes_and_formats_code():
 def test_in_a_kernel_check_displays_html_and_returns_a_bool():
     """Run check() in a real Jupyter kernel: the message is HTML (with a text twin), the return value a bool."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
-        "from resblock.exercises import Mistake, Question\n"
-        "def checker(a):\n"
-        "    if a != 42: raise Mistake('not the answer to everything.')\n"
-        "q = Question('Q1', 'What is it?', checker, 'Six times seven.', '42')\n"
-        "ok, bad = q.check(42), q.check(41)\n"
-        "print(ok, bad)"
-    )]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from resblock.exercises import Mistake, Question\n"
+            "def checker(a):\n"
+            "    if a != 42: raise Mistake('not the answer to everything.')\n"
+            "q = Question('Q1', 'What is it?', checker, 'Six times seven.', '42')\n"
+            "ok, bad = q.check(42), q.check(41)\n"
+            "print(ok, bad)"
+        )
+    ]
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     html_outputs = [o["data"]["text/html"] for o in outputs if o["output_type"] == "display_data"]
@@ -129,6 +131,7 @@ def test_in_a_kernel_check_displays_html_and_returns_a_bool():
 
 
 # --- feedback states are the same everywhere -------------------------------------------------------------
+
 
 def _calls_with_one(fn):
     value = fn(1)
@@ -172,7 +175,9 @@ def test_the_watched_function_keeps_its_name_and_signature():
         return a + b
 
     seen = []
-    Question("Q", "p", lambda f: seen.append((f.__name__, str(inspect.signature(f)), f(1))), "h", "s").feedback(my_answer)
+    Question("Q", "p", lambda f: seen.append((f.__name__, str(inspect.signature(f)), f(1))), "h", "s").feedback(
+        my_answer
+    )
     assert seen == [("my_answer", "(a, b=2)", 3)]
 
 
@@ -193,21 +198,34 @@ def test_learner_code_raising_inside_the_checker_is_still_the_learners():
 
 # Checkers that live inside resblock/, as the real ones do (so their frames count as the checker's).
 _ns: dict = {}
-exec(compile("def exercises_bug_checker(answer):\n    return answer / 0\n"
-             "def exercises_bug_checker_calling(fn):\n    fn(1)\n",
-             str(Path(exercises.__file__).with_name("_test_only_checker.py")), "exec"), _ns)
-exercises_bug_checker, exercises_bug_checker_calling = _ns["exercises_bug_checker"], _ns["exercises_bug_checker_calling"]
+exec(
+    compile(
+        "def exercises_bug_checker(answer):\n    return answer / 0\n"
+        "def exercises_bug_checker_calling(fn):\n    fn(1)\n",
+        str(Path(exercises.__file__).with_name("_test_only_checker.py")),
+        "exec",
+    ),
+    _ns,
+)
+exercises_bug_checker, exercises_bug_checker_calling = (
+    _ns["exercises_bug_checker"],
+    _ns["exercises_bug_checker_calling"],
+)
 
 
 # --- whole numbers --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [14, np.int64(14), np.int32(14), np.array(14), torch.tensor(14), 14.0, np.float32(14.0)])
+
+@pytest.mark.parametrize(
+    "value", [14, np.int64(14), np.int32(14), np.array(14), torch.tensor(14), 14.0, np.float32(14.0)]
+)
 def test_whole_number_accepts_every_kind_of_integer(value):
     assert exercises.whole_number(value) == 14 and type(exercises.whole_number(value)) is int
 
 
-@pytest.mark.parametrize("value, words", [(14.5, "not one"), (True, "truth value"), ("14", "str"), (float("nan"), "not one"),
-                                          ([14], "list")])
+@pytest.mark.parametrize(
+    "value, words", [(14.5, "not one"), (True, "truth value"), ("14", "str"), (float("nan"), "not one"), ([14], "list")]
+)
 def test_whole_number_rejects_the_rest_with_a_clear_message(value, words):
     with pytest.raises(Mistake, match="whole number") as info:
         exercises.whole_number(value, "the count")
@@ -215,6 +233,7 @@ def test_whole_number_rejects_the_rest_with_a_clear_message(value, words):
 
 
 # --- time limits ----------------------------------------------------------------------------------------------
+
 
 def _sleeper(seconds):
     time.sleep(seconds)
@@ -302,13 +321,15 @@ def test_time_limit_must_be_positive():
 def test_in_a_kernel_a_hanging_answer_is_stopped():
     """The SIGALRM timer works where notebooks run: a kernel's main thread."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
-        "from resblock.exercises import Question\n"
-        "def checker(f): f()\n"
-        "def hangs():\n"
-        "    while True: pass\n"
-        "print(Question('Q1', 'p', checker, 'h', 's', time_limit=0.5).feedback(hangs))"
-    )]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from resblock.exercises import Question\n"
+            "def checker(f): f()\n"
+            "def hangs():\n"
+            "    while True: pass\n"
+            "print(Question('Q1', 'p', checker, 'h', 's', time_limit=0.5).feedback(hangs))"
+        )
+    ]
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "took longer than 0.5 s" in text and "incorrect" in text

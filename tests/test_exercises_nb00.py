@@ -10,12 +10,15 @@ def test_q1_reference_passes():
     assert status == "correct" and "152 layers" in message
 
 
-@pytest.mark.parametrize("wrong, words", [
-    ("a", "highway networks"),
-    ("b", "unlikely to be caused by vanishing gradients"),
-    ("d", "no parameters"),
-    (" (B) ", "He initialisation"),
-])
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        ("a", "highway networks"),
+        ("b", "unlikely to be caused by vanishing gradients"),
+        ("d", "no parameters"),
+        (" (B) ", "He initialisation"),
+    ],
+)
 def test_q1_folklore_answers_name_the_evidence(wrong, words):
     status, message = ex.q1.feedback(wrong)
     assert status == "incorrect" and "folklore" in message and words in message, message

@@ -36,6 +36,7 @@ def _exec_solution(question, extra=None) -> dict:
 
 # --- the reference answers pass -----------------------------------------------------------------------
 
+
 def test_package_block_passes_the_block_question():
     assert ex.q2.feedback(ResidualBlock)[0] == "correct"
     assert ex.q2.feedback(ResidualBlock) == ("correct", ex.check_basic_block(ResidualBlock))
@@ -93,6 +94,7 @@ def test_placeholders_are_not_yet_answered(question, placeholder):
 
 # --- the notebook's placeholders fail politely -----------------------------------------------------------
 
+
 class PlaceholderForward(ResidualBlock):
     def forward(self, x):
         raise NotImplementedError("write forward")
@@ -116,16 +118,25 @@ def placeholder_predicate(in_planes, planes, stride):
     return ...
 
 
-@pytest.mark.parametrize("question, answer", [
-    (ex.q2, PlaceholderForward), (ex.q2, EllipsisForward), (ex.q2, PlaceholderBlock), (ex.q3, placeholder_predicate),
-    (ex.q1, (..., ...)), (ex.q6, {"identity": ..., "projection": ...}), (ex.q4, (..., ..., ..., ...)),
-])
+@pytest.mark.parametrize(
+    "question, answer",
+    [
+        (ex.q2, PlaceholderForward),
+        (ex.q2, EllipsisForward),
+        (ex.q2, PlaceholderBlock),
+        (ex.q3, placeholder_predicate),
+        (ex.q1, (..., ...)),
+        (ex.q6, {"identity": ..., "projection": ...}),
+        (ex.q4, (..., ..., ..., ...)),
+    ],
+)
 def test_notebook_placeholders_say_not_yet(question, answer):
     assert question.feedback(answer)[0] == "todo"
     assert question.check(answer) is False
 
 
 # --- wrong blocks: each fails with its mistake named -----------------------------------------------------
+
 
 def _forward(fn):
     """A block with the package's __init__ and a given (wrong) forward."""
@@ -242,6 +253,7 @@ def test_wrong_forward_does_not_disturb_the_callers_random_stream():
 
 # --- wrong __init__s (q2): each fails with its mistake named ---------------------------------------------
 
+
 def _good_forward(self, x):
     return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
 
@@ -251,8 +263,9 @@ def _block(init, forward=_good_forward, name="Block"):
 
 
 def _layers(self, in_planes, planes, stride, conv1_stride=None, conv2_stride=1, padding=1, bn_planes=None):
-    self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride if conv1_stride is None else conv1_stride,
-                           padding=padding, bias=False)
+    self.conv1 = nn.Conv2d(
+        in_planes, planes, 3, stride=stride if conv1_stride is None else conv1_stride, padding=padding, bias=False
+    )
     self.bn1 = nn.BatchNorm2d(bn_planes or planes)
     self.conv2 = nn.Conv2d(planes, planes, 3, stride=conv2_stride, padding=padding, bias=False)
     self.bn2 = nn.BatchNorm2d(bn_planes or planes)
@@ -308,13 +321,17 @@ def init_stride_on_conv2(self, in_planes, planes, stride=1):
 def init_shortcut_without_bn(self, in_planes, planes, stride=1):
     nn.Module.__init__(self)
     _layers(self, in_planes, planes, stride)
-    self.shortcut = _projection(in_planes, planes, stride, bn=False) if stride != 1 or in_planes != planes else nn.Sequential()
+    self.shortcut = (
+        _projection(in_planes, planes, stride, bn=False) if stride != 1 or in_planes != planes else nn.Sequential()
+    )
 
 
 def init_projection_3x3(self, in_planes, planes, stride=1):
     nn.Module.__init__(self)
     _layers(self, in_planes, planes, stride)
-    self.shortcut = _projection(in_planes, planes, stride, kernel=3) if stride != 1 or in_planes != planes else nn.Sequential()
+    self.shortcut = (
+        _projection(in_planes, planes, stride, kernel=3) if stride != 1 or in_planes != planes else nn.Sequential()
+    )
 
 
 def init_projection_without_stride(self, in_planes, planes, stride=1):
@@ -402,32 +419,39 @@ def test_preactivation_block_is_named():
 
 # --- q3 to q6: wrong answers named -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("fn, message", [
-    (lambda i, p, s: s != 1, "you only look at the stride"),
-    (lambda i, p, s: i != p, "you only look at the channels"),
-    (lambda i, p, s: s != 1 and i != p, "use `or`, not `and`"),
-    (lambda i, p, s: s == 1 and i == p, "True and False are swapped"),
-    (lambda i, p, s: True, "always True"),
-    (lambda i, p, s: False, "always False"),
-    (lambda i, p, s: None, "returned None"),
-    (lambda i, p, s: "yes", "return True or False"),
-    (lambda i, p, s: s != 1 or i > p, "wrong for"),
-    (42, "pass a function"),
-])
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda i, p, s: s != 1, "you only look at the stride"),
+        (lambda i, p, s: i != p, "you only look at the channels"),
+        (lambda i, p, s: s != 1 and i != p, "use `or`, not `and`"),
+        (lambda i, p, s: s == 1 and i == p, "True and False are swapped"),
+        (lambda i, p, s: True, "always True"),
+        (lambda i, p, s: False, "always False"),
+        (lambda i, p, s: None, "returned None"),
+        (lambda i, p, s: "yes", "return True or False"),
+        (lambda i, p, s: s != 1 or i > p, "wrong for"),
+        (42, "pass a function"),
+    ],
+)
 def test_q3_wrong_predicates(fn, message):
     _assert_mistake(ex.q3, fn, message)
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((32, 14, 14), "batch dimension"),
-    ((8, 32, 28, 28), "stride is missing"),
-    ((8, 16, 14, 14), "channels are not"),
-    ((8, 16, 28, 28), "changes channels and stride"),
-    ((8, 14, 14, 32), "channels second"),
-    ((8, 32, 13, 13), "not 13"),
-    ((8, 32, 7, 7), "is not the output shape"),
-    ("8x32x14x14", "tuple of 4 whole numbers"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((32, 14, 14), "batch dimension"),
+        ((8, 32, 28, 28), "stride is missing"),
+        ((8, 16, 14, 14), "channels are not"),
+        ((8, 16, 28, 28), "changes channels and stride"),
+        ((8, 14, 14, 32), "channels second"),
+        ((8, 32, 13, 13), "not 13"),
+        ((8, 32, 7, 7), "is not the output shape"),
+        ("8x32x14x14", "tuple of 4 whole numbers"),
+    ],
+)
 def test_q4_wrong_shapes(shape, message):
     _assert_mistake(ex.q4, shape, message)
 
@@ -452,6 +476,7 @@ def test_q5_wrong_counts_name_their_mistake():
 
 
 # --- legitimate ways to write the block: each passes -------------------------------------------------------
+
 
 def _option_a(in_planes, planes, stride):
     """The paper's option A as a function: subsample by the stride, zero-pad the new channels at the end."""
@@ -483,7 +508,8 @@ def init_option_a_symmetric_module(self, in_planes, planes, stride=1):
     if stride != 1 or in_planes != planes:
         pad = (planes - in_planes) // 2
         self.shortcut = LambdaLayer(
-            lambda x: F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, pad, planes - in_planes - pad), "constant", 0))
+            lambda x: F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, pad, planes - in_planes - pad), "constant", 0)
+        )
 
 
 def init_option_b(self, in_planes, planes, stride=1):
@@ -557,7 +583,9 @@ LEGITIMATE = [
 ]
 
 
-@pytest.mark.parametrize("init, forward, words", LEGITIMATE, ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in LEGITIMATE])
+@pytest.mark.parametrize(
+    "init, forward, words", LEGITIMATE, ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in LEGITIMATE]
+)
 def test_legitimate_block_passes(init, forward, words):
     status, message = ex.q2.feedback(_block(init, forward))
     assert status == "correct", message
@@ -570,6 +598,7 @@ def test_option_a_feedback_says_how_it_differs_from_option_b():
 
 
 # --- more wrong blocks, from the mistakes learners make ------------------------------------------------------
+
 
 def shortcut_added_twice(self, x):
     out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x)
@@ -680,6 +709,7 @@ def test_more_wrong_blocks_are_named(init, forward, message):
 
 # --- a block that never finishes is stopped, with the call named ---------------------------------------------
 
+
 def sleeps(self, x):
     time.sleep(30)
     return _good_forward(self, x)
@@ -717,6 +747,7 @@ def test_hanging_init_is_stopped_and_named(monkeypatch):
 
 # --- q1 and q6: predictions, checked against the blocks themselves ------------------------------------------
 
+
 def test_q1_truth_is_measured_from_the_blocks():
     plain, residual = ex.branch_off_outputs()
     assert plain == (0.0, 0.0, 0.0)
@@ -725,15 +756,18 @@ def test_q1_truth_is_measured_from_the_blocks():
     assert ex.q1.feedback((np.zeros(3), torch.tensor(residual)))[0] == "correct"
 
 
-@pytest.mark.parametrize("answer, message", [
-    (((0, 0, 0), (-1.0, 0.5, 2.0)), "the ReLU comes after the addition"),
-    (((-1.0, 0.5, 2.0), (0, 0.5, 2.0)), "forgets its input"),
-    (((0, 0.5, 2.0), (0, 0, 0)), "swapped"),
-    (((0, 0, 0), (0, 0, 0)), "keeps its shortcut"),
-    (((0, 0, 0), (1, 1, 1)), "apply that to each entry"),
-    (((0, 0), (0, 0.5, 2.0)), "3 numbers"),
-    ((0, 0.5, 2.0), "give a pair"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (((0, 0, 0), (-1.0, 0.5, 2.0)), "the ReLU comes after the addition"),
+        (((-1.0, 0.5, 2.0), (0, 0.5, 2.0)), "forgets its input"),
+        (((0, 0.5, 2.0), (0, 0, 0)), "swapped"),
+        (((0, 0, 0), (0, 0, 0)), "keeps its shortcut"),
+        (((0, 0, 0), (1, 1, 1)), "apply that to each entry"),
+        (((0, 0), (0, 0.5, 2.0)), "3 numbers"),
+        ((0, 0.5, 2.0), "give a pair"),
+    ],
+)
 def test_q1_wrong_predictions(answer, message):
     _assert_mistake(ex.q1, answer, message)
 
@@ -744,19 +778,23 @@ def test_q6_truth_is_measured():
     assert ex.q6.feedback(truth)[0] == "correct"
 
 
-@pytest.mark.parametrize("answer, message", [
-    ({"identity": True, "projection": True}, "the very same tensor object"),
-    ({"identity": False, "projection": False}, "computes a new tensor"),
-    ({"identity": True, "projection": False}, "the very same tensor object"),
-    ({"identity": "no", "projection": True}, "answer True"),
-    ({"identity": False}, "answer with a dict"),
-    ([False, True], "answer with a dict"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ({"identity": True, "projection": True}, "the very same tensor object"),
+        ({"identity": False, "projection": False}, "computes a new tensor"),
+        ({"identity": True, "projection": False}, "the very same tensor object"),
+        ({"identity": "no", "projection": True}, "answer True"),
+        ({"identity": False}, "answer with a dict"),
+        ([False, True], "answer with a dict"),
+    ],
+)
 def test_q6_wrong_predictions(answer, message):
     _assert_mistake(ex.q6, answer, message)
 
 
 # --- numbers: NumPy integers are whole numbers, 14.5 is not ----------------------------------------------------
+
 
 def test_q4_q5_accept_numpy_integers():
     assert ex.q4.feedback(np.array([8, 32, 14, 14]))[0] == "correct"

@@ -43,11 +43,14 @@ def test_q1_plain_mistake_names_the_factor():
     assert status == "incorrect" and "not a guarantee" not in message and "1.5^50" in message, message
 
 
-@pytest.mark.parametrize("answer, words", [
-    (["vanish"], "dict"),
-    ({"A": "vanish"}, "missing"),
-    ({k: "shrinks" for k in "ABCDEF"}, "one of"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (["vanish"], "dict"),
+        ({"A": "vanish"}, "missing"),
+        ({k: "shrinks" for k in "ABCDEF"}, "one of"),
+    ],
+)
 def test_q1_malformed_answers_say_what_to_give(answer, words):
     status, message = ex.q1.feedback(answer)
     assert status == "incorrect" and words in message, message
@@ -134,14 +137,17 @@ def _no_activation_derivative(block, x, g):
     return block.shortcut_scale * g, g @ block.linear.weight.detach()
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (_forgot_alpha, "shortcut_scale * grad_out"),
-    (_total_as_branch, "whole gradient"),
-    (_swapped, "swapped"),
-    (_wrong_side, "wrong side"),
-    (_no_activation_derivative, "branch part wrong"),
-    (lambda b, x, g: None, "pair of tensors"),
-])
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (_forgot_alpha, "shortcut_scale * grad_out"),
+        (_total_as_branch, "whole gradient"),
+        (_swapped, "swapped"),
+        (_wrong_side, "wrong side"),
+        (_no_activation_derivative, "branch part wrong"),
+        (lambda b, x, g: None, "pair of tensors"),
+    ],
+)
 def test_q3_known_mistakes_are_named(wrong, words):
     status, message = ex.q3.feedback(wrong)
     assert status in ("incorrect", "todo") and words in message, message

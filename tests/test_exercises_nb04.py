@@ -115,7 +115,9 @@ def test_q3_names_each_mistake():
 
 
 def test_q4_truth_from_the_counts():
-    assert nb04.matrix_facts() == pytest.approx({"accuracy": 245 / 300, "lowest_recall": "Shirt", "shirt_taken_for": "Coat"})
+    assert nb04.matrix_facts() == pytest.approx(
+        {"accuracy": 245 / 300, "lowest_recall": "Shirt", "shirt_taken_for": "Coat"}
+    )
     assert "T-shirt/top" in nb04.q4.prompt and "95" in nb04.q4.prompt
 
 

@@ -31,6 +31,7 @@ def assert_mistake(question, answer, *words):
 
 # --- notebook 05 -------------------------------------------------------------------------------------
 
+
 def test_nb05_q1_answers_are_computed_from_the_binomial():
     # Oracle: Veit et al. report that the paths of length 5-17 are 0.45% of ResNet-110's paths.
     assert abs(nb05.short_path_share() - 0.0045) < 0.0002
@@ -72,12 +73,13 @@ def test_nb05_q2_solution_package_and_mistakes():
         return b
 
     assert_mistake(nb05.q2, zero_in_place, "changed the block itself")
-    assert_mistake(nb05.q2, lambda b: (lambda x: torch.zeros_like(b.shortcut(x))), "all zeros")
+    assert_mistake(nb05.q2, lambda b: lambda x: torch.zeros_like(b.shortcut(x)), "all zeros")
     assert_mistake(nb05.q2, lambda b: b.shortcut, "missing the ReLU")
     assert_mistake(nb05.q2, lambda b: b, "nothing was deleted")
 
 
 # --- notebook 06 -------------------------------------------------------------------------------------
+
 
 def test_nb06_q1_measured_rescalings():
     # Oracle: BN (batch statistics) cancels any positive per-channel scale; ReLU is positively homogeneous.
@@ -107,9 +109,11 @@ def test_filter_normalize_diagnosis_names_the_mistakes():
         nb06._diagnose(fn(d.clone(), w.clone()), d, w, "probe")
 
     check(filter_normalize)
-    for wrong, words in ((lambda d, w: d * w.norm() / d.norm(), "layer-wise"),
-                         (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1), "norm 1"),
-                         (lambda d, w: w.clone(), "weights themselves")):
+    for wrong, words in (
+        (lambda d, w: d * w.norm() / d.norm(), "layer-wise"),
+        (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1), "norm 1"),
+        (lambda d, w: w.clone(), "weights themselves"),
+    ):
         try:
             check(wrong)
         except nb06.Mistake as m:
@@ -123,12 +127,20 @@ def test_nb06_q2_solution_package_and_mistakes():
     assert status(nb06.q2, random_direction)[0] == "correct"
 
     def bn_left_in(model):
-        return {n: (filter_normalize(torch.randn_like(p), p.detach()) if p.dim() > 1 else torch.randn_like(p))
-                for n, p in model.named_parameters()}
+        return {
+            n: (filter_normalize(torch.randn_like(p), p.detach()) if p.dim() > 1 else torch.randn_like(p))
+            for n, p in model.named_parameters()
+        }
 
     assert_mistake(nb06.q2, bn_left_in, "BN")
-    assert_mistake(nb06.q2, lambda m: {n: p.detach().clone() if p.dim() > 1 else torch.zeros_like(p)
-                                       for n, p in m.named_parameters()}, "equals the weights")
-    assert_mistake(nb06.q2, lambda m: {n: torch.randn_like(p) if p.dim() > 1 else torch.zeros_like(p)
-                                       for n, p in m.named_parameters()}, "filter norms")
+    assert_mistake(
+        nb06.q2,
+        lambda m: {n: p.detach().clone() if p.dim() > 1 else torch.zeros_like(p) for n, p in m.named_parameters()},
+        "equals the weights",
+    )
+    assert_mistake(
+        nb06.q2,
+        lambda m: {n: torch.randn_like(p) if p.dim() > 1 else torch.zeros_like(p) for n, p in m.named_parameters()},
+        "filter norms",
+    )
     assert_mistake(nb06.q2, lambda m: {"w": torch.zeros(1)}, "parameter names")

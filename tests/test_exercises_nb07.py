@@ -33,13 +33,18 @@ def test_q1_answer_key_matches_a_measurement():
     from resblock.models import ResNet, ResNetConfig
     from resblock.variants import block_input_grad_norms
 
-    configs = {"plain": dict(shortcut=False), "basic (post-act.)": dict(), "pre-activation": dict(block="preact"),
-               "bottleneck": dict(block="bottleneck"), "zero-init gamma": dict(zero_init_residual=True),
-               "ReZero (no BN)": dict(block="rezero")}
+    configs = {
+        "plain": dict(shortcut=False),
+        "basic (post-act.)": dict(),
+        "pre-activation": dict(block="preact"),
+        "bottleneck": dict(block="bottleneck"),
+        "zero-init gamma": dict(zero_init_residual=True),
+        "ReZero (no BN)": dict(block="rezero"),
+    }
     assert tuple(configs) == nb07.GRADIENT_VARIANTS
     data = load_fashion_mnist()
     for seed in (0, 1):
-        x, y = data.train_images[32 * seed:32 * seed + 32], data.train_labels[32 * seed:32 * seed + 32]
+        x, y = data.train_images[32 * seed : 32 * seed + 32], data.train_labels[32 * seed : 32 * seed + 32]
         measured = {}
         for name, kwargs in configs.items():
             seed_everything(seed)

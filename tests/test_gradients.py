@@ -106,13 +106,16 @@ def test_linear_residual_stack_matches_closed_form(shortcut_scale):
     with torch.no_grad():
         hs = [model.stem(x)]
         for block in model.blocks:
-            hs.append(hs[-1] @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + block.linear.weight).T + block.linear.bias)
+            hs.append(
+                hs[-1] @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + block.linear.weight).T
+                + block.linear.bias
+            )
     h_last = hs[-1].clone().requires_grad_(True)
     (g,) = torch.autograd.grad(F.cross_entropy(model.head(h_last), y), h_last)
-    for l in reversed(range(len(model.blocks))):
-        expected = g.T @ hs[l]  # (width, width): sum over the batch of g h^T
-        assert norms[f"blocks.{l}.linear"] == pytest.approx(float(expected.norm()), rel=1e-9)
-        g = g @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + model.blocks[l].linear.weight.detach())
+    for i in reversed(range(len(model.blocks))):
+        expected = g.T @ hs[i]  # (width, width): sum over the batch of g h^T
+        assert norms[f"blocks.{i}.linear"] == pytest.approx(float(expected.norm()), rel=1e-9)
+        g = g @ (shortcut_scale * torch.eye(8, dtype=torch.float64) + model.blocks[i].linear.weight.detach())
 
 
 def test_conv_net_layers_are_the_6n_plus_2_without_projections():
@@ -274,7 +277,10 @@ def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():
     convs_before = [m.weight.clone() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert strip_batchnorm(net) is net  # in place, returned so it can wrap a constructor
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
-    assert all(torch.equal(a, m.weight) for a, m in zip(convs_before, [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]))
+    assert all(
+        torch.equal(a, m.weight)
+        for a, m in zip(convs_before, [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)])
+    )
     # Oracle: the stem with its BN removed is the bare conv followed by ReLU.
     x = torch.randn(2, 1, 28, 28)
     assert torch.allclose(net.stem(x), F.relu(net.conv1(x)))

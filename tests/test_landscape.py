@@ -85,7 +85,8 @@ def test_batching_does_not_change_the_loss():
     x, y = data(10)
     d = landscape.random_direction(net, 1)
     assert landscape.loss_at(net, [(0.4, d)], x, y, batch_size=3)[0] == pytest.approx(
-        landscape.loss_at(net, [(0.4, d)], x, y, batch_size=100)[0], rel=1e-5)
+        landscape.loss_at(net, [(0.4, d)], x, y, batch_size=100)[0], rel=1e-5
+    )
 
 
 def test_mismatched_direction_is_rejected():
@@ -144,7 +145,9 @@ def test_saved_grid_centre_is_reproducible_from_the_checkpoint():
 
     surface, record = landscape.load_results("resnet20")
     data = load_fashion_mnist()
-    x, y = landscape.fixed_subset(data.train_images, data.train_labels, record["subset"]["size"], record["subset"]["seed"])
+    x, y = landscape.fixed_subset(
+        data.train_images, data.train_labels, record["subset"]["size"], record["subset"]["seed"]
+    )
     model = load_or_train(record["depth"], record["shortcut"])
     centre = surface.loss[len(surface.betas) // 2, len(surface.alphas) // 2]
     assert centre == pytest.approx(landscape.loss_at(model, [], x, y)[0], rel=1e-4)

@@ -15,7 +15,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "resblock"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-
 def _name(path: Path) -> str:
     return path.relative_to(PACKAGE).as_posix()
 
@@ -61,35 +60,50 @@ def test_the_layers_are_found():
     layers = {_name(p): _layer(p) for p in MODULES}
     assert layers["gradients.py"] == "numbers" and layers["gradients_plots.py"] == "picture"
     assert layers["widgets/gradflow.py"] == "widget" and layers["style.py"] == "picture"
-    assert {n for n, layer in layers.items() if layer == "widget"} >= {"widgets/gradflow.py", "widgets/dashboard.py",
-                                                                      "widgets/lesions.py"}
+    assert {n for n, layer in layers.items() if layer == "widget"} >= {
+        "widgets/gradflow.py",
+        "widgets/dashboard.py",
+        "widgets/lesions.py",
+    }
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if _layer(p) == "numbers"], ids=_name)
 def test_a_numbers_module_draws_nothing(path):
     tree = _tree(path)
     assert "matplotlib" not in _imports_anywhere(tree), (
-        f"{_name(path)} is a numbers module but imports matplotlib: move its pictures into a *_plots.py module")
+        f"{_name(path)} is a numbers module but imports matplotlib: move its pictures into a *_plots.py module"
+    )
     assert "ipywidgets" not in _imports_anywhere(tree), f"{_name(path)} imports ipywidgets: widgets live in widgets/"
-    plots = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-             and n.name.startswith("plot_")]
+    plots = [
+        n.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("plot_")
+    ]
     assert not plots, f"{_name(path)} defines {plots}: plot functions belong in {path.stem}_plots.py"
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if _layer(p) == "picture"], ids=_name)
 def test_a_picture_module_has_no_widgets(path):
-    assert "ipywidgets" not in _imports_anywhere(_tree(path)), f"{_name(path)} imports ipywidgets: widgets live in widgets/"
+    assert "ipywidgets" not in _imports_anywhere(_tree(path)), (
+        f"{_name(path)} imports ipywidgets: widgets live in widgets/"
+    )
 
 
 def test_every_picture_module_has_its_numbers_module():
-    lonely = [_name(p) for p in MODULES if p.name.endswith("_plots.py") and not p.with_name(p.name[:-9] + ".py").exists()]
+    lonely = [
+        _name(p) for p in MODULES if p.name.endswith("_plots.py") and not p.with_name(p.name[:-9] + ".py").exists()
+    ]
     assert not lonely, f"pictures without their numbers module: {lonely}"
 
 
 def test_the_widgets_package_imports_nothing():
     tree = _tree(PACKAGE / "widgets" / "__init__.py")
-    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) and not
-               (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
+    imports = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+    ]
     assert not imports, "resblock/widgets/__init__.py must import nothing: `import resblock.widgets.X` loads one widget"
     assert ast.get_docstring(tree), "resblock/widgets/__init__.py needs its one-line docstring"
 
@@ -99,8 +113,15 @@ def test_new_axes_come_from_the_style_module(path):
     # One helper makes a figure's Axes (white background, one default size): style.new_axes / new_axes_grid.
     if _name(path) == "style.py":
         return
-    calls = [n.lineno for n in ast.walk(_tree(path)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-             and n.func.attr == "subplots" and isinstance(n.func.value, ast.Name) and n.func.value.id == "plt"]
+    calls = [
+        n.lineno
+        for n in ast.walk(_tree(path))
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "subplots"
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "plt"
+    ]
     assert not calls, f"{_name(path)} calls plt.subplots (lines {calls}): use resblock.style.new_axes or new_axes_grid"
 
 

@@ -4,7 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.models import TINY_RESNET, DeepMLP, MLPConfig, ResNet, ResNetConfig, count_parameters, randomise_batchnorm_
+from resblock.models import (
+    TINY_RESNET,
+    DeepMLP,
+    MLPConfig,
+    ResNet,
+    ResNetConfig,
+    count_parameters,
+    randomise_batchnorm_,
+)
 
 # He et al. 2015, Table 6: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M parameters
 # (CIFAR-10, 3 input channels).
@@ -78,10 +86,16 @@ def test_mlp_plain_block_has_no_identity_path():
     torch.testing.assert_close(block(x), block.linear(x))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(depth=0), "depth"), (dict(shortcut_scale=1.5), "shortcut_scale"), (dict(activation="gelu"), "activation"),
-    (dict(norm="group"), "norm"), (dict(init="orthogonal"), "init"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(depth=0), "depth"),
+        (dict(shortcut_scale=1.5), "shortcut_scale"),
+        (dict(activation="gelu"), "activation"),
+        (dict(norm="group"), "norm"),
+        (dict(init="orthogonal"), "init"),
+    ],
+)
 def test_mlp_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLPConfig(**kwargs)

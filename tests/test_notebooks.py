@@ -63,8 +63,7 @@ def test_course_shape(nb):
     for text in markdown(nb):
         assert len(h2s(text)) <= 1, f"one H2 per cell: {h2s(text)}"
     for h in headings:
-        assert NUMBERED.match(h) or h.strip() in NAMED, (
-            f"heading {h!r}: sections are '## N · Title', or one of {NAMED}")
+        assert NUMBERED.match(h) or h.strip() in NAMED, f"heading {h!r}: sections are '## N · Title', or one of {NAMED}"
     names = [h.strip() for h in headings if not NUMBERED.match(h)]
     assert names == list(NAMED), f"Setup first, then the numbered sections, Key takeaways, Exercises; got {names}"
     numbered = [h for h in headings if NUMBERED.match(h)]
@@ -76,7 +75,7 @@ def test_course_shape(nb):
 def test_one_setup_cell(nb):
     cells = nb["cells"]
     at = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Setup" in "".join(c["source"]))
-    following = [c["cell_type"] for c in cells[at + 1:at + 3]]
+    following = [c["cell_type"] for c in cells[at + 1 : at + 3]]
     assert following[0] == "code" and following[1] == "markdown", "the Setup section holds exactly one code cell"
     first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
     assert first_code == at + 1, "the setup cell is the notebook's first code cell"

@@ -170,8 +170,10 @@ def test_lesion_toggles_re_measure(capsys):
     assert "deleted blocks: 1 " in box.readout.value
     box.toggles[2].value = True  # shape-changing in the plain net: deleted only from the ResNet
     assert "deleted blocks: 1, 2 " in box.readout.value
-    assert box.measure() == {"res": pytest.approx(paths.lesion_accuracy(res, x, y, [1, 2])),
-                             "plain": pytest.approx(paths.lesion_accuracy(plain, x, y, [1]))}
+    assert box.measure() == {
+        "res": pytest.approx(paths.lesion_accuracy(res, x, y, [1, 2])),
+        "plain": pytest.approx(paths.lesion_accuracy(plain, x, y, [1])),
+    }
     assert f"{paths.lesion_accuracy(res, x, y, [1, 2]):.3f}" in box.readout.value
 
 

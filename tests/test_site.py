@@ -139,10 +139,15 @@ def test_each_figure_is_on_its_page_with_alt_text_and_a_white_background(site, n
             alt = img.get("alt", "")
             assert alt and not alt.endswith(".png"), f"code cell {i}: a figure without alt text ({alt!r})"
             src = img["src"]
-            data = (base64.b64decode(src.split(",", 1)[1]) if src.startswith("data:")
-                    else (site / "notebooks" / unquote(src)).read_bytes())
+            data = (
+                base64.b64decode(src.split(",", 1)[1])
+                if src.startswith("data:")
+                else (site / "notebooks" / unquote(src)).read_bytes()
+            )
             corner = Image.open(io.BytesIO(data)).convert("RGBA").getpixel((0, 0))
-            assert corner[3] == 255, f"code cell {i}: a figure with a transparent background (unreadable in a dark theme)"
+            assert corner[3] == 255, (
+                f"code cell {i}: a figure with a transparent background (unreadable in a dark theme)"
+            )
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -151,7 +156,9 @@ def test_each_notebook_page_launches_that_notebook_on_binder_and_colab(site, bui
     links = build.launch_links(repo, f"notebooks/{nb.name}")
     page = _page(site, f"notebooks/{nb.stem}.html")
     assert links["binder"] in page.links and links["colab"] in page.links
-    assert links["binder"].startswith("https://mybinder.org/v2/gh/") and "urlpath=lab/tree/notebooks/" in links["binder"]
+    assert (
+        links["binder"].startswith("https://mybinder.org/v2/gh/") and "urlpath=lab/tree/notebooks/" in links["binder"]
+    )
     assert "Launch on Binder" in page.text and "Open in Colab" in page.text
 
 
@@ -202,7 +209,9 @@ def test_widget_outputs_show_their_saved_picture_never_a_raw_repr(site, build, n
         assert "saved no picture" not in text, f"code cell {i}: a widget with neither a picture nor saved state"
         for data in views:
             model_id = data[WIDGET_VIEW]["model_id"]
-            assert "image/png" in data or model_id in models, f"code cell {i}: widget {model_id} has no saved picture or state"
+            assert "image/png" in data or model_id in models, (
+                f"code cell {i}: widget {model_id} has no saved picture or state"
+            )
             # a widget that holds an image (the dashboard's curves) shows it
             if model_id in models and _holds_image(models, model_id):
                 assert shown["images"], f"code cell {i}: the widget's picture is missing from the page"
@@ -221,11 +230,27 @@ def test_render_widget_from_saved_state(build):
     """The snapshot renderer on a hand-made state: a box with a label, a pressed toggle, a progress bar, an image."""
     png = base64.b64encode(b"\x89PNG fake").decode()
     models = {
-        "box": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_t", "IPY_MODEL_p", "IPY_MODEL_i", "IPY_MODEL_d"]}},
-        "t": {"model_name": "ToggleButtonModel", "state": {"description": "13", "value": True, "tooltip": "delete block 13"}},
-        "p": {"model_name": "FloatProgressModel", "state": {"value": 0.5, "min": 0, "max": 1, "description": "progress"}},
-        "i": {"model_name": "ImageModel", "state": {"format": "png"}, "buffers": [{"path": ["value"], "encoding": "base64", "data": png}]},
-        "d": {"model_name": "DropdownModel", "state": {"description": "depth", "index": 1, "_options_labels": ["8", "14"]}},
+        "box": {
+            "model_name": "VBoxModel",
+            "state": {"children": ["IPY_MODEL_t", "IPY_MODEL_p", "IPY_MODEL_i", "IPY_MODEL_d"]},
+        },
+        "t": {
+            "model_name": "ToggleButtonModel",
+            "state": {"description": "13", "value": True, "tooltip": "delete block 13"},
+        },
+        "p": {
+            "model_name": "FloatProgressModel",
+            "state": {"value": 0.5, "min": 0, "max": 1, "description": "progress"},
+        },
+        "i": {
+            "model_name": "ImageModel",
+            "state": {"format": "png"},
+            "buffers": [{"path": ["value"], "encoding": "base64", "data": png}],
+        },
+        "d": {
+            "model_name": "DropdownModel",
+            "state": {"description": "depth", "index": 1, "_options_labels": ["8", "14"]},
+        },
     }
     out = build.render_widget(models, "box", alt="the curves")
     assert 'aria-pressed="true"' in out and 'title="delete block 13"' in out

@@ -14,7 +14,9 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from resblock import style  # noqa: E402
 
 # Machado, Oliveira & Fernandes (2009), full-severity deuteranopia, applied to linear RGB.
-DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]])
+DEUTERANOPIA = np.array(
+    [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]]
+)
 
 
 def _linear(colour):
@@ -29,8 +31,12 @@ def _luminance(colour) -> float:
 def _look(line) -> tuple:
     """What tells a line apart without colour: its dash pattern, marker and marker fill."""
     filled = line.get_markerfacecolor() not in ("white", "none") and to_rgb(line.get_markerfacecolor()) != (1, 1, 1)
-    return (str(line.get_linestyle()), str(line.get_dashes() if hasattr(line, "get_dashes") else ""),
-            line.get_marker(), filled)
+    return (
+        str(line.get_linestyle()),
+        str(line.get_dashes() if hasattr(line, "get_dashes") else ""),
+        line.get_marker(),
+        filled,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -77,8 +83,9 @@ def _assert_on_white(ax):
 def test_gradient_plots_tell_plain_from_residual_without_colour():
     from resblock.gradients_plots import plot_grad_norms, plot_scalar_toy
 
-    ax = plot_grad_norms({"plain": {f"l{i}": 1.0 / (i + 1) for i in range(30)},
-                          "residual": {f"l{i}": 1.0 for i in range(30)}})
+    ax = plot_grad_norms(
+        {"plain": {f"l{i}": 1.0 / (i + 1) for i in range(30)}, "residual": {f"l{i}": 1.0 for i in range(30)}}
+    )
     _assert_series_distinct_without_colour(ax)
     _assert_on_white(ax)
     ax = plot_scalar_toy([0, 5, 10], {"(1 + w)^L, with shortcut": [1, 1.6, 2.6], "w^L, plain": [1, 1e-5, 1e-10]})
@@ -96,14 +103,18 @@ def test_other_package_plots_tell_series_apart_without_colour():
     _assert_series_distinct_without_colour(ax)
     _assert_on_white(ax)
     _assert_series_distinct_without_colour(plot_path_length_distribution((3, 9, 27)))
-    _assert_series_distinct_without_colour(plot_profiles({n: [1.0, 2.0, 3.0] for n in
-                                                          ("plain", "basic", "pre-activation", "bottleneck", "ReZero")}))
+    _assert_series_distinct_without_colour(
+        plot_profiles({n: [1.0, 2.0, 3.0] for n in ("plain", "basic", "pre-activation", "bottleneck", "ReZero")})
+    )
 
 
 def test_degradation_plots_tell_all_four_nets_apart_without_colour():
     from resblock.degradation_plots import plot_test_error
 
-    runs = [{"net": n, "test_error": [0.5, 0.3], "eval_step": [1, 2]} for n in ("plain20", "plain56", "resnet20", "resnet56")]
+    runs = [
+        {"net": n, "test_error": [0.5, 0.3], "eval_step": [1, 2]}
+        for n in ("plain20", "plain56", "resnet20", "resnet56")
+    ]
     ax = plot_test_error({"nets": ["plain20", "plain56", "resnet20", "resnet56"], "runs": runs})
     _assert_series_distinct_without_colour(ax)
 

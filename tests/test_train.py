@@ -100,8 +100,14 @@ def test_should_stop_ends_the_run_and_keeps_model_and_history(subset):
     x, y, xt, yt = subset
     h_seen = []
     result = fit(
-        small_model(), x, y, quick(epochs=10), test=(xt, yt), progress=False,
-        live_plot=h_seen.append, should_stop=lambda: len(h_seen) >= 3,
+        small_model(),
+        x,
+        y,
+        quick(epochs=10),
+        test=(xt, yt),
+        progress=False,
+        live_plot=h_seen.append,
+        should_stop=lambda: len(h_seen) >= 3,
     )
     assert result.stopped == "stopped" and result.history.steps == 3
     assert len(result.history.test_acc) == 1  # the final evaluation still runs
@@ -185,8 +191,14 @@ def test_bad_inputs_are_explained(images, labels, match):
 
 @pytest.mark.parametrize(
     "kw, match",
-    [({"seconds": 0}, "budget"), ({"epochs": -1}, "budget"), ({"seconds": math.inf}, "budget"),
-     ({"lr": 0}, "lr"), ({"batch_size": 0}, "batch_size"), ({"warmup": 1.5}, "warmup")],
+    [
+        ({"seconds": 0}, "budget"),
+        ({"epochs": -1}, "budget"),
+        ({"seconds": math.inf}, "budget"),
+        ({"lr": 0}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"warmup": 1.5}, "warmup"),
+    ],
 )
 def test_bad_configs_are_explained(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -219,8 +231,10 @@ def test_augmentation_is_a_flip_and_a_shift_of_each_image(subset):
         # oracle: brute force over every flip and shift the augmentation may have chosen
         matches = [
             (f, dy, dx)
-            for f in (0, 1) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
-            if torch.equal(out[i, 0], padded[i, f, dy: dy + 28, dx: dx + 28])
+            for f in (0, 1)
+            for dy in range(2 * s + 1)
+            for dx in range(2 * s + 1)
+            if torch.equal(out[i, 0], padded[i, f, dy : dy + 28, dx : dx + 28])
         ]
         assert matches, f"image {i} is not a flipped/shifted copy of its input"
         seen_shift.add(matches[0][1:])
@@ -270,8 +284,13 @@ def test_a_net_narrower_than_8_channels_trains_on_one_thread():
         "r = fit(ResNet(ResNetConfig(depth=8, widths=(2, 2, 2))), x, y, TrainConfig(epochs=3, batch_size=8), progress=False)\n"
         "print('steps', r.history.steps)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0 and "steps 24" in out.stdout, out.stderr[-500:]
 
 

@@ -31,7 +31,7 @@ def test_self_attention_matches_softmax_formula():
     q, k, v = att.qkv(x).split(8, dim=-1)
     heads = lambda t: t.view(2, 5, 2, 4).transpose(1, 2)
     q, k, v = heads(q), heads(k), heads(v)
-    w = torch.softmax(q @ k.transpose(-1, -2) / 4 ** 0.5, dim=-1)
+    w = torch.softmax(q @ k.transpose(-1, -2) / 4**0.5, dim=-1)
     want = att.proj((w @ v).transpose(1, 2).reshape(2, 5, 8))
     torch.testing.assert_close(att(x), want, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of heads"):
@@ -83,8 +83,12 @@ def test_stream_shapes_and_layer_names(mixer, position):
 def test_bad_inputs_are_explained():
     with pytest.raises(ValueError, match="tokens of shape"):
         ResidualStream(StreamConfig(depth=2))(torch.randn(2, 3, 28, 28))
-    for kwargs, match in ((dict(position="sandwich"), "position"), (dict(mixer="conv"), "mixer"), (dict(depth=0), "depth"),
-                          (dict(mixer="attention", width=30, heads=4), "multiple")):
+    for kwargs, match in (
+        (dict(position="sandwich"), "position"),
+        (dict(mixer="conv"), "mixer"),
+        (dict(depth=0), "depth"),
+        (dict(mixer="attention", width=30, heads=4), "multiple"),
+    ):
         with pytest.raises(ValueError, match=match):
             StreamConfig(**kwargs)
 

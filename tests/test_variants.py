@@ -5,7 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from resblock.blocks import (
-    BLOCKS, AddLayer, Bottleneck, DenseLayer, PreActBlock, ReZeroBlock, ResidualBlock, dense_block,
+    BLOCKS,
+    AddLayer,
+    Bottleneck,
+    DenseLayer,
+    PreActBlock,
+    ResidualBlock,
+    ReZeroBlock,
+    dense_block,
 )
 from resblock.models import ResNet, ResNetConfig, count_parameters
 
@@ -182,11 +189,15 @@ def test_dense_block_channel_count_and_every_input_reaches_the_end():
 # --- ResNets built from each block -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block, depth", [("basic", 8), ("preact", 8), ("rezero", 8), ("bottleneck", 11), ("bottleneck", 20)])
+@pytest.mark.parametrize(
+    "block, depth", [("basic", 8), ("preact", 8), ("rezero", 8), ("bottleneck", 11), ("bottleneck", 20)]
+)
 def test_resnet_of_each_block(block, depth):
     model = ResNet(ResNetConfig(depth=depth, block=block))
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
-    layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and "shortcut" not in n]
+    layers = [
+        n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and "shortcut" not in n
+    ]
     assert len(layers) == depth  # 6n + 2 weighted layers, 9n + 2 with bottlenecks
     assert all(isinstance(b, BLOCKS[block]) for b in model.blocks)
 
@@ -204,18 +215,23 @@ def test_bottleneck_resnet_widths():
     assert count_parameters(model) < count_parameters(ResNet(ResNetConfig(depth=20)))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(block="dense"), "block must be one of"),
-    (dict(block="bottleneck", depth=8), "9n"),
-    (dict(block="preact", depth=11), "6n"),
-    (dict(block="preact", shortcut=False), "shortcut=False"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(block="dense"), "block must be one of"),
+        (dict(block="bottleneck", depth=8), "9n"),
+        (dict(block="preact", depth=11), "6n"),
+        (dict(block="preact", shortcut=False), "shortcut=False"),
+    ],
+)
 def test_bad_block_config_is_explained(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResNetConfig(**kwargs)
 
 
-@pytest.mark.parametrize("cls, args", [(PreActBlock, (0, 8)), (Bottleneck, (8, 0)), (ReZeroBlock, (8, 8, 0)), (DenseLayer, (8, -1))])
+@pytest.mark.parametrize(
+    "cls, args", [(PreActBlock, (0, 8)), (Bottleneck, (8, 0)), (ReZeroBlock, (8, 8, 0)), (DenseLayer, (8, -1))]
+)
 def test_bad_arguments_raise_value_error(cls, args):
     with pytest.raises(ValueError):
         cls(*args)
@@ -224,10 +240,15 @@ def test_bad_arguments_raise_value_error(cls, args):
 # --- resblock.variants: the measurements of notebook 07 ------------------------------------------
 
 from resblock.evaluation import smooth  # noqa: E402
-from resblock.variants import (  # noqa: E402
-    add_net, block_input_grad_norms, concat_net, summary_rows, train_each, weight_grad_norms,
-)
 from resblock.train import TrainConfig  # noqa: E402
+from resblock.variants import (  # noqa: E402
+    add_net,
+    block_input_grad_norms,
+    concat_net,
+    summary_rows,
+    train_each,
+    weight_grad_norms,
+)
 
 
 def test_block_input_grad_norms_match_autograd_and_leave_model_alone():
@@ -257,7 +278,7 @@ def test_identity_at_init_passes_the_gradient_unchanged():
     g = block_input_grad_norms(model, list(model.blocks), x, y)
     n = 3  # blocks per stage; the first block of stages 2 and 3 has a projection
     for stage in range(3):
-        inner = g[stage * n + 1: (stage + 1) * n]
+        inner = g[stage * n + 1 : (stage + 1) * n]
         assert inner == pytest.approx([inner[0]] * len(inner), rel=1e-6)
 
 

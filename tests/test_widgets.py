@@ -47,9 +47,17 @@ def test_figure_shows_what_gradients_measure(explorer, batch):
     np.testing.assert_allclose(_lines(explorer)[1][1], expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("control, value", [
-    ("depth", 30), ("shortcut", 0.5), ("activation", "tanh"), ("init", "xavier"), ("norm", "batch"), ("seed", 3),
-])
+@pytest.mark.parametrize(
+    "control, value",
+    [
+        ("depth", 30),
+        ("shortcut", 0.5),
+        ("activation", "tanh"),
+        ("init", "xavier"),
+        ("norm", "batch"),
+        ("seed", 3),
+    ],
+)
 def test_each_control_changes_the_figure(explorer, control, value):
     before = _lines(explorer)
     getattr(explorer, control).value = value
@@ -175,7 +183,9 @@ def test_bad_settings_and_data_are_explained(batch):
 
 def test_log_scale_problems_names_the_layers():
     assert log_scale_problems("x", [1.0, 2.0]) is None
-    assert "exactly 0" in log_scale_problems("plain", [0.0, 0.0, 1.0]) and "layers 1-2" in log_scale_problems("p", [0, 0, 1])
+    assert "exactly 0" in log_scale_problems("plain", [0.0, 0.0, 1.0]) and "layers 1-2" in log_scale_problems(
+        "p", [0, 0, 1]
+    )
     assert "NaN" in log_scale_problems("r", [1.0, float("nan")])
 
 

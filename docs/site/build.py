@@ -63,7 +63,7 @@ def launch_links(repo: str, path: str, branch: str = "main") -> dict[str, str]:
 
 def _model_state(models: dict, ref) -> dict | None:
     if isinstance(ref, str) and ref.startswith("IPY_MODEL_"):
-        ref = ref[len("IPY_MODEL_"):]
+        ref = ref[len("IPY_MODEL_") :]
     m = models.get(ref)
     return m if m else None
 
@@ -103,17 +103,24 @@ def render_widget(models: dict, ref, alt: str) -> str:
     if name in ("FloatProgressModel", "IntProgressModel"):
         v, lo, hi = s.get("value", 0), s.get("min", 0), s.get("max", 100)
         text = desc or "progress"
-        return (f'<span class="rb-w-progress {classes}">{label}<progress value="{v - lo}" max="{hi - lo}" '
-                f'aria-label="{text}">{v}</progress></span>')
+        return (
+            f'<span class="rb-w-progress {classes}">{label}<progress value="{v - lo}" max="{hi - lo}" '
+            f'aria-label="{text}">{v}</progress></span>'
+        )
     if name in ("ButtonModel", "ToggleButtonModel"):
         pressed = f' aria-pressed="{str(bool(s.get("value"))).lower()}"' if name == "ToggleButtonModel" else ""
         tip = s.get("tooltip") or desc or "button"
-        return (f'<button type="button" class="rb-w-button {classes}" disabled{pressed} '
-                f'title="{html.escape(str(tip))}">{desc or html.escape(str(tip))}</button>')
+        return (
+            f'<button type="button" class="rb-w-button {classes}" disabled{pressed} '
+            f'title="{html.escape(str(tip))}">{desc or html.escape(str(tip))}</button>'
+        )
     if name == "ToggleButtonsModel":
         labels, index = s.get("_options_labels", []), s.get("index")
-        buttons = "".join(f'<button type="button" class="rb-w-button" disabled aria-pressed="{str(i == index).lower()}">'
-                          f"{html.escape(str(o))}</button>" for i, o in enumerate(labels))
+        buttons = "".join(
+            f'<button type="button" class="rb-w-button" disabled aria-pressed="{str(i == index).lower()}">'
+            f"{html.escape(str(o))}</button>"
+            for i, o in enumerate(labels)
+        )
         return f'<span class="rb-w-control {classes}" role="group" aria-label="{desc}">{label}{buttons}</span>'
     if name == "OutputModel":
         parts = []
@@ -132,7 +139,11 @@ def render_widget(models: dict, ref, alt: str) -> str:
         value = s.get("value")
         if "_options_labels" in s and s.get("index") is not None:
             index = s["index"]
-            value = ", ".join(s["_options_labels"][i] for i in index) if isinstance(index, list) else s["_options_labels"][index]
+            value = (
+                ", ".join(s["_options_labels"][i] for i in index)
+                if isinstance(index, list)
+                else s["_options_labels"][index]
+            )
         if isinstance(value, bool):
             value = "on" if value else "off"
         return f'<span class="rb-w-control {classes}">{label}<span class="rb-w-value">{html.escape(str(value))}</span></span>'
@@ -160,8 +171,11 @@ def _text(source) -> str:
 
 def _alt_text(heading: str, cell: dict) -> str:
     """A figure's text equivalent: its section and what the cell printed next to it (its claims)."""
-    printed = [_text(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream"
-               and o.get("name") == "stdout"]
+    printed = [
+        _text(o.get("text", ""))
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    ]
     lines = [ln.strip() for ln in "".join(printed).splitlines() if ln.strip()][:4]
     alt = f"Figure in '{heading}'" if heading else "Figure"
     return alt + (": " + " / ".join(lines) if lines else "")
@@ -175,9 +189,13 @@ def prepare_notebook(src: Path, dst: Path, repo: str, branch: str) -> dict:
     rel = src.relative_to(ROOT).as_posix()
     links = launch_links(repo, rel, branch)
     banner = {
-        "cell_type": "markdown", "metadata": {}, "id": "resblock-launch-links",
-        "source": (f'<p class="rb-launch">Run this notebook: <a href="{links["binder"]}">Launch on Binder</a>'
-                   f' · <a href="{links["colab"]}">Open in Colab</a></p>'),
+        "cell_type": "markdown",
+        "metadata": {},
+        "id": "resblock-launch-links",
+        "source": (
+            f'<p class="rb-launch">Run this notebook: <a href="{links["binder"]}">Launch on Binder</a>'
+            f' · <a href="{links["colab"]}">Open in Colab</a></p>'
+        ),
     }
     counts = {"figures": 0, "widgets": 0, "widgets_without_state": 0}
     heading = ""
@@ -199,8 +217,10 @@ def prepare_notebook(src: Path, dst: Path, repo: str, branch: str) -> dict:
                 new = _static_widget_output(models, data, alt)
                 if new is None:
                     counts["widgets_without_state"] += 1
-                    new = {"text/html": f'<p class="rb-widget-note">An interactive widget: launch the notebook to use it '
-                                        f"(this copy saved no picture of it).</p>"}
+                    new = {
+                        "text/html": '<p class="rb-widget-note">An interactive widget: launch the notebook to use it '
+                        "(this copy saved no picture of it).</p>"
+                    }
                 out = {**copy.deepcopy(out), "data": new}
             if out.get("data") and ("image/png" in out["data"] or "image/svg+xml" in out["data"]):
                 counts["figures"] += 1
@@ -220,8 +240,10 @@ def landing_page(repo: str, notebooks: list[Path]) -> str:
     """README as the landing page, with a hidden table of contents for the navigation."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     toc = "\n".join(f"notebooks/{p.stem}" for p in notebooks)
-    return (readme + "\n\n```{toctree}\n:hidden:\n:caption: The notebooks\n\n" + toc + "\n```\n\n"
-            "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\nresults/claims_sweep\n```\n")
+    return (
+        readme + "\n\n```{toctree}\n:hidden:\n:caption: The notebooks\n\n" + toc + "\n```\n\n"
+        "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\nresults/claims_sweep\n```\n"
+    )
 
 
 def build(out: Path, branch: str = "main", quiet: bool = False) -> Path:
@@ -244,8 +266,21 @@ def build(out: Path, branch: str = "main", quiet: bool = False) -> Path:
     shutil.copy(ROOT / "results" / "claims_sweep.md", src / "results" / "claims_sweep.md")
     (out.parent / f"{out.name}-report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     env = {**os.environ, "RESBLOCK_REPOSITORY": repo, "RESBLOCK_BRANCH": branch}
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(HERE), "-d", str(out.parent / f"{out.name}-doctrees"),
-           "-j", "1", str(src), str(out)] + (["-q"] if quiet else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-c",
+        str(HERE),
+        "-d",
+        str(out.parent / f"{out.name}-doctrees"),
+        "-j",
+        "1",
+        str(src),
+        str(out),
+    ] + (["-q"] if quiet else [])
     subprocess.run(cmd, check=True, env=env)
     return out
 

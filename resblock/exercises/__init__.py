@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "CHECK_SECONDS",
@@ -60,7 +60,7 @@ __all__ = [
     "whole_number",
 ]
 
-Text = Union[str, Callable[[], str]]  # a string, or a function that builds it when shown
+Text = str | Callable[[], str]  # a string, or a function that builds it when shown
 
 NOT_ANSWERED = (
     "Not answered yet: replace the placeholder (the `...` or the `raise NotImplementedError`) "
@@ -120,7 +120,9 @@ def _to_html(text: str) -> str:
         if i % 2:  # inside a fence
             out.append(f'<pre style="margin:0.4em 0">{html.escape(part.rstrip())}</pre>')
         else:
-            out.extend(f"<p style='margin:0.3em 0'>{_inline_html(p.strip())}</p>" for p in part.split("\n\n") if p.strip())
+            out.extend(
+                f"<p style='margin:0.3em 0'>{_inline_html(p.strip())}</p>" for p in part.split("\n\n") if p.strip()
+            )
     return "".join(out)
 
 
@@ -146,11 +148,13 @@ def show(kind: str, title: str, text: str) -> None:
 # --- whose code is this? The learner's, the checker's, or a library's -------------------------------------
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # resblock/: the checkers and the code they call
-_LIBRARIES = {Path(p).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_paths().get(key))}
+_LIBRARIES = {
+    Path(p).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_paths().get(key))
+}
 
 
 def _owner(filename: str) -> str:
-    """"checker" (resblock's own code), "library" (Python, torch, site-packages) or "learner" (anything else)."""
+    """ "checker" (resblock's own code), "library" (Python, torch, site-packages) or "learner" (anything else)."""
     if filename.startswith("<"):  # "<frozen ...>" is Python's own; "<string>", "<stdin>" code typed in
         return "library" if filename.startswith("<frozen") else "learner"
     path = Path(filename)
@@ -195,6 +199,7 @@ def _learner_raised(exc: BaseException) -> bool:
 
 # --- placeholders ----------------------------------------------------------------------------------------
 
+
 def is_placeholder(value: Any, _depth: int = 0) -> bool:
     """True for an untouched placeholder: ``...``, ``None``, or a tuple/list/dict/set made only of those."""
     if value is None or value is Ellipsis:
@@ -234,6 +239,7 @@ class _Watched:
 
 # --- time limits -------------------------------------------------------------------------------------------
 
+
 class _Deadline:
     def __init__(self, seconds: float, what: str, on: str) -> None:
         self.when, self.seconds, self.what, self.on = time.monotonic() + seconds, seconds, what, on
@@ -250,7 +256,10 @@ def _alarm_usable() -> bool:
     if _deadlines:
         return True
     return signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) in (
-        signal.SIG_DFL, signal.SIG_IGN, None)
+        signal.SIG_DFL,
+        signal.SIG_IGN,
+        None,
+    )
 
 
 def _arm() -> None:
@@ -321,7 +330,9 @@ def _in_thread(fn: Callable, args: tuple, kwargs: dict, seconds: float, what: st
     return outcome.get("value")
 
 
-def call_with_time_limit(fn: Callable, *args: Any, seconds: float | None, what: str, on: str = "", **kwargs: Any) -> Any:
+def call_with_time_limit(
+    fn: Callable, *args: Any, seconds: float | None, what: str, on: str = "", **kwargs: Any
+) -> Any:
     """``fn(*args, **kwargs)``, stopped with :class:`TimeLimitExceeded` after ``seconds`` (None: no limit).
 
     ``what`` names the call for the learner ("your `forward`"), ``on`` its input ("on a batch of shape
@@ -341,6 +352,7 @@ def call_with_time_limit(fn: Callable, *args: Any, seconds: float | None, what: 
 
 # --- numbers -----------------------------------------------------------------------------------------------
 
+
 def whole_number(value: Any, what: str = "the answer") -> int:
     """``value`` as an int: accepts ints, NumPy integers, 0-d integer tensors and floats such as 14.0; else Mistake."""
     if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
@@ -358,6 +370,7 @@ def whole_number(value: Any, what: str = "the answer") -> int:
 
 # --- the question ------------------------------------------------------------------------------------------
 
+
 class Question:
     """One exercise: ``check(answer)`` says whether it is right and, if not, what the mistake is."""
 
@@ -373,9 +386,13 @@ class Question:
     ) -> None:
         for arg, value in (("name", name), ("prompt", prompt), ("hint", hint), ("solution", solution)):
             if not (isinstance(value, str) and value.strip()) and not callable(value):
-                raise ValueError(f"Question {arg} must be a non-empty string (or a function returning one), got {value!r}.")
+                raise ValueError(
+                    f"Question {arg} must be a non-empty string (or a function returning one), got {value!r}."
+                )
         if not callable(checker):
-            raise ValueError(f"Question checker must be a function answer -> None that raises Mistake, got {checker!r}.")
+            raise ValueError(
+                f"Question checker must be a function answer -> None that raises Mistake, got {checker!r}."
+            )
         if time_limit is not None and not (isinstance(time_limit, numbers.Real) and time_limit > 0):
             raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}.")
         self.name, self._prompt, self.checker, self._hint, self._solution = name, prompt, checker, hint, solution
@@ -397,7 +414,8 @@ class Question:
         watched = _Watched(answer) if inspect.isfunction(answer) or inspect.ismethod(answer) else None
         try:
             praise = call_with_time_limit(
-                self.checker, watched.call if watched else answer, seconds=self.time_limit, what="checking your answer")
+                self.checker, watched.call if watched else answer, seconds=self.time_limit, what="checking your answer"
+            )
         except Mistake as m:
             return "incorrect", str(m)
         except (NotImplementedError, _NotAnswered):

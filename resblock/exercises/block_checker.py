@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import needs_projection
-from resblock.models import randomise_batchnorm_
 from resblock.exercises import Mistake, call_with_time_limit
+from resblock.models import randomise_batchnorm_
 
 # (in_planes, planes, stride): same shape, channel change, stride 2, both. Every block answer is
 # built and run at each; the first is also where a missing projection cannot hide.
@@ -59,8 +59,12 @@ def _is_placeholder(value: Any) -> bool:
 
 
 def _close(a: Any, b: Any, atol: float = ATOL) -> bool:
-    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
-            and torch.allclose(a, b, atol=atol, rtol=1e-4))
+    return (
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.shape == b.shape
+        and torch.allclose(a, b, atol=atol, rtol=1e-4)
+    )
 
 
 def _params(module: Any) -> int:
@@ -72,6 +76,7 @@ def _modules_of(module: Any, kind: type) -> list[nn.Module]:
 
 
 # --- 1. the class and its structure ----------------------------------------------------------------------
+
 
 def _require_block_class(answer: Any) -> None:
     if isinstance(answer, nn.Module):
@@ -100,8 +105,13 @@ def _require_block_class(answer: Any) -> None:
 def _build(cls: type, cfg: tuple[int, int, int]) -> nn.Module:
     """Make a block (timed), turning the classic construction errors into named mistakes."""
     try:
-        return call_with_time_limit(cls, *cfg[:2], stride=cfg[2], seconds=BUILD_SECONDS,
-                                    what=f"building your block, `{cls.__name__}({cfg[0]}, {cfg[1]}, stride={cfg[2]})`,")
+        return call_with_time_limit(
+            cls,
+            *cfg[:2],
+            stride=cfg[2],
+            seconds=BUILD_SECONDS,
+            what=f"building your block, `{cls.__name__}({cfg[0]}, {cfg[1]}, stride={cfg[2]})`,",
+        )
     except AttributeError as e:
         if "before Module.__init__() call" in str(e):
             raise Mistake(
@@ -203,8 +213,15 @@ def _check_shortcut_structure(block: nn.Module, cfg: tuple[int, int, int]) -> No
     if not _params(shortcut):
         return  # parameter-free where shapes change: it may be option A; the probes decide
     convs = _modules_of(shortcut, nn.Conv2d)
-    if len(convs) != 1 or convs[0].kernel_size != (1, 1) or convs[0].stride != (stride, stride) or convs[0].out_channels != planes:
-        found = ", ".join(f"Conv2d(kernel_size={c.kernel_size}, stride={c.stride}, out={c.out_channels})" for c in convs)
+    if (
+        len(convs) != 1
+        or convs[0].kernel_size != (1, 1)
+        or convs[0].stride != (stride, stride)
+        or convs[0].out_channels != planes
+    ):
+        found = ", ".join(
+            f"Conv2d(kernel_size={c.kernel_size}, stride={c.stride}, out={c.out_channels})" for c in convs
+        )
         raise Mistake(
             f"at {_where(cfg)} the projection should be one 1x1 conv with stride {stride} to {planes} channels "
             f"(then BN); found {found or 'no conv'}."
@@ -217,6 +234,7 @@ def _check_shortcut_structure(block: nn.Module, cfg: tuple[int, int, int]) -> No
 
 
 # --- 2. one forward in training mode ------------------------------------------------------------------------
+
 
 class _CallLog:
     """Forward hooks that record which of the block's layers ran, in order, and what the shortcut saw."""
@@ -242,8 +260,9 @@ class _CallLog:
 
 def _forward(block: nn.Module, x: torch.Tensor) -> Any:
     """block(x), stopped with a message naming the call after FORWARD_SECONDS."""
-    return call_with_time_limit(block, x, seconds=FORWARD_SECONDS, what="your `forward`",
-                                on=f"on a batch of shape {tuple(x.shape)}")
+    return call_with_time_limit(
+        block, x, seconds=FORWARD_SECONDS, what="your `forward`", on=f"on a batch of shape {tuple(x.shape)}"
+    )
 
 
 def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _CallLog) -> torch.Tensor:
@@ -278,7 +297,8 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
         if "must match the size" in str(e):
             extra = (
                 " Your shortcut does project x, so you probably add `x` itself: add `self.shortcut(x)`."
-                if _params(shortcut) else " Does your shortcut project x when `stride != 1 or in_planes != planes`?"
+                if _params(shortcut)
+                else " Does your shortcut project x when `stride != 1 or in_planes != planes`?"
             )
             raise Mistake(
                 f"at {_where(cfg)} R(x) and the shortcut have different shapes, so they cannot be added "
@@ -286,7 +306,9 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
             ) from None
         raise
     except TypeError as e:
-        if "unsupported operand" in str(e) and any(k in str(e) for k in ("Sequential", "Identity", "Module", "function")):
+        if "unsupported operand" in str(e) and any(
+            k in str(e) for k in ("Sequential", "Identity", "Module", "function")
+        ):
             raise Mistake(
                 "you add the shortcut itself, not what it computes: call it on the input, `self.shortcut(x)` "
                 f"(PyTorch says: {e})."
@@ -305,7 +327,11 @@ def _shapes(block: nn.Module, shortcut: Any, x: torch.Tensor) -> tuple[tuple, tu
     """(shape of shortcut(x), shape of R(x)) where both can be computed, else None."""
     try:
         with torch.no_grad():
-            s = x if shortcut is None else call_with_time_limit(shortcut, x, seconds=FORWARD_SECONDS, what="your shortcut")
+            s = (
+                x
+                if shortcut is None
+                else call_with_time_limit(shortcut, x, seconds=FORWARD_SECONDS, what="your shortcut")
+            )
             return tuple(s.shape), tuple(_branch(block, x).shape)
     except Exception:  # the shortcut itself fails: the caller's message stands
         return None
@@ -313,7 +339,9 @@ def _shapes(block: nn.Module, shortcut: Any, x: torch.Tensor) -> tuple[tuple, tu
 
 def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: torch.Tensor) -> None:
     # Same storage and shape as x (so x.detach() still counts as x here; the gradient check catches that).
-    if any(s.shape == x.shape and s.data_ptr() != x.data_ptr() and torch.equal(s, F.relu(x)) for s in log.shortcut_inputs):
+    if any(
+        s.shape == x.shape and s.data_ptr() != x.data_ptr() and torch.equal(s, F.relu(x)) for s in log.shortcut_inputs
+    ):
         raise Mistake(
             "the shortcut carries relu(x), not x: a ReLU is applied to the input before the shortcut takes it "
             "(`x = F.relu(x)` at the top of forward?). The post-activation block applies ReLU inside R and after "
@@ -329,7 +357,9 @@ def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: 
         if name not in log.order:
             raise Mistake(f"`self.{name}` is never used in `forward`; R(x) is bn2(conv2(relu(bn1(conv1(x))))).")
         if log.order.count(name) > 1:
-            raise Mistake(f"`self.{name}` is called {log.order.count(name)} times in one forward pass; each layer runs once.")
+            raise Mistake(
+                f"`self.{name}` is called {log.order.count(name)} times in one forward pass; each layer runs once."
+            )
     if log.order == ["bn1", "conv1", "bn2", "conv2"]:
         raise Mistake(
             "your layers run BN -> conv, BN -> conv: that is the pre-activation block of He et al.'s second paper "
@@ -337,13 +367,18 @@ def _check_calls(log: _CallLog, cfg: tuple[int, int, int], block: nn.Module, x: 
             "bn2, then add the shortcut, then ReLU."
         )
     if log.order != list(LAYERS):
-        raise Mistake(f"the layers run in the order {' -> '.join(log.order)}; R(x) is conv1 -> bn1 -> ReLU -> conv2 -> bn2.")
+        raise Mistake(
+            f"the layers run in the order {' -> '.join(log.order)}; R(x) is conv1 -> bn1 -> ReLU -> conv2 -> bn2."
+        )
     _, shortcut = _shortcut_of(block)
     if _params(shortcut) and not log.shortcut_inputs:
-        raise Mistake(f"at {_where(cfg)} `self.shortcut` is never called: the projection must be applied to x before the add.")
+        raise Mistake(
+            f"at {_where(cfg)} `self.shortcut` is never called: the projection must be applied to x before the add."
+        )
 
 
 # --- 3. probes: what the shortcut carries, how often the branch is added -----------------------------------
+
 
 def _with_branch(block: nn.Module, x: torch.Tensor, value: float) -> torch.Tensor:
     """The block's output when R(x) is the constant ``value`` (bn2's gamma 0, beta ``value``), bn2 restored after."""
@@ -407,9 +442,14 @@ def _parameter_free_shortcut(s: torch.Tensor, x: torch.Tensor, cfg: tuple[int, i
     found = _match_option_a(s, x, planes, stride)
     if found is not None:
         return found
-    for factor, message in ((0.5, "shortcut added twice: with the residual branch switched off your block outputs "
-                                  "relu(2 * shortcut(x)); add it once."),
-                            (-1.0, "you subtract the shortcut: H(x) = R(x) + x, add it.")):
+    for factor, message in (
+        (
+            0.5,
+            "shortcut added twice: with the residual branch switched off your block outputs "
+            "relu(2 * shortcut(x)); add it once.",
+        ),
+        (-1.0, "you subtract the shortcut: H(x) = R(x) + x, add it."),
+    ):
         if _match_option_a(s * factor, x, planes, stride) is not None:
             raise Mistake(f"at {_where(cfg)}: {message}")
     if torch.count_nonzero(s.abs() > ATOL) == 0:
@@ -447,7 +487,9 @@ def _name_shortcut(s: torch.Tensor, want: torch.Tensor, x: torch.Tensor, cfg: tu
             "(`out += identity` and `out = out + self.shortcut(x)` together add it twice)."
         )
     if _close(s, -want):
-        raise Mistake(f"you subtract the shortcut: {at} your block outputs relu(-shortcut(x)). H(x) = R(x) + x: add it.")
+        raise Mistake(
+            f"you subtract the shortcut: {at} your block outputs relu(-shortcut(x)). H(x) = R(x) + x: add it."
+        )
     if s.shape == x.shape and _close(s, F.relu(x)) and not _close(want, F.relu(x)):
         raise Mistake(
             f"{at} the shortcut carries relu(x), not x: a ReLU is applied to the input before the shortcut takes "
@@ -461,6 +503,7 @@ def _name_shortcut(s: torch.Tensor, want: torch.Tensor, x: torch.Tensor, cfg: tu
 
 # --- 4. the formula, known wrong formulas, a diagnosis for the rest ----------------------------------------
 
+
 def _branch(block: nn.Module, x: torch.Tensor, variant: str = "paper") -> torch.Tensor:
     """R(x) from the answer's own layers, as the paper builds it or as a known mistake builds it."""
     b = block
@@ -471,30 +514,51 @@ def _branch(block: nn.Module, x: torch.Tensor, variant: str = "paper") -> torch.
     return b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x)))))
 
 
-def _name_the_formula(block: nn.Module, x: torch.Tensor, out: torch.Tensor, S: torch.Tensor, cfg: tuple[int, int, int]) -> bool:
+def _name_the_formula(
+    block: nn.Module, x: torch.Tensor, out: torch.Tensor, S: torch.Tensor, cfg: tuple[int, int, int]
+) -> bool:
     """True if out is relu(R(x) + S); otherwise raise the known mistake it matches, or return False."""
     with torch.no_grad():
         R = _branch(block, x)
         if _close(out, F.relu(R + S), 1e-5):
             return True
         candidates = [
-            (F.relu(R), "missing shortcut: your block computes relu(R(x)), a plain block. Add the shortcut: "
-                        "relu(R(x) + self.shortcut(x))."),
-            (R + S, "no ReLU after the addition: the block computes R(x) + shortcut(x); He et al. apply the "
-                    "ReLU after adding, relu(R(x) + shortcut(x))."),
-            (F.relu(R) + S, "ReLU before the add instead of after: you apply ReLU to R(x) and then add "
-                            "shortcut(x); the paper adds first and applies ReLU to the sum."),
-            (F.relu(F.relu(R) + S), "an extra ReLU on the residual branch before the add: then R(x) >= 0, so a "
-                                    "block can only add to its input, never subtract. bn2's output goes straight "
-                                    "into the sum; the ReLU comes after it."),
-            (F.relu(_branch(block, x, "no_middle_relu") + S), "no ReLU between the two convolutions: "
-                                                              "R(x) is conv1 -> bn1 -> ReLU -> conv2 -> bn2."),
-            (F.relu(_branch(block, x, "relu_before_bn") + S), "ReLU before BN in the branch: the paper's order "
-                                                              "is conv -> BN -> ReLU."),
+            (
+                F.relu(R),
+                "missing shortcut: your block computes relu(R(x)), a plain block. Add the shortcut: "
+                "relu(R(x) + self.shortcut(x)).",
+            ),
+            (
+                R + S,
+                "no ReLU after the addition: the block computes R(x) + shortcut(x); He et al. apply the "
+                "ReLU after adding, relu(R(x) + shortcut(x)).",
+            ),
+            (
+                F.relu(R) + S,
+                "ReLU before the add instead of after: you apply ReLU to R(x) and then add "
+                "shortcut(x); the paper adds first and applies ReLU to the sum.",
+            ),
+            (
+                F.relu(F.relu(R) + S),
+                "an extra ReLU on the residual branch before the add: then R(x) >= 0, so a "
+                "block can only add to its input, never subtract. bn2's output goes straight "
+                "into the sum; the ReLU comes after it.",
+            ),
+            (
+                F.relu(_branch(block, x, "no_middle_relu") + S),
+                "no ReLU between the two convolutions: R(x) is conv1 -> bn1 -> ReLU -> conv2 -> bn2.",
+            ),
+            (
+                F.relu(_branch(block, x, "relu_before_bn") + S),
+                "ReLU before BN in the branch: the paper's order is conv -> BN -> ReLU.",
+            ),
             (F.relu(R + 2 * S), "shortcut added twice: your block computes relu(R(x) + 2 shortcut(x)). Add it once."),
-            (F.relu(R + R) if R.shape == S.shape else None, "you add R(x) to itself: the name `x` was reused "
-                                                            "for an intermediate result. Keep the input "
-                                                            "(`identity = x`) and add `self.shortcut(identity)`."),
+            (
+                F.relu(R + R) if R.shape == S.shape else None,
+                "you add R(x) to itself: the name `x` was reused "
+                "for an intermediate result. Keep the input "
+                "(`identity = x`) and add `self.shortcut(identity)`.",
+            ),
             (F.relu(S), "your block ignores the residual branch R(x): it outputs relu(shortcut(x))."),
         ]
         for candidate, message in candidates:
@@ -540,6 +604,7 @@ def _diagnose_branch(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int
 
 # --- 5. the gradient with the branch off ---------------------------------------------------------------------
 
+
 def _check_gradient(block: nn.Module, x: torch.Tensor, shortcut: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """With R(x) zeroed the only way back to x is the shortcut: dH/dx must be relu' * dshortcut/dx."""
     bn2 = block.bn2
@@ -558,6 +623,7 @@ def _check_gradient(block: nn.Module, x: torch.Tensor, shortcut: Callable[[torch
 
 
 # --- the whole check -----------------------------------------------------------------------------------------
+
 
 def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Generator) -> set[str]:
     in_planes, planes, stride = cfg
@@ -645,13 +711,13 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
 
 NOTES = {
     "option A": "Your shortcut is the paper's option A (subsample, zero-pad the new channels): no parameters, as "
-                "He et al. used on CIFAR-10, so the residual net has exactly its plain twin's parameters. The seed and "
-                "torchvision use option B, a 1x1 projection, which learns how to mix the channels and did slightly "
-                "better on ImageNet (Table 3).",
+    "He et al. used on CIFAR-10, so the residual net has exactly its plain twin's parameters. The seed and "
+    "torchvision use option B, a 1x1 projection, which learns how to mix the channels and did slightly "
+    "better on ImageNet (Table 3).",
     "bias": "Your convs have a bias: it works, but it is redundant, since the BN right after each conv subtracts "
-            "the mean and adds its own shift (beta); `bias=False` saves the parameters.",
+    "the mean and adds its own shift (beta); `bias=False` saves the parameters.",
     "inline": "Your block has no `self.shortcut` attribute and adds x in `forward`: fine where the shortcut is "
-              "the identity.",
+    "the identity.",
 }
 
 

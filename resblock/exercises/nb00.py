@@ -20,13 +20,13 @@ ANSWER = "c"
 
 WHY_NOT = {
     "a": "deep nets did train before: highway networks (Srivastava, Greff, Schmidhuber 2015), with gated shortcuts, "
-         "trained hundreds of layers earlier in 2015, and He et al.'s own plain nets with batch norm trained at 34 "
-         "and 56 layers. They trained *worse* than shallower ones, which is the degradation problem of notebook 03.",
+    "trained hundreds of layers earlier in 2015, and He et al.'s own plain nets with batch norm trained at 34 "
+    "and 56 layers. They trained *worse* than shallower ones, which is the degradation problem of notebook 03.",
     "b": "the teaser's dotted line (He init) is a plain net whose gradients do not vanish: He initialisation (and batch "
-         "norm) already keep them alive, and He et al. (sec. 4.1) call the degradation of deep plain nets "
-         "'unlikely to be caused by vanishing gradients'. Notebook 02 measures both.",
+    "norm) already keep them alive, and He et al. (sec. 4.1) call the degradation of deep plain nets "
+    "'unlikely to be caused by vanishing gradients'. Notebook 02 measures both.",
     "d": "an identity shortcut adds no parameters and (almost) no computation (He et al., sec. 3.2): a residual "
-         "net and its plain twin have the same layers, so the same parameter count.",
+    "net and its plain twin have the same layers, so the same parameter count.",
 }
 
 
@@ -37,9 +37,11 @@ def check_statement(answer: Any) -> str:
     letter = answer.strip().lower().strip("()")
     if letter != ANSWER:
         raise Mistake(f"({letter}) is folklore, not what the papers show: {WHY_NOT[letter]}")
-    return ("He et al. (2015) trained residual nets of 152 layers on ImageNet and over 1,000 on CIFAR-10; on CIFAR-10 "
-            "their error fell from 20 to 110 layers, while plain nets got worse from 20 to 56. Notebook 03 "
-            "reproduces the plain side of that on Fashion-MNIST.")
+    return (
+        "He et al. (2015) trained residual nets of 152 layers on ImageNet and over 1,000 on CIFAR-10; on CIFAR-10 "
+        "their error fell from 20 to 110 layers, while plain nets got worse from 20 to 56. Notebook 03 "
+        "reproduces the plain side of that on Fashion-MNIST."
+    )
 
 
 q1 = Question(

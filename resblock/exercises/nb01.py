@@ -70,7 +70,10 @@ def _check_branch_off(answer: Any) -> str:
         raise NotImplementedError
     if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         raise Mistake("give a pair: (what the plain block outputs, what the residual block outputs), each 3 numbers.")
-    plain, residual = _as_floats(answer[0], "the plain block's output"), _as_floats(answer[1], "the residual block's output")
+    plain, residual = (
+        _as_floats(answer[0], "the plain block's output"),
+        _as_floats(answer[1], "the residual block's output"),
+    )
     right_plain, right_residual = branch_off_outputs()
 
     def same(a, b):
@@ -95,7 +98,9 @@ def _check_branch_off(answer: Any) -> str:
         if same(residual, right_plain):
             raise Mistake("the residual block keeps its shortcut when R = 0: it computes relu(0 + x).")
         raise Mistake("the residual block computes relu(R(x) + x); with R(x) = 0, apply that to each entry.")
-    return "a residual block with its branch off is relu(x): the identity for x >= 0, which every block's ReLU output is."
+    return (
+        "a residual block with its branch off is relu(x): the identity for x >= 0, which every block's ReLU output is."
+    )
 
 
 q1 = Question(
@@ -120,7 +125,7 @@ q1 = Question(
 
 # --- Q2: the whole block ------------------------------------------------------------------------------
 
-SOLUTION_Q2 = '''\
+SOLUTION_Q2 = """\
 ```python
 class MyResidualBlock(nn.Module):
     def __init__(self, in_planes, planes, stride=1):
@@ -142,7 +147,7 @@ class MyResidualBlock(nn.Module):
         return F.relu(out + self.shortcut(x))  # a new tensor: x itself is never modified
 ```
 Option A (the paper's CIFAR-10 choice) passes too: replace the projection by a function that subsamples
-x by the stride and pads the new channels with zeros, e.g. `F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, planes - in_planes))`.'''
+x by the stride and pads the new channels with zeros, e.g. `F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, planes - in_planes))`."""
 
 q2 = Question(
     "Q2 the whole block",
@@ -179,18 +184,35 @@ def _check_needs_projection(fn: Any) -> None:
     if not wrong:
         return
     patterns = [
-        (lambda i, p, s: s != 1, "you only look at the stride: a channel change (in_planes != planes) at stride 1 "
-                                 "also needs a projection, or x and R(x) differ in channels."),
-        (lambda i, p, s: i != p, "you only look at the channels: stride 2 with in_planes == planes also needs a "
-                                 "projection, since R(x) is half the size of x."),
-        (lambda i, p, s: s != 1 and i != p, "a projection is needed when the stride OR the channels change, not "
-                                            "only when both do: use `or`, not `and`."),
-        (lambda i, p, s: not needs_projection(i, p, s), "True and False are swapped: the identity shortcut works "
-                                                        "exactly when nothing changes."),
-        (lambda i, p, s: True, "always True: a projection everywhere adds parameters, and loses the identity "
-                               "shortcut that lets a block start as the identity."),
-        (lambda i, p, s: False, "always False: when the stride or the channel count changes, x and R(x) have "
-                                "different shapes and cannot be added without a projection."),
+        (
+            lambda i, p, s: s != 1,
+            "you only look at the stride: a channel change (in_planes != planes) at stride 1 "
+            "also needs a projection, or x and R(x) differ in channels.",
+        ),
+        (
+            lambda i, p, s: i != p,
+            "you only look at the channels: stride 2 with in_planes == planes also needs a "
+            "projection, since R(x) is half the size of x.",
+        ),
+        (
+            lambda i, p, s: s != 1 and i != p,
+            "a projection is needed when the stride OR the channels change, not "
+            "only when both do: use `or`, not `and`.",
+        ),
+        (
+            lambda i, p, s: not needs_projection(i, p, s),
+            "True and False are swapped: the identity shortcut works exactly when nothing changes.",
+        ),
+        (
+            lambda i, p, s: True,
+            "always True: a projection everywhere adds parameters, and loses the identity "
+            "shortcut that lets a block start as the identity.",
+        ),
+        (
+            lambda i, p, s: False,
+            "always False: when the stride or the channel count changes, x and R(x) have "
+            "different shapes and cannot be added without a projection.",
+        ),
     ]
     for pattern, message in patterns:
         if all(answers[cfg] == pattern(*cfg) for cfg in _GRID):
@@ -250,7 +272,9 @@ def _check_output_shape(answer: Any) -> None:
         (n, h, w, c): "PyTorch puts channels second: (N, C, H, W).",
         (n, c, h - 1, w - 1): "with padding=1 a 3x3 conv at stride 2 gives ceil(28 / 2) = 14, not 13.",
     }
-    raise Mistake(known.get(shape, f"{shape} is not the output shape. Work through conv1 (the stride), then conv2 (stride 1)."))
+    raise Mistake(
+        known.get(shape, f"{shape} is not the output shape. Work through conv1 (the stride), then conv2 (stride 1).")
+    )
 
 
 def _param_counts() -> dict[str, int]:
@@ -282,11 +306,11 @@ def _check_param_count(answer: Any) -> None:
         return
     messages = {
         "no_projection": "you left out the projection shortcut: at stride 2 with a channel change it is a 1x1 conv "
-                         "plus BN, and both have parameters.",
+        "plus BN, and both have parameters.",
         "no_bn": "you left out BatchNorm's parameters: each BN layer learns a scale (gamma) and a shift (beta) per channel.",
         "conv_bias": "the convs have no bias (bias=False): the BN right after each conv has its own shift.",
         "running_stats": "BN's running mean and variance are buffers, updated by statistics, not parameters learned "
-                         "by gradient descent; `model.parameters()` leaves them out.",
+        "by gradient descent; `model.parameters()` leaves them out.",
         "proj_3x3": "the projection is a 1x1 conv, not 3x3.",
         "conv2_like_conv1": "conv2 maps planes -> planes (32 -> 32), not in_planes -> planes.",
         "no_projection_bn": "you counted the projection's conv but not its BatchNorm.",
@@ -297,18 +321,18 @@ def _check_param_count(answer: Any) -> None:
     raise Mistake(f"{answer} is not the count. Add up conv1, bn1, conv2, bn2 and the projection (1x1 conv + BN).")
 
 
-_Q45_DESCRIPTION = (
-    f"`ResidualBlock({Q45_BLOCK[0]}, {Q45_BLOCK[1]}, stride={Q45_BLOCK[2]})` (the first block of a ResNet's second stage)"
-)
+_Q45_DESCRIPTION = f"`ResidualBlock({Q45_BLOCK[0]}, {Q45_BLOCK[1]}, stride={Q45_BLOCK[2]})` (the first block of a ResNet's second stage)"
 
 q4 = Question(
     "Q4 output shape",
     f"What shape does {_Q45_DESCRIPTION} output for an input of shape {Q45_INPUT}? Give a tuple.",
     _check_output_shape,
     "The channels become `planes`. A 3x3 conv with padding 1 and stride s maps a size n to ceil(n / s).",
-    lambda: "The channels become planes, and stride 2 halves 28 x 28. Measured:\n"
-    f"```python\nfrom resblock import blocks\nblock = blocks.ResidualBlock({Q45_BLOCK[0]}, {Q45_BLOCK[1]}, stride={Q45_BLOCK[2]})\n"
-    f"block(torch.zeros{Q45_INPUT}).shape  # {_output_shape()}\n```",
+    lambda: (
+        "The channels become planes, and stride 2 halves 28 x 28. Measured:\n"
+        f"```python\nfrom resblock import blocks\nblock = blocks.ResidualBlock({Q45_BLOCK[0]}, {Q45_BLOCK[1]}, stride={Q45_BLOCK[2]})\n"
+        f"block(torch.zeros{Q45_INPUT}).shape  # {_output_shape()}\n```"
+    ),
 )
 
 q5 = Question(
@@ -324,8 +348,6 @@ q5 = Question(
         f"sum(p.numel() for p in blocks.ResidualBlock(16, 32, stride=2).parameters())  # {_param_counts()['right']}\n```"
     ),
 )
-
-
 
 
 # --- Q6: predict what `out += ...` does to x ----------------------------------------------------------
@@ -375,8 +397,10 @@ def _check_inplace(answer: Any) -> str:
             raise Mistake(f"{key!r}: answer True (x is unchanged) or False (x was modified), got {value!r}.")
     truth = x_unchanged_after_inplace_add()
     if answer == truth:
-        return ("`nn.Identity` (and an empty `nn.Sequential`) returns x itself, so `out += ...` writes into the "
-                "caller's x; a projection returns a new tensor. Write `out = out + self.shortcut(x)`.")
+        return (
+            "`nn.Identity` (and an empty `nn.Sequential`) returns x itself, so `out += ...` writes into the "
+            "caller's x; a projection returns a new tensor. Write `out = out + self.shortcut(x)`."
+        )
     if answer["identity"] != truth["identity"]:
         raise Mistake(
             "the identity shortcut: `nn.Identity()(x)` returns the very same tensor object (`out is x` is True), "

@@ -34,8 +34,10 @@ TOY_VANISH_BELOW, TOY_EXPLODE_ABOVE = 1e-6, 1e6  # |d out / d x| after TOY_DEPTH
 
 def describe_chains() -> str:
     """The chains of q1 in words."""
-    return "\n".join(f"{name}: {'with the shortcut, x -> x + w x' if sc else 'plain, x -> w x':32s} w = {w:g}"
-                     for name, (sc, w) in CHAINS.items())
+    return "\n".join(
+        f"{name}: {'with the shortcut, x -> x + w x' if sc else 'plain, x -> w x':32s} w = {w:g}"
+        for name, (sc, w) in CHAINS.items()
+    )
 
 
 def toy_verdict(gradient: float) -> str:
@@ -59,8 +61,10 @@ def _why_chain(name: str) -> str:
     shortcut, w = CHAINS[name]
     factor = 1 + w if shortcut else w
     g = factor**TOY_DEPTH
-    text = (f"each layer multiplies the gradient by {'1 + w' if shortcut else 'w'} = {factor:g}, "
-            f"so {TOY_DEPTH} layers give {factor:g}^{TOY_DEPTH} = {g:.2g}")
+    text = (
+        f"each layer multiplies the gradient by {'1 + w' if shortcut else 'w'} = {factor:g}, "
+        f"so {TOY_DEPTH} layers give {factor:g}^{TOY_DEPTH} = {g:.2g}"
+    )
     if shortcut and toy_verdict(g) != "healthy":
         text += " (the shortcut adds 1 to each factor; it does not hold the product at 1)"
     return text
@@ -81,29 +85,45 @@ def _check_verdict_dict(answer: Any, keys, what: str) -> None:
 def check_chain_verdicts(answer: Any) -> str:
     """Checker for q1: a dict {chain: 'vanish' | 'explode' | 'healthy'} that agrees with autograd."""
     _check_verdict_dict(answer, CHAINS, "chain")
-    wrong = [f"{name}: you said {answer[name]!r}, autograd gives {verdict} ({_why_chain(name)})."
-             for name, (verdict, _g) in measure_chains().items() if answer[name].strip().lower() != verdict]
+    wrong = [
+        f"{name}: you said {answer[name]!r}, autograd gives {verdict} ({_why_chain(name)})."
+        for name, (verdict, _g) in measure_chains().items()
+        if answer[name].strip().lower() != verdict
+    ]
     if wrong:
-        folklore = [n for n, (sc, _w) in CHAINS.items()
-                    if sc and answer[n].strip().lower() == "healthy" and measure_chains()[n][0] != "healthy"]
-        lead = ("A shortcut is not a guarantee: " if folklore else "")
+        folklore = [
+            n
+            for n, (sc, _w) in CHAINS.items()
+            if sc and answer[n].strip().lower() == "healthy" and measure_chains()[n][0] != "healthy"
+        ]
+        lead = "A shortcut is not a guarantee: " if folklore else ""
         raise Mistake(f"{lead}{len(wrong)} of {len(CHAINS)} verdicts disagree with autograd. " + " ".join(wrong))
-    return ("all six agree with autograd. The shortcut turns each factor w into 1 + w: that helps when the "
-            "branch is small, but 50 factors of 1 + w still shrink or grow geometrically unless each is close to 1.")
+    return (
+        "all six agree with autograd. The shortcut turns each factor w into 1 + w: that helps when the "
+        "branch is small, but 50 factors of 1 + w still shrink or grow geometrically unless each is close to 1."
+    )
 
 
 q1 = Question(
     "Q1 · does the shortcut stop vanishing?",
-    lambda: f"Each chain has {TOY_DEPTH} scalar layers. Predict, without running anything, whether d out/d x "
-    "vanishes (below 1e-6 in size), explodes (above 1e6) or stays healthy (in between):\n\n```\n" + describe_chains() + "\n```\n\n"
-    "Answer with a dict, e.g. `ex.q1.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker runs each "
-    "chain through autograd and compares.",
+    lambda: (
+        f"Each chain has {TOY_DEPTH} scalar layers. Predict, without running anything, whether d out/d x "
+        "vanishes (below 1e-6 in size), explodes (above 1e6) or stays healthy (in between):\n\n```\n"
+        + describe_chains()
+        + "\n```\n\n"
+        "Answer with a dict, e.g. `ex.q1.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker runs each "
+        "chain through autograd and compares."
+    ),
     check_chain_verdicts,
     "One layer's local derivative is 1 + w with the shortcut and w without; the chain rule multiplies the "
     f"{TOY_DEPTH} of them. Work out the factor for each chain, then ask whether its {TOY_DEPTH}th power is tiny, "
     "huge or moderate (0.95^50 ≈ 0.08, 1.05^50 ≈ 11).",
-    lambda: "```python\n" + repr({k: v[0] for k, v in measure_chains().items()}) + "\n```\n\n"
-    + "\n\n".join(f"{k}: {_why_chain(k)}." for k in CHAINS),
+    lambda: (
+        "```python\n"
+        + repr({k: v[0] for k, v in measure_chains().items()})
+        + "\n```\n\n"
+        + "\n\n".join(f"{k}: {_why_chain(k)}." for k in CHAINS)
+    ),
 )
 
 
@@ -126,8 +146,10 @@ def describe_stacks() -> str:
     lines = []
     for name, kw in STACKS.items():
         kind = "residual (shortcut_scale = 1)" if kw["shortcut_scale"] else "plain"
-        lines.append(f"{name}: {kind}, {kw['depth']} blocks, {kw['activation']}, init {kw.get('init', 'default')}, "
-                     f"norm {kw.get('norm', 'none')}")
+        lines.append(
+            f"{name}: {kind}, {kw['depth']} blocks, {kw['activation']}, init {kw.get('init', 'default')}, "
+            f"norm {kw.get('norm', 'none')}"
+        )
     return "\n".join(lines)
 
 
@@ -159,7 +181,7 @@ WHY = {
     "A": "sigmoid's derivative is at most 1/4, so a plain product of 20 of them shrinks the gradient",
     "B": "sigmoid's small derivative makes each branch's J small, and the shortcut turns each factor into I + J, close to I",
     "C": "He (Kaiming) init scales each layer so that a ReLU keeps the signal's size: the plain stack's gradient "
-         "norms stay within a small factor of each other at initialisation (PyTorch's default init would shrink them)",
+    "norms stay within a small factor of each other at initialisation (PyTorch's default init would shrink them)",
     "D": "without normalisation each block adds its branch's variance: activations and gradients grow exponentially",
     "E": "small branch weights keep every block close to the identity",
     "F": "batch norm stops the vanishing, but a deep plain ReLU stack with BN has gradients that grow toward the input",
@@ -173,8 +195,10 @@ def check_verdicts(answer: Any) -> str:
     wrong = []
     for name, (verdict, lo, hi) in measured.items():
         if answer[name].strip().lower() != verdict:
-            wrong.append(f"{name}: you said {answer[name]!r}, measured {verdict} (per-layer gradient norms "
-                         f"from {lo:.2g} to {hi:.2g}): {WHY[name]}.")
+            wrong.append(
+                f"{name}: you said {answer[name]!r}, measured {verdict} (per-layer gradient norms "
+                f"from {lo:.2g} to {hi:.2g}): {WHY[name]}."
+            )
     if wrong:
         raise Mistake(f"{len(wrong)} of {len(STACKS)} verdicts disagree with the measurement. " + " ".join(wrong))
     return "all six agree with the measurement."
@@ -182,16 +206,22 @@ def check_verdicts(answer: Any) -> str:
 
 q2 = Question(
     "Q2 · vanish, explode or healthy?",
-    lambda: "Predict for each stack whether its per-layer gradient norms at initialisation vanish (some "
-    "below 1e-6), explode (some above 1e3, or inf/NaN) or stay healthy:\n\n```\n" + describe_stacks() + "\n```\n\n"
-    "Answer with a dict, e.g. `ex.q2.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker builds "
-    "each stack and measures it.",
+    lambda: (
+        "Predict for each stack whether its per-layer gradient norms at initialisation vanish (some "
+        "below 1e-6), explode (some above 1e3, or inf/NaN) or stay healthy:\n\n```\n" + describe_stacks() + "\n```\n\n"
+        "Answer with a dict, e.g. `ex.q2.check({'A': 'vanish', 'B': 'healthy', ...})`. The checker builds "
+        "each stack and measures it."
+    ),
     check_verdicts,
     "Ask two questions per stack: does each layer's factor shrink the gradient (plain stacks multiply J's), "
     "and does anything stop the forward activations from growing (a residual stack without "
     "normalisation adds variance in every block)? Try a stack in the explorer above.",
-    lambda: "```python\n" + repr({k: v[0] for k, v in measure_stacks().items()}) + "\n```\n\n"
-    + "\n\n".join(f"{k}: {WHY[k]}." for k in STACKS),
+    lambda: (
+        "```python\n"
+        + repr({k: v[0] for k, v in measure_stacks().items()})
+        + "\n```\n\n"
+        + "\n\n".join(f"{k}: {WHY[k]}." for k in STACKS)
+    ),
 )
 
 
@@ -219,31 +249,45 @@ def check_split(split: Any) -> str:
             g_s, g_b = got
             g_s, g_b = torch.as_tensor(g_s).detach().double(), torch.as_tensor(g_b).detach().double()
         except (TypeError, ValueError):
-            raise Mistake(f"split returned {type(got).__name__}; return a pair of tensors (shortcut part, branch part).") from None
+            raise Mistake(
+                f"split returned {type(got).__name__}; return a pair of tensors (shortcut part, branch part)."
+            ) from None
         want_s, want_b = split_block_gradient(block, x, g)
         if g_s.shape != x.shape or g_b.shape != x.shape:
-            raise Mistake(f"each part must have the shape of x, {tuple(x.shape)}; got {tuple(g_s.shape)} and {tuple(g_b.shape)}.")
+            raise Mistake(
+                f"each part must have the shape of x, {tuple(x.shape)}; got {tuple(g_s.shape)} and {tuple(g_b.shape)}."
+            )
         a = block.shortcut_scale
         if torch.allclose(g_s, want_s) and torch.allclose(g_b, want_b):
             continue
         if torch.allclose(g_s, want_b) and torch.allclose(g_b, want_s) and not torch.allclose(want_s, want_b):
             raise Mistake("the parts are swapped: return (shortcut part, branch part).")
         if a not in (0.0, 1.0) and torch.allclose(g_s, g):
-            raise Mistake(f"with shortcut_scale = {a} the shortcut carries shortcut_scale * x, so its part of the gradient is shortcut_scale * grad_out, not grad_out.")
+            raise Mistake(
+                f"with shortcut_scale = {a} the shortcut carries shortcut_scale * x, so its part of the gradient is shortcut_scale * grad_out, not grad_out."
+            )
         if torch.allclose(g_b, want_s + want_b):
-            raise Mistake("your branch part is the whole gradient (shortcut + branch); keep only what flows through R(x).")
+            raise Mistake(
+                "your branch part is the whole gradient (shortcut + branch); keep only what flows through R(x)."
+            )
         if block.act.__class__.__name__ == "Identity":
             w = block.linear.weight.detach()
             if torch.allclose(g_b, g @ w.T) and not torch.allclose(g @ w.T, g @ w):
-                raise Mistake("the branch part multiplies grad_out by W^T on the wrong side: for R(x) = x W^T + b "
-                              "(rows are examples) the vector-Jacobian product is grad_out @ W.")
+                raise Mistake(
+                    "the branch part multiplies grad_out by W^T on the wrong side: for R(x) = x W^T + b "
+                    "(rows are examples) the vector-Jacobian product is grad_out @ W."
+                )
         if not torch.allclose(g_s, want_s):
             raise Mistake(f"shortcut part wrong for shortcut_scale = {a}: it should be shortcut_scale * grad_out.")
         if not torch.allclose(g_b, want_b):
-            raise Mistake(f"branch part wrong for a {block.act.__class__.__name__} block: it should be "
-                          "J_R(x)^T grad_out, e.g. torch.autograd.grad(block.residual(x), x, grad_out).")
-    return ("shortcut part + branch part = dLoss/dx; the shortcut part is exactly shortcut_scale * grad_out, whatever the "
-            "branch does (in a block with a ReLU after the sum, grad_out would first be masked by that ReLU).")
+            raise Mistake(
+                f"branch part wrong for a {block.act.__class__.__name__} block: it should be "
+                "J_R(x)^T grad_out, e.g. torch.autograd.grad(block.residual(x), x, grad_out)."
+            )
+    return (
+        "shortcut part + branch part = dLoss/dx; the shortcut part is exactly shortcut_scale * grad_out, whatever the "
+        "branch does (in a block with a ReLU after the sum, grad_out would first be masked by that ReLU)."
+    )
 
 
 q3 = Question(

@@ -24,35 +24,37 @@ from resblock.models import randomise_batchnorm_
 CHOICES = ("overfitting", "underfitting", "neither")
 SCENARIOS = {  # made-up numbers in the shape of real runs: (deeper or longer run, reference run)
     "A": "Two plain conv nets, same recipe. 56 layers: training loss 1.6, test error 66%. "
-         "20 layers: training loss 0.7, test error 25%. What is wrong with the 56-layer net?",
+    "20 layers: training loss 0.7, test error 25%. What is wrong with the 56-layer net?",
     "B": "One wide net on 1,000 training images. After 200 epochs: training loss 0.001, test error 30%. "
-         "After 20 epochs: training loss 0.3, test error 22%. What is wrong with the 200-epoch net?",
+    "After 20 epochs: training loss 0.3, test error 22%. What is wrong with the 200-epoch net?",
     "C": "Two plain conv nets, same recipe. 20 layers: training loss 0.40, test error 11%. "
-         "8 layers: training loss 0.45, test error 12%. What is wrong with the 20-layer net?",
+    "8 layers: training loss 0.45, test error 12%. What is wrong with the 20-layer net?",
 }
 ANSWERS = {"A": "underfitting", "B": "overfitting", "C": "neither"}
 WHY = {
     ("A", "overfitting"): "In A the deeper net's *training* loss is higher: it fits the training data worse, "
-                          "so it cannot be overfitting (which is fitting the training set well and the test set "
-                          "badly). That is the degradation problem: underfitting by a net that could do at least as well.",
+    "so it cannot be overfitting (which is fitting the training set well and the test set "
+    "badly). That is the degradation problem: underfitting by a net that could do at least as well.",
     ("A", "neither"): "In A the 56-layer net is worse on the training set *and* the test set than a net with a "
-                      "subset of its capacity: something is wrong. Which way does the training loss point?",
+    "subset of its capacity: something is wrong. Which way does the training loss point?",
     ("B", "underfitting"): "In B the training loss keeps falling (to 0.001) while the test error rises from 22% to "
-                           "30%: the net memorises its 1,000 images. Low training loss, high test error is overfitting.",
+    "30%: the net memorises its 1,000 images. Low training loss, high test error is overfitting.",
     ("B", "neither"): "In B the test error got worse (22% -> 30%) while the training loss went to almost 0: "
-                      "that widening gap has a name.",
+    "that widening gap has a name.",
     ("C", "overfitting"): "In C the 20-layer net is better on *both* sets: a lower training loss and a lower test "
-                          "error. Overfitting would show a lower training loss with a *higher* test error.",
+    "error. Overfitting would show a lower training loss with a *higher* test error.",
     ("C", "underfitting"): "In C the 20-layer net fits the training data better than the 8-layer one (0.40 < 0.45) "
-                           "and generalises better: nothing is wrong. Depth is not harmful in itself; in He et al.'s "
-                           "Fig. 6 the trouble shows past 20 layers.",
+    "and generalises better: nothing is wrong. Depth is not harmful in itself; in He et al.'s "
+    "Fig. 6 the trouble shows past 20 layers.",
 }
 
 
 def check_diagnosis(answer: Any) -> str:
     """Checker for q1: a dict {"A": ..., "B": ..., "C": ...} of "overfitting", "underfitting" or "neither"."""
     if not isinstance(answer, dict):
-        raise Mistake(f"answer with a dict such as {{'A': 'underfitting', 'B': ..., 'C': ...}}, got {type(answer).__name__}.")
+        raise Mistake(
+            f"answer with a dict such as {{'A': 'underfitting', 'B': ..., 'C': ...}}, got {type(answer).__name__}."
+        )
     missing = [k for k in SCENARIOS if k not in answer or answer[k] is None or answer[k] is Ellipsis]
     if len(missing) == len(SCENARIOS):
         raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
@@ -65,14 +67,18 @@ def check_diagnosis(answer: Any) -> str:
         value = value.strip().lower()
         if value != ANSWERS[key]:
             raise Mistake(WHY[(key, value)])
-    return ("compare *training* losses first: a higher training loss is underfitting, whatever the test "
-            "error does; overfitting needs a low training loss and a high test error.")
+    return (
+        "compare *training* losses first: a higher training loss is underfitting, whatever the test "
+        "error does; overfitting needs a low training loss and a high test error."
+    )
 
 
 def _scenarios_text() -> str:
     lines = "\n".join(f"- {k}: {v}" for k, v in SCENARIOS.items())
-    return ("For each scenario, is the net named at the end overfitting, underfitting, or neither? Answer with "
-            f"a dict, e.g. `ex.q1.check({{'A': '...', 'B': '...', 'C': '...'}})`.\n\n{lines}")
+    return (
+        "For each scenario, is the net named at the end overfitting, underfitting, or neither? Answer with "
+        f"a dict, e.g. `ex.q1.check({{'A': '...', 'B': '...', 'C': '...'}})`.\n\n{lines}"
+    )
 
 
 q1 = Question(
@@ -94,13 +100,13 @@ RESULTS_FILE = RESULTS_DIR / "degradation.json"
 NET_NAMES = ("plain20", "plain56", "resnet20", "resnet56")
 WRONG_NET = {
     "plain20": "plain-20 is the *shallowest* plain net, and in He et al.'s Fig. 6 and in our runs it fits its "
-               "training data better than plain-56. Fewer layers is not the problem here; the seed blog's "
-               "'less layers means a simpler model which is faster to train' would point you this way.",
+    "training data better than plain-56. Fewer layers is not the problem here; the seed blog's "
+    "'less layers means a simpler model which is faster to train' would point you this way.",
     "resnet20": "ResNet-20 has as many weighted layers as plain-20 and, with its shortcuts, trains at least "
-                "as well. The trouble is depth *without* shortcuts.",
+    "as well. The trouble is depth *without* shortcuts.",
     "resnet56": "ResNet-56 has as many layers as plain-56, but each block only has to learn a residual R(x) "
-                "on top of an identity shortcut; in Fig. 6 (and here) it trains as well as or better than the "
-                "20-layer nets. Depth alone is not what hurts.",
+    "on top of an identity shortcut; in Fig. 6 (and here) it trains as well as or better than the "
+    "20-layer nets. Depth alone is not what hurts.",
 }
 
 
@@ -115,15 +121,19 @@ def highest_final_loss(path: str | Path = RESULTS_FILE) -> str:
 def check_highest(answer: Any, path: str | Path = RESULTS_FILE) -> str:
     """Checker for q2: the name of the net with the highest final training loss in results/degradation.json."""
     if not isinstance(answer, str):
-        raise Mistake(f"answer with a net's name as a string, one of {', '.join(NET_NAMES)}; got {type(answer).__name__}.")
+        raise Mistake(
+            f"answer with a net's name as a string, one of {', '.join(NET_NAMES)}; got {type(answer).__name__}."
+        )
     name = answer.strip().lower().replace("-", "").replace(" ", "")
     if name not in NET_NAMES:
         raise Mistake(f"{answer!r} is not one of the four nets; answer one of {', '.join(NET_NAMES)}.")
     truth = highest_final_loss(path)
     if name != truth:
         raise Mistake(WRONG_NET.get(name, f"the results file says {truth}, not {name}."))
-    return (f"{truth} ends highest in every seed of results/degradation.json: a deeper plain net trains worse "
-            "than a shallower one, though it could copy it (see q3).")
+    return (
+        f"{truth} ends highest in every seed of results/degradation.json: a deeper plain net trains worse "
+        "than a shallower one, though it could copy it (see q3)."
+    )
 
 
 q2 = Question(
@@ -162,7 +172,9 @@ def _is_identity_kernel(conv: nn.Conv2d) -> bool:
 def _bn_neutral(bn: nn.BatchNorm2d) -> bool:
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
-    return torch.allclose(scale, torch.ones_like(scale), atol=1e-4) and torch.allclose(shift, torch.zeros_like(shift), atol=1e-4)
+    return torch.allclose(scale, torch.ones_like(scale), atol=1e-4) and torch.allclose(
+        shift, torch.zeros_like(shift), atol=1e-4
+    )
 
 
 def check_make_identity(make_identity: Any) -> str:
@@ -174,11 +186,18 @@ def check_make_identity(make_identity: Any) -> str:
         _as_if_trained(block, seed=i)
         with torch.no_grad():
             make_identity(block)
-        for name, kind in (("conv1", nn.Conv2d), ("bn1", nn.BatchNorm2d), ("conv2", nn.Conv2d), ("bn2", nn.BatchNorm2d)):
+        for name, kind in (
+            ("conv1", nn.Conv2d),
+            ("bn1", nn.BatchNorm2d),
+            ("conv2", nn.Conv2d),
+            ("bn2", nn.BatchNorm2d),
+        ):
             if type(getattr(block, name)) is not kind:
-                raise Mistake(f"you replaced `block.{name}` with {type(getattr(block, name)).__name__}; keep every "
-                              "layer and change only its weights: the point is that the *same* plain architecture "
-                              "can compute the identity.")
+                raise Mistake(
+                    f"you replaced `block.{name}` with {type(getattr(block, name)).__name__}; keep every "
+                    "layer and change only its weights: the point is that the *same* plain architecture "
+                    "can compute the identity."
+                )
         block.eval()  # a net is a function in eval mode: BN uses its running statistics
         x = torch.relu(torch.randn(2, planes, 6, 6, generator=torch.Generator().manual_seed(10 + i)))
         with torch.no_grad():
@@ -191,26 +210,38 @@ def check_make_identity(make_identity: Any) -> str:
                 w = conv.weight.detach()
                 centre_ok = all(abs(float(w[c, c, 1, 1]) - 1.0) < 1e-6 for c in range(planes))
                 if centre_ok:
-                    raise Mistake(f"`{name}` has 1 at the centre of each channel's own kernel, but other weights are "
-                                  "not 0: a neighbour pixel or another channel leaks in. Zero the rest first.")
+                    raise Mistake(
+                        f"`{name}` has 1 at the centre of each channel's own kernel, but other weights are "
+                        "not 0: a neighbour pixel or another channel leaks in. Zero the rest first."
+                    )
                 if any(abs(float(w[c, c, 0, 0]) - 1.0) < 1e-6 for c in range(planes)):
-                    raise Mistake(f"`{name}`'s 1 sits in a corner of the 3x3 kernel, which shifts the image by a "
-                                  "pixel; put it at the centre, weight[c, c, 1, 1].")
-                raise Mistake(f"`{name}` does not pass each channel through unchanged: its weight should be 0 "
-                              "everywhere except weight[c, c, 1, 1] = 1 for every channel c.")
+                    raise Mistake(
+                        f"`{name}`'s 1 sits in a corner of the 3x3 kernel, which shifts the image by a "
+                        "pixel; put it at the centre, weight[c, c, 1, 1]."
+                    )
+                raise Mistake(
+                    f"`{name}` does not pass each channel through unchanged: its weight should be 0 "
+                    "everywhere except weight[c, c, 1, 1] = 1 for every channel c."
+                )
         for name in ("bn1", "bn2"):
             bn = getattr(block, name)
             if not _bn_neutral(bn):
-                raise Mistake(f"`{name}` still rescales and shifts: in eval mode BN computes weight * (x - "
-                              "running_mean) / sqrt(running_var + eps) + bias, with the statistics the block "
-                              "learnt. Set weight 1, bias 0, running_mean 0 and running_var 1 (or 1 - eps).")
-        raise Mistake(f"for {planes} channels the block's output differs from its input by up to "
-                      f"{float((out - x).abs().max()):.3g}.")
-    return ("both convolutions pass their input through and both BNs are neutral. On negative inputs the "
-            "final ReLU still gives 0: the block is the identity on x >= 0, which is all a ReLU ever passes on.")
+                raise Mistake(
+                    f"`{name}` still rescales and shifts: in eval mode BN computes weight * (x - "
+                    "running_mean) / sqrt(running_var + eps) + bias, with the statistics the block "
+                    "learnt. Set weight 1, bias 0, running_mean 0 and running_var 1 (or 1 - eps)."
+                )
+        raise Mistake(
+            f"for {planes} channels the block's output differs from its input by up to "
+            f"{float((out - x).abs().max()):.3g}."
+        )
+    return (
+        "both convolutions pass their input through and both BNs are neutral. On negative inputs the "
+        "final ReLU still gives 0: the block is the identity on x >= 0, which is all a ReLU ever passes on."
+    )
 
 
-SOLUTION_Q3 = '''```python
+SOLUTION_Q3 = """```python
 def make_identity(block):
     for conv in (block.conv1, block.conv2):
         conv.weight.zero_()
@@ -223,7 +254,7 @@ def make_identity(block):
         bn.running_var.fill_(1.0 - bn.eps)      # sqrt(var + eps) = 1 exactly
 ```
 The package's version is `resblock.degradation.make_identity`; `embed_shallow` uses it to put a trained
-plain-20 inside a plain-56 that computes exactly the same function.'''
+plain-20 inside a plain-56 that computes exactly the same function."""
 
 q3 = Question(
     "Q3 · a plain block that does nothing",

@@ -63,30 +63,44 @@ def check_shapes(answer: Any) -> str:
     got = {part: tuple(answer[part]) for part in PARTS}
     if got["stem"] != truth["stem"]:
         if got["stem"][1:] == (16, 16):
-            raise Mistake("the stem: this network has no max pool (stem_pool=False, as in the paper's CIFAR nets), "
-                          "and its 3x3 convolution has stride 1 and padding 1, so the 32x32 size is kept.")
-        raise Mistake(f"the stem is one 3x3 convolution to {truth['stem'][0]} channels (stride 1, padding 1) with "
-                      f"BN and ReLU; you gave {got['stem']}.")
+            raise Mistake(
+                "the stem: this network has no max pool (stem_pool=False, as in the paper's CIFAR nets), "
+                "and its 3x3 convolution has stride 1 and padding 1, so the 32x32 size is kept."
+            )
+        raise Mistake(
+            f"the stem is one 3x3 convolution to {truth['stem'][0]} channels (stride 1, padding 1) with "
+            f"BN and ReLU; you gave {got['stem']}."
+        )
     if got["stage1"] != truth["stage1"]:
         if got["stage1"][1] < truth["stage1"][1] or got["stage1"][0] > truth["stage1"][0]:
-            raise Mistake("stage 1 has stride 1 and keeps the stem's 16 channels: its input and output shapes agree, "
-                          "so all its shortcuts are identities. Only stages 2 and 3 begin with a stride-2 block.")
+            raise Mistake(
+                "stage 1 has stride 1 and keeps the stem's 16 channels: its input and output shapes agree, "
+                "so all its shortcuts are identities. Only stages 2 and 3 begin with a stride-2 block."
+            )
         raise Mistake(f"stage 1: you gave {got['stage1']}; it keeps the stem's shape.")
     for part, before in (("stage2", "stage1"), ("stage3", "stage2")):
         c, h, w = got[part]
         tc, th, tw = truth[part]
         pc, ph, pw = truth[before]
         if (h, w) == (ph, pw) and (h, w) != (th, tw):
-            raise Mistake(f"{part}: its first block has stride 2, which halves the height and width "
-                          f"({ph}x{pw} -> {th}x{tw}); you kept {h}x{w}.")
+            raise Mistake(
+                f"{part}: its first block has stride 2, which halves the height and width "
+                f"({ph}x{pw} -> {th}x{tw}); you kept {h}x{w}."
+            )
         if c == pc and c != tc:
-            raise Mistake(f"{part}: the stride-2 block also doubles the channels ({pc} -> {tc}), so that each block "
-                          f"costs about the same; you kept {c}.")
+            raise Mistake(
+                f"{part}: the stride-2 block also doubles the channels ({pc} -> {tc}), so that each block "
+                f"costs about the same; you kept {c}."
+            )
         if (c, h, w) != (tc, th, tw):
-            raise Mistake(f"{part}: you gave {(c, h, w)}; each stage after the first halves the height and width "
-                          "and doubles the channels of the stage before it.")
-    return ("32x32 at 16 channels, 16x16 at 32, 8x8 at 64: global average pooling then turns the 64 maps into "
-            "64 numbers for the linear head. Depth (n blocks per stage) changes none of these shapes.")
+            raise Mistake(
+                f"{part}: you gave {(c, h, w)}; each stage after the first halves the height and width "
+                "and doubles the channels of the stage before it."
+            )
+    return (
+        "32x32 at 16 channels, 16x16 at 32, 8x8 at 64: global average pooling then turns the 64 maps into "
+        "64 numbers for the linear head. Depth (n blocks per stage) changes none of these shapes."
+    )
 
 
 q1 = Question(
@@ -114,25 +128,28 @@ SHORTCUT_KEYS = ("stage2", "stage3", "identity")
 def shortcut_parameters(config: ResNetConfig = WIDE) -> dict[str, int]:
     """Parameters of the projection shortcuts into stages 2 and 3 (their first blocks) and of an identity shortcut."""
     model = ResNet(config)
-    return {"stage2": count_parameters(model.layer2[0].shortcut), "stage3": count_parameters(model.layer3[0].shortcut),
-            "identity": count_parameters(model.layer1[0].shortcut)}
+    return {
+        "stage2": count_parameters(model.layer2[0].shortcut),
+        "stage3": count_parameters(model.layer3[0].shortcut),
+        "identity": count_parameters(model.layer1[0].shortcut),
+    }
 
 
 def _projection_mistake(part: str, value: int, c_in: int, c_out: int) -> str | None:
     conv = c_in * c_out
     known = {
         conv: "you counted the 1x1 convolution's weights but not its batch norm, which learns a scale and a shift "
-              f"per output channel (2 x {c_out} more).",
+        f"per output channel (2 x {c_out} more).",
         conv + c_out: f"batch norm learns *two* numbers per channel, a scale and a shift (2 x {c_out}).",
         conv + 3 * c_out: "the convolution has no bias (bias=False): the batch norm after it has its own shift, so "
-                          "a bias would be redundant.",
+        "a bias would be redundant.",
         conv + 4 * c_out: "BN's running mean and variance are *buffers*, statistics it keeps, not parameters that "
-                          "SGD learns; count only its scale and shift.",
+        "SGD learns; count only its scale and shift.",
         9 * conv + 2 * c_out: "the projection is a 1x1 convolution, not a 3x3 one: one weight per (input, output) "
-                              "channel pair.",
+        "channel pair.",
         9 * conv: "the projection is a 1x1 convolution (one weight per channel pair), followed by a batch norm.",
         c_out * c_out + 2 * c_out: f"the projection maps the stage's *input* channels ({c_in}) to its output "
-                                   f"channels ({c_out}): {c_in} x {c_out} weights.",
+        f"channels ({c_out}): {c_in} x {c_out} weights.",
         c_in * c_in + 2 * c_in: f"the projection's output has the new stage's {c_out} channels, not {c_in}.",
     }
     if value in known:
@@ -148,18 +165,24 @@ def check_shortcut_parameters(answer: Any) -> str:
             raise Mistake(f"{key}: give a whole number of parameters, got {answer[key]!r}.")
     truth = shortcut_parameters()
     if answer["identity"] != truth["identity"]:
-        raise Mistake("an identity shortcut has no weights at all: it passes x on unchanged and costs one addition. "
-                      "That is why a ResNet has (almost) the parameters of its plain twin.")
+        raise Mistake(
+            "an identity shortcut has no weights at all: it passes x on unchanged and costs one addition. "
+            "That is why a ResNet has (almost) the parameters of its plain twin."
+        )
     w = WIDE.widths
     for part, c_in, c_out in (("stage2", w[0], w[1]), ("stage3", w[1], w[2])):
         if answer[part] != truth[part]:
-            raise Mistake(_projection_mistake(part, answer[part], c_in, c_out)
-                          or f"{part} ({c_in} -> {c_out} channels): count the 1x1 convolution's weights "
-                             "(no bias) and its batch norm's scale and shift.")
+            raise Mistake(
+                _projection_mistake(part, answer[part], c_in, c_out)
+                or f"{part} ({c_in} -> {c_out} channels): count the 1x1 convolution's weights "
+                "(no bias) and its batch norm's scale and shift."
+            )
     total = count_parameters(ResNet(WIDE))
-    return (f"{truth['stage2']:,} + {truth['stage3']:,} = {truth['stage2'] + truth['stage3']:,} parameters, "
-            f"{100 * (truth['stage2'] + truth['stage3']) / total:.1f}% of this net's {total:,}. The paper's CIFAR "
-            "nets padded with zeros instead (option A) and paid nothing.")
+    return (
+        f"{truth['stage2']:,} + {truth['stage3']:,} = {truth['stage2'] + truth['stage3']:,} parameters, "
+        f"{100 * (truth['stage2'] + truth['stage3']) / total:.1f}% of this net's {total:,}. The paper's CIFAR "
+        "nets padded with zeros instead (option A) and paid nothing."
+    )
 
 
 q2 = Question(
@@ -202,27 +225,37 @@ def check_schedule(answer: Any) -> str:
     budget, warmup, top = LONG.time_budget, LONG.warmup, LONG.lr
     if abs(peak - truth["peak_at_s"]) > 0.5:
         if abs(peak - warmup) < 1e-6:
-            raise Mistake(f"peak_at_s is in seconds: the warm-up is {warmup:.0%} *of the budget*, so how many "
-                          "seconds is that?")
+            raise Mistake(
+                f"peak_at_s is in seconds: the warm-up is {warmup:.0%} *of the budget*, so how many seconds is that?"
+            )
         if abs(peak - warmup * 45) < 0.5:
-            raise Mistake("the schedule is timed as a fraction of *this* run's budget: with 90 s the warm-up "
-                          "lasts 20% of 90 s, not of the notebook's 45 s.")
-        raise Mistake(f"the rate climbs for the first {warmup:.0%} of the budget, then falls; you said it peaks "
-                      f"at {peak:g} s.")
+            raise Mistake(
+                "the schedule is timed as a fraction of *this* run's budget: with 90 s the warm-up "
+                "lasts 20% of 90 s, not of the notebook's 45 s."
+            )
+        raise Mistake(
+            f"the rate climbs for the first {warmup:.0%} of the budget, then falls; you said it peaks at {peak:g} s."
+        )
     if abs(lr45 - truth["lr_at_45_s"]) > 1e-3:
         if abs(lr45 - top) < 1e-3:
             raise Mistake("after its peak the rate does not stay up: it falls linearly to 0 at the end of the budget.")
         if abs(lr45 - top * (1 - 45 / budget)) < 1e-3:  # a straight line from the peak at 0 s: halfway, half the rate
-            raise Mistake(f"halfway through the budget is not halfway down: the decay starts at the peak "
-                          f"({truth['peak_at_s']:g} s), not at 0 s, so 45 s is {45 - truth['peak_at_s']:g} s into a "
-                          f"{budget - truth['peak_at_s']:g} s decay.")
+            raise Mistake(
+                f"halfway through the budget is not halfway down: the decay starts at the peak "
+                f"({truth['peak_at_s']:g} s), not at 0 s, so 45 s is {45 - truth['peak_at_s']:g} s into a "
+                f"{budget - truth['peak_at_s']:g} s decay."
+            )
         if abs(lr45) < 1e-3:
             raise Mistake("with a 90 s budget the rate reaches 0 only at 90 s: the schedule stretches with the budget.")
-        raise Mistake(f"between the peak and the end the rate falls in a straight line from {top:g} to 0; "
-                      f"you said {lr45:g} at 45 s.")
-    return (f"the peak comes at {truth['peak_at_s']:g} s and 45 s in the rate is still {truth['lr_at_45_s']:g}: a "
-            "schedule timed as a fraction of the budget stretches to any budget, which is why the notebook sets a "
-            "time and not a step count.")
+        raise Mistake(
+            f"between the peak and the end the rate falls in a straight line from {top:g} to 0; "
+            f"you said {lr45:g} at 45 s."
+        )
+    return (
+        f"the peak comes at {truth['peak_at_s']:g} s and 45 s in the rate is still {truth['lr_at_45_s']:g}: a "
+        "schedule timed as a fraction of the budget stretches to any budget, which is why the notebook sets a "
+        "time and not a step count."
+    )
 
 
 q3 = Question(
@@ -242,9 +275,11 @@ q3 = Question(
 # --- q4: reading a confusion matrix ------------------------------------------------------------
 
 CLASSES = ("T-shirt/top", "Shirt", "Coat")
-COUNTS = ((90, 8, 2),  # row i: the test images of class i; column j: how many were labelled class j
-          (15, 60, 25),
-          (1, 4, 95))
+COUNTS = (
+    (90, 8, 2),  # row i: the test images of class i; column j: how many were labelled class j
+    (15, 60, 25),
+    (1, 4, 95),
+)
 MATRIX_KEYS = ("accuracy", "lowest_recall", "shirt_taken_for")
 
 
@@ -259,8 +294,11 @@ def matrix_facts() -> dict[str, Any]:
     shirt = CLASSES.index("Shirt")
     row = m[shirt].clone()
     row[shirt] = -1
-    return {"accuracy": float(m.trace() / m.sum()), "lowest_recall": CLASSES[int(recall.argmin())],
-            "shirt_taken_for": CLASSES[int(row.argmax())]}
+    return {
+        "accuracy": float(m.trace() / m.sum()),
+        "lowest_recall": CLASSES[int(recall.argmin())],
+        "shirt_taken_for": CLASSES[int(row.argmax())],
+    }
 
 
 def _matrix_text() -> str:
@@ -290,33 +328,45 @@ def check_matrix(answer: Any) -> str:
         shirt = CLASSES.index("Shirt")
         if abs(acc - float(m[shirt, shirt] / m[shirt].sum())) < 0.005:
             raise Mistake("accuracy is over *all* test images: the diagonal's sum over the matrix's sum.")
-        raise Mistake(f"accuracy is the fraction of all images on the diagonal (right answers): its sum over the "
-                      f"total of {int(m.sum())}; you gave {acc:g}.")
+        raise Mistake(
+            f"accuracy is the fraction of all images on the diagonal (right answers): its sum over the "
+            f"total of {int(m.sum())}; you gave {acc:g}."
+        )
     lowest = _class_name("lowest_recall", answer["lowest_recall"])
     if lowest != truth["lowest_recall"]:
         precision = m.diagonal() / m.sum(0)
         if lowest == CLASSES[int(precision.argmin())]:
-            raise Mistake("you read down a *column*: a column holds the images the net *called* that class. Recall "
-                          "is read along a row, the images that *are* that class: diagonal over row sum.")
+            raise Mistake(
+                "you read down a *column*: a column holds the images the net *called* that class. Recall "
+                "is read along a row, the images that *are* that class: diagonal over row sum."
+            )
         raise Mistake("recall of a class: of the images that are that class (its row), the fraction on the diagonal.")
     taken = _class_name("shirt_taken_for", answer["shirt_taken_for"])
     if taken != truth["shirt_taken_for"]:
         if taken == "Shirt":
-            raise Mistake("the diagonal entry counts the shirts labelled *correctly*; the question asks about the "
-                          "mistakes, the other entries of the Shirt row.")
-        raise Mistake("you read the Shirt *column*: those are images the net called 'Shirt'. The Shirt *row* says "
-                      "what the shirts were called.")
-    return ("rows are the truth, columns the prediction: read a row for recall and for what a class is mistaken "
-            "for, a column for what a predicted label really contains.")
+            raise Mistake(
+                "the diagonal entry counts the shirts labelled *correctly*; the question asks about the "
+                "mistakes, the other entries of the Shirt row."
+            )
+        raise Mistake(
+            "you read the Shirt *column*: those are images the net called 'Shirt'. The Shirt *row* says "
+            "what the shirts were called."
+        )
+    return (
+        "rows are the truth, columns the prediction: read a row for recall and for what a class is mistaken "
+        "for, a column for what a predicted label really contains."
+    )
 
 
 q4 = Question(
     "Q4 · read a confusion matrix",
-    lambda: "A classifier's confusion matrix on 300 test images, laid out as in section 4 (row: the true class, "
-    "column: the predicted one):\n\n```\n" + _matrix_text() + "\n```\n\nWhat is its accuracy (a fraction)? Which "
-    "class has the lowest recall (the fraction of its own images labelled right)? And what are Shirt images most "
-    "often mistaken for? Check with `ex.q4.check({'accuracy': ..., 'lowest_recall': '...', "
-    "'shirt_taken_for': '...'})`.",
+    lambda: (
+        "A classifier's confusion matrix on 300 test images, laid out as in section 4 (row: the true class, "
+        "column: the predicted one):\n\n```\n" + _matrix_text() + "\n```\n\nWhat is its accuracy (a fraction)? Which "
+        "class has the lowest recall (the fraction of its own images labelled right)? And what are Shirt images most "
+        "often mistaken for? Check with `ex.q4.check({'accuracy': ..., 'lowest_recall': '...', "
+        "'shirt_taken_for': '...'})`."
+    ),
     check_matrix,
     "Row i, column j counts the images of true class i that were labelled j. The diagonal holds the right answers.",
     "```python\nex.q4.check({'accuracy': (90 + 60 + 95) / 300, 'lowest_recall': 'Shirt', 'shirt_taken_for': 'Coat'})\n"

@@ -43,24 +43,31 @@ def _pick(value: float, choices: tuple[str, ...], edges: tuple[float, float]) ->
 
 def answers() -> dict[str, str]:
     """The right choices, computed from the binomial counts (not typed in)."""
-    return {"share": _pick(short_path_share(), SHARE_CHOICES, (0.3, 0.03)),
-            "survive": _pick(surviving_share(), SURVIVE_CHOICES, (0.3, 0.03))}
+    return {
+        "share": _pick(short_path_share(), SHARE_CHOICES, (0.3, 0.03)),
+        "survive": _pick(surviving_share(), SURVIVE_CHOICES, (0.3, 0.03)),
+    }
 
 
 WHY_Q1 = {
-    "share": ("The lengths of the 2^54 paths are binomial, with mean n/2 = 27 and standard deviation "
-              "sqrt(54)/2, about 3.7. Lengths 5 to 17 all lie 2.7 or more standard deviations below the "
-              "mean: a thin tail. Sum math.comb(54, k) for k = 5..17 and divide by 2**54."),
-    "survive": ("A path survives only if it takes the shortcut, not the branch, in every deleted block. "
-                "Each deleted block halves the surviving paths, so 10 deletions leave 1/2^10 of them."),
+    "share": (
+        "The lengths of the 2^54 paths are binomial, with mean n/2 = 27 and standard deviation "
+        "sqrt(54)/2, about 3.7. Lengths 5 to 17 all lie 2.7 or more standard deviations below the "
+        "mean: a thin tail. Sum math.comb(54, k) for k = 5..17 and divide by 2**54."
+    ),
+    "survive": (
+        "A path survives only if it takes the shortcut, not the branch, in every deleted block. "
+        "Each deleted block halves the surviving paths, so 10 deletions leave 1/2^10 of them."
+    ),
 }
 
 
 def check_path_predictions(answer: Any) -> str:
     """Checker for q1: a dict {"share": ..., "survive": ...}, one of the listed choices each."""
     if not isinstance(answer, dict):
-        raise Mistake("answer with a dict such as {'share': 'most', 'survive': 'about half'}, "
-                      f"got {type(answer).__name__}.")
+        raise Mistake(
+            f"answer with a dict such as {{'share': 'most', 'survive': 'about half'}}, got {type(answer).__name__}."
+        )
     keys = ("share", "survive")
     missing = [k for k in keys if answer.get(k) is None or answer.get(k) is Ellipsis]
     if len(missing) == len(keys):
@@ -74,10 +81,12 @@ def check_path_predictions(answer: Any) -> str:
             raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
         if value.strip().lower() != truth[key]:
             raise Mistake(f"{key}: not {value.strip()!r}. {WHY_Q1[key]}")
-    return (f"paths of length 5 to 17 are {short_path_share():.2%} of all paths, yet they carry almost all "
-            f"of the gradient; and after {DELETED} deletions only 1 path in {2**DELETED} is left, yet Veit et "
-            "al.'s net lost accuracy smoothly as blocks went, without collapsing. Both say the same thing: the net does not need "
-            "most of its paths, and the long ones least of all.")
+    return (
+        f"paths of length 5 to 17 are {short_path_share():.2%} of all paths, yet they carry almost all "
+        f"of the gradient; and after {DELETED} deletions only 1 path in {2**DELETED} is left, yet Veit et "
+        "al.'s net lost accuracy smoothly as blocks went, without collapsing. Both say the same thing: the net does not need "
+        "most of its paths, and the long ones least of all."
+    )
 
 
 q1 = Question(
@@ -92,9 +101,11 @@ q1 = Question(
     "A path of length k takes the branch in k of the n blocks: math.comb(n, k) paths, mean length n/2. "
     "Where do lengths 5 to 17 sit in a binomial centred on 27? For `survive`: which paths does deleting one "
     "block remove?",
-    lambda: "```python\nex.q1.check(" + repr(answers()) + ")\n```\n\n"
-    f"share: {short_path_share():.4f} of the paths ({WHY_Q1['share']}) survive: {surviving_share():.5f} "
-    f"({WHY_Q1['survive']})",
+    lambda: (
+        "```python\nex.q1.check(" + repr(answers()) + ")\n```\n\n"
+        f"share: {short_path_share():.4f} of the paths ({WHY_Q1['share']}) survive: {surviving_share():.5f} "
+        f"({WHY_Q1['survive']})"
+    ),
 )
 
 
@@ -111,10 +122,15 @@ def check_delete_branch(delete_branch: Any) -> str:
     """Checker for q2: ``delete_branch(block)`` must return a module computing relu(shortcut(x)), leaving ``block`` alone."""
     if not callable(delete_branch):
         raise Mistake(f"pass your function itself (`delete_branch`), got {type(delete_branch).__name__}.")
-    for cfg, what in (((8, 8, 1), "an identity-shortcut block"), ((8, 16, 2), "a downsampling block (projection shortcut)")):
+    for cfg, what in (
+        ((8, 8, 1), "an identity-shortcut block"),
+        ((8, 16, 2), "a downsampling block (projection shortcut)"),
+    ):
         block = _block(*cfg, seed=sum(cfg))
         before = {k: v.clone() for k, v in block.state_dict().items()}
-        x = F.relu(torch.randn(2, cfg[0], 6, 6, generator=torch.Generator().manual_seed(1)))  # blocks see post-ReLU inputs
+        x = F.relu(
+            torch.randn(2, cfg[0], 6, 6, generator=torch.Generator().manual_seed(1))
+        )  # blocks see post-ReLU inputs
         with torch.no_grad():
             want = F.relu(block.shortcut(x))
             branch_only = F.relu(block.residual(x))
@@ -125,19 +141,25 @@ def check_delete_branch(delete_branch: Any) -> str:
         with torch.no_grad():
             got = new(x)
         if any(not torch.equal(v, before[k]) for k, v in block.state_dict().items()):
-            raise Mistake("you changed the block itself (e.g. zeroed its BN in place); a lesion at test time must "
-                          "leave the trained net intact: return a new module that uses block.shortcut.")
+            raise Mistake(
+                "you changed the block itself (e.g. zeroed its BN in place); a lesion at test time must "
+                "leave the trained net intact: return a new module that uses block.shortcut."
+            )
         if not isinstance(got, torch.Tensor):
             raise Mistake(f"the returned module gave {type(got).__name__}, expected a tensor.")
         if got.shape != want.shape:
-            raise Mistake(f"on {what} the output has shape {tuple(got.shape)}, expected {tuple(want.shape)}: "
-                          "the identity does not fit a block that strides or widens; use the block's own "
-                          "`block.shortcut` (a projection there).")
+            raise Mistake(
+                f"on {what} the output has shape {tuple(got.shape)}, expected {tuple(want.shape)}: "
+                "the identity does not fit a block that strides or widens; use the block's own "
+                "`block.shortcut` (a projection there)."
+            )
         if torch.allclose(got, want, atol=1e-5):
             continue
         if torch.allclose(got, branch_only, atol=1e-5):
-            raise Mistake("you kept the branch and deleted the shortcut: that leaves R(x), the plain net's "
-                          "only path. Delete R(x) and keep relu(shortcut(x)).")
+            raise Mistake(
+                "you kept the branch and deleted the shortcut: that leaves R(x), the plain net's "
+                "only path. Delete R(x) and keep relu(shortcut(x))."
+            )
         if torch.allclose(got, intact, atol=1e-5):
             raise Mistake(f"the module computes the whole block on {what}: nothing was deleted.")
         if torch.count_nonzero(got) == 0:

@@ -34,17 +34,27 @@ def _diagnose(got: torch.Tensor, d: torch.Tensor, w: torch.Tensor, where: str) -
         if torch.allclose(cos, torch.ones_like(cos), atol=1e-4):
             return
         if torch.allclose(got, w):
-            raise Mistake(f"{where}: you returned the weights themselves; keep d's direction, change only each filter's length.")
+            raise Mistake(
+                f"{where}: you returned the weights themselves; keep d's direction, change only each filter's length."
+            )
         raise Mistake(f"{where}: each filter has the right norm but no longer points along d's filter; only rescale d.")
     if torch.allclose(norms, torch.ones_like(norms), rtol=1e-4):
-        raise Mistake(f"{where}: every filter has norm 1; scale it to the norm of the matching weight filter, "
-                      "||w_i|| / ||d_i||, not 1 / ||d_i||.")
+        raise Mistake(
+            f"{where}: every filter has norm 1; scale it to the norm of the matching weight filter, "
+            "||w_i|| / ||d_i||, not 1 / ||d_i||."
+        )
     if got.dim() > 1 and torch.allclose(_filter_norms(got, 1), _filter_norms(w, 1), rtol=1e-4):
-        raise Mistake(f"{where}: you normalised along dim 1 (input channels). A filter is one output channel: w[i], dim 0.")
+        raise Mistake(
+            f"{where}: you normalised along dim 1 (input channels). A filter is one output channel: w[i], dim 0."
+        )
     if abs(float(got.norm()) - float(w.norm())) < 1e-4 * float(w.norm()):
-        raise Mistake(f"{where}: the whole tensor has the weight's norm, but its filters do not: that is layer-wise "
-                      "normalisation. Li et al. scale each filter (each output channel, w[i]) separately.")
-    raise Mistake(f"{where}: the filter norms {norms[:3].tolist()}... should equal the weight's {want[:3].tolist()}....")
+        raise Mistake(
+            f"{where}: the whole tensor has the weight's norm, but its filters do not: that is layer-wise "
+            "normalisation. Li et al. scale each filter (each output channel, w[i]) separately."
+        )
+    raise Mistake(
+        f"{where}: the filter norms {norms[:3].tolist()}... should equal the weight's {want[:3].tolist()}...."
+    )
 
 
 # --- q1: predict which rescalings a net does not notice (why directions are filter-normalised) ------
@@ -52,7 +62,9 @@ def _diagnose(got: torch.Tensor, d: torch.Tensor, w: torch.Tensor, where: str) -
 
 def _bn_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)
+    )
 
 
 def _plain_net() -> nn.Module:
@@ -66,24 +78,42 @@ def _scale_filters(conv: nn.Conv2d, factors: list[float]) -> None:
 
 # name: (builds the net, rescales it in place, why the output does or does not change)
 RESCALINGS = {
-    "A": ("conv -> BN -> ReLU -> linear: multiply every filter of the conv by 10",
-          _bn_net, lambda m: m[0].weight.mul_(10.0),
-          "BN divides each channel by its own standard deviation over the batch, so the 10 cancels"),
-    "B": ("conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by 10 and filter 1 by 3",
-          _bn_net, lambda m: _scale_filters(m[0], [10.0, 3.0, 1.0, 1.0]),
-          "BN normalises each channel separately, so each filter's own factor cancels: the invariance is per filter"),
-    "C": ("conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by -1",
-          _bn_net, lambda m: _scale_filters(m[0], [-1.0, 1.0, 1.0, 1.0]),
-          "BN removes a positive scale only; a sign flip turns the normalised channel upside down before the ReLU"),
-    "D": ("conv -> BN -> ReLU -> linear: multiply BN's weight (gamma) by 10",
-          _bn_net, lambda m: m[1].weight.mul_(10.0),
-          "gamma is applied after the normalisation, so nothing divides it out"),
-    "E": ("conv -> ReLU -> linear, no BN: multiply every filter of the conv by 10",
-          _plain_net, lambda m: m[0].weight.mul_(10.0),
-          "without BN nothing divides the 10 out: the output is 10 times larger"),
-    "F": ("conv -> ReLU -> linear, no BN: multiply the conv by 10 and the linear layer by 0.1",
-          _plain_net, lambda m: (m[0].weight.mul_(10.0), m[3].weight.mul_(0.1)),
-          "relu(10 z) = 10 relu(z) for a positive factor, and the linear layer's 0.1 undoes it"),
+    "A": (
+        "conv -> BN -> ReLU -> linear: multiply every filter of the conv by 10",
+        _bn_net,
+        lambda m: m[0].weight.mul_(10.0),
+        "BN divides each channel by its own standard deviation over the batch, so the 10 cancels",
+    ),
+    "B": (
+        "conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by 10 and filter 1 by 3",
+        _bn_net,
+        lambda m: _scale_filters(m[0], [10.0, 3.0, 1.0, 1.0]),
+        "BN normalises each channel separately, so each filter's own factor cancels: the invariance is per filter",
+    ),
+    "C": (
+        "conv -> BN -> ReLU -> linear: multiply filter 0 of the conv by -1",
+        _bn_net,
+        lambda m: _scale_filters(m[0], [-1.0, 1.0, 1.0, 1.0]),
+        "BN removes a positive scale only; a sign flip turns the normalised channel upside down before the ReLU",
+    ),
+    "D": (
+        "conv -> BN -> ReLU -> linear: multiply BN's weight (gamma) by 10",
+        _bn_net,
+        lambda m: m[1].weight.mul_(10.0),
+        "gamma is applied after the normalisation, so nothing divides it out",
+    ),
+    "E": (
+        "conv -> ReLU -> linear, no BN: multiply every filter of the conv by 10",
+        _plain_net,
+        lambda m: m[0].weight.mul_(10.0),
+        "without BN nothing divides the 10 out: the output is 10 times larger",
+    ),
+    "F": (
+        "conv -> ReLU -> linear, no BN: multiply the conv by 10 and the linear layer by 0.1",
+        _plain_net,
+        lambda m: (m[0].weight.mul_(10.0), m[3].weight.mul_(0.1)),
+        "relu(10 z) = 10 relu(z) for a positive factor, and the linear layer's 0.1 undoes it",
+    ),
 }
 
 
@@ -128,31 +158,39 @@ def check_unchanged(answer: Any) -> str:
     if missing:
         k = missing[0]
         raise Mistake(f"you left out {len(missing)} that the net does not notice; look again at {k}.")
-    return ("a BN net ignores the length of each filter (and a ReLU net without BN lets one layer's scale move "
-            "into the next). So a step of fixed size means nothing on its own: it is large for a short filter and "
-            "negligible for a long one. Li et al. therefore measure each filter's step against that filter's own "
-            "norm: filter-wise normalisation.")
+    return (
+        "a BN net ignores the length of each filter (and a ReLU net without BN lets one layer's scale move "
+        "into the next). So a step of fixed size means nothing on its own: it is large for a short filter and "
+        "negligible for a long one. Li et al. therefore measure each filter's step against that filter's own "
+        "norm: filter-wise normalisation."
+    )
 
 
 q1 = Question(
     "Q1 · which rescalings does the net not notice?",
-    lambda: "Each line builds a small net (BN, where there is one, in training mode: it normalises with the "
-    "batch's own statistics) and rescales some of its weights. Predict, before running anything, after which "
-    "rescalings the net's output on a batch is the same as before (up to rounding):\n\n" + describe_rescalings()
-    + "\n\nAnswer with a set of letters: `ex.q1.check({'...', '...'})`. The checker builds each net and measures it.",
+    lambda: (
+        "Each line builds a small net (BN, where there is one, in training mode: it normalises with the "
+        "batch's own statistics) and rescales some of its weights. Predict, before running anything, after which "
+        "rescalings the net's output on a batch is the same as before (up to rounding):\n\n"
+        + describe_rescalings()
+        + "\n\nAnswer with a set of letters: `ex.q1.check({'...', '...'})`. The checker builds each net and measures it."
+    ),
     check_unchanged,
     "Ask what comes after the weights that were rescaled. BN subtracts each channel's mean and divides by its "
     "standard deviation: which factors does that cancel, and which not (think of the sign)? A ReLU satisfies "
     "relu(c z) = c relu(z) only for c > 0.",
-    lambda: "```python\nex.q1.check(" + repr(sorted(unchanged_rescalings())) + ")\n```\n\nFound by running each "
-    "one: `ex.unchanged_rescalings()`. " + " ".join(f"{k}: {v[3]}." for k, v in RESCALINGS.items()),
+    lambda: (
+        "```python\nex.q1.check(" + repr(sorted(unchanged_rescalings())) + ")\n```\n\nFound by running each "
+        "one: `ex.unchanged_rescalings()`. " + " ".join(f"{k}: {v[3]}." for k, v in RESCALINGS.items())
+    ),
 )
 
 
 def _probe_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * 4 * 4, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)
+    )
 
 
 def check_random_direction(random_direction: Any) -> str:
@@ -169,8 +207,10 @@ def check_random_direction(random_direction: Any) -> str:
         raise Mistake(f"return a dict {{parameter name: tensor}}, got {type(got).__name__}.")
     params = dict(model.named_parameters())
     if set(got) != set(params):
-        raise Mistake(f"the keys should be the model's parameter names {sorted(params)}, got {sorted(got)}; "
-                      "loop over model.named_parameters().")
+        raise Mistake(
+            f"the keys should be the model's parameter names {sorted(params)}, got {sorted(got)}; "
+            "loop over model.named_parameters()."
+        )
     if any(not torch.equal(v, before[k]) for k, v in model.state_dict().items()):
         raise Mistake("the model's own weights changed; build the direction as new tensors.")
     for name, p in params.items():
@@ -179,8 +219,10 @@ def check_random_direction(random_direction: Any) -> str:
             if not isinstance(d, torch.Tensor) or d.shape != p.shape:
                 raise Mistake(f"{name}: expected a tensor of shape {tuple(p.shape)}.")
             if torch.count_nonzero(d):
-                raise Mistake(f"{name} is a bias or BN parameter, and its direction is not zero: Li et al. leave "
-                              "biases and BN parameters out (a zero direction), so only the weights move.")
+                raise Mistake(
+                    f"{name} is a bias or BN parameter, and its direction is not zero: Li et al. leave "
+                    "biases and BN parameters out (a zero direction), so only the weights move."
+                )
         else:
             _diagnose(d, d.detach().clone(), p.detach(), name)
     if torch.allclose(got["0.weight"], params["0.weight"].detach()):

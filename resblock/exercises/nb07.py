@@ -9,7 +9,8 @@ and names the mistake it looks like.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,21 +43,38 @@ def ratio_group(ratio: float) -> str:
 # Why each 56-layer net lands in its group at initialisation (notebook 07, section 5). The notebook's
 # claims and tests/test_exercises_nb07.py measure these groups, so the key is checked, not trusted.
 _WHY = {
-    "plain": ("thousands", "with no shortcut the gradient passes through every layer's Jacobian in turn; with "
-              "BatchNorm after each conv each block multiplies it by a little more than 1, and 27 blocks compound "
-              "that into thousands (BN alone does not stop it, as notebook 02 showed)"),
-    "basic (post-act.)": ("tens to hundreds", "each block multiplies the gradient by I + (its random branch's "
-                          "Jacobian), a little more than the identity; over 27 blocks that adds up to tens to "
-                          "hundreds, far less than without the shortcut, but not level"),
-    "pre-activation": ("tens to hundreds", "its identity path is clean, but at step 0 its branches are random, and "
-                       "each adds its own Jacobian to the identity: the gradient still grows towards the input"),
-    "bottleneck": ("tens to hundreds", "a bottleneck block is still x + (a random branch) at step 0, like the "
-                   "basic block"),
-    "zero-init gamma": ("about 1", "its branches output exactly 0 at step 0 (gamma = 0), so each block passes the "
-                        "gradient through unchanged (its input is non-negative, so the ReLU after the addition "
-                        "does nothing); only the projection shortcuts between stages change it"),
-    "ReZero (no BN)": ("about 1", "gate = 0 multiplies every branch, so each block is exactly x -> x at step 0 and "
-                       "passes the gradient through unchanged"),
+    "plain": (
+        "thousands",
+        "with no shortcut the gradient passes through every layer's Jacobian in turn; with "
+        "BatchNorm after each conv each block multiplies it by a little more than 1, and 27 blocks compound "
+        "that into thousands (BN alone does not stop it, as notebook 02 showed)",
+    ),
+    "basic (post-act.)": (
+        "tens to hundreds",
+        "each block multiplies the gradient by I + (its random branch's "
+        "Jacobian), a little more than the identity; over 27 blocks that adds up to tens to "
+        "hundreds, far less than without the shortcut, but not level",
+    ),
+    "pre-activation": (
+        "tens to hundreds",
+        "its identity path is clean, but at step 0 its branches are random, and "
+        "each adds its own Jacobian to the identity: the gradient still grows towards the input",
+    ),
+    "bottleneck": (
+        "tens to hundreds",
+        "a bottleneck block is still x + (a random branch) at step 0, like the basic block",
+    ),
+    "zero-init gamma": (
+        "about 1",
+        "its branches output exactly 0 at step 0 (gamma = 0), so each block passes the "
+        "gradient through unchanged (its input is non-negative, so the ReLU after the addition "
+        "does nothing); only the projection shortcuts between stages change it",
+    ),
+    "ReZero (no BN)": (
+        "about 1",
+        "gate = 0 multiplies every branch, so each block is exactly x -> x at step 0 and "
+        "passes the gradient through unchanged",
+    ),
 }
 EXPECTED_GROUPS = {name: group for name, (group, _) in _WHY.items()}
 
@@ -64,12 +82,16 @@ EXPECTED_GROUPS = {name: group for name, (group, _) in _WHY.items()}
 def check_gradient_groups(answer: Any) -> str:
     """Checker for q1: ``answer`` maps each of GRADIENT_VARIANTS to one of RATIO_GROUPS."""
     if not isinstance(answer, dict):
-        raise Mistake(f"answer with a dict from each net's name to a group, e.g. {{'plain': 'thousands', ...}}; "
-                      f"got {type(answer).__name__}.")
+        raise Mistake(
+            f"answer with a dict from each net's name to a group, e.g. {{'plain': 'thousands', ...}}; "
+            f"got {type(answer).__name__}."
+        )
     unknown = sorted(str(k) for k in answer if k not in GRADIENT_VARIANTS)
     if unknown:
-        raise Mistake(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the nets; use the names in "
-                      f"ex.GRADIENT_VARIANTS: {list(GRADIENT_VARIANTS)}.")
+        raise Mistake(
+            f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the nets; use the names in "
+            f"ex.GRADIENT_VARIANTS: {list(GRADIENT_VARIANTS)}."
+        )
     missing = [k for k in GRADIENT_VARIANTS if k not in answer or answer[k] is Ellipsis or answer[k] is None]
     if len(missing) == len(GRADIENT_VARIANTS):
         raise NotImplementedError  # nothing predicted yet: "Not yet", not "Incorrect"
@@ -84,24 +106,30 @@ def check_gradient_groups(answer: Any) -> str:
         name = wrong[0]
         more = f" ({len(wrong) - 1} more to rethink after this one)" if len(wrong) > 1 else ""
         raise Mistake(f"'{name}' is not '{answer[name]}' but '{EXPECTED_GROUPS[name]}': {_WHY[name][1]}.{more}")
-    return ("the plain net in the thousands, the four nets whose blocks start as x + (a random branch) in the tens "
-            "to hundreds, and the two that start every block as the identity at about 1. A shortcut alone does not "
-            "make the gradient level; a branch that starts at 0 does.")
+    return (
+        "the plain net in the thousands, the four nets whose blocks start as x + (a random branch) in the tens "
+        "to hundreds, and the two that start every block as the identity at about 1. A shortcut alone does not "
+        "make the gradient level; a branch that starts at 0 does."
+    )
 
 
 q1 = Question(
     "Q1 · predict the gradient profiles",
     "Before you run section 5's measurement: for each of the six 56-layer nets in `ex.GRADIENT_VARIANTS`, "
     "predict the ratio of the gradient at the first block's input to the gradient at the last block's input, "
-    "at initialisation: \"thousands\", \"tens to hundreds\" or \"about 1\" (below 3). Answer with a dict, "
+    'at initialisation: "thousands", "tens to hundreds" or "about 1" (below 3). Answer with a dict, '
     "e.g. `ex.q1.check({'plain': 'thousands', ...})`.",
     check_gradient_groups,
     "Three questions for each net: is there a shortcut at all? At step 0, does each block's branch output "
     "something random, or exactly 0? If it is x + (something random), the gradient picks up a little at every "
     "block; if it is exactly x -> x, it passes the gradient through unchanged.",
-    lambda: "```python\n" + repr(EXPECTED_GROUPS).replace("', '", "',\n '") + "\n```\n"
-    + " ".join(f"'{n}': {why}." for n, (_, why) in _WHY.items())
-    + " Section 5 prints the measured ratios, and its checks hold them to these groups.",
+    lambda: (
+        "```python\n"
+        + repr(EXPECTED_GROUPS).replace("', '", "',\n '")
+        + "\n```\n"
+        + " ".join(f"'{n}': {why}." for n, (_, why) in _WHY.items())
+        + " Section 5 prints the measured ratios, and its checks hold them to these groups."
+    ),
 )
 
 
@@ -122,24 +150,34 @@ def _pre_ln_zeroed(position: str) -> nn.Module:
 
 # name -> (builder, why it is or is not the identity). Each builder makes a fresh block of 16 channels.
 CANDIDATES: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "basic": (lambda: ResidualBlock(16, 16),
-              "a fresh basic block's branch is random, so it adds something to x, and a ReLU follows"),
-    "basic, zero-init gamma": (lambda: _zeroed(ResidualBlock(16, 16)),
-                               "its branch is 0, but relu(0 + x) clips negative inputs: the identity only "
-                               "on inputs >= 0 (which, after a ReLU, is all it sees inside a ResNet)"),
-    "bottleneck, zero-init gamma": (lambda: _zeroed(Bottleneck(64, 16)),
-                                    "as with the basic block: the ReLU after the addition clips negative inputs"),
+    "basic": (
+        lambda: ResidualBlock(16, 16),
+        "a fresh basic block's branch is random, so it adds something to x, and a ReLU follows",
+    ),
+    "basic, zero-init gamma": (
+        lambda: _zeroed(ResidualBlock(16, 16)),
+        "its branch is 0, but relu(0 + x) clips negative inputs: the identity only "
+        "on inputs >= 0 (which, after a ReLU, is all it sees inside a ResNet)",
+    ),
+    "bottleneck, zero-init gamma": (
+        lambda: _zeroed(Bottleneck(64, 16)),
+        "as with the basic block: the ReLU after the addition clips negative inputs",
+    ),
     "preact": (lambda: PreActBlock(16, 16), "a fresh pre-activation branch is random, not zero"),
-    "preact, zero-init last conv": (lambda: _zeroed(PreActBlock(16, 16)),
-                                    "x + 0 with nothing after the addition: the identity on every input"),
+    "preact, zero-init last conv": (
+        lambda: _zeroed(PreActBlock(16, 16)),
+        "x + 0 with nothing after the addition: the identity on every input",
+    ),
     "rezero": (lambda: ReZeroBlock(16, 16), "x + 0 * R(x): the gate starts at 0"),
-    "dense layer": (lambda: DenseLayer(16, 16),
-                    "it keeps x verbatim but appends new channels: its output is larger than its input"),
-    "pre-LN, zero-init last linear": (lambda: _pre_ln_zeroed("pre"),
-                                      "x + f(LN(x)) with f = 0 leaves x untouched"),
-    "post-LN, zero-init last linear": (lambda: _pre_ln_zeroed("post"),
-                                       "LN(x + 0) = LN(x): the LayerNorm on the stream renormalises x even "
-                                       "when the branch is silent"),
+    "dense layer": (
+        lambda: DenseLayer(16, 16),
+        "it keeps x verbatim but appends new channels: its output is larger than its input",
+    ),
+    "pre-LN, zero-init last linear": (lambda: _pre_ln_zeroed("pre"), "x + f(LN(x)) with f = 0 leaves x untouched"),
+    "post-LN, zero-init last linear": (
+        lambda: _pre_ln_zeroed("post"),
+        "LN(x + 0) = LN(x): the LayerNorm on the stream renormalises x even when the branch is silent",
+    ),
 }
 
 
@@ -175,8 +213,10 @@ def check_identity_at_init(answer: Any) -> str:
         raise Mistake(f"answer with a set of names, e.g. {{'rezero'}}; got {type(answer).__name__}.") from None
     unknown = sorted(str(c) for c in chosen if c not in CANDIDATES)
     if unknown:
-        raise Mistake(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the names; choose from "
-                      f"ex.CANDIDATES: {list(CANDIDATES)}.")
+        raise Mistake(
+            f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the names; choose from "
+            f"ex.CANDIDATES: {list(CANDIDATES)}."
+        )
     truth = identity_at_init()
     wrong_in = sorted(chosen - truth)
     if wrong_in:
@@ -184,10 +224,14 @@ def check_identity_at_init(answer: Any) -> str:
         raise Mistake(f"'{name}' is not the identity on every input: {CANDIDATES[name][1]}.")
     missing = sorted(truth - chosen)
     if missing:
-        raise Mistake(f"you left out {len(missing)} that {'is' if len(missing) == 1 else 'are'} the identity; "
-                      f"look again at '{missing[0]}'.")
-    return ("exactly the blocks with nothing after the addition and a branch that starts at 0. "
-            "The post-activation ones are the identity only on non-negative inputs.")
+        raise Mistake(
+            f"you left out {len(missing)} that {'is' if len(missing) == 1 else 'are'} the identity; "
+            f"look again at '{missing[0]}'."
+        )
+    return (
+        "exactly the blocks with nothing after the addition and a branch that starts at 0. "
+        "The post-activation ones are the identity only on non-negative inputs."
+    )
 
 
 q2 = Question(
@@ -199,8 +243,10 @@ q2 = Question(
     "Two things must hold: the branch adds exactly 0 at init, and nothing is applied to the sum "
     "afterwards (a ReLU clips negatives; a LayerNorm rescales). Try one: "
     "`b = ex.CANDIDATES['rezero'][0](); x = torch.randn(2, 16, 5, 5); (b(x) - x).abs().max()`.",
-    lambda: "```python\n" + repr(sorted(identity_at_init())) + "\n```\nFound by running each block: "
-    "`ex.identity_at_init()`. " + " ".join(f"'{n}': {why}." for n, (_, why) in CANDIDATES.items()),
+    lambda: (
+        "```python\n" + repr(sorted(identity_at_init())) + "\n```\nFound by running each block: "
+        "`ex.identity_at_init()`. " + " ".join(f"'{n}': {why}." for n, (_, why) in CANDIDATES.items())
+    ),
 )
 
 
@@ -225,15 +271,16 @@ def check_pre_ln(pre_ln: Any) -> str:
         if got is None:
             raise Mistake("your function returned None: did you forget `return x + ...`?")
         if not isinstance(got, torch.Tensor) or got.shape != x.shape:
-            raise Mistake(f"pre_ln must return a tensor shaped like x, {tuple(x.shape)}; got "
-                          f"{type(got).__name__}{' ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}.")
+            raise Mistake(
+                f"pre_ln must return a tensor shaped like x, {tuple(x.shape)}; got "
+                f"{type(got).__name__}{' ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}."
+            )
         wrong = {
             "that is post-LN, ln(x + f(x)): the norm sits on the stream itself": ln(x + f(x)),
             "the stream x is missing: you return f(ln(x)), the branch alone": f(ln(x)),
             "you add the *normalised* x: ln(x) + f(ln(x)). The shortcut must carry x itself, untouched, "
             "or the identity path is lost": ln(x) + f(ln(x)),
-            "the norm is at the end of the branch, x + ln(f(x)); pre-LN normalises the branch's input":
-                x + ln(f(x)),
+            "the norm is at the end of the branch, x + ln(f(x)); pre-LN normalises the branch's input": x + ln(f(x)),
             "the branch reads x directly: x + f(x) has no LayerNorm at all": x + f(x),
         }
         want = x + f(ln(x))

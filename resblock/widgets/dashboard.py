@@ -87,21 +87,35 @@ class TrainingDashboard:
         self.shortcut = widgets.Checkbox(value=shortcut, description="shortcut connections", indent=False)
         self.stem_pool = widgets.Checkbox(value=stem_pool, description="max pool after the stem", indent=False)
         self.lr = widgets.SelectionSlider(options=LRS, value=config.lr, description="peak lr", style=style)
-        self.seconds = widgets.IntSlider(value=seconds, min=MIN_SECONDS, max=MAX_SECONDS, step=1,
-                                         description="budget (s)", style=style)
-        self.start_button = widgets.Button(description="Start", button_style="success", icon="play",
-                                           tooltip="train a ResNet with these settings")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                          tooltip="stop training; the model trained so far is kept")
+        self.seconds = widgets.IntSlider(
+            value=seconds, min=MIN_SECONDS, max=MAX_SECONDS, step=1, description="budget (s)", style=style
+        )
+        self.start_button = widgets.Button(
+            description="Start", button_style="success", icon="play", tooltip="train a ResNet with these settings"
+        )
+        self.stop_button = widgets.Button(
+            description="Stop",
+            button_style="danger",
+            icon="stop",
+            disabled=True,
+            tooltip="stop training; the model trained so far is kept",
+        )
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress", style=style)
         self.status = widgets.HTML(value="Press Start to train.")
         self._figure = _curves()  # one figure, its lines updated in place at each redraw
         self.curves = widgets.Image(value=self._figure.png(), format="png")
         for w, cls in (
-            (self.depth, "depth"), (self.width, "width"), (self.shortcut, "shortcut"), (self.stem_pool, "stem-pool"),
+            (self.depth, "depth"),
+            (self.width, "width"),
+            (self.shortcut, "shortcut"),
+            (self.stem_pool, "stem-pool"),
             (self.lr, "lr"),
-            (self.seconds, "seconds"), (self.start_button, "start"), (self.stop_button, "stop"),
-            (self.progress, "progress"), (self.status, "status"), (self.curves, "curves"),
+            (self.seconds, "seconds"),
+            (self.start_button, "start"),
+            (self.stop_button, "stop"),
+            (self.progress, "progress"),
+            (self.status, "status"),
+            (self.curves, "curves"),
         ):
             w.add_class(f"resblock-train-{cls}")
         self.start_button.on_click(lambda _: self.start())
@@ -120,8 +134,12 @@ class TrainingDashboard:
     def model_config(self) -> ResNetConfig:
         """The ResNet the controls describe."""
         w = self.width.value
-        return ResNetConfig(depth=self.depth.value, shortcut=self.shortcut.value, widths=(w, 2 * w, 4 * w),
-                            stem_pool=self.stem_pool.value)
+        return ResNetConfig(
+            depth=self.depth.value,
+            shortcut=self.shortcut.value,
+            widths=(w, 2 * w, 4 * w),
+            stem_pool=self.stem_pool.value,
+        )
 
     @property
     def train_config(self) -> TrainConfig:
@@ -173,8 +191,13 @@ class TrainingDashboard:
         try:
             model = ResNet(self.model_config)
             self.result = fit(
-                model, d.train_images, d.train_labels, self.train_config,
-                test=(d.test_images, d.test_labels), progress=False, live_plot=self._on_progress,
+                model,
+                d.train_images,
+                d.train_labels,
+                self.train_config,
+                test=(d.test_images, d.test_labels),
+                progress=False,
+                live_plot=self._on_progress,
                 should_stop=self._stop,
             )
             h = self.result.history

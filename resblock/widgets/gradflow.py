@@ -18,9 +18,9 @@ import base64
 import contextlib
 import io
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
-from typing import Iterator
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -55,13 +55,23 @@ class ExplorerSettings:
     seed: int = field(default_factory=course_seed)  # the course's seed, $RESBLOCK_SEED
 
     def __post_init__(self) -> None:
-        for name, allowed in (("network", NETWORKS), ("activation", tuple(ACTIVATIONS)), ("init", INITS),
-                              ("norm", EXPLORER_NORMS)):
+        for name, allowed in (
+            ("network", NETWORKS),
+            ("activation", tuple(ACTIVATIONS)),
+            ("init", INITS),
+            ("norm", EXPLORER_NORMS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
         # The controls' own ranges: a value outside them would be clamped by the widget without a word.
-        object.__setattr__(self, "depth", check_int("depth", self.depth, 1, MAX_DEPTH, what=" (the depth slider's range)"))
-        object.__setattr__(self, "shortcut_scale", check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"))
+        object.__setattr__(
+            self, "depth", check_int("depth", self.depth, 1, MAX_DEPTH, what=" (the depth slider's range)")
+        )
+        object.__setattr__(
+            self,
+            "shortcut_scale",
+            check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"),
+        )
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED))
 
 
@@ -79,7 +89,9 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     """The network the settings describe, with the shortcut scaled by ``shortcut_scale``, seeded by ``s.seed``."""
     torch.manual_seed(s.seed)
     if s.network == "mlp":
-        return DeepMLP(MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init))
+        return DeepMLP(
+            MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init)
+        )
     depth, _ = conv_depth(s.depth)
     model = ResNet(ResNetConfig(depth=depth, shortcut=shortcut_scale > 0))
     for block in model.blocks:
@@ -109,8 +121,13 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def measure(s: ExplorerSettings, shortcut_scale: float, images: torch.Tensor, labels: torch.Tensor,
-            model: nn.Module | None = None) -> FlowProfile:
+def measure(
+    s: ExplorerSettings,
+    shortcut_scale: float,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    model: nn.Module | None = None,
+) -> FlowProfile:
     """Profile the network for ``s`` at ``shortcut_scale`` on the batch (what each redraw computes).
 
     ``model``: a network built by ``build_model(s, a)`` for any ``a`` of the same kind (0, or above 0),
@@ -163,18 +180,32 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
     """Draw the explorer's two panels for measured profiles onto ``fig`` (its earlier data removed first)."""
     ax_g, ax_a = _empty_panels(fig)
     label = f"shortcut_scale = {s.shortcut_scale:g}" + (" (residual)" if s.shortcut_scale == 1 else "")
-    styles = {"plain (shortcut_scale = 0)": PLAIN, label: RESIDUAL}  # the course's plain/residual contrast (resblock.style)
+    styles = {
+        "plain (shortcut_scale = 0)": PLAIN,
+        label: RESIDUAL,
+    }  # the course's plain/residual contrast (resblock.style)
     grads = {"plain (shortcut_scale = 0)": list(plain.grad_norms.values())}
     acts = {"plain (shortcut_scale = 0)": list(plain.activation_rms.values())}
     if chosen is not None:
         grads[label] = list(chosen.grad_norms.values())
         acts[label] = list(chosen.activation_rms.values())
     name = f"MLP, {s.depth} blocks" if s.network == "mlp" else f"ResNet-{conv_depth(s.depth)[0]}"
-    plot_layer_values(grads, ax=ax_g, title=f"gradient norm per layer at init ({name})", styles=styles,
-                      note="; ".join(settings_notes(s)) or None)
-    plot_layer_values(acts, ax=ax_a, ylabel="RMS of block output", xlabel="block (1 = input side)",
-                      title=f"activations ({s.activation if s.network == 'mlp' else 'relu'}, init {s.init}, "
-                            f"norm {s.norm})", styles=styles, legend=False)
+    plot_layer_values(
+        grads,
+        ax=ax_g,
+        title=f"gradient norm per layer at init ({name})",
+        styles=styles,
+        note="; ".join(settings_notes(s)) or None,
+    )
+    plot_layer_values(
+        acts,
+        ax=ax_a,
+        ylabel="RMS of block output",
+        xlabel="block (1 = input side)",
+        title=f"activations ({s.activation if s.network == 'mlp' else 'relu'}, init {s.init}, norm {s.norm})",
+        styles=styles,
+        legend=False,
+    )
     # Fixed margins, not tight_layout(): measuring every label's box cost more than the rest of a redraw.
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.91, wspace=0.25)
 
@@ -203,16 +234,26 @@ def figure_svg(fig: Figure) -> bytes:
 class GradFlowExplorer:
     """Depth, shortcut scale, activation, init, norm and seed controls over one gradient-flow figure (notebook 02)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, settings: ExplorerSettings = ExplorerSettings(),
-                 debounce_s: float = 0.2, cache_size: int = 64) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        settings: ExplorerSettings = ExplorerSettings(),
+        debounce_s: float = 0.2,
+        cache_size: int = 64,
+    ) -> None:
         import ipywidgets as W
 
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-            raise ValueError(f"images must be Fashion-MNIST tensors of shape (N, 1, 28, 28), got "
-                             f"{tuple(getattr(images, 'shape', ()))}; pass data.train_images[:64].")
+            raise ValueError(
+                f"images must be Fashion-MNIST tensors of shape (N, 1, 28, 28), got "
+                f"{tuple(getattr(images, 'shape', ()))}; pass data.train_images[:64]."
+            )
         if images.shape[0] < MLP_BATCH or labels.shape[:1] != images.shape[:1]:
-            raise ValueError(f"pass at least {MLP_BATCH} images and one label per image, "
-                             f"got {images.shape[0]} images and {tuple(labels.shape)} labels.")
+            raise ValueError(
+                f"pass at least {MLP_BATCH} images and one label per image, "
+                f"got {images.shape[0]} images and {tuple(labels.shape)} labels."
+            )
         self.images, self.labels = images[:MLP_BATCH].contiguous(), labels[:MLP_BATCH].contiguous()
         self.debounce_s = float(debounce_s)
         self.n_redraws = 0
@@ -223,49 +264,73 @@ class GradFlowExplorer:
         # networks too (a few), so that moving the shortcut slider measures without building again.
         self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
         self._measure = lru_cache(maxsize=cache_size)(
-            lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a))))
+            lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a)))
+        )
 
         style = {"description_width": "initial"}
         s = settings
         # continuous_update=False: a slider drag sends one value when released, not dozens on the way.
-        self.network = W.ToggleButtons(options=[("MLP", "mlp"), ("conv 6n+2", "conv")], value=s.network,
-                                       description="network", style=style)
-        self.depth = W.IntSlider(value=s.depth, min=1, max=MAX_DEPTH, description="depth", continuous_update=False,
-                                 style=style)
-        self.shortcut = W.FloatSlider(value=s.shortcut_scale, min=0.0, max=1.0, step=0.05, description="shortcut scale",
-                                      continuous_update=False, readout_format=".2f", style=style)
-        self.activation = W.Dropdown(options=list(ACTIVATIONS), value=s.activation, description="activation",
-                                     style=style)
+        self.network = W.ToggleButtons(
+            options=[("MLP", "mlp"), ("conv 6n+2", "conv")], value=s.network, description="network", style=style
+        )
+        self.depth = W.IntSlider(
+            value=s.depth, min=1, max=MAX_DEPTH, description="depth", continuous_update=False, style=style
+        )
+        self.shortcut = W.FloatSlider(
+            value=s.shortcut_scale,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="shortcut scale",
+            continuous_update=False,
+            readout_format=".2f",
+            style=style,
+        )
+        self.activation = W.Dropdown(
+            options=list(ACTIVATIONS), value=s.activation, description="activation", style=style
+        )
         self.init = W.Dropdown(options=list(INITS), value=s.init, description="init", style=style)
         self.norm = W.ToggleButtons(options=list(EXPLORER_NORMS), value=s.norm, description="norm", style=style)
-        self.seed = W.BoundedIntText(value=s.seed, min=0, max=MAX_SEED, description="seed", style=style,
-                                     layout=W.Layout(width="160px"))
+        self.seed = W.BoundedIntText(
+            value=s.seed, min=0, max=MAX_SEED, description="seed", style=style, layout=W.Layout(width="160px")
+        )
         # SVG in the live widget (cheaper to make, see figure_svg); PNG for static views (_repr_mimebundle_).
         self.figure_widget = W.Image(format="svg+xml", layout=W.Layout(max_width="100%"))
         self.status = W.HTML()
-        self.controls = {"network": self.network, "depth": self.depth, "shortcut": self.shortcut,
-                         "activation": self.activation, "init": self.init, "norm": self.norm, "seed": self.seed}
+        self.controls = {
+            "network": self.network,
+            "depth": self.depth,
+            "shortcut": self.shortcut,
+            "activation": self.activation,
+            "init": self.init,
+            "norm": self.norm,
+            "seed": self.seed,
+        }
         # Tooltips become each control's title, which screen readers announce after its label.
-        for control, tip in ((self.network, "the network: a deep MLP or a 6n+2 conv net"),
-                             (self.depth, "number of blocks (arrow keys change it by one)"),
-                             (self.shortcut, "the scale s in H(x) = s x + R(x): 0 plain, 1 residual"),
-                             (self.activation, "the activation inside each block"),
-                             (self.init, "how the weights are initialised"),
-                             (self.norm, "normalisation inside each block"),
-                             (self.seed, "random seed of the initialisation")):
+        for control, tip in (
+            (self.network, "the network: a deep MLP or a 6n+2 conv net"),
+            (self.depth, "number of blocks (arrow keys change it by one)"),
+            (self.shortcut, "the scale s in H(x) = s x + R(x): 0 plain, 1 residual"),
+            (self.activation, "the activation inside each block"),
+            (self.init, "how the weights are initialised"),
+            (self.norm, "normalisation inside each block"),
+            (self.seed, "random seed of the initialisation"),
+        ):
             control.tooltip = tip
         for name, control in self.controls.items():
             control.add_class(f"resblock-gradflow-{name}")
             control.observe(self._on_change, names="value")
         self.figure_widget.add_class("resblock-gradflow-figure")
         self.status.add_class("resblock-gradflow-status")
-        self.box = W.VBox([
-            W.HBox([self.network, self.norm]),
-            W.HBox([self.depth, self.shortcut]),
-            W.HBox([self.activation, self.init, self.seed]),
-            self.figure_widget,
-            self.status,
-        ])
+        self.box = W.VBox(
+            [
+                W.HBox([self.network, self.norm]),
+                W.HBox([self.depth, self.shortcut]),
+                W.HBox([self.activation, self.init, self.seed]),
+                self.figure_widget,
+                self.status,
+            ]
+        )
         self.box.add_class("resblock-gradflow")
         self.fig = Figure(figsize=(10, 3.6), dpi=72)
         self.redraw()
@@ -281,9 +346,15 @@ class GradFlowExplorer:
 
     def settings(self) -> ExplorerSettings:
         """The settings the controls show now."""
-        return ExplorerSettings(network=self.network.value, depth=int(self.depth.value),
-                                shortcut_scale=round(float(self.shortcut.value), 4), activation=self.activation.value,
-                                init=self.init.value, norm=self.norm.value, seed=int(self.seed.value))
+        return ExplorerSettings(
+            network=self.network.value,
+            depth=int(self.depth.value),
+            shortcut_scale=round(float(self.shortcut.value), 4),
+            activation=self.activation.value,
+            init=self.init.value,
+            norm=self.norm.value,
+            seed=int(self.seed.value),
+        )
 
     def _on_change(self, _change: dict) -> None:
         # Debounce: in a running kernel, wait until the controls have been still for debounce_s, so
@@ -322,8 +393,11 @@ class GradFlowExplorer:
         self.n_redraws += 1
         self.last_redraw_ms = (time.perf_counter() - t0) * 1000.0
         what = ", ".join(f"{k}={v}" for k, v in asdict(s).items()) if s else "invalid settings"
-        self.status.value = (f"<small>{what}" + (f" &middot; note: {self.note}" if self.note else "")
-                             + f" &middot; redraw {self.last_redraw_ms:.0f} ms</small>")
+        self.status.value = (
+            f"<small>{what}"
+            + (f" &middot; note: {self.note}" if self.note else "")
+            + f" &middot; redraw {self.last_redraw_ms:.0f} ms</small>"
+        )
 
     def summary(self) -> str:
         """Plain text for the settings and the first/last gradient-norm ratio of each curve.
@@ -338,8 +412,11 @@ class GradFlowExplorer:
                 continue
             try:
                 v = list(self._measure(replace(s, shortcut_scale=a) if a == 0 else s, a).grad_norms.values())
-                lines.append(f"  {label}: first/last layer gradient-norm ratio ≈{v[0] / v[-1]:.2g}"
-                             if v[-1] else f"  {label}: last layer gradient is 0")
+                lines.append(
+                    f"  {label}: first/last layer gradient-norm ratio ≈{v[0] / v[-1]:.2g}"
+                    if v[-1]
+                    else f"  {label}: last layer gradient is 0"
+                )
             except Exception as e:
                 lines.append(f"  {label}: {type(e).__name__}")
         if self.note:

@@ -12,7 +12,7 @@ any renderer (GitHub, nbviewer, the site).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import ipywidgets as widgets
 import torch
@@ -26,8 +26,9 @@ from resblock.style import new_axes
 class LesionToggles:
     """One toggle per block over several nets with the same blocks; accuracies re-measured on a fixed subset (notebook 05)."""
 
-    def __init__(self, models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor,
-                 removed: Iterable[int] = ()) -> None:
+    def __init__(
+        self, models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, removed: Iterable[int] = ()
+    ) -> None:
         if not isinstance(models, dict) or not models:
             raise ValueError("give at least one model by name, e.g. {'ResNet-56': resnet, 'plain-56': plain}.")
         first = next(iter(models.values()))
@@ -40,8 +41,10 @@ class LesionToggles:
         removed = set(removed)
         bad = [i for i in removed if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(names)]
         if bad:
-            raise ValueError(f"removed must hold block indices 0..{len(names) - 1} (the nets have {len(names)} blocks), "
-                             f"got {sorted(bad, key=str)}.")
+            raise ValueError(
+                f"removed must hold block indices 0..{len(names) - 1} (the nets have {len(names)} blocks), "
+                f"got {sorted(bad, key=str)}."
+            )
         self.models = models
         self.labels = labels
         self._removable = {label: removable(m) for label, m in models.items()}
@@ -50,8 +53,12 @@ class LesionToggles:
         self.intact = {label: accuracy_from(m, self._inputs[label], [], labels) for label, m in models.items()}
         self.toggles = []
         for i, name in enumerate(names):
-            t = widgets.ToggleButton(value=i in removed, description=str(i), tooltip=f"delete block {i} ({name})",
-                                     layout=widgets.Layout(width="34px", padding="0"))
+            t = widgets.ToggleButton(
+                value=i in removed,
+                description=str(i),
+                tooltip=f"delete block {i} ({name})",
+                layout=widgets.Layout(width="34px", padding="0"),
+            )
             t.add_class("resblock-lesion-toggle")
             self.toggles.append(t)
         self.readout = widgets.HTML()
@@ -65,9 +72,13 @@ class LesionToggles:
         for t in self.toggles:
             t.observe(self.redraw, names="value")
         self.redraw()
-        self.widget = widgets.VBox([widgets.HTML("Click a block to delete it (again to restore it):"),
-                                    widgets.HBox(self.toggles, layout=widgets.Layout(flex_flow="row wrap")),
-                                    self.readout])
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML("Click a block to delete it (again to restore it):"),
+                widgets.HBox(self.toggles, layout=widgets.Layout(flex_flow="row wrap")),
+                self.readout,
+            ]
+        )
         self.widget.add_class("resblock-lesion-widget")
 
     @property
@@ -87,8 +98,13 @@ class LesionToggles:
         """Re-measure and update the read-out and the figure."""
         accs = self.measure()
         chosen = self.deleted
-        self.readout.value = "deleted blocks: " + (", ".join(map(str, chosen)) or "none") + " &nbsp;|&nbsp; " + " &nbsp;|&nbsp; ".join(
-            f"<b>{label}</b>: {accs[label]:.3f} (intact {self.intact[label]:.3f})" for label in self.models
+        self.readout.value = (
+            "deleted blocks: "
+            + (", ".join(map(str, chosen)) or "none")
+            + " &nbsp;|&nbsp; "
+            + " &nbsp;|&nbsp; ".join(
+                f"<b>{label}</b>: {accs[label]:.3f} (intact {self.intact[label]:.3f})" for label in self.models
+            )
         )
         self.ax.clear()
         plot_lesion_accuracies(accs, self.intact, len(self.labels), len(chosen), ax=self.ax)

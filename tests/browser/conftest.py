@@ -331,7 +331,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print where the screenshots are, so CI logs show it."""
     if getattr(config, "_resblock_took_screenshots", False) and lab_kernel_env():
         terminalreporter.section("browser kernels")
-        terminalreporter.write_line("JupyterLab's kernels ran with " + " ".join(f"{k}={v}" for k, v in lab_kernel_env().items()))
+        terminalreporter.write_line(
+            "JupyterLab's kernels ran with " + " ".join(f"{k}={v}" for k, v in lab_kernel_env().items())
+        )
     shots = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.is_dir() else []
     if shots and getattr(config, "_resblock_took_screenshots", False):
         terminalreporter.section("browser screenshots")

@@ -34,6 +34,7 @@ def committed_claims(path: Path) -> list[int]:
         counts.append(text.count(CLAIM_HELD))
     return counts
 
+
 # Finds the notebook panel for `path` among the main area's tabs (bound in every script below).
 _PANEL = """
 const app = window.jupyterapp;
@@ -225,9 +226,7 @@ class NotebookInLab:
                 if text in c.outputText:
                     found.append(f"{c.where(self.path)} shows {text!r}")
             if c.widgetViews < c.widgetOutputs:
-                found.append(
-                    f"{c.where(self.path)} rendered {c.widgetViews} of its {c.widgetOutputs} widget views"
-                )
+                found.append(f"{c.where(self.path)} rendered {c.widgetViews} of its {c.widgetOutputs} widget views")
             for line in c.outputText.splitlines():
                 if CLAIM_FAILED in line:  # resblock.claims prints a claim that did not hold with a cross
                     found.append(f"{c.where(self.path)} shows a claim that did not hold: {line.strip()[:200]}")
@@ -248,7 +247,9 @@ class NotebookInLab:
         for c, expected in zip(state.cells, committed_claims(committed)):
             shown = c.outputText.count(CLAIM_HELD)
             if shown < expected:
-                found.append(f"{c.where(self.path)} shows {shown} held claims (\u2713), the committed notebook {expected}")
+                found.append(
+                    f"{c.where(self.path)} shows {shown} held claims (\u2713), the committed notebook {expected}"
+                )
         return found
 
     def screenshot(self, path: Path) -> Path:

@@ -120,7 +120,9 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
     nb = notebook_runs.take(DASHBOARD_NOTEBOOK)
     page = nb.page
     try:
-        dash = _widget(page, DASHBOARD_NOTEBOOK, ".resblock-train-dashboard", "training dashboard").last  # the interactive one, if the notebook shows more than one
+        dash = _widget(
+            page, DASHBOARD_NOTEBOOK, ".resblock-train-dashboard", "training dashboard"
+        ).last  # the interactive one, if the notebook shows more than one
         start = dash.locator("button.resblock-train-start, .resblock-train-start button").first
         stop = dash.locator("button.resblock-train-stop, .resblock-train-stop button").first
         progress = dash.locator(".resblock-train-progress .progress-bar").first
@@ -145,7 +147,7 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
 
         def since_reset(values: list[float]) -> list[float]:
             # The bar may still show the notebook's earlier run for a moment: count from its reset.
-            return values[values.index(min(values)):] if values else []
+            return values[values.index(min(values)) :] if values else []
 
         seen, curve_srcs, deadline = [], {curves_before}, time.monotonic() + 60
         while time.monotonic() < deadline and (len(set(since_reset(seen))) < 3 or len(curve_srcs) < 3):
@@ -167,8 +169,9 @@ def test_training_dashboard_starts_shows_progress_and_stops_cleanly(notebook_run
         try:
             # Each widget's state arrives as its own message: give the rest of the end-of-run state a moment.
             page.wait_for_function("el => el.disabled", arg=stop.element_handle(), timeout=10000)
-            page.wait_for_function("el => el.innerText.startsWith('stopped after')",
-                                   arg=status.element_handle(), timeout=10000)
+            page.wait_for_function(
+                "el => el.innerText.startsWith('stopped after')", arg=status.element_handle(), timeout=10000
+            )
         except Exception:
             pass  # the assertions below say what is wrong
         text = status.inner_text()
@@ -208,14 +211,24 @@ def test_lesion_toggles_delete_a_block_and_restore_it(notebook_runs, screenshot_
         toggle = toggles.nth(block)
         toggle.scroll_into_view_if_needed()
         toggle.click()
-        _wait_for(page, f"the read-out changing after deleting block {block}",
-                  "([css, old]) => (document.querySelector(css) || {}).textContent !== old", [readout_css, before_text], 15)
+        _wait_for(
+            page,
+            f"the read-out changing after deleting block {block}",
+            "([css, old]) => (document.querySelector(css) || {}).textContent !== old",
+            [readout_css, before_text],
+            15,
+        )
         assert deleted() == before | {block}, f"deleted blocks {deleted()} after deleting {block} to {before}"
         widget.screenshot(path=str(screenshot_dir / f"{LESION_NOTEBOOK}-block-deleted.png"))
 
         toggle.click()  # restore it
-        _wait_for(page, f"the read-out back to its first state after restoring block {block}",
-                  "([css, old]) => (document.querySelector(css) || {}).textContent === old", [readout_css, before_text], 15)
+        _wait_for(
+            page,
+            f"the read-out back to its first state after restoring block {block}",
+            "([css, old]) => (document.querySelector(css) || {}).textContent === old",
+            [readout_css, before_text],
+            15,
+        )
         problems = nb.problems(nb.wait_for_widgets())
         assert not problems, "after using the lesion widget:\n" + "\n".join(problems)
     finally:

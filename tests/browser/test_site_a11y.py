@@ -36,8 +36,10 @@ def site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def axe():
-    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright",
-                                     reason="axe-playwright-python is missing: pip install -r docs/requirements.txt")
+    axe_module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright",
+        reason="axe-playwright-python is missing: pip install -r docs/requirements.txt",
+    )
     return axe_module.Axe()
 
 
@@ -98,8 +100,10 @@ def test_figures_and_widget_snapshots_are_visible(page, site):
     """Every figure on the widget pages has loaded (not a broken image), and no raw widget repr shows."""
     for name in NOTEBOOKS:
         _open(page, site, f"notebooks/{name}")
-        broken = page.evaluate("[...document.images].filter(i => i.closest('.cell_output') && "
-                               "!(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
+        broken = page.evaluate(
+            "[...document.images].filter(i => i.closest('.cell_output') && "
+            "!(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))"
+        )
         assert not broken, f"{name}: figures that did not load: {broken}"
         text = page.locator("article").inner_text()
         assert "HBox(children" not in text and "VBox(children" not in text, f"{name} shows a raw widget repr"
