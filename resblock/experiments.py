@@ -61,7 +61,7 @@ def _refuse_to_replace(path: Path, force: bool, committed: bool, what: str) -> N
     print(f"--force: replacing {path} ({label}).", flush=True)
 
 
-# --- degradation (notebook 03, issue 5) ---------------------------------------------------------
+# --- degradation (notebook 03) -------------------------------------------------------------------
 
 COMMITTED_SEEDS = (0, 1, 2)  # the seeds of results/degradation.json and results/degradation_live.json
 
@@ -230,7 +230,7 @@ def _degradation_run(args: argparse.Namespace) -> int:
 EXPERIMENTS["degradation"] = (_degradation_arguments, _degradation_run)  # results/degradation*.json (notebook 03)
 
 
-# --- landscape (notebook 06, issue 7) -----------------------------------------------------------
+# --- landscape (notebook 06) ---------------------------------------------------------------------
 
 
 def _landscape_nets_arguments(parser: argparse.ArgumentParser) -> None:

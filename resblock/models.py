@@ -1,4 +1,4 @@
-"""Networks built from blocks: the CIFAR-style 6n+2 ResNet and deep MLP stacks (notebooks 02-04).
+"""Networks built from blocks: the CIFAR-style 6n+2 ResNet and deep MLP stacks (notebooks 02-07).
 
 The conv net follows He et al., arXiv:1512.03385, section 4.2: a 3x3 conv stem with 16 channels,
 three stages of n blocks at 16/32/64 channels, stride 2 at the first block of stages 2 and 3,

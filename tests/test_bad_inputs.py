@@ -1,4 +1,4 @@
-"""The catalogue of bad inputs (issue 14): every public function a notebook calls, and both commands.
+"""The catalogue of bad inputs: every public function a notebook calls, and both commands.
 
 Each case is one line: the call, the error it must raise, and words its message must contain. A
 case that once lost work or gave a silently wrong result has its own test below the catalogue, so
