@@ -15,4 +15,4 @@ Import the module you need; nothing runs at import time. The modules by topic (n
 * behind the scenes: ``checks``, ``files`` (results/ and safe writes), ``experiments``, ``claims_sweep``, ``bench``
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
