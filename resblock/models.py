@@ -166,14 +166,19 @@ def _check_input_dtype(module: nn.Module, args: tuple) -> None:
             f"{type(module).__name__} takes a tensor of images, got {type(x).__name__}; "
             "convert with torch.as_tensor(x, dtype=torch.float32)."
         )
-    weight = next(module.parameters(), None)
-    if weight is not None and x.dtype != weight.dtype:
+    check_images_dtype(x, module)
+
+
+def check_images_dtype(images: torch.Tensor, model: nn.Module) -> None:
+    """The images must have the dtype of the model's weights; if not, say how to convert them."""
+    weight = next(model.parameters(), None)
+    if weight is not None and images.dtype != weight.dtype:
         fix = (
             "scale raw bytes with resblock.data.normalize(images)"
-            if not x.is_floating_point()
+            if not images.is_floating_point()
             else f"convert them with images.to({weight.dtype})"
         )
-        raise ValueError(f"the images are {x.dtype} but the model's weights are {weight.dtype}; {fix}.")
+        raise ValueError(f"the images are {images.dtype} but the model's weights are {weight.dtype}; {fix}.")
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}

@@ -27,6 +27,7 @@ from torch import nn
 
 from resblock.checks import check_bool, check_int, check_number, check_positive_int
 from resblock.env import course_seed, pick_device
+from resblock.models import check_images_dtype
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
 # Images per forward pass when evaluating. Measured for ResNet-8 on 10,000 test images (2 cores):
@@ -295,14 +296,7 @@ def predict_logits(
         )
     if images.dim() != 4:
         raise ValueError(f"images must have shape (N, channels, height, width), got {tuple(images.shape)}.")
-    p = next(model.parameters(), None)
-    if p is not None and images.dtype != p.dtype:
-        fix = (
-            "scale raw bytes with resblock.data.normalize(images)"
-            if not images.is_floating_point()
-            else f"convert them with images.to({p.dtype})"
-        )
-        raise ValueError(f"the images are {images.dtype} but the model's weights are {p.dtype}; {fix}.")
+    check_images_dtype(images, model)
     check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)
     device = _model_device(model)

@@ -8,6 +8,7 @@ course's seed); q3 split one block's input gradient into shortcut and branch par
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -104,6 +105,12 @@ def check_chain_verdicts(answer: Any) -> str:
     )
 
 
+def _verdicts_solution(measured: dict, names: Iterable[str], why: Callable[[str], str]) -> str:
+    """A solution: the measured verdicts as a dict a learner can paste, then one reason per name."""
+    verdicts = repr({k: v[0] for k, v in measured.items()})
+    return "```python\n" + verdicts + "\n```\n\n" + "\n\n".join(f"{k}: {why(k)}." for k in names)
+
+
 q1 = Question(
     "Q1 · does the shortcut stop vanishing?",
     lambda: (
@@ -118,12 +125,7 @@ q1 = Question(
     "One layer's local derivative is 1 + w with the shortcut and w without; the chain rule multiplies the "
     f"{TOY_DEPTH} of them. Work out the factor for each chain, then ask whether its {TOY_DEPTH}th power is tiny, "
     "huge or moderate (0.95^50 ≈ 0.08, 1.05^50 ≈ 11).",
-    lambda: (
-        "```python\n"
-        + repr({k: v[0] for k, v in measure_chains().items()})
-        + "\n```\n\n"
-        + "\n\n".join(f"{k}: {_why_chain(k)}." for k in CHAINS)
-    ),
+    lambda: _verdicts_solution(measure_chains(), CHAINS, _why_chain),
 )
 
 
@@ -216,12 +218,7 @@ q2 = Question(
     "Ask two questions per stack: does each layer's factor shrink the gradient (plain stacks multiply J's), "
     "and does anything stop the forward activations from growing (a residual stack without "
     "normalisation adds variance in every block)? Try a stack in the explorer above.",
-    lambda: (
-        "```python\n"
-        + repr({k: v[0] for k, v in measure_stacks().items()})
-        + "\n```\n\n"
-        + "\n\n".join(f"{k}: {WHY[k]}." for k in STACKS)
-    ),
+    lambda: _verdicts_solution(measure_stacks(), STACKS, WHY.__getitem__),
 )
 
 
