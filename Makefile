@@ -32,13 +32,15 @@ NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-w
 
 # Another machine's run, emulated: another seed on one thread (as on Binder). `make test` gives it to
 # JupyterLab's kernels (RESBLOCK_LAB_ENV), so the browser pass is that run: every notebook run again
-# as a learner runs it, every widget driven, every checked claim shown held (✓, no ✗). nbval has
-# already run each notebook with the defaults and compared its outputs: each notebook runs twice,
-# not three times. `make claims` covers more seeds and arithmetic; `VARIANT=... make nbval` by hand.
+# as a learner runs it, every widget driven, every checked claim shown held (✓, no ✗). nbval runs
+# each notebook with the defaults and compares its outputs: each notebook runs twice, not three times.
+# `make claims` covers more seeds and arithmetic; `VARIANT=... make nbval` by hand.
 VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
 
+# Two passes, side by side where there are two cores, each pinned to its own (tests/two_passes.py):
+# nbval and the unit tests on one, the browser pass on the other; one thread per kernel in both.
 test: $(STAMP) $(DOCS_STAMP) lint
-	RESBLOCK_LAB_ENV="$(VARIANT)" $(BIN)/python -m pytest $(NBVAL) --durations=15 tests notebooks
+	RESBLOCK_LAB_ENV="$(VARIANT)" $(BIN)/python tests/two_passes.py $(NBVAL)
 
 # ruff's checks and its formatter (settings in pyproject.toml; notebooks are left as written).
 # `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` fixes what it can.

@@ -158,16 +158,25 @@ def bench_gradflow() -> Figures:
 # --- Notebooks 03/04, training: accuracy in a time budget, throughput, memory ---------------
 
 
-@benchmark("tiny_resnet_accuracy", targets={"tiny_resnet_test_acc_60s": (">=", 0.92)})
+# The issue's targets were set on a 2-core AVX-512 machine; an AVX2 machine runs these kernels at
+# about half the speed, so fewer epochs fit into a budget there and it reads lower.
+@benchmark(
+    "tiny_resnet_accuracy",
+    targets={"tiny_resnet_test_acc_30s": (">=", 0.925), "tiny_resnet_test_acc_60s": (">=", 0.935)},
+)
 def bench_tiny_resnet_accuracy() -> Figures:
-    """Test accuracy of notebook 04's tiny ResNet (TINY_RESNET, default TrainConfig) after 30, 45 (the notebook's) and 60 s.
+    """Test accuracy of notebook 04's tiny ResNet (TINY_RESNET, default TrainConfig) after 30 and 60 s, and its time to 0.92.
 
-    The 60 s figure is the median of three seeds (``..._min``/``..._max`` beside it): on a shared
-    machine the images/s, and so the epochs that fit into 60 s, vary from run to run.
-    ``..._full_res_stem_...`` trains the same ResNet-8 without the stem's max pool (the paper's CIFAR
-    stem, stages at 28/14/7 pixels) for 60 s: the measurement behind TINY_RESNET's pooled stem.
-    ``..._epochs_in_...`` says how far each budget got on this machine.
+    Each budget is trained from three seeds; the figure is the median, ``..._min``/``..._max`` beside
+    it (on a shared machine the images/s, and so the epochs that fit, vary from run to run).
+    ``tiny_resnet_seconds_to_092``: in the 60 s runs, the training clock at the first evaluation
+    (one per epoch, all 10,000 test images) that reached 0.92, median of the three; the schedule
+    anneals over the whole budget, so this is a run's time to 0.92 *with a 60 s budget*, and inf if a
+    run never got there. ``..._full_res_stem_...`` trains the same ResNet-8 without the stem's max pool
+    (the paper's CIFAR stem, stages at 28/14/7 pixels) for 60 s: the measurement behind TINY_RESNET's
+    pooled stem. ``..._epochs_in_...`` says how far each budget got on this machine.
     """
+    import math
     import statistics
     from dataclasses import replace
 
@@ -179,33 +188,39 @@ def bench_tiny_resnet_accuracy() -> Figures:
     data = load_fashion_mnist()
     test = (data.test_images, data.test_labels)
 
-    def train(net, seconds: int, seed: int = 0) -> tuple[float, float]:
+    def train(net, seconds: int, seed: int):
         seed_everything(seed)
         config = TrainConfig(seconds=seconds, seed=seed)
-        result = fit(ResNet(net), data.train_images, data.train_labels, config, test=test, progress=False)
-        return result.test_acc, result.history.eval_epoch[-1]
+        return fit(ResNet(net), data.train_images, data.train_labels, config, test=test, progress=False).history
+
+    def first_at(history, level: float) -> float:
+        return next((t for t, acc in zip(history.eval_time, history.test_acc) if acc >= level), math.inf)
 
     figures: Figures = {}
-    for seconds in (30, 45):
-        figures[f"tiny_resnet_test_acc_{seconds}s"], figures[f"tiny_resnet_epochs_in_{seconds}s"] = train(
-            TINY_RESNET, seconds
-        )
-    runs = [train(TINY_RESNET, 60, seed) for seed in (0, 1, 2)]
-    accs = [acc for acc, _ in runs]
-    figures["tiny_resnet_test_acc_60s"] = statistics.median(accs)
-    figures["tiny_resnet_test_acc_60s_min"], figures["tiny_resnet_test_acc_60s_max"] = min(accs), max(accs)
-    figures["tiny_resnet_epochs_in_60s"] = statistics.median(epochs for _, epochs in runs)
-    acc, epochs = train(replace(TINY_RESNET, stem_pool=False), 60)
-    figures["tiny_resnet_test_acc_full_res_stem_60s"], figures["tiny_resnet_epochs_in_full_res_stem_60s"] = acc, epochs
+    for seconds in (30, 60):
+        runs = [train(TINY_RESNET, seconds, seed) for seed in (0, 1, 2)]
+        accs = [h.test_acc[-1] for h in runs]
+        figures[f"tiny_resnet_test_acc_{seconds}s"] = statistics.median(accs)
+        figures[f"tiny_resnet_test_acc_{seconds}s_min"] = min(accs)
+        figures[f"tiny_resnet_test_acc_{seconds}s_max"] = max(accs)
+        figures[f"tiny_resnet_epochs_in_{seconds}s"] = statistics.median(h.eval_epoch[-1] for h in runs)
+    figures["tiny_resnet_seconds_to_092"] = statistics.median(first_at(h, 0.92) for h in runs)
+    history = train(replace(TINY_RESNET, stem_pool=False), 60, 0)
+    figures["tiny_resnet_test_acc_full_res_stem_60s"] = history.test_acc[-1]
+    figures["tiny_resnet_epochs_in_full_res_stem_60s"] = history.eval_epoch[-1]
     return figures
 
 
-@benchmark("tiny_resnet_throughput", targets={"resnet8_full_res_fraction_of_conv_peak": (">=", 0.4)})
+@benchmark(
+    "tiny_resnet_throughput",
+    targets={"tiny_resnet_fraction_of_conv_peak": (">=", 0.5), "resnet8_full_res_fraction_of_conv_peak": (">=", 0.6)},
+)
 def bench_tiny_resnet_throughput() -> Figures:
     """Training speed of the tiny ResNet and of ResNet-8 without the stem's pool, their FLOPs per image (counted), and a large 3x3 conv as the ceiling.
 
-    The fraction of the conv ceiling says how well the training loop uses the CPU. Its 0.4 target was
-    set on ResNet-8 with the paper's full-resolution stem, and is checked there. TINY_RESNET trains
+    The fraction of the conv ceiling says how well the training loop uses the CPU. The targets (0.5 for
+    TINY_RESNET, 0.6 for ResNet-8 with the paper's full-resolution stem) are the next step the issue set
+    after 0.43 and 0.52 measured on a 2-core AVX-512 machine. TINY_RESNET trains
     about 3x faster in images/s but reads lower (0.28-0.39 measured): pooling in the stem leaves it a
     quarter of the work, in 16-channel convolutions on 14x14 maps that run further from the ceiling,
     with batch norm, ReLU and pooling a larger share of each step. Wider stages would read higher
@@ -355,8 +370,8 @@ def run_notebook_measured(
     return NotebookRun(round(seconds, 1), round(peak / 2**20, 1), error)
 
 
-def _run_or_raise(notebook: Path, cores: int | None = None) -> NotebookRun:
-    run = run_notebook_measured(notebook, cores=cores)
+def _run_or_raise(notebook: Path, cores: int | None = None, env: dict[str, str] | None = None) -> NotebookRun:
+    run = run_notebook_measured(notebook, cores=cores, env=env)
     if run.error:
         raise RuntimeError(f"{notebook.name} failed to run: {run.error}")
     return run
@@ -376,15 +391,22 @@ def bench_notebook_04_memory() -> Figures:
 def _course(cores: int) -> Figures:
     """Every notebook top to bottom on ``cores`` cores; also written to results/bench_notebooks.json."""
     import datetime as dt
-    import json
     import platform
+    import tempfile
 
+    from resblock.claims import LOG_VARIABLE
     from resblock.claims_sweep import cpu_name
 
     label = "1core" if cores == 1 else f"{cores}cores"
     figures: Figures = {}
+    failed = 0
     for notebook in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
-        run = _run_or_raise(notebook, cores=cores)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "claims.jsonl"  # every checked claim's verdict (resblock.claims)
+            run = _run_or_raise(notebook, cores=cores, env={LOG_VARIABLE: str(log)})
+            verdicts = [json.loads(line)["holds"] for line in log.read_text().splitlines()] if log.exists() else []
+        # A claim that needs more cores' worth of training steps than these would fail here.
+        failed += verdicts.count(False)
         figures[f"notebook_{notebook.name[:2]}_seconds_{label}"] = run.seconds
         figures[f"notebook_{notebook.name[:2]}_peak_rss_mb_{label}"] = run.peak_rss_mb
     figures[f"course_max_seconds_{label}"] = max(v for k, v in figures.items() if "_seconds_" in k)
@@ -392,6 +414,7 @@ def _course(cores: int) -> Figures:
         v for k, v in figures.items() if k.startswith("notebook_") and "_seconds_" in k
     )
     figures[f"course_max_peak_rss_mb_{label}"] = max(v for k, v in figures.items() if "peak_rss" in k)
+    figures[f"course_claims_failed_{label}"] = failed
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     report[label] = {
         "date": dt.date.today().isoformat(),
@@ -406,9 +429,14 @@ def _course(cores: int) -> Figures:
     return figures
 
 
-# Every notebook under 2 minutes on one core and 1 minute on two, within Binder's 2 GB.
+# Every notebook under 2 minutes on one core and 1 minute on two, within Binder's 2 GB, its claims held.
 @benchmark(
-    "notebooks_1core", targets={"course_max_seconds_1core": ("<", 120.0), "course_max_peak_rss_mb_1core": ("<", 2000.0)}
+    "notebooks_1core",
+    targets={
+        "course_max_seconds_1core": ("<", 120.0),
+        "course_max_peak_rss_mb_1core": ("<", 2000.0),
+        "course_claims_failed_1core": ("<", 1),
+    },
 )
 def bench_notebooks_one_core() -> Figures:
     """Every notebook top to bottom pinned to one core, as on Binder: time and peak memory of each (slow)."""
@@ -417,7 +445,11 @@ def bench_notebooks_one_core() -> Figures:
 
 @benchmark(
     "notebooks_2cores",
-    targets={"course_max_seconds_2cores": ("<", 60.0), "course_max_peak_rss_mb_2cores": ("<", 2000.0)},
+    targets={
+        "course_max_seconds_2cores": ("<", 60.0),
+        "course_max_peak_rss_mb_2cores": ("<", 2000.0),
+        "course_claims_failed_2cores": ("<", 1),
+    },
 )
 def bench_notebooks_two_cores() -> Figures:
     """Every notebook top to bottom on two cores: time and peak memory of each (slow)."""
