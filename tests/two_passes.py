@@ -41,6 +41,10 @@ def passes(first_args: list[str]) -> list[list[str]]:
     ]
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def cores() -> int:
     """CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -59,7 +63,7 @@ def main(argv: list[str]) -> int:
 
     print(
         "two passes side by side: nbval and the unit tests (below), and the browser pass "
-        f"(its output: {LOG.relative_to(ROOT)}, printed at the end)",
+        f"(its output: {_shown(LOG)}, printed at the end)",
         flush=True,
     )
     with LOG.open("w") as log:
@@ -67,7 +71,7 @@ def main(argv: list[str]) -> int:
         try:
             code_first = subprocess.Popen(first, cwd=ROOT, env=env).wait()
             if browser.poll() is None:
-                print(f"\nwaiting for the browser pass ({LOG.relative_to(ROOT)}) ...", flush=True)
+                print(f"\nwaiting for the browser pass ({_shown(LOG)}) ...", flush=True)
             code_second = browser.wait()
         except KeyboardInterrupt:
             browser.send_signal(signal.SIGINT)  # pytest stops its JupyterLab server and Chromium on SIGINT
