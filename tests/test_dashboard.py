@@ -91,3 +91,26 @@ def test_bad_settings_are_explained(small_data):
         TrainingDashboard(small_data, depth=9)
     with pytest.raises(ValueError, match="lr"):
         TrainingDashboard(small_data, config=TrainConfig(lr=0.33))
+
+
+def test_live_curves_take_at_most_a_tenth_of_the_wait_however_slow_a_frame(small_data, monkeypatch):
+    from resblock.widgets import dashboard as dashboard_module
+
+    dash = TrainingDashboard(small_data, config=TrainConfig(batch_size=64), background=False, redraw_interval=0.0)
+    dash.width.value, dash.seconds.value = 8, 3
+    drawn = []
+    show = dash._show
+
+    def slow_show(history):  # a frame as slow as a busy classroom server draws one
+        t = time.perf_counter()
+        time.sleep(0.1)
+        show(history)
+        drawn.append(time.perf_counter() - t)
+
+    monkeypatch.setattr(dash, "_show", slow_show)
+    t = time.perf_counter()
+    dash.start_button.click()
+    wall = time.perf_counter() - t
+    assert dash.result is not None and len(drawn) >= 2  # the curves still move during the run
+    # The frames during training share the wall time; the final frame after the run is extra.
+    assert sum(drawn[:-1]) <= dashboard_module.MAX_PLOT_SHARE * wall * 1.5, (len(drawn), sum(drawn), wall)

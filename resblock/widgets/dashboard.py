@@ -28,6 +28,7 @@ DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
 WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
 MIN_SECONDS, MAX_SECONDS = 2, 300  # the budget slider's range
 LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 100.0)  # peak learning rates; 100 shows what divergence looks like
+MAX_PLOT_SHARE = 0.1  # the live curves take at most this share of a run's wall time (see _on_progress)
 SECONDS = 45  # notebook 04 trains once for this long: 60 s did not leave the rest of the notebook room in 2 minutes
 
 
@@ -51,7 +52,7 @@ class TrainingDashboard:
         stem_pool: bool = TINY_RESNET.stem_pool,
         seconds: int | None = None,  # the budget slider's start; None: config.seconds, else SECONDS
         background: bool = True,
-        redraw_interval: float = 1.0,
+        redraw_interval: float = 1.0,  # seconds at least between frames of the live curves (more if a frame is slow)
     ) -> None:
         if config is None:  # built here, not at import time: its seed follows $RESBLOCK_SEED when the dashboard is made
             config = TrainConfig(seconds=SECONDS, eval_images=2000)  # curves on 2,000 test images, the final on all
@@ -172,18 +173,23 @@ class TrainingDashboard:
         progress = round(history.progress * 200) / 200
         if progress != self.progress.value:
             self.progress.value = progress
-        if now - self._last_redraw >= self.redraw_interval:
-            self._last_redraw = now
+        if now >= self._next_redraw:
             self._show(history)
             loss = sum(history.loss[-20:]) / len(history.loss[-20:])
             self.status.value = f"training: step {history.steps}, loss {loss:.3f}"
+            end = time.perf_counter()
+            # The training clock stops while the curves are drawn, so drawing adds to the learner's wait.
+            # A frame took 0.15-0.3 s on 2 cores: one a second made the default 45 s run last 11 s more.
+            # Wait at least 9 frames' time between frames: drawing stays under a tenth of the wall time.
+            gap = (end - now) * (1 - MAX_PLOT_SHARE) / MAX_PLOT_SHARE
+            self._next_redraw = end + max(self.redraw_interval, gap)
 
     def run(self) -> TrainResult | None:
         """Build the chosen ResNet and train it here, in the calling thread; returns the result (None if it diverged)."""
         self._stop.clear()
         self.error = None
         self.result = None  # a run that diverges leaves no result behind, not the previous one
-        self._last_redraw = -float("inf")
+        self._next_redraw = -float("inf")
         self._set_running(True)
         self.progress.value = 0.0
         self.status.value = "building the model..."
