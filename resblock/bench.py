@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m resblock.bench [--json] [--only NAME ...]`` prints the project's performance figures.
+"""Benchmarks: ``python -m resblock.bench [--json] [--only NAME ...] [--repeat N]`` prints the project's performance figures.
 
 Targets live here, printed beside each figure, not in timed unit tests that flake on a busy machine.
 Each benchmark is a function below, registered with ``@benchmark``, that imports what it needs
@@ -47,6 +47,13 @@ def median_ms(fn: Callable[[], object], repeats: int = 10, warmup: int = 2) -> f
     return times[mid] if len(times) % 2 else 0.5 * (times[mid - 1] + times[mid])
 
 
+def median_figures(runs: list[Figures]) -> Figures:
+    """Each figure's median over several runs of one benchmark (the figures of the first run, in its order)."""
+    import statistics
+
+    return {key: statistics.median(run[key] for run in runs if key in run) for key in runs[0]}
+
+
 def _verdict(name: str, value: float) -> str:
     if name not in TARGETS:
         return ""
@@ -60,10 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resblock.bench", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object of named figures")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each benchmark N times and print the median of each figure (a noisy machine decides less)",
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat takes a whole number of runs, 1 or more, got {args.repeat}")
     figures: Figures = {}
     for name in args.only or BENCHMARKS:
-        result = BENCHMARKS[name]()
+        result = median_figures([BENCHMARKS[name]() for _ in range(args.repeat)])
         figures.update(result)
         if not args.json:
             for key, value in result.items():
