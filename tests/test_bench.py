@@ -31,7 +31,7 @@ def test_each_figure_is_printed_with_its_target_and_verdict(fake_benchmark, caps
     assert any(line.startswith("fake_acc") and "(target >= 0.92: MISSED)" in line for line in lines)
 
 
-@pytest.mark.parametrize("argv", [["--repeat", "0"], ["--repeat", "two"], ["--only", "no_such_benchmark"]])
+@pytest.mark.parametrize("argv", [["--repeat", "0"], ["--repeat", "two"]])  # --only: tests/test_bad_inputs.py
 def test_bad_arguments_exit_2_saying_why(argv, capsys):
     with pytest.raises(SystemExit) as info:
         bench.main(argv)
