@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from resblock.env import describe_environment, pick_device, seed_everything
+from resblock.env import cpu_limit, describe_environment, match_threads_to_cpus, pick_device, seed_everything
 
 
 def test_same_seed_same_numbers():
@@ -60,3 +60,44 @@ def test_a_bad_course_seed_says_how_to_set_it(monkeypatch, value, words):
     monkeypatch.setenv("RESBLOCK_SEED", value)
     with pytest.raises(ValueError, match=words):
         course_seed()
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"cpu.max": "100000 100000\n"}, 1.0),  # cgroup v2, Binder's one CPU
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),  # v2 without a limit
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1 without a limit
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),  # not Linux, or no cgroup files
+    ],
+)
+def test_cpu_limit_reads_both_cgroup_versions(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_limit(tmp_path) == expected
+
+
+@pytest.fixture
+def threads_restored():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("quota, threads_after", [("100000 100000", 1), ("150000 100000", 1), ("max 100000", 2)])
+def test_threads_are_capped_at_the_containers_cpus(tmp_path, monkeypatch, threads_restored, quota, threads_after):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    (tmp_path / "cpu.max").write_text(quota)
+    torch.set_num_threads(2)
+    assert match_threads_to_cpus(tmp_path) == threads_after == torch.get_num_threads()
+
+
+def test_a_chosen_thread_count_is_kept(tmp_path, monkeypatch, threads_restored):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    (tmp_path / "cpu.max").write_text("100000 100000")
+    torch.set_num_threads(2)
+    assert match_threads_to_cpus(tmp_path) == 2
