@@ -104,7 +104,7 @@ def weighted_layers(model: nn.Module, projections: bool = False) -> list[tuple[s
 @contextlib.contextmanager
 def _state_restored(model: nn.Module) -> Iterator[None]:
     """Restore the model's mode and every buffer (BN running statistics) after the block: measuring leaves no trace."""
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     saved = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
         yield
@@ -112,14 +112,18 @@ def _state_restored(model: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for name, b in model.named_buffers():
                 b.copy_(saved[name])
-        model.train(was_training)
+        for m, training in modes:  # each module's own mode; setting only what changed is cheap on a deep net
+            if m.training != training:
+                m.train(training)
 
 
 @contextlib.contextmanager
 def _measuring(model: nn.Module) -> Iterator[None]:
     """Run in training mode (as at step one of training), then restore the mode and every buffer."""
     with _state_restored(model):
-        model.train()
+        # model.train() sets an attribute on every module (slow on a deep net): only when needed.
+        if not all(m.training for m in model.modules()):
+            model.train()
         yield
 
 
@@ -186,15 +190,16 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
     """Gradient norms per layer and activation RMS per block in one pass (the explorer of notebook 02)."""
     _check_batch(x, y)
     layers = weighted_layers(model)
-    rms: dict[str, float] = {}
+    named = blocks_of(model)
+    outputs: dict[str, torch.Tensor] = {}
 
     def keep(name: str) -> Callable:
         def hook(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
-            rms[name] = float(out.detach().double().pow(2).mean().sqrt())
+            outputs[name] = out.detach()
 
         return hook
 
-    hooks = [block.register_forward_hook(keep(name)) for name, block in blocks_of(model)]
+    hooks = [block.register_forward_hook(keep(name)) for name, block in named]
     try:
         with _measuring(model):
             loss = loss_fn(model(x), y)
@@ -202,8 +207,29 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
     finally:
         for h in hooks:
             h.remove()
-    norms = {name: (float(g.norm()) if g is not None else 0.0) for (name, _), g in zip(layers, grads)}
-    return FlowProfile(norms, rms, float(loss.detach()))
+    # The explorer redraws on every control change: one conversion to Python floats per profile,
+    # and one RMS reduction per shape of block output, not one of each per layer.
+    norms = torch.stack([g.norm() if g is not None else torch.zeros(()) for g in grads]).tolist()
+    rms = _rms_each([outputs[name] for name, _ in named])
+    return FlowProfile(
+        {name: v for (name, _), v in zip(layers, norms)},
+        {name: v for (name, _), v in zip(named, rms)},
+        float(loss.detach()),
+    )
+
+
+def _rms_each(tensors: list[torch.Tensor]) -> list[float]:
+    """The RMS of each tensor, in float64, with one reduction per distinct shape."""
+    values = [0.0] * len(tensors)
+    by_shape: dict[torch.Size, list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_shape.setdefault(t.shape, []).append(i)
+    for idx in by_shape.values():
+        # float64: a float32 sum of squares overflows long before the values do.
+        rms = torch.stack([tensors[i] for i in idx]).double().flatten(1).pow(2).mean(1).sqrt()
+        for i, v in zip(idx, rms.tolist()):
+            values[i] = v
+    return values
 
 
 # --- the identity-vs-branch split ------------------------------------------------------------

@@ -16,12 +16,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import io
+import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
+import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -31,7 +35,7 @@ from resblock.checks import check_int, check_number
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
-from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
+from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, _init_linear
 from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
@@ -102,6 +106,23 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
                 nn.init.xavier_normal_(m.weight) if s.init == "xavier" else nn.init.normal_(m.weight, std=0.01)
     if s.norm == "none":
         strip_batchnorm(model)
+    return model
+
+
+def reseed_mlp_(model: DeepMLP, s: ExplorerSettings) -> DeepMLP:
+    """Draw a DeepMLP's weights again, in place, exactly as ``build_model(s, ...)`` would for its seed.
+
+    Building 50 blocks' modules took more time than measuring them; a new seed only needs new numbers.
+    The draws follow DeepMLP's constructor: each Linear's default init in module order, then the
+    chosen init (its norms hold no random numbers).
+    """
+    torch.manual_seed(s.seed)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for m in linears:
+        m.reset_parameters()
+    if s.init != "default":
+        for m in linears:
+            _init_linear(m, s.init, s.activation)
     return model
 
 
@@ -206,8 +227,29 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
         styles=styles,
         legend=False,
     )
+    for ax in (ax_g, ax_a):
+        _whole_decade_limits(ax)
     # Fixed margins, not tight_layout(): measuring every label's box cost more than the rest of a redraw.
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.91, wspace=0.25)
+
+
+def _whole_decade_limits(ax) -> None:
+    """Set a panel's limits from its lines: x to the layers, the log y axis outward to whole powers of ten.
+
+    Autoscaled limits move with every new seed, and with them every tick; limits that move by whole
+    decades leave the frame (axes, ticks, labels) as it was on most redraws, so _SVGFrames can reuse it.
+    """
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+    n = max((len(y) for y in ys), default=1)
+    pad = 0.05 * (n - 1) or 0.5  # matplotlib's default 5% margin
+    ax.set_xlim(1 - pad, n + pad)
+    v = np.concatenate(ys) if ys else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size:
+        # at least a tenth of a decade between the data and the edge, so no marker is cut in half
+        lo = max(math.floor(math.log10(v.min()) - 0.1), -300)
+        hi = min(math.ceil(math.log10(v.max()) + 0.1), 300)
+        ax.set_ylim(10.0**lo, 10.0**hi)
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -229,6 +271,139 @@ def figure_svg(fig: Figure) -> bytes:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resblock"}):
         FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None})
     return buf.getvalue()
+
+
+_SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "resblock"}  # text as <text>; ids stable from frame to frame
+
+
+@lru_cache(maxsize=512)
+def _svg_text_metrics(text: str, prop, ismath) -> tuple[float, float, float]:
+    return _svg_renderer_class()._text_to_path.get_text_width_height_descent(text, prop, ismath)
+
+
+@lru_cache(maxsize=1)
+def _svg_renderer_class() -> type:
+    """matplotlib's SVG renderer, remembering text sizes from frame to frame (made on first use: no import-time work).
+
+    matplotlib caches text sizes per renderer, and every SVG is a new renderer: the tick labels and
+    titles were measured again on every redraw.
+    """
+    from matplotlib.backends.backend_svg import RendererSVG
+    from matplotlib.textpath import TextToPath
+
+    class Renderer(RendererSVG):
+        _text_to_path = TextToPath()  # what RendererSVG measures text with (fixed 72 dpi)
+
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath == "TeX":
+                return super().get_text_width_height_descent(s, prop, ismath)
+            return _svg_text_metrics(s, prop.copy(), ismath)  # a copy: FontProperties' hash follows its state
+
+    return Renderer
+
+
+def _svg_renderer(fig: Figure, out: io.StringIO):
+    """An SVG renderer for ``fig`` (drawn at 72 dpi) writing to ``out``."""
+    width, height = fig.get_size_inches()
+    return _svg_renderer_class()(width * 72, height * 72, out, image_dpi=72, metadata={"Date": None})
+
+
+class _SVGFrames:
+    """The figure as SVG, its frame (axes, ticks, labels, titles) drawn once and reused while it stays the same.
+
+    Laying out the axes, ticks and their labels was most of a redraw's drawing time (matplotlib does it
+    in Python, artist by artist); the data (lines, legend, notes) is a small part. A frame is keyed by
+    all that draws it differently (figure size, each panel's position, limits, scales, ticks and their
+    labels, axis labels, title), and the data is drawn on top of it. The result is one SVG document, the
+    same elements as figure_svg's; the data comes after the frame, so it lies over the axes' edges.
+    """
+
+    _STATE = ("_groupd", "_clipd", "_markers", "_clip_path_ids")  # ids handed out, so none is used twice
+
+    def __init__(self, max_frames: int = 16) -> None:
+        self.max_frames = max_frames
+        self._frames: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def frame_key(fig: Figure) -> tuple:
+        """Everything that draws the figure's frame differently (not its data)."""
+        panels = []
+        for ax in fig.axes:
+            xticks, yticks = tuple(ax.get_xticks()), tuple(ax.get_yticks())
+            panels.append(
+                (
+                    ax.get_position().bounds,
+                    ax.get_xlim(),
+                    ax.get_ylim(),
+                    ax.get_xscale(),
+                    ax.get_yscale(),
+                    xticks,
+                    yticks,
+                    tuple(ax.xaxis.get_major_formatter().format_ticks(xticks)),
+                    tuple(ax.yaxis.get_major_formatter().format_ticks(yticks)),
+                    ax.get_xlabel(),
+                    ax.get_ylabel(),
+                    ax.get_title(),
+                    ax.axison,
+                )
+            )
+        return (tuple(fig.get_size_inches()), fig.dpi, tuple(panels))
+
+    @staticmethod
+    def data_artists(fig: Figure) -> list:
+        """What changes from redraw to redraw: each panel's lines, notes and legend, in drawing order."""
+        artists = []
+        for ax in fig.axes:
+            legend = [ax.get_legend()] if ax.get_legend() is not None else []
+            artists += sorted([*ax.lines, *ax.texts, *legend], key=lambda a: a.get_zorder())
+        return artists
+
+    def _draw_frame(self, fig: Figure, data: list) -> tuple[str, dict]:
+        from matplotlib.backends.backend_mixed import MixedModeRenderer
+
+        animated = [a.get_animated() for a in data]
+        for a in data:
+            a.set_animated(True)  # matplotlib leaves animated artists out of a draw (as in blitting)
+        try:
+            out = io.StringIO()
+            renderer = _svg_renderer(fig, out)
+            start = out.tell()
+            width, height = fig.get_size_inches()
+            fig.draw(MixedModeRenderer(fig, width, height, 72, renderer))
+            return out.getvalue()[start:], {name: copy.copy(getattr(renderer, name)) for name in self._STATE}
+        finally:
+            for a, was in zip(data, animated):
+                a.set_animated(was)
+
+    def __call__(self, fig: Figure) -> bytes:
+        """The figure as SVG bytes (svg.fonttype "none": text left as text for the browser)."""
+        import matplotlib
+
+        if fig.dpi != 72:
+            raise ValueError(f"_SVGFrames draws figures at 72 dpi (SVG's points), got dpi={fig.dpi}.")
+        data = self.data_artists(fig)
+        with matplotlib.rc_context(_SVG_RC):
+            key = self.frame_key(fig)
+            frame = self._frames.pop(key, None)
+            if frame is None:
+                self.misses += 1
+                frame = self._draw_frame(fig, data)
+            else:
+                self.hits += 1
+            self._frames[key] = frame  # most recent last
+            while len(self._frames) > self.max_frames:
+                self._frames.popitem(last=False)
+            body, state = frame
+            out = io.StringIO()
+            renderer = _svg_renderer(fig, out)
+            for name, value in state.items():
+                setattr(renderer, name, copy.copy(value))
+            out.write(body)
+            for artist in data:
+                artist.draw(renderer)
+            renderer.finalize()
+        return out.getvalue().encode("utf-8")
 
 
 class GradFlowExplorer:
@@ -262,7 +437,8 @@ class GradFlowExplorer:
         self._pending: asyncio.TimerHandle | None = None
         # Results are cached by settings, so going back to a setting you have seen is instant; the
         # networks too (a few), so that moving the shortcut slider measures without building again.
-        self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
+        self._conv_network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
+        self._mlps: dict[ExplorerSettings, tuple[DeepMLP, int]] = {}  # architecture -> (network, its seed)
         self._measure = lru_cache(maxsize=cache_size)(
             lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a)))
         )
@@ -294,7 +470,7 @@ class GradFlowExplorer:
         self.seed = W.BoundedIntText(
             value=s.seed, min=0, max=MAX_SEED, description="seed", style=style, layout=W.Layout(width="160px")
         )
-        # SVG in the live widget (cheaper to make, see figure_svg); PNG for static views (_repr_mimebundle_).
+        # SVG in the live widget (cheaper to make, see figure_svg and _SVGFrames); PNG for static views (_repr_mimebundle_).
         self.figure_widget = W.Image(format="svg+xml", layout=W.Layout(max_width="100%"))
         self.status = W.HTML()
         self.controls = {
@@ -333,7 +509,23 @@ class GradFlowExplorer:
         )
         self.box.add_class("resblock-gradflow")
         self.fig = Figure(figsize=(10, 3.6), dpi=72)
+        self.svg = _SVGFrames()  # the live figure's serialiser: a frame is drawn once, the data every time
         self.redraw()
+
+    def _network(self, kind: ExplorerSettings) -> nn.Module:
+        """A network for ``kind`` (see network_kind): an MLP of the same architecture is re-seeded, not rebuilt."""
+        if kind.network == "conv":
+            return self._conv_network(kind)  # building is a few % of measuring a conv net
+        arch = replace(kind, seed=0)
+        model, seed = self._mlps.pop(arch, (None, None))
+        if model is None:
+            model = build_model(kind, kind.shortcut_scale)
+        elif seed != kind.seed:
+            reseed_mlp_(model, kind)
+        self._mlps[arch] = (model, kind.seed)  # most recent last
+        while len(self._mlps) > 4:
+            del self._mlps[next(iter(self._mlps))]
+        return model
 
     @staticmethod
     def network_kind(s: ExplorerSettings, shortcut_scale: float) -> ExplorerSettings:
@@ -389,7 +581,7 @@ class GradFlowExplorer:
             ax.set_axis_off()
             self.note = f"could not draw these settings: {type(e).__name__}: {e}"
             draw_note(ax, self.note)
-        self.figure_widget.value = figure_svg(self.fig)
+        self.figure_widget.value = self.svg(self.fig)
         self.n_redraws += 1
         self.last_redraw_ms = (time.perf_counter() - t0) * 1000.0
         what = ", ".join(f"{k}={v}" for k, v in asdict(s).items()) if s else "invalid settings"
