@@ -44,6 +44,11 @@ MAX_DEPTH = 500  # the depth slider's maximum (MLP blocks; conv depths above MAX
 MAX_SEED = 2**31 - 1  # the seed box's maximum
 MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
 MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
+# CONV_BATCH stays 16: a smaller batch is not proportionally faster, and it changes the curves a learner
+# sees. Measured (ResNet-56 with BN, seeds 1-5, one thread on 2 shared cores): one profile took 220 ms
+# at 16, 174 at 8, 122 at 4; the per-layer gradient norms moved by 0.13-0.23 decades on average at 8 and
+# 0.26-0.32 at 4, against 0.05-0.06 between two different batches of 16 (the plain net's log10
+# first/last ratio 3.0-3.2 at 16, 3.2-3.5 at 8).
 
 
 @dataclass(frozen=True)
