@@ -248,8 +248,19 @@ def _svg_summary(svg: bytes) -> tuple:
     return tags, texts, [el.get("id") for el in root.iter() if el.get("id")]
 
 
-def test_the_reused_frame_draws_what_a_whole_figure_draws(explorer):
+@pytest.mark.parametrize("state", ["default", "a note on the figure", "the failure panel"])
+def test_the_reused_frame_draws_what_a_whole_figure_draws(explorer, state, monkeypatch):
     # figure_svg draws everything from scratch: the oracle for the live serialiser, which reuses frames.
+    if state == "a note on the figure":
+        explorer.init.value = "kaiming"
+        explorer.depth.value = 120  # overflows: a wrapped note inside the panel
+        assert any(ax.texts for ax in explorer.fig.axes)
+    elif state == "the failure panel":
+        import resblock.widgets.gradflow as w
+
+        monkeypatch.setattr(w, "draw_explorer", lambda *a: 1 / 0)
+        explorer.seed.value = 9
+        assert len(explorer.fig.axes) == 1 and explorer.note.startswith("could not draw")
     for _ in range(2):  # the first call draws the frame, the second reuses it
         tags, texts, ids = _svg_summary(explorer.svg(explorer.fig))
         full_tags, full_texts, full_ids = _svg_summary(figure_svg(explorer.fig))
