@@ -100,12 +100,15 @@ def _gradflow_redraws(**settings: object) -> Figures:
     measured, then drawn (the worst case of any control). ``shortcut``: the shortcut slider moved to a
     value not seen before: the plain net's profile is cached, the chosen net measured again.
     ``measure``/``draw``/``svg``: where a seed change's time goes (the compute of both profiles, the
-    figure update, and serialising it to SVG for the front end), timed on their own.
+    figure update, and serialising it to SVG for the front end), timed on their own, each the way the
+    widget does it (the network re-seeded or cached, the SVG frame reused). ``svg_new_frame``: the SVG
+    when the frame (limits, ticks, labels) has to be drawn too, as after a depth change;
+    ``frame_reused_pct``: how often the seed changes above could reuse a frame.
     """
     from dataclasses import replace
 
     from resblock.data import load_fashion_mnist
-    from resblock.widgets.gradflow import draw_explorer, figure_svg, gradflow_explorer, measure
+    from resblock.widgets.gradflow import draw_explorer, figure_svg, gradflow_explorer
 
     data = load_fashion_mnist()
     explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)
@@ -120,25 +123,24 @@ def _gradflow_redraws(**settings: object) -> Figures:
 
         return redraw
 
-    figures = {
-        "seed": median_ms(change(explorer.seed, seeds), repeats=21, warmup=3),  # 21: the machine jitters
-        "shortcut": median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2),
-    }
+    hits, misses = explorer.svg.hits, explorer.svg.misses
+    figures = {"seed": median_ms(change(explorer.seed, seeds), repeats=21, warmup=3)}  # 21: the machine jitters
+    reused = explorer.svg.hits - hits
+    figures["frame_reused_pct"] = 100.0 * reused / (reused + explorer.svg.misses - misses)
+    figures["shortcut"] = median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2)
     explorer.shortcut.value = 1.0
     s = explorer.settings()
+    fresh = explorer._measure.__wrapped__  # the widget's measurement (network re-seeded or cached), not its cache
 
     def profiles(seed: int) -> tuple:
         t = replace(s, seed=seed)
-        return (
-            t,
-            measure(replace(t, shortcut_scale=0.0), 0.0, explorer.images, explorer.labels),
-            measure(t, t.shortcut_scale, explorer.images, explorer.labels),
-        )
+        return t, fresh(replace(t, shortcut_scale=0.0), 0.0), fresh(t, t.shortcut_scale)
 
     figures["measure"] = median_ms(lambda: profiles(next(seeds)), repeats=9, warmup=1)
     drawn = profiles(next(seeds))
     figures["draw"] = median_ms(lambda: draw_explorer(explorer.fig, *drawn), repeats=15)
-    figures["svg"] = median_ms(lambda: figure_svg(explorer.fig), repeats=15)
+    figures["svg"] = median_ms(lambda: explorer.svg(explorer.fig), repeats=15)
+    figures["svg_new_frame"] = median_ms(lambda: figure_svg(explorer.fig), repeats=15)
     return figures
 
 
@@ -156,7 +158,8 @@ def bench_gradflow() -> Figures:
 
     ``..._mlp50``: a new seed (both nets measured); ``..._shortcut``: the shortcut slider moved (the
     plain net cached); ``gradflow_{measure,draw,svg}_ms_...``: a seed change's compute, figure update
-    and SVG serialisation, each timed alone (see _gradflow_redraws).
+    and SVG serialisation, each timed alone; ``..._svg_new_frame_...``: the SVG when its frame is new,
+    ``gradflow_frame_reused_pct_...``: how often a seed change reused it (see _gradflow_redraws).
     """
     figures: Figures = {}
     for name, settings in (
@@ -166,8 +169,9 @@ def bench_gradflow() -> Figures:
         r = _gradflow_redraws(**settings)
         figures[f"gradflow_redraw_ms_median_{name}"] = r["seed"]
         figures[f"gradflow_redraw_ms_median_{name}_shortcut"] = r["shortcut"]
-        for part in ("measure", "draw", "svg"):
+        for part in ("measure", "draw", "svg", "svg_new_frame"):
             figures[f"gradflow_{part}_ms_median_{name}"] = r[part]
+        figures[f"gradflow_frame_reused_pct_{name}"] = r["frame_reused_pct"]
     return figures
 
 

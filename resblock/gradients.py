@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -80,46 +80,64 @@ def binomial_path_counts(depth: int) -> list[int]:
 
 def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The (name, block) pairs of a DeepMLP or ResNet, in forward order."""
-    names = {m: n for n, m in model.named_modules()}
+    return _blocks_of(model, model.named_modules())
+
+
+def _blocks_of(model: nn.Module, named_modules: Iterable[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
     blocks = getattr(model, "blocks", None)  # DeepMLP's ModuleList, ResNet's list of its stages' blocks
     if blocks is None or not all(isinstance(b, (MLPBlock, BasicBlock)) for b in blocks):
         raise ValueError(
             f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock; pass a "
             "resblock.models.DeepMLP or resblock.models.ResNet."
         )
+    names = {m: n for n, m in named_modules}
     return [(names[b], b) for b in blocks]
 
 
 def weighted_layers(model: nn.Module, projections: bool = False) -> list[tuple[str, nn.Module]]:
     """The Linear and Conv2d layers of a model, by name; the 1x1 shortcut projections only if asked."""
+    return _weighted_layers(model.named_modules(), projections)
+
+
+def _weighted_layers(
+    named_modules: Iterable[tuple[str, nn.Module]], projections: bool = False
+) -> list[tuple[str, nn.Module]]:
     # The 6n+2 count of He et al. (sec. 4.2) leaves out the projection shortcuts, and so do our
     # per-layer plots, so that a plain and a residual net of the same depth line up layer by layer.
     return [
         (name, m)
-        for name, m in model.named_modules()
+        for name, m in named_modules
         if isinstance(m, (nn.Linear, nn.Conv2d)) and (projections or "shortcut" not in name.split("."))
     ]
 
 
 @contextlib.contextmanager
-def _state_restored(model: nn.Module) -> Iterator[None]:
-    """Restore the model's mode and every buffer (BN running statistics) after the block: measuring leaves no trace."""
-    was_training = model.training
-    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+def _state_restored(model: nn.Module, modules: list[nn.Module] | None = None) -> Iterator[None]:
+    """Restore the model's mode and every buffer (BN running statistics) after the block: measuring leaves no trace.
+
+    ``modules``: ``list(model.modules())`` when the caller has it already (walking a deep net is not free).
+    """
+    modes = [(m, m.training) for m in (model.modules() if modules is None else modules)]
+    saved = [(b, b.detach().clone()) for b in model.buffers()]  # BatchNorm updates its buffers in place
     try:
         yield
     finally:
         with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(saved[name])
-        model.train(was_training)
+            for b, value in saved:
+                b.copy_(value)
+        for m, training in modes:  # each module's own mode; setting only what changed is cheap on a deep net
+            if m.training != training:
+                m.train(training)
 
 
 @contextlib.contextmanager
-def _measuring(model: nn.Module) -> Iterator[None]:
+def _measuring(model: nn.Module, modules: list[nn.Module] | None = None) -> Iterator[None]:
     """Run in training mode (as at step one of training), then restore the mode and every buffer."""
-    with _state_restored(model):
-        model.train()
+    modules = list(model.modules()) if modules is None else modules
+    with _state_restored(model, modules):
+        # model.train() sets an attribute on every module (slow on a deep net): only when needed.
+        if not all(m.training for m in modules):
+            model.train()
         yield
 
 
@@ -185,25 +203,48 @@ class FlowProfile:
 def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy) -> FlowProfile:
     """Gradient norms per layer and activation RMS per block in one pass (the explorer of notebook 02)."""
     _check_batch(x, y)
-    layers = weighted_layers(model)
-    rms: dict[str, float] = {}
+    named_modules = list(model.named_modules())  # walked once, not once per question
+    layers = _weighted_layers(named_modules)
+    named = _blocks_of(model, named_modules)
+    outputs: dict[str, torch.Tensor] = {}
 
     def keep(name: str) -> Callable:
         def hook(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
-            rms[name] = float(out.detach().double().pow(2).mean().sqrt())
+            outputs[name] = out.detach()
 
         return hook
 
-    hooks = [block.register_forward_hook(keep(name)) for name, block in blocks_of(model)]
+    hooks = [block.register_forward_hook(keep(name)) for name, block in named]
     try:
-        with _measuring(model):
+        with _measuring(model, [m for _, m in named_modules]):
             loss = loss_fn(model(x), y)
             grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
     finally:
         for h in hooks:
             h.remove()
-    norms = {name: (float(g.norm()) if g is not None else 0.0) for (name, _), g in zip(layers, grads)}
-    return FlowProfile(norms, rms, float(loss.detach()))
+    # The explorer redraws on every control change: one conversion to Python floats per profile,
+    # and one RMS reduction per shape of block output, not one of each per layer.
+    norms = torch.stack([g.norm() if g is not None else torch.zeros(()) for g in grads]).tolist()
+    rms = _rms_each([outputs[name] for name, _ in named])
+    return FlowProfile(
+        {name: v for (name, _), v in zip(layers, norms)},
+        {name: v for (name, _), v in zip(named, rms)},
+        float(loss.detach()),
+    )
+
+
+def _rms_each(tensors: list[torch.Tensor]) -> list[float]:
+    """The RMS of each tensor, in float64, with one reduction per distinct shape."""
+    values = [0.0] * len(tensors)
+    by_shape: dict[torch.Size, list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_shape.setdefault(t.shape, []).append(i)
+    for idx in by_shape.values():
+        # float64: a float32 sum of squares overflows long before the values do.
+        rms = torch.stack([tensors[i] for i in idx]).double().flatten(1).pow(2).mean(1).sqrt()
+        for i, v in zip(idx, rms.tolist()):
+            values[i] = v
+    return values
 
 
 # --- the identity-vs-branch split ------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 import asyncio
 import base64
+import math
 import threading
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +14,15 @@ import torch
 
 from resblock.gradients import grad_norms_per_layer
 from resblock.gradients_plots import log_scale_problems
-from resblock.widgets.gradflow import ExplorerSettings, GradFlowExplorer, build_model, conv_depth
+from resblock.widgets.gradflow import (
+    ExplorerSettings,
+    GradFlowExplorer,
+    build_model,
+    conv_depth,
+    draw_explorer,
+    figure_svg,
+    reseed_mlp_,
+)
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +216,90 @@ def test_a_reused_network_measures_as_a_fresh_one(explorer, batch):
     plain = build_model(explorer.settings(), 0.0)
     assert not any(type(b.shortcut).__name__ != "Identity" for b in plain.blocks)
     assert len(_lines(explorer)[0][1]) == len(list(grad_norms_per_layer(plain, batch[0][:16], batch[1][:16])))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(), dict(init="kaiming", activation="tanh"), dict(init="xavier", norm="batch"), dict(init="small")],
+)
+def test_a_reseeded_mlp_holds_the_weights_of_a_fresh_one(settings):
+    # The oracle is build_model itself: a net built for seed 1 and re-seeded to 7 holds what a net built for 7 holds.
+    s = ExplorerSettings(depth=5, seed=7, **settings)
+    model = reseed_mlp_(build_model(replace(s, seed=1), 1.0), s)
+    fresh = build_model(s, 1.0)
+    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), f"{name} differs after re-seeding"
+
+
+def test_a_new_seed_measures_as_a_fresh_network(explorer, batch):
+    explorer.seed.value = 3
+    explorer.seed.value = 11  # the same MLP re-seeded twice, not rebuilt
+    s = explorer.settings()
+    for line, scale in ((1, 1.0), (0, 0.0)):
+        expected = list(grad_norms_per_layer(build_model(s, scale), batch[0], batch[1]).values())
+        np.testing.assert_allclose(_lines(explorer)[line][1], expected, rtol=1e-6)
+
+
+def _svg_summary(svg: bytes) -> tuple:
+    """(element counts, sorted texts, ids) of an SVG document."""
+    root = ET.fromstring(svg)
+    tags = Counter(el.tag.rsplit("}", 1)[-1] for el in root.iter())
+    texts = sorted(el.text or "" for el in root.iter() if el.tag.endswith("text"))
+    return tags, texts, [el.get("id") for el in root.iter() if el.get("id")]
+
+
+@pytest.mark.parametrize("state", ["default", "a note on the figure", "the failure panel"])
+def test_the_reused_frame_draws_what_a_whole_figure_draws(explorer, state, monkeypatch):
+    # figure_svg draws everything from scratch: the oracle for the live serialiser, which reuses frames.
+    if state == "a note on the figure":
+        explorer.init.value = "kaiming"
+        explorer.depth.value = 120  # overflows: a wrapped note inside the panel
+        assert any(ax.texts for ax in explorer.fig.axes)
+    elif state == "the failure panel":
+        import resblock.widgets.gradflow as w
+
+        monkeypatch.setattr(w, "draw_explorer", lambda *a: 1 / 0)
+        explorer.seed.value = 9
+        assert len(explorer.fig.axes) == 1 and explorer.note.startswith("could not draw")
+    for _ in range(2):  # the first call draws the frame, the second reuses it
+        tags, texts, ids = _svg_summary(explorer.svg(explorer.fig))
+        full_tags, full_texts, full_ids = _svg_summary(figure_svg(explorer.fig))
+        assert tags == full_tags and texts == full_texts
+        assert len(ids) == len(set(ids)) == len(full_ids)  # one document, no id given twice
+    assert explorer.svg.hits >= 1
+
+
+def test_a_new_seed_reuses_the_frame_and_shows_the_new_curves(explorer):
+    before = bytes(explorer.figure_widget.value)
+    now, frame = explorer.seed.value, explorer.svg.frame_key(explorer.fig)
+    seed = next(k for k in range(now + 1, now + 50) if _frame_after_seed(explorer, k) == frame)
+    hits = explorer.svg.hits
+    explorer.seed.value = seed
+    after = bytes(explorer.figure_widget.value)
+    assert explorer.svg.hits > hits and after != before
+    assert _svg_summary(after)[1] == _svg_summary(figure_svg(explorer.fig))[1]  # legend, ticks and titles all there
+    # the curves drawn are the new seed's: a frame drawn from scratch holds the same paths
+    paths = sorted(p.get("d") for p in ET.fromstring(after).iter() if p.tag.endswith("path") and p.get("d"))
+    full = sorted(
+        p.get("d") for p in ET.fromstring(figure_svg(explorer.fig)).iter() if p.tag.endswith("path") and p.get("d")
+    )
+    assert paths == full
+
+
+def _frame_after_seed(explorer, seed: int) -> tuple:
+    """The frame key the explorer's figure would have with this seed (draws it, off the widget)."""
+    s = replace(explorer.settings(), seed=seed)
+    plain, chosen = (explorer._measure(replace(s, shortcut_scale=0.0), 0.0), explorer._measure(s, 1.0))
+    draw_explorer(explorer.fig, s, plain, chosen)
+    return explorer.svg.frame_key(explorer.fig)
+
+
+def test_panels_end_at_whole_decades_around_the_data(explorer):
+    for ax in explorer.fig.axes:
+        lo, hi = ax.get_ylim()
+        assert math.log10(lo) == round(math.log10(lo)) and math.log10(hi) == round(math.log10(hi))
+        values = np.concatenate([line.get_ydata() for line in ax.lines])
+        values = values[np.isfinite(values)]
+        assert lo < values.min() and values.max() < hi
+        assert ax.get_yscale() == "log" and len(ax.yaxis.get_minor_locator().tick_values(lo, hi)) == 0
+    assert explorer.fig.axes[0].get_legend() is not None

@@ -16,12 +16,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import io
+import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
+import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -31,7 +35,7 @@ from resblock.checks import check_int, check_number
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
-from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig
+from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, _init_linear
 from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
@@ -40,6 +44,11 @@ MAX_DEPTH = 500  # the depth slider's maximum (MLP blocks; conv depths above MAX
 MAX_SEED = 2**31 - 1  # the seed box's maximum
 MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
 MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
+# CONV_BATCH stays 16: a smaller batch is not proportionally faster, and it changes the curves a learner
+# sees. Measured (ResNet-56 with BN, seeds 1-5, one thread on 2 shared cores): one profile took 220 ms
+# at 16, 174 at 8, 122 at 4; the per-layer gradient norms moved by 0.13-0.23 decades on average at 8 and
+# 0.26-0.32 at 4, against 0.05-0.06 between two different batches of 16 (the plain net's log10
+# first/last ratio 3.0-3.2 at 16, 3.2-3.5 at 8).
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,23 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     return model
 
 
+def reseed_mlp_(model: DeepMLP, s: ExplorerSettings) -> DeepMLP:
+    """Draw a DeepMLP's weights again, in place, exactly as ``build_model(s, ...)`` would for its seed.
+
+    Building 50 blocks' modules took more time than measuring them; a new seed only needs new numbers.
+    The draws follow DeepMLP's constructor: each Linear's default init in module order, then the
+    chosen init (its norms hold no random numbers).
+    """
+    torch.manual_seed(s.seed)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for m in linears:
+        m.reset_parameters()
+    if s.init != "default":
+        for m in linears:
+            _init_linear(m, s.init, s.activation)
+    return model
+
+
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """Run PyTorch on one thread, then restore the count.
@@ -136,13 +162,16 @@ def measure(
     n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
     if model is None:
         model = build_model(s, shortcut_scale)
-    blocks = model.blocks
-    for block in blocks:
-        block.shortcut_scale = float(shortcut_scale)  # read in forward: a rebuilt net would hold the same weights
+    scale = float(shortcut_scale)
+    for block in model.blocks:
+        if block.shortcut_scale != scale:  # a Module's setattr is slow: set only what changes
+            block.shortcut_scale = scale  # read in forward: a rebuilt net would hold the same weights
     x = images[:n]
     if s.network == "conv":
-        # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured)
-        model = model.to(memory_format=torch.channels_last)
+        # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured).
+        # Converted once: .to() copies every weight again even when they are channels-last already.
+        if not all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4):
+            model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     with _one_thread():
         return flow_profile(model, x, labels[:n])
@@ -206,8 +235,29 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
         styles=styles,
         legend=False,
     )
+    for ax in (ax_g, ax_a):
+        _whole_decade_limits(ax)
     # Fixed margins, not tight_layout(): measuring every label's box cost more than the rest of a redraw.
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.91, wspace=0.25)
+
+
+def _whole_decade_limits(ax) -> None:
+    """Set a panel's limits from its lines: x to the layers, the log y axis outward to whole powers of ten.
+
+    Autoscaled limits move with every new seed, and with them every tick; limits that move by whole
+    decades leave the frame (axes, ticks, labels) as it was on most redraws, so _SVGFrames can reuse it.
+    """
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+    n = max((len(y) for y in ys), default=1)
+    pad = 0.05 * (n - 1) or 0.5  # matplotlib's default 5% margin
+    ax.set_xlim(1 - pad, n + pad)
+    v = np.concatenate(ys) if ys else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size:
+        # at least a tenth of a decade between the data and the edge, so no marker is cut in half
+        lo = max(math.floor(math.log10(v.min()) - 0.1), -300)
+        hi = min(math.ceil(math.log10(v.max()) + 0.1), 300)
+        ax.set_ylim(10.0**lo, 10.0**hi)
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -229,6 +279,139 @@ def figure_svg(fig: Figure) -> bytes:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resblock"}):
         FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None})
     return buf.getvalue()
+
+
+_SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "resblock"}  # text as <text>; ids stable from frame to frame
+
+
+@lru_cache(maxsize=512)
+def _svg_text_metrics(text: str, prop, ismath) -> tuple[float, float, float]:
+    return _svg_renderer_class()._text_to_path.get_text_width_height_descent(text, prop, ismath)
+
+
+@lru_cache(maxsize=1)
+def _svg_renderer_class() -> type:
+    """matplotlib's SVG renderer, remembering text sizes from frame to frame (made on first use: no import-time work).
+
+    matplotlib caches text sizes per renderer, and every SVG is a new renderer: the tick labels and
+    titles were measured again on every redraw.
+    """
+    from matplotlib.backends.backend_svg import RendererSVG
+    from matplotlib.textpath import TextToPath
+
+    class Renderer(RendererSVG):
+        _text_to_path = TextToPath()  # what RendererSVG measures text with (fixed 72 dpi)
+
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath == "TeX":
+                return super().get_text_width_height_descent(s, prop, ismath)
+            return _svg_text_metrics(s, prop.copy(), ismath)  # a copy: FontProperties' hash follows its state
+
+    return Renderer
+
+
+def _svg_renderer(fig: Figure, out: io.StringIO):
+    """An SVG renderer for ``fig`` (drawn at 72 dpi) writing to ``out``."""
+    width, height = fig.get_size_inches()
+    return _svg_renderer_class()(width * 72, height * 72, out, image_dpi=72, metadata={"Date": None})
+
+
+class _SVGFrames:
+    """The figure as SVG, its frame (axes, ticks, labels, titles) drawn once and reused while it stays the same.
+
+    Laying out the axes, ticks and their labels was most of a redraw's drawing time (matplotlib does it
+    in Python, artist by artist); the data (lines, legend, notes) is a small part. A frame is keyed by
+    all that draws it differently (figure size, each panel's position, limits, scales, ticks and their
+    labels, axis labels, title), and the data is drawn on top of it. The result is one SVG document, the
+    same elements as figure_svg's; the data comes after the frame, so it lies over the axes' edges.
+    """
+
+    _STATE = ("_groupd", "_clipd", "_markers", "_clip_path_ids")  # ids handed out, so none is used twice
+
+    def __init__(self, max_frames: int = 16) -> None:
+        self.max_frames = max_frames
+        self._frames: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def frame_key(fig: Figure) -> tuple:
+        """Everything that draws the figure's frame differently (not its data)."""
+        panels = []
+        for ax in fig.axes:
+            xticks, yticks = tuple(ax.get_xticks()), tuple(ax.get_yticks())
+            panels.append(
+                (
+                    ax.get_position().bounds,
+                    ax.get_xlim(),
+                    ax.get_ylim(),
+                    ax.get_xscale(),
+                    ax.get_yscale(),
+                    xticks,
+                    yticks,
+                    tuple(ax.xaxis.get_major_formatter().format_ticks(xticks)),
+                    tuple(ax.yaxis.get_major_formatter().format_ticks(yticks)),
+                    ax.get_xlabel(),
+                    ax.get_ylabel(),
+                    ax.get_title(),
+                    ax.axison,
+                )
+            )
+        return (tuple(fig.get_size_inches()), fig.dpi, tuple(panels))
+
+    @staticmethod
+    def data_artists(fig: Figure) -> list:
+        """What changes from redraw to redraw: each panel's lines, notes and legend, in drawing order."""
+        artists = []
+        for ax in fig.axes:
+            legend = [ax.get_legend()] if ax.get_legend() is not None else []
+            artists += sorted([*ax.lines, *ax.texts, *legend], key=lambda a: a.get_zorder())
+        return artists
+
+    def _draw_frame(self, fig: Figure, data: list) -> tuple[str, dict]:
+        from matplotlib.backends.backend_mixed import MixedModeRenderer
+
+        animated = [a.get_animated() for a in data]
+        for a in data:
+            a.set_animated(True)  # matplotlib leaves animated artists out of a draw (as in blitting)
+        try:
+            out = io.StringIO()
+            renderer = _svg_renderer(fig, out)
+            start = out.tell()
+            width, height = fig.get_size_inches()
+            fig.draw(MixedModeRenderer(fig, width, height, 72, renderer))
+            return out.getvalue()[start:], {name: copy.copy(getattr(renderer, name)) for name in self._STATE}
+        finally:
+            for a, was in zip(data, animated):
+                a.set_animated(was)
+
+    def __call__(self, fig: Figure) -> bytes:
+        """The figure as SVG bytes (svg.fonttype "none": text left as text for the browser)."""
+        import matplotlib
+
+        if fig.dpi != 72:
+            raise ValueError(f"_SVGFrames draws figures at 72 dpi (SVG's points), got dpi={fig.dpi}.")
+        data = self.data_artists(fig)
+        with matplotlib.rc_context(_SVG_RC):
+            key = self.frame_key(fig)
+            frame = self._frames.pop(key, None)
+            if frame is None:
+                self.misses += 1
+                frame = self._draw_frame(fig, data)
+            else:
+                self.hits += 1
+            self._frames[key] = frame  # most recent last
+            while len(self._frames) > self.max_frames:
+                self._frames.popitem(last=False)
+            body, state = frame
+            out = io.StringIO()
+            renderer = _svg_renderer(fig, out)
+            for name, value in state.items():
+                setattr(renderer, name, copy.copy(value))
+            out.write(body)
+            for artist in data:
+                artist.draw(renderer)
+            renderer.finalize()
+        return out.getvalue().encode("utf-8")
 
 
 class GradFlowExplorer:
@@ -262,7 +445,8 @@ class GradFlowExplorer:
         self._pending: asyncio.TimerHandle | None = None
         # Results are cached by settings, so going back to a setting you have seen is instant; the
         # networks too (a few), so that moving the shortcut slider measures without building again.
-        self._network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
+        self._conv_network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
+        self._mlps: dict[ExplorerSettings, tuple[DeepMLP, int]] = {}  # architecture -> (network, its seed)
         self._measure = lru_cache(maxsize=cache_size)(
             lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a)))
         )
@@ -294,7 +478,7 @@ class GradFlowExplorer:
         self.seed = W.BoundedIntText(
             value=s.seed, min=0, max=MAX_SEED, description="seed", style=style, layout=W.Layout(width="160px")
         )
-        # SVG in the live widget (cheaper to make, see figure_svg); PNG for static views (_repr_mimebundle_).
+        # SVG in the live widget (cheaper to make, see figure_svg and _SVGFrames); PNG for static views (_repr_mimebundle_).
         self.figure_widget = W.Image(format="svg+xml", layout=W.Layout(max_width="100%"))
         self.status = W.HTML()
         self.controls = {
@@ -333,7 +517,23 @@ class GradFlowExplorer:
         )
         self.box.add_class("resblock-gradflow")
         self.fig = Figure(figsize=(10, 3.6), dpi=72)
+        self.svg = _SVGFrames()  # the live figure's serialiser: a frame is drawn once, the data every time
         self.redraw()
+
+    def _network(self, kind: ExplorerSettings) -> nn.Module:
+        """A network for ``kind`` (see network_kind): an MLP of the same architecture is re-seeded, not rebuilt."""
+        if kind.network == "conv":
+            return self._conv_network(kind)  # building is a few % of measuring a conv net
+        arch = replace(kind, seed=0)
+        model, seed = self._mlps.pop(arch, (None, None))
+        if model is None:
+            model = build_model(kind, kind.shortcut_scale)
+        elif seed != kind.seed:
+            reseed_mlp_(model, kind)
+        self._mlps[arch] = (model, kind.seed)  # most recent last
+        while len(self._mlps) > 4:
+            del self._mlps[next(iter(self._mlps))]
+        return model
 
     @staticmethod
     def network_kind(s: ExplorerSettings, shortcut_scale: float) -> ExplorerSettings:
@@ -389,7 +589,7 @@ class GradFlowExplorer:
             ax.set_axis_off()
             self.note = f"could not draw these settings: {type(e).__name__}: {e}"
             draw_note(ax, self.note)
-        self.figure_widget.value = figure_svg(self.fig)
+        self.figure_widget.value = self.svg(self.fig)
         self.n_redraws += 1
         self.last_redraw_ms = (time.perf_counter() - t0) * 1000.0
         what = ", ".join(f"{k}={v}" for k, v in asdict(s).items()) if s else "invalid settings"
