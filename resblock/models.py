@@ -249,7 +249,7 @@ class DeepMLP(nn.Module):
         if config.init != "default":
             for m in self.modules():
                 if isinstance(m, nn.Linear):
-                    _init_linear(m, config.init, config.activation)
+                    init_linear_(m, config.init, config.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
@@ -264,7 +264,8 @@ class DeepMLP(nn.Module):
         return self.head(x)
 
 
-def _init_linear(m: nn.Linear, scheme: str, activation: str) -> None:
+def init_linear_(m: nn.Linear, scheme: str, activation: str) -> None:
+    """Draw a Linear layer's weight by ``scheme`` ("kaiming", "xavier" or "small") and zero its bias, in place."""
     if scheme == "kaiming":
         nn.init.kaiming_normal_(m.weight, nonlinearity="relu" if activation == "relu" else "linear")
     elif scheme == "xavier":

@@ -35,7 +35,7 @@ from resblock.checks import check_int, check_number
 from resblock.env import course_seed
 from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
-from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, _init_linear
+from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, init_linear_
 from resblock.style import PLAIN, RESIDUAL
 
 NETWORKS = ("mlp", "conv")
@@ -127,7 +127,7 @@ def reseed_mlp_(model: DeepMLP, s: ExplorerSettings) -> DeepMLP:
         m.reset_parameters()
     if s.init != "default":
         for m in linears:
-            _init_linear(m, s.init, s.activation)
+            init_linear_(m, s.init, s.activation)
     return model
 
 
