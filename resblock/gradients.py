@@ -210,6 +210,8 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
 
     def keep(name: str) -> Callable:
         def hook(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            # Kept and reduced after the pass (one reduction per shape). Safe because no layer after a
+            # block changes its output in place (resblock's models use no in-place ops).
             outputs[name] = out.detach()
 
         return hook
