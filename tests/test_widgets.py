@@ -303,3 +303,18 @@ def test_panels_end_at_whole_decades_around_the_data(explorer):
         assert lo < values.min() and values.max() < hi
         assert ax.get_yscale() == "log" and len(ax.yaxis.get_minor_locator().tick_values(lo, hi)) == 0
     assert explorer.fig.axes[0].get_legend() is not None
+
+
+def test_the_conv_explorer_measures_the_images_pooled_to_half_size(explorer, batch):
+    # The oracle: each ResNet built afresh, profiled on the first CONV_BATCH images average-pooled 2x2.
+    from resblock.widgets import gradflow
+
+    explorer.network.value = "conv"
+    explorer.depth.value = 8
+    explorer.seed.value = 5  # a new seed: both nets measured
+    s = explorer.settings()
+    x = torch.nn.functional.avg_pool2d(batch[0][: gradflow.CONV_BATCH], gradflow.CONV_POOL)
+    for line, scale in ((1, 1.0), (0, 0.0)):
+        expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
+        np.testing.assert_allclose(_lines(explorer)[line][1], list(expected.values()), rtol=1e-5)
+    assert "pooled" in explorer.fig.axes[0].get_title()

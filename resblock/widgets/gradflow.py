@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
@@ -44,8 +45,13 @@ MAX_DEPTH = 500  # the depth slider's maximum (MLP blocks; conv depths above MAX
 MAX_SEED = 2**31 - 1  # the seed box's maximum
 MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
 MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
+# The conv nets see the images average-pooled 2x2 to 14x14, as notebook 03's degradation study trains
+# them: a quarter of the convolutions' work (one ResNet-56 profile: 196-205 ms at 28x28, 75-78 ms at 14x14,
+# one thread). The picture stays the one section 2 shows at 28x28 (seed 1: plain-56's first/last
+# conv ratio 10^3.4 there, 10^3.6 here; residual 10^1.4 and 10^1.6).
+CONV_POOL = 2
 # CONV_BATCH stays 16: a smaller batch is not proportionally faster, and it changes the curves a learner
-# sees. Measured (ResNet-56 with BN, seeds 1-5, one thread on 2 shared cores): one profile took 220 ms
+# sees. Measured (ResNet-56 with BN, 28x28 inputs, seeds 1-5, one thread on 2 shared cores): one profile took 220 ms
 # at 16, 174 at 8, 122 at 4; the per-layer gradient norms moved by 0.13-0.23 decades on average at 8 and
 # 0.26-0.32 at 4, against 0.05-0.06 between two different batches of 16 (the plain net's log10
 # first/last ratio 3.0-3.2 at 16, 3.2-3.5 at 8).
@@ -168,6 +174,7 @@ def measure(
             block.shortcut_scale = scale  # read in forward: a rebuilt net would hold the same weights
     x = images[:n]
     if s.network == "conv":
+        x = F.avg_pool2d(x, CONV_POOL)
         # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured).
         # Converted once: .to() copies every weight again even when they are channels-last already.
         if not all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4):
@@ -218,7 +225,7 @@ def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: 
     if chosen is not None:
         grads[label] = list(chosen.grad_norms.values())
         acts[label] = list(chosen.activation_rms.values())
-    name = f"MLP, {s.depth} blocks" if s.network == "mlp" else f"ResNet-{conv_depth(s.depth)[0]}"
+    name = f"MLP, {s.depth} blocks" if s.network == "mlp" else f"ResNet-{conv_depth(s.depth)[0]}, 2x2-pooled inputs"
     plot_layer_values(
         grads,
         ax=ax_g,
