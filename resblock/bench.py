@@ -414,7 +414,7 @@ def _course(cores: int) -> Figures:
     import platform
     import tempfile
 
-    from resblock.claims import LOG_VARIABLE
+    from resblock.claims import LOG_VARIABLE, read_log
     from resblock.claims_sweep import cpu_name
 
     label = "1core" if cores == 1 else f"{cores}cores"
@@ -424,7 +424,7 @@ def _course(cores: int) -> Figures:
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "claims.jsonl"  # every checked claim's verdict (resblock.claims)
             run = _run_or_raise(notebook, cores=cores, env={LOG_VARIABLE: str(log)})
-            verdicts = [json.loads(line)["holds"] for line in log.read_text().splitlines()] if log.exists() else []
+            verdicts = [verdict["holds"] for verdict in read_log(log)]
         # A claim that needs more cores' worth of training steps than these would fail here.
         failed += verdicts.count(False)
         figures[f"notebook_{notebook.name[:2]}_seconds_{label}"] = run.seconds

@@ -122,4 +122,12 @@ def _log(statement: str, criterion: str, measured: str, holds: bool) -> None:
         f.write(json.dumps({"claim": statement, "criterion": criterion, "measured": measured, "holds": holds}) + "\n")
 
 
-__all__ = ["ClaimNotShown", "FAIL", "PASS", "claim"]
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The verdicts a run appended to $RESBLOCK_CLAIMS_LOG (one dict per claim); none if the file is missing."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f.read().splitlines()]
+
+
+__all__ = ["ClaimNotShown", "FAIL", "PASS", "claim", "read_log"]

@@ -110,6 +110,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
     The run itself is ``resblock.bench.run_notebook_measured``, the runner the bench times notebooks with.
     """
     from resblock.bench import run_notebook_measured
+    from resblock.claims import read_log
 
     log = workdir / f"{variant.name}-{path.stem}.jsonl"
     log.unlink(missing_ok=True)
@@ -127,7 +128,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
         timeout=timeout,
         output=workdir / f"{variant.name}-{path.name}",
     )
-    claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    claims = read_log(log)
     return {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "claims": claims, "error": run.error}
 
 

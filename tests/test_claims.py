@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
-from resblock.claims import ClaimNotShown, claim
+from resblock.claims import ClaimNotShown, claim, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +96,8 @@ def test_every_verdict_goes_to_the_log(monkeypatch, tmp_path, capsys):
     claim("b", False)
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["claim"], r["holds"], r["measured"]) for r in rows] == [("a", True, "2"), ("b", False, "no")]
+    assert read_log(log) == rows  # how the sweep and the bench read it back
+    assert read_log(tmp_path / "no-claims.jsonl") == []  # a notebook without claims writes no log
 
 
 @pytest.mark.parametrize(

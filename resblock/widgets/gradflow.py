@@ -530,7 +530,7 @@ class GradFlowExplorer:
     def _network(self, kind: ExplorerSettings) -> nn.Module:
         """A network for ``kind`` (see network_kind): an MLP of the same architecture is re-seeded, not rebuilt."""
         if kind.network == "conv":
-            return self._conv_network(kind)  # building is a few % of measuring a conv net
+            return self._conv_network(kind)  # cached by seed: a new seed builds anew (a quarter of its redraw)
         arch = replace(kind, seed=0)
         model, seed = self._mlps.pop(arch, (None, None))
         if model is None:
