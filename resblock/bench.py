@@ -130,11 +130,11 @@ def _gradflow_redraws(**settings: object) -> Figures:
     figures["shortcut"] = median_ms(change(explorer.shortcut, scales), repeats=15, warmup=2)
     explorer.shortcut.value = 1.0
     s = explorer.settings()
-    fresh = explorer._measure.__wrapped__  # the widget's measurement (network re-seeded or cached), not its cache
 
+    # the widget's measurement of a new seed (networks re-seeded, conv nets side by side)
     def profiles(seed: int) -> tuple:
         t = replace(s, seed=seed)
-        return t, fresh(replace(t, shortcut_scale=0.0), 0.0), fresh(t, t.shortcut_scale)
+        return t, *explorer._measure_both(t)
 
     figures["measure"] = median_ms(lambda: profiles(next(seeds)), repeats=9, warmup=1)
     drawn = profiles(next(seeds))

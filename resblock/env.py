@@ -65,6 +65,19 @@ def cpu_limit(cgroup: Path = CGROUP) -> float | None:
         return None
 
 
+def available_cpus(cgroup: Path = CGROUP) -> int:
+    """The CPUs this process may keep busy: the cores it may run on, capped by a container's limit and $OMP_NUM_THREADS."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = cpu_limit(cgroup)
+    if limit is not None:
+        n = min(n, max(1, int(limit)))
+    try:  # the learner's (or the tests') stated limit on threads
+        n = min(n, max(1, int(os.environ.get("OMP_NUM_THREADS", ""))))
+    except ValueError:
+        pass
+    return n
+
+
 def match_threads_to_cpus(cgroup: Path = CGROUP) -> int:
     """Cap PyTorch's CPU threads at the CPUs a container's limit allows (unless $OMP_NUM_THREADS says); returns the count.
 

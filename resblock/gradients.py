@@ -224,8 +224,8 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
     finally:
         for h in hooks:
             h.remove()
-    # The explorer redraws on every control change: one conversion to Python floats per profile,
-    # and one RMS reduction per shape of block output, not one of each per layer.
+    # The explorer redraws on every control change: one conversion to Python floats per profile, not
+    # one per layer.
     norms = torch.stack([g.norm() if g is not None else torch.zeros(()) for g in grads]).tolist()
     rms = _rms_each([outputs[name] for name, _ in named])
     return FlowProfile(
@@ -236,17 +236,15 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
 
 
 def _rms_each(tensors: list[torch.Tensor]) -> list[float]:
-    """The RMS of each tensor, in float64, with one reduction per distinct shape."""
-    values = [0.0] * len(tensors)
-    by_shape: dict[torch.Size, list[int]] = {}
-    for i, t in enumerate(tensors):
-        by_shape.setdefault(t.shape, []).append(i)
-    for idx in by_shape.values():
-        # float64: a float32 sum of squares overflows long before the values do.
-        rms = torch.stack([tensors[i] for i in idx]).double().flatten(1).pow(2).mean(1).sqrt()
-        for i, v in zip(idx, rms.tolist()):
-            values[i] = v
-    return values
+    """The RMS of each tensor, computed in float64, with one conversion to Python floats for all."""
+    # float64: a float32 sum of squares overflows long before the values do. One norm per tensor, not
+    # one stack per shape: stacking ResNet-56's channels-last block outputs copied them into another
+    # layout (12 ms of a 100 ms profile; 1.4 ms this way).
+    if not tensors:
+        return []
+    norms = torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
+    sizes = torch.tensor([t.numel() for t in tensors], dtype=torch.float64)
+    return (norms / sizes.sqrt()).tolist()
 
 
 # --- the identity-vs-branch split ------------------------------------------------------------

@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from resblock.env import cpu_limit, describe_environment, match_threads_to_cpus, pick_device, seed_everything
+from resblock.env import (
+    available_cpus,
+    cpu_limit,
+    describe_environment,
+    match_threads_to_cpus,
+    pick_device,
+    seed_everything,
+)
 
 
 def test_same_seed_same_numbers():
@@ -101,3 +108,24 @@ def test_a_chosen_thread_count_is_kept(tmp_path, monkeypatch, threads_restored):
     (tmp_path / "cpu.max").write_text("100000 100000")
     torch.set_num_threads(2)
     assert match_threads_to_cpus(tmp_path) == 2
+
+
+@pytest.mark.parametrize(
+    "cores, quota, omp, expected",
+    [
+        ({0, 1}, "max 100000", None, 2),  # two cores, no limit
+        ({0, 1}, "100000 100000", None, 1),  # Binder: two cores seen, one CPU's time allowed
+        ({0, 1, 2, 3}, "250000 100000", None, 2),  # a fraction of a CPU is not one more
+        ({0, 1}, "max 100000", "1", 1),  # OMP_NUM_THREADS=1: one thread asked for
+        ({0}, "max 100000", "4", 1),  # pinned to one core (taskset)
+        ({0, 1}, "max 100000", "lots", 2),  # not a number: ignored
+    ],
+)
+def test_available_cpus_takes_the_smallest_limit(tmp_path, monkeypatch, cores, quota, omp, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: cores, raising=False)
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    (tmp_path / "cpu.max").write_text(quota)
+    assert available_cpus(tmp_path) == expected

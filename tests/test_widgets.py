@@ -15,13 +15,14 @@ import torch
 from resblock.gradients import grad_norms_per_layer
 from resblock.gradients_plots import log_scale_problems
 from resblock.widgets.gradflow import (
+    _LRU,
     ExplorerSettings,
     GradFlowExplorer,
     build_model,
     conv_depth,
     draw_explorer,
     figure_svg,
-    reseed_mlp_,
+    reseed_,
 )
 
 
@@ -220,15 +221,64 @@ def test_a_reused_network_measures_as_a_fresh_one(explorer, batch):
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(), dict(init="kaiming", activation="tanh"), dict(init="xavier", norm="batch"), dict(init="small")],
+    [
+        dict(),
+        dict(init="kaiming", activation="tanh"),
+        dict(init="xavier", norm="batch"),
+        dict(init="small"),
+        dict(network="conv", depth=14),
+        dict(network="conv", depth=8, norm="batch", shortcut_scale=0.0),
+        dict(network="conv", depth=8, init="xavier"),
+        dict(network="conv", depth=8, init="small", norm="batch"),
+    ],
 )
-def test_a_reseeded_mlp_holds_the_weights_of_a_fresh_one(settings):
-    # The oracle is build_model itself: a net built for seed 1 and re-seeded to 7 holds what a net built for 7 holds.
-    s = ExplorerSettings(depth=5, seed=7, **settings)
-    model = reseed_mlp_(build_model(replace(s, seed=1), 1.0), s)
-    fresh = build_model(s, 1.0)
-    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_reseeded_network_holds_the_weights_of_a_fresh_one(settings, channels_last):
+    # The oracle is build_model itself: a net built for seed 1 and re-seeded to 7 holds what a net built
+    # for 7 holds, also after measure() made its conv weights channels-last (they fill in another order).
+    s = ExplorerSettings(seed=7, **{"depth": 5, **settings})
+    model = build_model(replace(s, seed=1), s.shortcut_scale)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model = reseed_(model, s)
+    fresh = build_model(s, s.shortcut_scale)
+    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
         assert torch.equal(a, b), f"{name} differs after re-seeding"
+
+
+def test_conv_nets_measured_side_by_side_match_one_after_the_other(batch, monkeypatch):
+    # Plain and residual conv nets are measured in two threads where two CPUs are free; the oracle is
+    # the same explorer measuring one net after the other (one CPU), seed after seed.
+    from resblock.widgets import gradflow
+
+    def curves(cpus: int) -> list:
+        monkeypatch.setattr(gradflow, "available_cpus", lambda: cpus)
+        e = GradFlowExplorer(*batch, ExplorerSettings(network="conv", depth=14, norm="batch"), debounce_s=0)
+        seen = []
+        for seed in (3, 4, 3):  # 3 again: a re-seeded network, its profile from the cache
+            e.seed.value = seed
+            seen.append([y for _, y in _lines(e)])
+        return e, seen
+
+    threads = torch.get_num_threads()
+    side_by_side, got = curves(2)
+    assert side_by_side._pool is not None  # the second thread was used
+    assert torch.get_num_threads() == threads  # and the thread count given back
+    one_cpu, expected = curves(1)
+    assert one_cpu._pool is None
+    for a, b in zip(got, expected, strict=True):
+        for y, z in zip(a, b, strict=True):
+            np.testing.assert_array_equal(y, z)
+
+
+def test_the_lru_keeps_the_most_recently_used():
+    cache = _LRU(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recent
+    cache.put("c", 3)  # so "b" goes
+    assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
+    assert cache.get("b", "gone") == "gone"
 
 
 def test_a_new_seed_measures_as_a_fresh_network(explorer, batch):

@@ -1,8 +1,8 @@
 """The gradient-flow explorer of notebook 02: ipywidgets controls wired to ``resblock.gradients_plots``.
 
-Every control change builds the chosen network at initialisation (with the same seed, so the plain
-and the shortcut version share their weights), measures it with ``resblock.gradients.flow_profile``
-on a fixed batch of real images, and redraws one figure: per-layer gradient norms (left) and
+Every control change takes the chosen network at initialisation (built once per architecture, its
+weights drawn again for a new seed; the plain and the shortcut version share the seed), measures it
+with ``resblock.gradients.flow_profile`` on a fixed batch of real images, and redraws one figure: per-layer gradient norms (left) and
 per-block activation RMS (right), the plain net (shortcut_scale = 0) in grey against the chosen shortcut_scale.
 
 Stable CSS classes for browser tests (and for anyone styling the notebook):
@@ -21,7 +21,8 @@ import io
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
@@ -33,7 +34,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from resblock.checks import check_int, check_number
-from resblock.env import course_seed
+from resblock.env import available_cpus, course_seed
 from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, init_linear_
@@ -120,21 +121,68 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     return model
 
 
-def reseed_mlp_(model: DeepMLP, s: ExplorerSettings) -> DeepMLP:
-    """Draw a DeepMLP's weights again, in place, exactly as ``build_model(s, ...)`` would for its seed.
+def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
+    """Draw a network's weights again, in place, exactly as ``build_model(s, ...)`` would for its seed.
 
-    Building 50 blocks' modules took more time than measuring them; a new seed only needs new numbers.
-    The draws follow DeepMLP's constructor: each Linear's default init in module order, then the
-    chosen init (its norms hold no random numbers).
+    Building a deep net's modules took about as long as measuring it; a new seed only needs new
+    numbers. The draws follow the constructors: each layer's default init in module order, then the
+    He init of ResNet's convs (conv nets only), then the chosen init. Norms hold no random numbers.
     """
     torch.manual_seed(s.seed)
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    for m in linears:
-        m.reset_parameters()
-    if s.init != "default":
-        for m in linears:
-            init_linear_(m, s.init, s.activation)
+    weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m in weighted:
+        m.reset_parameters()  # a conv's default draws are overwritten below, but they move the generator
+    if s.network == "mlp":
+        if s.init != "default":
+            for m in weighted:
+                init_linear_(m, s.init, s.activation)
+        return model
+    for m in weighted:
+        if isinstance(m, nn.Conv2d):
+            _draw_(m.weight, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
+    if s.init in ("xavier", "small"):
+        for m in weighted:
+            _draw_(m.weight, nn.init.xavier_normal_ if s.init == "xavier" else lambda w: nn.init.normal_(w, std=0.01))
     return model
+
+
+def _draw_(weight: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None:
+    """Apply a random init to ``weight`` as if it were contiguous: a channels-last tensor fills in another order."""
+    if weight.is_contiguous():
+        init(weight)
+        return
+    fresh = torch.empty(weight.shape, dtype=weight.dtype)
+    init(fresh)
+    with torch.no_grad():
+        weight.copy_(fresh)
+
+
+class _LRU:
+    """A small least-recently-used map: the explorer keeps networks, profiles and SVG frames in one each."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, default=None):
+        """The value for ``key`` (now the most recently used), or ``default``."""
+        if key not in self._items:
+            return default
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key, value) -> None:
+        """Keep ``value`` for ``key``, forgetting the least recently used beyond ``maxsize``."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @contextlib.contextmanager
@@ -336,8 +384,7 @@ class _SVGFrames:
     _STATE = ("_groupd", "_clipd", "_markers", "_clip_path_ids")  # ids handed out, so none is used twice
 
     def __init__(self, max_frames: int = 16) -> None:
-        self.max_frames = max_frames
-        self._frames: OrderedDict = OrderedDict()
+        self._frames = _LRU(max_frames)  # frame key -> (SVG text, renderer state)
         self.hits = self.misses = 0
 
     @staticmethod
@@ -400,15 +447,13 @@ class _SVGFrames:
         data = self.data_artists(fig)
         with matplotlib.rc_context(_SVG_RC):
             key = self.frame_key(fig)
-            frame = self._frames.pop(key, None)
+            frame = self._frames.get(key)
             if frame is None:
                 self.misses += 1
                 frame = self._draw_frame(fig, data)
+                self._frames.put(key, frame)
             else:
                 self.hits += 1
-            self._frames[key] = frame  # most recent last
-            while len(self._frames) > self.max_frames:
-                self._frames.popitem(last=False)
             body, state = frame
             out = io.StringIO()
             renderer = _svg_renderer(fig, out)
@@ -450,13 +495,12 @@ class GradFlowExplorer:
         self.last_redraw_ms = float("nan")
         self.note = ""
         self._pending: asyncio.TimerHandle | None = None
-        # Results are cached by settings, so going back to a setting you have seen is instant; the
-        # networks too (a few), so that moving the shortcut slider measures without building again.
-        self._conv_network = lru_cache(maxsize=4)(lambda kind: build_model(kind, kind.shortcut_scale))
-        self._mlps: dict[ExplorerSettings, tuple[DeepMLP, int]] = {}  # architecture -> (network, its seed)
-        self._measure = lru_cache(maxsize=cache_size)(
-            lambda s, a: measure(s, a, self.images, self.labels, model=self._network(self.network_kind(s, a)))
-        )
+        # Profiles are cached by settings, so going back to a setting you have seen is instant; the
+        # networks too (a few, by architecture), so that moving the shortcut slider measures without
+        # building again, and a new seed re-draws a network's weights instead of building it anew.
+        self._profiles = _LRU(cache_size)  # (settings, shortcut_scale) -> FlowProfile
+        self._networks = _LRU(4)  # architecture (seed 0) -> (network, its seed)
+        self._pool: ThreadPoolExecutor | None = None  # a second thread for the conv nets, made when first needed
 
         style = {"description_width": "initial"}
         s = settings
@@ -528,19 +572,55 @@ class GradFlowExplorer:
         self.redraw()
 
     def _network(self, kind: ExplorerSettings) -> nn.Module:
-        """A network for ``kind`` (see network_kind): an MLP of the same architecture is re-seeded, not rebuilt."""
-        if kind.network == "conv":
-            return self._conv_network(kind)  # cached by seed: a new seed builds anew (a quarter of its redraw)
+        """A network for ``kind`` (see network_kind): one of the same architecture is re-seeded, not rebuilt."""
         arch = replace(kind, seed=0)
-        model, seed = self._mlps.pop(arch, (None, None))
+        model, seed = self._networks.get(arch, (None, None))
         if model is None:
             model = build_model(kind, kind.shortcut_scale)
         elif seed != kind.seed:
-            reseed_mlp_(model, kind)
-        self._mlps[arch] = (model, kind.seed)  # most recent last
-        while len(self._mlps) > 4:
-            del self._mlps[next(iter(self._mlps))]
+            reseed_(model, kind)
+        self._networks.put(arch, (model, kind.seed))
         return model
+
+    def _measure_fresh(self, s: ExplorerSettings, shortcut_scale: float) -> FlowProfile:
+        """Measure ``s`` at ``shortcut_scale`` on the explorer's batch and network, without the profile cache."""
+        return measure(
+            s, shortcut_scale, self.images, self.labels, model=self._network(self.network_kind(s, shortcut_scale))
+        )
+
+    def _measure(self, s: ExplorerSettings, shortcut_scale: float) -> FlowProfile:
+        """The profile of ``s`` at ``shortcut_scale``, from the cache when it was measured before."""
+        key = (s, float(shortcut_scale))
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = self._measure_fresh(s, shortcut_scale)
+            self._profiles.put(key, profile)
+        return profile
+
+    def _measure_both(self, s: ExplorerSettings) -> tuple[FlowProfile, FlowProfile | None]:
+        """The plain net's profile and the chosen shortcut_scale's (None at 0): what a redraw shows.
+
+        Two conv nets (plain and residual are two networks) are measured side by side when the machine
+        allows two CPUs: each is one thread's work for 40-120 ms, and both together took 0.55 of
+        the time one after the other (ResNet-56, 2 cores). Networks are taken (and re-seeded) here, in
+        this thread (the second while the first is measured): their random draws come from PyTorch's one
+        global generator, which measuring does not use.
+        """
+        plain_key = (replace(s, shortcut_scale=0.0), 0.0)
+        keys = [plain_key] + ([(s, s.shortcut_scale)] if s.shortcut_scale > 0 else [])
+        missing = [k for k in keys if k not in self._profiles]
+        if len(missing) == 2 and s.network == "conv" and available_cpus() >= 2:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="gradflow")
+            with _one_thread():
+                model = self._network(self.network_kind(*missing[0]))
+                first = self._pool.submit(measure, *missing[0], self.images, self.labels, model)
+                model = self._network(self.network_kind(*missing[1]))  # re-seeded while the first is measured
+                second = measure(*missing[1], self.images, self.labels, model=model)
+                self._profiles.put(missing[0], first.result())
+                self._profiles.put(missing[1], second)
+        profiles = [self._measure(*k) for k in keys]
+        return profiles[0], (profiles[1] if len(profiles) > 1 else None)
 
     @staticmethod
     def network_kind(s: ExplorerSettings, shortcut_scale: float) -> ExplorerSettings:
@@ -586,8 +666,7 @@ class GradFlowExplorer:
         try:
             s = self.settings()
             self.activation.disabled = s.network == "conv"
-            plain = self._measure(replace(s, shortcut_scale=0.0), 0.0)
-            chosen = self._measure(s, s.shortcut_scale) if s.shortcut_scale > 0 else None
+            plain, chosen = self._measure_both(s)
             draw_explorer(self.fig, s, plain, chosen)
             self.note = "; ".join(settings_notes(s))
         except Exception as e:  # a figure with the reason beats a traceback in a widget callback
