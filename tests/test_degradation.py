@@ -1,6 +1,7 @@
 """The degradation experiment (notebook 03): its pieces against oracles, the command end to end, the committed results."""
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -315,3 +316,68 @@ def test_q3_known_wrong_answers_fail_naming_the_mistake(wrong, mistake):
 
 def test_q3_reference_passes():
     assert ex.q3.feedback(deg.make_identity)[0] == "correct"
+
+
+# --- several nets at once ----------------------------------------------------------------------
+
+
+def _random_data(n: int = 256) -> SimpleNamespace:
+    g = torch.Generator().manual_seed(0)
+    return SimpleNamespace(
+        train_images=torch.rand(n, 1, 28, 28, generator=g),
+        train_labels=torch.randint(0, 10, (n,), generator=g),
+        test_images=torch.rand(64, 1, 28, 28, generator=g),
+        test_labels=torch.randint(0, 10, (64,), generator=g),
+    )
+
+
+SMALL = replace(deg.LIVE, widths=(2, 4, 8), subset=128, test_images=64, eval_images=64)
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_nets_trained_side_by_side_match_one_after_the_other(one_thread):
+    # The oracle: the same runs one after another on one thread. Side by side, each net trains on a
+    # thread of its own, and its numbers must not change (builds in order, no shared random state).
+    data, seen = _random_data(), []
+    kwargs = dict(seeds=[0, 1], nets=["plain20", "resnet56", "resnet20"], data=data, device="cpu")
+    one = deg.run_degradation(SMALL, workers=1, **kwargs)
+    two = deg.run_degradation(
+        SMALL, workers=2, on_run=lambda run, model: seen.append((run["net"], run["seed"])), **kwargs
+    )
+
+    def numbers(results):
+        return [{k: v for k, v in run.items() if k not in ("wall_time_s", "images_per_s")} for run in results["runs"]]
+
+    assert numbers(two) == numbers(one)
+    assert [(r["seed"], r["net"]) for r in two["runs"]] == [(s, n) for s in (0, 1) for n in kwargs["nets"]]
+    assert sorted(seen) == sorted((r["net"], r["seed"]) for r in one["runs"])  # on_run heard of every run
+    assert torch.get_num_threads() == 1  # the caller's thread count is its own
+
+
+def test_a_stop_ends_every_net_side_by_side_and_says_which(one_thread):
+    # The kernel's stop button raises KeyboardInterrupt in the waiting thread (here: in on_run, after
+    # the quick plain-20 finished): the deep net still training stops at its next step, no thread is left.
+    def stop_now(run, model):
+        raise KeyboardInterrupt
+
+    config = replace(SMALL, epochs=25.0)  # 100 steps: plain-56 takes about three times plain-20's time
+    threads = threading.active_count()
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        deg.run_degradation(
+            config, seeds=[0], nets=["plain20", "plain56"], data=_random_data(), workers=2, on_run=stop_now
+        )
+    assert "plain56 (seed 0) was stopped after" in str(stopped.value) and "no record kept" in str(stopped.value)
+    assert threading.active_count() == threads
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_workers_must_be_a_count(workers):
+    with pytest.raises(ValueError, match="workers must be a whole number"):
+        deg.run_degradation(SMALL, data=_random_data(), workers=workers)
