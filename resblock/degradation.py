@@ -20,7 +20,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from resblock.blocks import BasicBlock, PlainBlock
-from resblock.env import available_cpus, course_seed, describe_environment, pick_device
+from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
+from resblock.side_by_side import train_side_by_side, workers_for
 from resblock.train import TrainConfig, fit
 from resblock.trained_nets import parse_net  # net names live with the nets; re-exported in __all__
 
@@ -291,10 +291,7 @@ def run_degradation(
     start = time.perf_counter()
     tensors = prepare_data(data, config)
     jobs = [(seed, name) for seed in seeds for name in nets]
-    if workers is None:
-        on_cpu = (pick_device(str(device)) if device is not None else pick_device()).type == "cpu"
-        workers = available_cpus() if on_cpu else 1
-    workers = min(workers, len(jobs))
+    workers = min(workers_for(device) if workers is None else workers, len(jobs))
     if workers == 1:
         runs = []
         for seed, name in jobs:
@@ -318,51 +315,28 @@ def run_degradation(
 
 
 def _train_side_by_side(jobs, tensors, config, workers, progress, device, on_run) -> list[dict[str, Any]]:
-    """Train the (seed, net) jobs ``workers`` at a time, each on one thread; the records in the jobs' order.
+    """Train the (seed, net) jobs ``workers`` at a time, one thread each (``resblock.side_by_side``); the records in order.
 
-    These nets are small: a step of batch 32 keeps a second thread of the same net mostly waiting, while
-    two nets on a thread each train in about half the time (notebook 03's live run on 2 cores: 80 -> 39 s).
-    The nets are built here first, one after another, because their initial weights come from PyTorch's one
-    global generator; training draws only from each run's own generator (batch order). A stop (the
-    kernel's stop button) stops every net at its next step and ends as a sequential run does: the runs
-    finished by then are reported to ``on_run``, then KeyboardInterrupt.
+    The nets are built here first, one after another: their initial weights come from PyTorch's one
+    global generator. The deepest start first, so that the shallow ones fill in the end. A stop (the
+    kernel's stop button) stops every net at its next step, as a sequential run stops its one net: the
+    runs finished by then were reported to ``on_run``, then KeyboardInterrupt says which net stopped.
     """
     models = {job: build_net(job[1], config, job[0]) for job in jobs}
-    # The deepest nets first, so that the shallow ones fill in the end (longest job first).
     order = sorted(jobs, key=lambda job: -parse_net(job[1])[0])
-    stop = threading.Event()
 
     def train(job):
-        torch.set_num_threads(1)  # this worker thread's count (OpenMP keeps one per thread)
         seed, name = job
-        return train_net(
+        return lambda stop: train_net(
             name, tensors, config, seed, progress=progress, device=device, model=models[job], should_stop=stop
         )
 
-    records: dict[tuple[int, str], dict[str, Any]] = {}
-    with ThreadPoolExecutor(workers, thread_name_prefix="degradation") as pool:
-        pending = {pool.submit(train, job): job for job in order}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = pending.pop(future)
-                    record, model = future.result()
-                    records[job] = record
-                    if on_run is not None:
-                        on_run(record, model)
-        except KeyboardInterrupt:
-            stop.set()  # every net still training ends at its next step
-            for future in pending:
-                future.cancel()  # and those not started never start
-            wait(pending)
-            stopped = [str(f.exception()) for f in pending if not f.cancelled() and f.exception() is not None]
-            raise KeyboardInterrupt("; ".join(stopped) or "stopped before the next net started") from None
-        except BaseException:
-            stop.set()  # another net failed (e.g. it diverged): stop the rest, then say why
-            for future in pending:
-                future.cancel()
-            raise
+    def done(i: int, result) -> None:
+        if on_run is not None:
+            on_run(*result)
+
+    results = train_side_by_side([train(job) for job in order], workers, on_done=done)
+    records = {job: record for job, (record, _) in zip(order, results)}
     return [records[job] for job in jobs]
 
 
