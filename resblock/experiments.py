@@ -96,6 +96,12 @@ def _degradation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU when there is one)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="nets trained at once, one CPU thread each (default: one per free CPU; the numbers do not change)",
+    )
+    parser.add_argument(
         "--merge",
         nargs="+",
         metavar="FILE",
@@ -218,6 +224,7 @@ def _degradation_run(args: argparse.Namespace) -> int:
             nets=nets,
             device=args.device,
             on_run=report,
+            workers=args.workers,
             command=command + (f" --out {args.out}" if args.out else ""),
         )
     deg.save_results(results, out)
