@@ -333,3 +333,18 @@ def test_in_a_kernel_a_hanging_answer_is_stopped():
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "took longer than 0.5 s" in text and "incorrect" in text
+
+
+def test_answer_set_takes_one_name_or_many_and_names_what_is_wrong():
+    from resblock.exercises import Mistake, answer_set
+
+    letters = {"A": 1, "B": 2}
+    assert answer_set(" a", letters, "letters", "{'A'}", normalise=str.upper) == {"A"}
+    assert answer_set(["A", "B"], letters, "letters", "{'A'}") == {"A", "B"}
+    assert answer_set(set(), letters, "letters", "{'A'}") == set()  # an answer: none of them
+    with pytest.raises(NotImplementedError):
+        answer_set({...}, letters, "letters", "{'A'}")  # the placeholder: not answered yet
+    with pytest.raises(Mistake, match=r"\['C'\] is not among the letters: \['A', 'B'\]"):
+        answer_set({"A", "C"}, letters, "letters", "{'A'}")
+    with pytest.raises(Mistake, match="answer with a set of letters, e.g. {'A'}; got int"):
+        answer_set(3, letters, "letters", "{'A'}")

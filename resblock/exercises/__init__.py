@@ -41,7 +41,7 @@ import sysconfig
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -54,6 +54,7 @@ __all__ = [
     "Question",
     "Text",
     "TimeLimitExceeded",
+    "answer_set",
     "call_with_time_limit",
     "is_placeholder",
     "show",
@@ -366,6 +367,28 @@ def whole_number(value: Any, what: str = "the answer") -> int:
             return int(value)
         raise Mistake(f"{what} should be a whole number, got {value!r}, which is not one.")
     raise Mistake(f"{what} should be a whole number, got {type(value).__name__} {value!r}.")
+
+
+def answer_set(answer: Any, allowed: Iterable, what: str, example: str, normalise: Callable[[str], str] = str) -> set:
+    """The learner's answer as a set of ``allowed`` names (one name alone is a set of one); else Mistake.
+
+    ``what`` names the things chosen ("letters"), ``example`` shows an answer (``{'A'}``); ``normalise``
+    tidies each string (e.g. ``str.upper``). The untouched placeholder (``{...}``) is "not answered yet";
+    an empty set is an answer (none of them).
+    """
+    if isinstance(answer, str):
+        answer = {answer}
+    try:
+        chosen = {normalise(a.strip()) if isinstance(a, str) else a for a in answer}
+    except TypeError:
+        raise Mistake(f"answer with a set of {what}, e.g. {example}; got {type(answer).__name__}.") from None
+    if chosen and chosen <= {Ellipsis, None}:
+        raise NotImplementedError  # the untouched placeholder: not a mistake, nothing chosen yet
+    allowed = list(allowed)
+    unknown = sorted(str(c) for c in chosen if c not in allowed)
+    if unknown:
+        raise Mistake(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the {what}: {allowed}.")
+    return chosen
 
 
 # --- the question ------------------------------------------------------------------------------------------

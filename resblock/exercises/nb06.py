@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resblock.exercises import Mistake, Question
+from resblock.exercises import Mistake, Question, answer_set
 
 
 def _filter_norms(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -138,17 +138,7 @@ def describe_rescalings() -> str:
 
 def check_unchanged(answer: Any) -> str:
     """Checker for q1: the set of RESCALINGS names that leave the output unchanged."""
-    if isinstance(answer, str):
-        answer = {answer}
-    try:
-        chosen = {a.strip().upper() if isinstance(a, str) else a for a in answer}
-    except TypeError:
-        raise Mistake(f"answer with a set of letters, e.g. {{'A'}}; got {type(answer).__name__}.") from None
-    if not chosen or chosen <= {Ellipsis, None}:
-        raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
-    unknown = sorted(str(c) for c in chosen if c not in RESCALINGS)
-    if unknown:
-        raise Mistake(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the letters {list(RESCALINGS)}.")
+    chosen = answer_set(answer, RESCALINGS, "letters", "{'A'}", normalise=str.upper)
     truth = unchanged_rescalings()
     wrong_in = sorted(chosen - truth)
     if wrong_in:

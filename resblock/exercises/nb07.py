@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from resblock.blocks import Bottleneck, DenseLayer, PreActBlock, ResidualBlock, ReZeroBlock
-from resblock.exercises import Mistake, Question
+from resblock.exercises import Mistake, Question, answer_set
 from resblock.transformer import MLP, Residual
 
 
@@ -205,18 +205,7 @@ def identity_at_init() -> set[str]:
 
 def check_identity_at_init(answer: Any) -> str:
     """Checker for q2: ``answer`` is the set of CANDIDATES names that are exactly the identity at init."""
-    if isinstance(answer, str):
-        answer = {answer}
-    try:
-        chosen = set(answer)
-    except TypeError:
-        raise Mistake(f"answer with a set of names, e.g. {{'rezero'}}; got {type(answer).__name__}.") from None
-    unknown = sorted(str(c) for c in chosen if c not in CANDIDATES)
-    if unknown:
-        raise Mistake(
-            f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the names; choose from "
-            f"ex.CANDIDATES: {list(CANDIDATES)}."
-        )
+    chosen = answer_set(answer, CANDIDATES, "names (ex.CANDIDATES)", "{'rezero'}")
     truth = identity_at_init()
     wrong_in = sorted(chosen - truth)
     if wrong_in:
