@@ -368,3 +368,28 @@ def test_the_conv_explorer_measures_the_images_pooled_to_half_size(explorer, bat
         expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
         np.testing.assert_allclose(_lines(explorer)[line][1], list(expected.values()), rtol=1e-5)
     assert "pooled" in explorer.fig.axes[0].get_title()
+
+
+def test_a_failed_measurement_side_by_side_waits_for_the_other_and_becomes_a_note(batch, monkeypatch):
+    # If the net measured here fails, the one measured in the second thread must be done before the
+    # redraw returns: the next redraw may re-seed its network.
+    import time as clock
+
+    from resblock.widgets import gradflow
+
+    monkeypatch.setattr(gradflow, "available_cpus", lambda: 2)
+    e = GradFlowExplorer(*batch, ExplorerSettings(network="conv", depth=8), debounce_s=0)
+    real, ended = gradflow.measure, threading.Event()
+
+    def measure(s, a, *args, **kwargs):
+        if a == 0:  # the plain net, in the second thread: slow, then fine
+            clock.sleep(0.3)
+            result = real(s, a, *args, **kwargs)
+            ended.set()
+            return result
+        raise RuntimeError("this measurement failed")
+
+    monkeypatch.setattr(gradflow, "measure", measure)
+    e.seed.value = 12
+    assert ended.is_set()
+    assert "could not draw these settings: RuntimeError: this measurement failed" in e.note

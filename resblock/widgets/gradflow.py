@@ -2,8 +2,9 @@
 
 Every control change takes the chosen network at initialisation (built once per architecture, its
 weights drawn again for a new seed; the plain and the shortcut version share the seed), measures it
-with ``resblock.gradients.flow_profile`` on a fixed batch of real images, and redraws one figure: per-layer gradient norms (left) and
-per-block activation RMS (right), the plain net (shortcut_scale = 0) in grey against the chosen shortcut_scale.
+with ``resblock.gradients.flow_profile`` on a fixed batch of real images, and redraws one figure:
+per-layer gradient norms (left) and per-block activation RMS (right), the plain net
+(shortcut_scale = 0) in grey against the chosen shortcut_scale.
 
 Stable CSS classes for browser tests (and for anyone styling the notebook):
 ``resblock-gradflow`` (the whole explorer), ``resblock-gradflow-network``, ``-depth``, ``-shortcut``
@@ -22,7 +23,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
@@ -601,10 +602,11 @@ class GradFlowExplorer:
         """The plain net's profile and the chosen shortcut_scale's (None at 0): what a redraw shows.
 
         Two conv nets (plain and residual are two networks) are measured side by side when the machine
-        allows two CPUs: each is one thread's work for 40-120 ms, and both together took 0.55 of
-        the time one after the other (ResNet-56, 2 cores). Networks are taken (and re-seeded) here, in
-        this thread (the second while the first is measured): their random draws come from PyTorch's one
-        global generator, which measuring does not use.
+        allows two CPUs: each is one thread's work (ResNet-56: 93-95 ms alone, both side by side 131 ms
+        against 188 ms one after the other, 2 cores; two processes would share better, 0.97 against 0.7,
+        but a widget lives in one). Networks are taken (and re-seeded) here, in this thread (the second
+        while the first is measured): their random draws come from PyTorch's one global generator, which
+        measuring does not use.
         """
         plain_key = (replace(s, shortcut_scale=0.0), 0.0)
         keys = [plain_key] + ([(s, s.shortcut_scale)] if s.shortcut_scale > 0 else [])
@@ -615,8 +617,11 @@ class GradFlowExplorer:
             with _one_thread():
                 model = self._network(self.network_kind(*missing[0]))
                 first = self._pool.submit(measure, *missing[0], self.images, self.labels, model)
-                model = self._network(self.network_kind(*missing[1]))  # re-seeded while the first is measured
-                second = measure(*missing[1], self.images, self.labels, model=model)
+                try:
+                    model = self._network(self.network_kind(*missing[1]))  # re-seeded while the first is measured
+                    second = measure(*missing[1], self.images, self.labels, model=model)
+                finally:
+                    wait([first])  # even after an error here: the next redraw may re-seed the first's network
                 self._profiles.put(missing[0], first.result())
                 self._profiles.put(missing[1], second)
         profiles = [self._measure(*k) for k in keys]
