@@ -6,7 +6,7 @@ Import the module you need; nothing runs at import time. The modules by topic (n
 
 * the nets: ``blocks``, ``models`` (01-07); ``identity_fit``, ``identity_fit_plots`` (01)
 * gradient flow: ``gradients``, ``gradients_plots``, ``widgets.gradflow`` (02)
-* training: ``train``, ``train_plots``, ``checkpoints``, ``evaluation``, ``evaluation_plots``, ``summary``, ``widgets.dashboard`` (03-07); ``side_by_side`` (several runs at once: 03, 07)
+* training: ``train``, ``train_plots``, ``checkpoints``, ``evaluation``, ``evaluation_plots``, ``summary``, ``widgets.dashboard`` (03-07); ``side_by_side`` (several runs at once: 03)
 * the degradation problem: ``degradation``, ``degradation_plots`` (03)
 * ensembles of paths: ``paths``, ``paths_plots``, ``widgets.lesions``, ``trained_nets`` (05, 06)
 * loss landscapes: ``landscape``, ``landscape_plots`` (06)

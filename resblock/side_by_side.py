@@ -1,13 +1,14 @@
-"""Several small training runs at once, one CPU thread each (notebooks 03 and 07).
+"""Several small training runs at once, one CPU thread each (notebook 03).
 
-The course's nets are small: at a batch of 32-128 images a second PyTorch thread adds little to one
+The course's nets are small: at a batch of 32 images a second PyTorch thread adds little to one
 net's step, because each operation is too short to split well. Two nets trained at once on a thread
-each use both cores fully: notebook 03's four nets (batch 32) took 39 s side by side against 80 s one
-after the other on 2 cores; notebook 07's runs (batch 64, where a second thread helps more) 9.3-10.6 s
-against 12.7 s for four ResNet-8s, measured after a warm-up (the first run in a process also pays for
-imports and kernel compilation, seconds that would confound the comparison). Each run's numbers are exactly those of the same run on one thread, provided its
-randomness is its own: the callers build every net first, one after another (initial weights come
-from PyTorch's one global generator), and ``fit`` draws the batch order from the run's own generator.
+each use both cores fully: notebook 03's four nets took 39 s side by side against 80 s one after the
+other on 2 cores. Not every small run gains: notebook 07's runs (batch 64, linear layers in the
+transformer runs) took as long side by side as one after the other on two threads (13-18 s a cell
+either way), with 460 MB more peak memory, so notebook 07 trains one run after another. Each run's
+numbers are exactly those of the same run on one thread, provided its randomness is its own: the
+caller builds every net first, one after another (initial weights come from PyTorch's one global
+generator), and ``fit`` draws the batch order from the run's own generator.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ Their pictures are in ``resblock.variants_plots``.
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from resblock.blocks import AddLayer, dense_block
 from resblock.env import course_seed, seed_everything
 from resblock.gradients import LossFn
 from resblock.models import count_parameters
-from resblock.side_by_side import train_side_by_side, workers_for
 from resblock.train import History, TrainConfig, fit
 
 
@@ -136,35 +134,22 @@ def train_each(
     config: TrainConfig,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     seed: int | None = None,
-    workers: int | None = None,
 ) -> dict[str, RunSummary]:
-    """Build each model with the same seed and train it with ``resblock.train.fit`` on the same data (notebook 07).
-
-    ``workers``: runs trained at once, one thread each (``resblock.side_by_side``); None takes one per
-    free CPU. A run's numbers do not depend on it: every model is built first, each after seeding.
-    """
+    """Build each model with the same seed and train it with ``resblock.train.fit`` on the same data (notebook 07)."""
     if not builders:
         raise ValueError("builders is empty: pass {name: function that builds a fresh model}.")
-    seed = course_seed() if seed is None else seed
-    models = {}
+    runs = {}
     for name, build in builders.items():
-        seed_everything(seed)  # the same init randomness (and batch order, config.seed) for every variant
-        models[name] = build()
-
-    def run(name: str) -> Callable[[threading.Event | None], RunSummary]:
-        def train(stop: threading.Event | None = None) -> RunSummary:
-            model, start = models[name], time.perf_counter()
-            result = fit(model, images, labels, config, test=test, progress=False, should_stop=stop)
-            return RunSummary(
-                name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start
-            )
-
-        return train
-
-    workers = min(workers_for() if workers is None else workers, len(models))
-    if workers == 1:
-        return {name: run(name)() for name in models}
-    return dict(zip(models, train_side_by_side([run(name) for name in models], workers)))
+        seed_everything(
+            course_seed() if seed is None else seed
+        )  # the same init randomness and batch order for every variant
+        model = build()
+        start = time.perf_counter()
+        result = fit(model, images, labels, config, test=test, progress=False)
+        runs[name] = RunSummary(
+            name, count_parameters(model), result.history, result.test_acc, time.perf_counter() - start
+        )
+    return runs
 
 
 def summary_rows(runs: dict[str, RunSummary]) -> str:

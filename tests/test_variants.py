@@ -310,25 +310,6 @@ def test_train_each_is_reproducible_and_summarised():
     assert "concat" in table and "parameters" in table
 
 
-def test_train_each_side_by_side_matches_one_after_the_other():
-    # The oracle: the same runs one after another on one thread; side by side each trains on a thread of its own.
-    g = torch.Generator().manual_seed(0)
-    images, labels = torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
-    config = TrainConfig(epochs=1, batch_size=16, lr=0.05)
-    builders = {"add": lambda: add_net(2, 8), "concat": lambda: concat_net(2, 4, 8), "add wide": lambda: add_net(2, 12)}
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one = train_each(builders, images, labels, config, test=(images, labels), workers=1)
-        two = train_each(builders, images, labels, config, test=(images, labels), workers=2)
-    finally:
-        torch.set_num_threads(before)
-    assert list(two) == list(builders)
-    for name in builders:
-        assert two[name].history.loss == one[name].history.loss and two[name].test_acc == one[name].test_acc
-        assert two[name].parameters == one[name].parameters
-
-
 def test_smooth_is_a_trailing_mean():
     assert smooth([1.0, 2.0, 3.0, 4.0], window=2) == [1.0, 1.5, 2.5, 3.5]
     with pytest.raises(ValueError):
