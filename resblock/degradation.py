@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from resblock.blocks import BasicBlock, PlainBlock
+from resblock.checks import check_int
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
@@ -282,8 +283,8 @@ def run_degradation(
         raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {list(seeds)!r}.")
     for name in nets:
         parse_net(name)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a whole number of nets to train at once (1 or more), got {workers!r}.")
+    if workers is not None:
+        workers = check_int("workers", workers, 1, what=" (nets to train at once)")
     if data is None:
         from resblock.data import load_fashion_mnist
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import torch
 
+from resblock.checks import check_int
 from resblock.env import available_cpus, pick_device
 
 T = TypeVar("T")
@@ -41,8 +42,7 @@ def train_side_by_side(jobs: Sequence[Job], workers: int, on_done: Callable[[int
     and then raises KeyboardInterrupt naming what the stopped jobs said; an error in a job stops the
     others the same way and is raised as it is.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a whole number of runs to train at once (1 or more), got {workers!r}.")
+    workers = check_int("workers", workers, 1, what=" (runs to train at once)")
     stop = threading.Event()
 
     def run(job: Job) -> T:
