@@ -113,10 +113,7 @@ def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     model = ResNet(ResNetConfig(depth=depth, shortcut=shortcut_scale > 0))
     for block in model.blocks:
         block.shortcut_scale = float(shortcut_scale)  # ResidualBlock computes relu(R(x) + shortcut_scale * shortcut(x))
-    if s.init in ("xavier", "small"):
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_normal_(m.weight) if s.init == "xavier" else nn.init.normal_(m.weight, std=0.01)
+    _other_conv_init_([m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))], s.init)
     if s.norm == "none":
         strip_batchnorm(model)
     return model
@@ -141,10 +138,15 @@ def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
     for m in weighted:
         if isinstance(m, nn.Conv2d):
             _draw_(m.weight, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
-    if s.init in ("xavier", "small"):
-        for m in weighted:
-            _draw_(m.weight, nn.init.xavier_normal_ if s.init == "xavier" else lambda w: nn.init.normal_(w, std=0.01))
+    _other_conv_init_(weighted, s.init)
     return model
+
+
+def _other_conv_init_(weighted: list[nn.Module], init: str) -> None:
+    """The conv net's "xavier" or "small" init, drawn over ResNet's He init on every conv and linear weight."""
+    if init in ("xavier", "small"):
+        for m in weighted:
+            _draw_(m.weight, nn.init.xavier_normal_ if init == "xavier" else lambda w: nn.init.normal_(w, std=0.01))
 
 
 def _draw_(weight: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None:
@@ -583,18 +585,13 @@ class GradFlowExplorer:
         self._networks.put(arch, (model, kind.seed))
         return model
 
-    def _measure_fresh(self, s: ExplorerSettings, shortcut_scale: float) -> FlowProfile:
-        """Measure ``s`` at ``shortcut_scale`` on the explorer's batch and network, without the profile cache."""
-        return measure(
-            s, shortcut_scale, self.images, self.labels, model=self._network(self.network_kind(s, shortcut_scale))
-        )
-
     def _measure(self, s: ExplorerSettings, shortcut_scale: float) -> FlowProfile:
         """The profile of ``s`` at ``shortcut_scale``, from the cache when it was measured before."""
         key = (s, float(shortcut_scale))
         profile = self._profiles.get(key)
         if profile is None:
-            profile = self._measure_fresh(s, shortcut_scale)
+            model = self._network(self.network_kind(s, shortcut_scale))
+            profile = measure(s, shortcut_scale, self.images, self.labels, model=model)
             self._profiles.put(key, profile)
         return profile
 
