@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make lab    create .venv, install the pinned environment, open JupyterLab on the start notebook
-#   make test   the same set-up, then every test: unit tests, notebooks under nbval, browser tests
+#   make test   the same set-up, then every test: unit tests, every notebook run in JupyterLab and compared
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -26,19 +26,20 @@ $(DOCS_STAMP): $(STAMP) docs/requirements.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-# nbval re-runs every notebook in notebooks/ and compares its outputs with the committed ones.
-# Numbers that vary with the CPU, thread count or seed are masked by tests/nbval_sanitize.cfg.
+# nbval's options: it compares a notebook's outputs with the committed ones. Numbers that vary with the
+# CPU, thread count or seed are masked by tests/nbval_sanitize.cfg.
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Another machine's run, emulated: another seed on one thread (as on Binder). `make test` gives it to
-# JupyterLab's kernels (RESBLOCK_LAB_ENV), so the browser pass is that run: every notebook run again
-# as a learner runs it, every widget driven, every checked claim shown held (✓, no ✗). nbval runs
-# each notebook with the defaults and compares its outputs: each notebook runs twice, not three times.
-# `make claims` covers more seeds and arithmetic; `VARIANT=... make nbval` by hand.
+# JupyterLab's kernels (RESBLOCK_LAB_ENV).
 VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
 
-# Two passes, side by side where there are two cores, each pinned to its own (tests/two_passes.py):
-# nbval and the unit tests on one, the browser pass on the other; one thread per kernel in both.
+# Every notebook runs once, as a learner runs it: in JupyterLab in Chromium, Restart Kernel and Run All,
+# every widget driven, every checked claim shown held (✓, no ✗), and its outputs compared with the
+# committed ones by nbval's rules (tests/browser/nbcompare.py), under VARIANT. Two passes, side by side
+# where there are two cores (tests/two_passes.py): the unit tests and half the notebooks, and the other
+# half with the site's browser tests. Without a browser, nbval runs the notebooks instead (NBVAL).
+# `make nbval` runs nbval itself; `make claims` covers more seeds.
 test: $(STAMP) $(DOCS_STAMP) lint
 	RESBLOCK_LAB_ENV="$(VARIANT)" $(BIN)/python tests/two_passes.py $(NBVAL)
 

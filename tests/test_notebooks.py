@@ -1,7 +1,7 @@
 """Every notebook is committed in a state that reads well and that nbval can check.
 
-nbval (run by `make test` over notebooks/) re-executes each notebook and compares outputs; these
-tests check what nbval cannot: that the committed file was executed top to bottom, shows no
+`make test` re-runs each notebook in JupyterLab and compares its outputs by nbval's rules
+(tests/browser/); these tests check what a comparison cannot: that the committed file was executed top to bottom, shows no
 unexpected errors, and has the course's shape (goals at the top, a pointer onward at the end).
 """
 

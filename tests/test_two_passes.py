@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +14,43 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import two_passes  # noqa: E402
 
+NOTEBOOK_NAMES = sorted(p.stem for p in two_passes.NOTEBOOKS.glob("*.ipynb"))
 
-def test_the_passes_split_the_tests_without_overlap_or_gap():
-    first, second = two_passes.passes(["--nbval"])
-    assert "--nbval" in first and "--nbval" not in second  # the nbval options go to the first pass only
-    assert {"tests", "notebooks", "--ignore=tests/browser"} <= set(first)
-    assert second[-1] == "tests/browser" and "tests" not in second
-    # Every test file is in exactly one pass: the browser folder in the second, everything else in the first.
-    every = {p.relative_to(two_passes.ROOT).as_posix() for p in (two_passes.ROOT / "tests").rglob("test_*.py")}
-    browser = {p for p in every if p.startswith("tests/browser/")}
-    assert browser and every - browser
+
+def test_every_test_runs_in_one_pass_and_every_notebook_in_exactly_one():
+    (first, first_env), (second, second_env) = two_passes.passes()
+    assert "tests" in first and f"--ignore={two_passes.SITE_TESTS}" in first
+    assert "tests" not in second and two_passes.SITE_TESTS in second
+    assert "tests/browser/test_notebooks_in_lab.py" in second
+    ones = set(first_env["RESBLOCK_LAB_NOTEBOOKS"].split(","))
+    twos = set(second_env["RESBLOCK_LAB_NOTEBOOKS"].split(","))
+    assert ones.isdisjoint(twos) and ones | twos == set(NOTEBOOK_NAMES)
+    assert "notebooks" not in first  # no nbval run: the browser's run is compared (tests/browser/nbcompare.py)
+
+
+def test_the_share_is_balanced_against_the_best_split():
+    seconds = {"a": 110.0, "b": 98.0, "c": 90.0, "d": 80.0, "e": 40.0, "f": 30.0, "g": 20.0, "h": 10.0}
+    first, second = two_passes.share(seconds, 215.0, 150.0)
+    assert set(first).isdisjoint(second) and set(first) | set(second) == set(seconds)
+    loads = (215 + sum(seconds[n] for n in first), 150 + sum(seconds[n] for n in second))
+    # the oracle: the best of every split, by brute force
+    best = min(
+        max(215 + sum(seconds[n] for n in c), 150 + sum(seconds[n] for n in seconds if n not in c))
+        for k in range(len(seconds) + 1)
+        for c in itertools.combinations(seconds, k)
+    )
+    assert max(loads) <= best * 1.1, (loads, best)
+
+
+def test_notebook_times_come_from_the_bench_and_default_when_it_has_none(tmp_path):
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"1core": {"figures": {"notebook_03_seconds_1core": 98.0}}}))
+    seconds = two_passes.notebook_seconds(bench)
+    assert set(seconds) == set(NOTEBOOK_NAMES)
+    assert seconds["03_degradation"] == 98.0 + two_passes.NOTEBOOK_OVERHEAD_S
+    assert seconds["00_start_here"] == two_passes.UNMEASURED_NOTEBOOK_S + two_passes.NOTEBOOK_OVERHEAD_S
+    missing = two_passes.notebook_seconds(tmp_path / "absent.json")
+    assert set(missing.values()) == {two_passes.UNMEASURED_NOTEBOOK_S + two_passes.NOTEBOOK_OVERHEAD_S}
 
 
 @pytest.mark.parametrize("codes, expected", [((0, 0), 0), ((1, 0), 1), ((0, 1), 1)])
@@ -28,18 +58,20 @@ def test_on_one_core_the_passes_run_in_turn_and_either_failure_fails(monkeypatch
     calls = iter(codes)
     ran = []
     monkeypatch.setattr(two_passes, "cores", lambda: 1)
+    monkeypatch.setattr(two_passes, "browser_missing", lambda: None)
     monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: ran.append((cmd, kw["env"])) or next(calls))
-    assert two_passes.main(["--nbval"]) == expected
+    assert two_passes.main([]) == expected
     assert len(ran) == 2 and all(env["OMP_NUM_THREADS"] == "1" for _, env in ran)
+    assert ran[0][1]["RESBLOCK_LAB_NOTEBOOKS"] != ran[1][1]["RESBLOCK_LAB_NOTEBOOKS"]
 
 
 @pytest.mark.parametrize("codes, expected", [((0, 0), 0), ((2, 0), 1), ((0, 5), 1)])
-def test_side_by_side_both_must_pass_and_the_browser_log_is_printed(monkeypatch, tmp_path, capsys, codes, expected):
+def test_side_by_side_both_must_pass_and_the_second_log_is_printed(monkeypatch, tmp_path, capsys, codes, expected):
     class Proc:
         def __init__(self, cmd, stdout=None, **kw):
-            self.code = codes[1] if "tests/browser" in cmd else codes[0]
+            self.code = codes[1] if stdout is not None else codes[0]
             if stdout is not None:
-                stdout.write("browser pass output\n")
+                stdout.write("second pass output\n")
 
         def wait(self):
             return self.code
@@ -48,8 +80,50 @@ def test_side_by_side_both_must_pass_and_the_browser_log_is_printed(monkeypatch,
             return self.code
 
     monkeypatch.setattr(two_passes, "cores", lambda: 2)
-    monkeypatch.setattr(two_passes, "LOG", tmp_path / "browser-pass.log")
+    monkeypatch.setattr(two_passes, "browser_missing", lambda: None)
+    monkeypatch.setattr(two_passes, "LOG", tmp_path / "second-pass.log")
     monkeypatch.setattr(subprocess, "Popen", Proc)
     assert two_passes.main([]) == expected
     out = capsys.readouterr().out
-    assert "browser pass output" in out and ("FAILED" in out) == (expected == 1)
+    assert "second pass output" in out and ("FAILED" in out) == (expected == 1)
+
+
+@pytest.mark.parametrize("code", [0, 1])
+def test_without_a_browser_nbval_runs_the_notebooks_and_says_so(monkeypatch, capsys, code):
+    ran = []
+    monkeypatch.setattr(two_passes, "browser_missing", lambda: "no Chromium at /usr/bin/chromium")
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: ran.append(cmd) or code)
+    assert two_passes.main(["--nbval", "--nbval-current-env"]) == code
+    assert len(ran) == 1 and {"--nbval", "--nbval-current-env", "tests", "notebooks"} <= set(ran[0])
+    assert "NO BROWSER: no Chromium at /usr/bin/chromium" in capsys.readouterr().out
+
+
+def test_the_browser_is_found_where_the_browser_tests_look(monkeypatch, tmp_path):
+    monkeypatch.setenv("RESBLOCK_CHROMIUM", str(tmp_path / "absent"))
+    assert "no Chromium at" in two_passes.browser_missing()
+    (tmp_path / "absent").touch()
+    assert two_passes.browser_missing() in (None, "playwright is not installed (pip install -r requirements.txt)")
+
+
+def _collected(env_value: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RESBLOCK_LAB_NOTEBOOKS": env_value}
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"]
+    return subprocess.run(
+        [*cmd, "tests/browser/test_notebooks_in_lab.py"], cwd=two_passes.ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_a_pass_collects_its_notebooks_runs_and_their_interaction_tests_only():
+    result = _collected("02_gradient_flow,00_start_here")
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    assert ids == [
+        "tests/browser/test_notebooks_in_lab.py::test_notebook_runs_clean_in_jupyterlab[00_start_here]",
+        "tests/browser/test_notebooks_in_lab.py::test_notebook_runs_clean_in_jupyterlab[02_gradient_flow]",
+        "tests/browser/test_notebooks_in_lab.py::test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change",
+    ], result.stdout
+
+
+def test_a_pass_naming_an_unknown_notebook_says_which_exist():
+    result = _collected("02_gradient_flow,99_nothing")
+    assert result.returncode != 0
+    assert "99_nothing" in result.stdout + result.stderr and "03_degradation" in result.stdout + result.stderr

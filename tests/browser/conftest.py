@@ -64,7 +64,7 @@ def lab_kernel_env() -> dict[str, str]:
 
     `make test` runs the notebooks in JupyterLab as another learner's machine would: another course
     seed, one thread (as on Binder). The notebooks read these variables as in any learner's kernel,
-    so the run is a learner's run; nbval has already run them with the defaults.
+    so the run is a learner's run, and its outputs must still match the committed ones (seed 0).
     """
     env = {}
     for item in os.environ.get("RESBLOCK_LAB_ENV", "").split():
@@ -283,10 +283,12 @@ class NotebookRuns:
 
 @pytest.fixture(scope="session")
 def screenshot_dir(pytestconfig) -> Path:
-    """Where each notebook's screenshot goes: emptied of the last session's screenshots on first use."""
+    """Where each notebook's screenshot goes: emptied of the last session's screenshots (of its notebooks)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chosen = lab_notebooks()  # another pass may be writing the other notebooks' screenshots right now
     for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
+        if chosen is None or any(old.name.startswith(name) for name in chosen):
+            old.unlink()
     pytestconfig._resblock_took_screenshots = True
     return SCREENSHOTS
 
@@ -305,8 +307,42 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "notebook(name): an interaction test on notebooks/NAME.ipynb after its run")
 
 
+def lab_notebooks() -> set[str] | None:
+    """$RESBLOCK_LAB_NOTEBOOKS ("00_start_here,03_degradation"): the notebooks this session runs; None: all.
+
+    `make test` shares the notebooks between two browser passes, one per core (tests/two_passes.py).
+    """
+    value = os.environ.get("RESBLOCK_LAB_NOTEBOOKS")
+    if value is None:
+        return None
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    unknown = sorted(n for n in names if not (NOTEBOOKS / f"{n}.ipynb").exists())
+    if unknown:
+        known = ", ".join(sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+        raise pytest.UsageError(f"$RESBLOCK_LAB_NOTEBOOKS names no notebook {unknown}; the notebooks: {known}")
+    return names
+
+
+def _notebook_of(item) -> str | None:
+    """The notebook a browser test runs or uses (its clean-run parameter or its notebook marker)."""
+    marker = item.get_closest_marker("notebook")
+    if marker:
+        return marker.args[0]
+    callspec = getattr(item, "callspec", None)
+    if callspec and getattr(item, "originalname", None) == RUN_TEST:
+        return callspec.params.get("name")
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Put each interaction test right after its notebook's clean-run test, so only one tab is kept open."""
+    """Keep the notebooks of $RESBLOCK_LAB_NOTEBOOKS; put each interaction test right after its notebook's run."""
+    chosen = lab_notebooks()
+    if chosen is not None:
+        dropped = [i for i in items if _notebook_of(i) not in (None, *chosen)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            gone = {id(i) for i in dropped}
+            items[:] = [i for i in items if id(i) not in gone]
     followers: dict[str, list] = {}
     for item in items:
         marker = item.get_closest_marker("notebook")

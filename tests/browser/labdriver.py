@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # $RESBLOCK_NOTEBOOKS_DIR points the tests at another folder of notebooks (for developing the tests).
 NOTEBOOKS = Path(os.environ.get("RESBLOCK_NOTEBOOKS_DIR", ROOT / "notebooks")).resolve()
 SCREENSHOTS = Path(os.environ.get("RESBLOCK_SCREENSHOTS", ROOT / "artifacts" / "screenshots")).resolve()
+RUNS = ROOT / "artifacts" / "lab-runs"  # each notebook as its last run in JupyterLab left it, outputs and all
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_FAILURES = ("Error displaying widget", "Loading widget...")
@@ -251,6 +252,10 @@ class NotebookInLab:
                     f"{c.where(self.path)} shows {shown} held claims (\u2713), the committed notebook {expected}"
                 )
         return found
+
+    def notebook_json(self) -> dict:
+        """The notebook as JupyterLab would save it now: sources and this run's outputs (nbformat JSON)."""
+        return self.page.evaluate(f"path => {{ {_PANEL} return panel.context.model.toJSON(); }}", self.path)
 
     def screenshot(self, path: Path) -> Path:
         """The whole notebook in one image: the window is made as tall as the notebook first."""

@@ -1,21 +1,23 @@
 """Every notebook, run in real JupyterLab in headless Chromium, as a learner runs it.
 
-nbval proves the kernel side; these tests prove what the learner sees: each notebook opened in
-JupyterLab, Restart Kernel and Run All, with no cell showing an error (cells tagged
-`raises-exception` show one on purpose), every widget view rendered and every checked claim shown
-held (no ✗, as many ✓ per cell as the committed notebook). `make test` starts JupyterLab with
-RESBLOCK_LAB_ENV="RESBLOCK_SEED=1 OMP_NUM_THREADS=1", so this is also the run under another seed on
-one thread (nbval has run every notebook with the defaults and compared its outputs). Then the interactive
-figures are used like a learner uses them. A screenshot of each notebook goes to
-`artifacts/screenshots/` (the path is printed at the end of the session).
+This is the one run of each notebook in `make test`: each is opened in JupyterLab, Restart Kernel and
+Run All, with no cell showing an error (cells tagged `raises-exception` show one on purpose), every
+widget view rendered, every checked claim shown held (no ✗, as many ✓ per cell as the committed
+notebook), and its outputs, as JupyterLab holds them, compared with the committed ones by nbval's rules
+(nbcompare.py). `make test` starts JupyterLab with RESBLOCK_LAB_ENV="RESBLOCK_SEED=1 OMP_NUM_THREADS=1",
+so this is also the run under another seed on one thread, as on Binder. Then the interactive figures
+are used like a learner uses them. A screenshot of each notebook goes to `artifacts/screenshots/` (the
+path is printed at the end of the session), and each run, outputs and all, to `artifacts/lab-runs/`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from labdriver import NOTEBOOKS
+from labdriver import NOTEBOOKS, RUNS
+from nbcompare import output_differences
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +28,14 @@ NOTEBOOK_NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 def test_notebook_runs_clean_in_jupyterlab(name, notebook_runs):
     nb = notebook_runs.run(name)
     # Every checked claim holds here too: make test runs these kernels with another seed, on one thread.
-    problems = nb.problems(nb.last_state) + nb.claim_problems(nb.last_state, NOTEBOOKS / f"{name}.ipynb")
+    committed = NOTEBOOKS / f"{name}.ipynb"
+    problems = nb.problems(nb.last_state) + nb.claim_problems(nb.last_state, committed)
+    # What the learner's run printed, compared with the committed outputs by nbval's rules; the run is
+    # kept in artifacts/lab-runs/, to look at beside the committed notebook when they differ.
+    ran = nb.notebook_json()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / f"{name}.ipynb").write_text(json.dumps(ran, indent=1, ensure_ascii=False) + "\n")
+    problems += output_differences(ran, committed)
     if problems:
         notebook_runs.close(nb)
         pytest.fail(f"notebooks/{name}.ipynb in JupyterLab:\n" + "\n".join(problems), pytrace=False)
