@@ -123,7 +123,14 @@ def test_a_pass_collects_its_notebooks_runs_and_their_interaction_tests_only():
     ], result.stdout
 
 
-def test_a_pass_naming_an_unknown_notebook_says_which_exist():
-    result = _collected("02_gradient_flow,99_nothing")
-    assert result.returncode != 0
-    assert "99_nothing" in result.stdout + result.stderr and "03_degradation" in result.stdout + result.stderr
+def test_a_pass_naming_an_unknown_notebook_says_which_exist(monkeypatch):
+    sys.path.insert(0, str(two_passes.ROOT / "tests" / "browser"))
+    import conftest as browser_conftest  # tests/browser/conftest.py, where the variable is read
+
+    monkeypatch.setenv("RESBLOCK_LAB_NOTEBOOKS", "02_gradient_flow, 03_degradation")
+    assert browser_conftest.lab_notebooks() == {"02_gradient_flow", "03_degradation"}
+    monkeypatch.setenv("RESBLOCK_LAB_NOTEBOOKS", "02_gradient_flow,99_nothing")
+    with pytest.raises(pytest.UsageError, match=r"\['99_nothing'\].*03_degradation"):
+        browser_conftest.lab_notebooks()
+    monkeypatch.delenv("RESBLOCK_LAB_NOTEBOOKS")
+    assert browser_conftest.lab_notebooks() is None
