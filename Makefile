@@ -36,7 +36,7 @@ VARIANT := RESBLOCK_SEED=1 OMP_NUM_THREADS=1
 
 # Every notebook runs once, as a learner runs it: in JupyterLab in Chromium, Restart Kernel and Run All,
 # every widget driven, every checked claim shown held (✓, no ✗), and its outputs compared with the
-# committed ones by nbval's rules (tests/browser/nbcompare.py), under VARIANT. Two passes, side by side
+# committed ones by nbval's rules (resblock/nbcompare.py), under VARIANT. Two passes, side by side
 # where there are two cores (tests/two_passes.py): the unit tests and half the notebooks, and the other
 # half with the site's browser tests. Without a browser, nbval runs the notebooks instead (NBVAL).
 # `make nbval` runs nbval itself; `make claims` covers more seeds.

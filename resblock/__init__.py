@@ -12,7 +12,8 @@ Import the module you need; nothing runs at import time. The modules by topic (n
 * loss landscapes: ``landscape``, ``landscape_plots`` (06)
 * variants and the transformer: ``variants``, ``variants_plots``, ``transformer`` (07)
 * every notebook: ``exercises``, ``claims``, ``data``, ``env`` (seed and device), ``style`` (the look of every figure)
-* behind the scenes: ``checks``, ``files`` (results/ and safe writes), ``experiments``, ``claims_sweep``, ``bench``
+* behind the scenes: ``checks``, ``files`` (results/ and safe writes), ``experiments``, ``claims_sweep``, ``bench``,
+  ``nbcompare`` (nbval's comparison of a notebook run elsewhere: in JupyterLab, in the sweep)
 """
 
 __version__ = "0.2.0"

@@ -6,7 +6,10 @@ or AVX-512 kernels, which sum in another order), with the thread count and with 
 runs every notebook top to bottom under each *variant* below, collects every checked claim's verdict
 and measured value (``resblock.claims`` appends them to ``$RESBLOCK_CLAIMS_LOG``), and writes
 ``results/claims_sweep.json`` (with the CPU, torch version and date) and a readable
-``results/claims_sweep.md``. It exits 1 when any claim fails in any variant.
+``results/claims_sweep.md``. Each run's outputs are also compared with the committed notebook's by
+nbval's rules (``resblock.nbcompare``), as `make test` compares its run under another seed: what nbval
+compares must be the same in every variant. It exits 1 when any claim fails or any compared output
+differs, in any variant.
 
 Arithmetic variants can only *lower* the instruction set (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``,
 ``MKL_ENABLE_INSTRUCTIONS``): an AVX-512 machine can emulate an AVX2 one exactly, an AVX2 machine can
@@ -129,7 +132,20 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
         output=workdir / f"{variant.name}-{path.name}",
     )
     claims = read_log(log)
-    return {"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "claims": claims, "error": run.error}
+    differences = []
+    if run.error is None:  # the outputs nbval would compare must be the same in every variant (make test's run is one)
+        import nbformat
+
+        from resblock.nbcompare import output_differences
+
+        differences = output_differences(nbformat.read(workdir / f"{variant.name}-{path.name}", as_version=4), path)
+    return {
+        "seconds": run.seconds,
+        "peak_rss_mb": run.peak_rss_mb,
+        "claims": claims,
+        "error": run.error,
+        "differences": differences,
+    }
 
 
 def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
@@ -155,7 +171,9 @@ def summary_markdown(report: dict) -> str:
         f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "
         f"{report['summary']['claims']} claims, {report['summary']['checks']} checks: "
         f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors, "
-        f'{report["summary"].get("runs_missing", 0)} notebook runs not made ("not run" below).',
+        f'{report["summary"].get("runs_missing", 0)} notebook runs not made ("not run" below); '
+        f"{report['summary'].get('outputs_differ', 0)} runs whose compared outputs differ from the committed "
+        "notebook's (nbval's rules: resblock.nbcompare).",
         "",
         "Variants: "
         + "; ".join(
@@ -192,6 +210,12 @@ def summary_markdown(report: dict) -> str:
     errors = [(v, nb, r["error"]) for v, per in report["runs"].items() for nb, r in per.items() if r["error"]]
     if errors:
         lines += ["", "Notebook errors:", ""] + [f"- `{v}` {nb}: {e}" for v, nb, e in errors]
+    differ = [
+        (v, nb, d) for v, per in report["runs"].items() for nb, r in per.items() for d in r.get("differences", [])
+    ]
+    if differ:
+        lines += ["", "Compared outputs that differ from the committed notebook's:", ""]
+        lines += [f"- `{v}` {nb}:\n\n```\n{d}\n```" for v, nb, d in differ]
     return "\n".join(lines) + "\n"
 
 
@@ -215,7 +239,12 @@ def build_report(
         for variant, per in earlier["runs"].items():
             for nb, r in per.items():
                 if variant in runs and nb not in runs[variant]:
-                    runs[variant][nb] = {"seconds": r["seconds"], "error": r["error"], "claims": []}
+                    runs[variant][nb] = {
+                        "seconds": r["seconds"],
+                        "error": r["error"],
+                        "claims": [],
+                        "differences": r.get("differences", []),
+                    }
                     kept.add((variant, nb))
         for row in earlier["claims"]:
             for variant, results in row["results"].items():
@@ -229,6 +258,7 @@ def build_report(
     failed = sum(not r["holds"] for row in claims for rs in row["results"].values() for r in rs)
     errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
     not_run = sum(nb.name not in runs[v.name] for v in variants for nb in notebooks)
+    differ = sum(bool(r.get("differences")) for per in runs.values() for r in per.values())
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
@@ -253,10 +283,19 @@ def build_report(
             "failed": failed,
             "notebook_errors": errors,
             "runs_missing": not_run,
+            "outputs_differ": differ,  # runs whose compared outputs differ from the committed notebook's
         },
         "claims": claims,
         "runs": {
-            v: {nb: {"seconds": r["seconds"], "error": r["error"], "claims": len(r["claims"])} for nb, r in per.items()}
+            v: {
+                nb: {
+                    "seconds": r["seconds"],
+                    "error": r["error"],
+                    "claims": len(r["claims"]),
+                    "differences": r.get("differences", []),
+                }
+                for nb, r in per.items()
+            }
             for v, per in runs.items()
         },
     }
@@ -340,10 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = report["summary"]
     print(
         f"\n{summary['claims']} claims, {summary['checks']} checks, {summary['failed']} failed, "
-        f"{summary['notebook_errors']} notebook errors in {report['wall_time_s'] / 60:.1f} minutes; "
+        f"{summary['notebook_errors']} notebook errors, {summary['outputs_differ']} runs with differing outputs "
+        f"in {report['wall_time_s'] / 60:.1f} minutes; "
         f"wrote {args.out} and {args.out.with_suffix('.md')}"
     )
-    return 1 if summary["failed"] or summary["notebook_errors"] or summary["runs_missing"] else 0
+    failed = summary["failed"] or summary["notebook_errors"] or summary["runs_missing"] or summary["outputs_differ"]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

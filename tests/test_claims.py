@@ -146,3 +146,51 @@ def test_sweep_update_keeps_the_runs_not_made_again():
     assert report["runs"][a][nbs[1].name]["seconds"] == 1.0  # kept from the earlier report
     assert report["runs"][b][nbs[1].name]["seconds"] == 3.0  # the run made now
     assert report["summary"]["failed"] == 1 and report["summary"]["checks"] == 4
+
+
+def test_sweep_reports_runs_whose_compared_outputs_differ(tmp_path):
+    """A run whose outputs differ from the committed notebook's (nbval's rules) is counted, kept and listed."""
+    from resblock import claims_sweep as cs
+
+    variants = cs.default_variants()[:2]
+    a, b = variants[0].name, variants[1].name
+    nb = cs.NOTEBOOKS_DIR / "00_start_here.ipynb"
+    diff = "00_start_here.ipynb, code cell 1 `x`: outputs differ from the committed ones"
+    runs = {
+        a: {nb.name: {"seconds": 1.0, "error": None, "claims": [], "differences": []}},
+        b: {nb.name: {"seconds": 1.0, "error": None, "claims": [], "differences": [diff]}},
+    }
+    report = cs.build_report(runs, variants, [nb], None, 1.0, "first")
+    assert report["summary"]["outputs_differ"] == 1
+    assert report["runs"][b][nb.name]["differences"] == [diff]
+    text = cs.summary_markdown(report)
+    assert "1 runs whose compared outputs differ" in text and diff in text
+    # --update keeps an earlier run's differences when that run is not made again
+    again = cs.build_report({a: {}, b: {}}, variants, [], report, 1.0, "second")
+    assert again["summary"]["outputs_differ"] == 1 and again["runs"][b][nb.name]["differences"] == [diff]
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_sweep_compares_each_run_with_the_committed_notebook(tmp_path, monkeypatch, changed):
+    """run_notebook reads the executed notebook back and compares it with the committed one."""
+    import nbformat
+
+    from resblock import bench
+    from resblock import claims_sweep as cs
+
+    nb = cs.NOTEBOOKS_DIR / "01_residual_idea.ipynb"
+    variant = cs.default_variants()[0]
+
+    def fake_run(path, cores=None, *, first_core=0, env=None, timeout=600, output=None):
+        ran = nbformat.read(path, as_version=4)  # as if the run printed exactly the committed outputs ...
+        if changed:  # ... or the config line differently
+            cell = next(c for c in ran.cells if c.cell_type == "code" and "IdentityFitConfig()" in c.source)
+            cell.outputs[0].text = cell.outputs[0].text.replace("blocks=4", "blocks=5")
+        nbformat.write(ran, output)
+        return bench.NotebookRun(seconds=1.0, peak_rss_mb=1.0, error=None)
+
+    monkeypatch.setattr(bench, "run_notebook_measured", fake_run)
+    differences = cs.run_notebook(nb, variant, tmp_path)["differences"]
+    assert len(differences) == int(changed)
+    if changed:
+        assert "blocks=5" in differences[0] and "IdentityFitConfig()" in differences[0]

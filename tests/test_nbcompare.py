@@ -1,4 +1,4 @@
-"""nbval's comparison on a notebook run elsewhere (tests/browser/nbcompare.py) agrees with nbval itself.
+"""nbval's comparison on a notebook run elsewhere (resblock/nbcompare.py) agrees with nbval itself.
 
 `make test` runs each notebook once, in JupyterLab, and compares that run's outputs with the committed
 ones through nbcompare; these tests hold it to nbval's verdicts: on the course's notebooks changed in
@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from resblock.nbcompare import SANITIZE, output_differences
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from nbcompare import SANITIZE, output_differences  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

@@ -25,7 +25,7 @@ def test_every_test_runs_in_one_pass_and_every_notebook_in_exactly_one():
     ones = set(first_env["RESBLOCK_LAB_NOTEBOOKS"].split(","))
     twos = set(second_env["RESBLOCK_LAB_NOTEBOOKS"].split(","))
     assert ones.isdisjoint(twos) and ones | twos == set(NOTEBOOK_NAMES)
-    assert "notebooks" not in first  # no nbval run: the browser's run is compared (tests/browser/nbcompare.py)
+    assert "notebooks" not in first  # no nbval run: the browser's run is compared (resblock/nbcompare.py)
 
 
 def test_the_share_is_balanced_against_the_best_split():

@@ -2,7 +2,7 @@
 
 Every notebook runs once in a `make test`, as a learner runs it: opened in JupyterLab in a real
 browser, Restart Kernel and Run All, every widget driven; its outputs are then compared with the
-committed ones by nbval's rules (tests/browser/nbcompare.py), so nbval need not run it again. The
+committed ones by nbval's rules (resblock/nbcompare.py), so nbval need not run it again. The
 kernels run as another learner's machine does ($RESBLOCK_LAB_ENV: another seed, one thread as on
 Binder), so the comparison also shows that every compared output is the same on another seed.
 

@@ -4,7 +4,7 @@ This is the one run of each notebook in `make test`: each is opened in JupyterLa
 Run All, with no cell showing an error (cells tagged `raises-exception` show one on purpose), every
 widget view rendered, every checked claim shown held (no ✗, as many ✓ per cell as the committed
 notebook), and its outputs, as JupyterLab holds them, compared with the committed ones by nbval's rules
-(nbcompare.py). `make test` starts JupyterLab with RESBLOCK_LAB_ENV="RESBLOCK_SEED=1 OMP_NUM_THREADS=1",
+(resblock/nbcompare.py). `make test` starts JupyterLab with RESBLOCK_LAB_ENV="RESBLOCK_SEED=1 OMP_NUM_THREADS=1",
 so this is also the run under another seed on one thread, as on Binder. Then the interactive figures
 are used like a learner uses them. A screenshot of each notebook goes to `artifacts/screenshots/` (the
 path is printed at the end of the session), and each run, outputs and all, to `artifacts/lab-runs/`.
@@ -17,7 +17,8 @@ import time
 
 import pytest
 from labdriver import NOTEBOOKS, RUNS
-from nbcompare import output_differences
+
+from resblock.nbcompare import output_differences
 
 pytestmark = pytest.mark.browser
 

@@ -1,13 +1,13 @@
-"""nbval's comparison, applied to a notebook a learner ran in JupyterLab instead of one nbval ran itself.
+"""nbval's comparison, applied to a notebook run elsewhere: in JupyterLab by a learner, or by ``make claims``.
 
-`make test` runs every notebook once, in the browser, as a learner does; this module then compares its
-outputs with the committed ones by nbval's own rules, so nbval need not run the notebook a second time:
-the same markers (``# NBVAL_IGNORE_OUTPUT``, ``# NBVAL_SKIP``, the ``raises-exception`` tag), the same
+`make test` runs every notebook once, in the browser, as a learner does; its outputs are then compared
+with the committed ones by nbval's own rules, so nbval need not run the notebook a second time: the
+same markers (``# NBVAL_IGNORE_OUTPUT``, ``# NBVAL_SKIP``, the ``raises-exception`` tag), the same
 sanitizers (tests/nbval_sanitize.cfg), streams merged the same way, and the same fields left out
 (metadata, tracebacks, execution counts, widget model ids, PNG and JPEG images). The comparison itself
 is nbval's ``IPyNbCell.compare_outputs``, called on a stand-in for the pytest item it normally runs on;
-nbval is pinned in requirements.txt, and tests/browser/test_nbcompare.py checks the verdicts against
-nbval run on the same notebooks.
+nbval is pinned in requirements.txt, and tests/test_nbcompare.py checks the verdicts against nbval run
+on the same notebooks. ``make claims`` (resblock.claims_sweep) compares every variant's run the same way.
 
 One difference, on purpose: JupyterLab applies ``clear_output`` and ``update_display_data`` as a
 learner sees them (so does nbclient, which executed the committed notebooks); nbval's kernel loop
@@ -31,7 +31,7 @@ from nbval.plugin import (
     nocolors,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"  # the Makefile's --nbval-sanitize-with
 
 # What nbval leaves out of a comparison without --nbdime (nbval.plugin.IPyNbFile.__init__).
