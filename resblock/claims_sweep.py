@@ -132,7 +132,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
         output=workdir / f"{variant.name}-{path.name}",
     )
     claims = read_log(log)
-    differences = []
+    differences = None  # not compared: the run failed
     if run.error is None:  # the outputs nbval would compare must be the same in every variant (make test's run is one)
         import nbformat
 
@@ -173,7 +173,9 @@ def summary_markdown(report: dict) -> str:
         f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors, "
         f'{report["summary"].get("runs_missing", 0)} notebook runs not made ("not run" below); '
         f"{report['summary'].get('outputs_differ', 0)} runs whose compared outputs differ from the committed "
-        "notebook's (nbval's rules: resblock.nbcompare).",
+        "notebook's (nbval's rules: resblock.nbcompare), "
+        f"{report['summary'].get('outputs_not_compared', 0)} runs not compared (failed, or from before the "
+        "sweep compared outputs).",
         "",
         "Variants: "
         + "; ".join(
@@ -211,7 +213,7 @@ def summary_markdown(report: dict) -> str:
     if errors:
         lines += ["", "Notebook errors:", ""] + [f"- `{v}` {nb}: {e}" for v, nb, e in errors]
     differ = [
-        (v, nb, d) for v, per in report["runs"].items() for nb, r in per.items() for d in r.get("differences", [])
+        (v, nb, d) for v, per in report["runs"].items() for nb, r in per.items() for d in r.get("differences") or []
     ]
     if differ:
         lines += ["", "Compared outputs that differ from the committed notebook's:", ""]
@@ -243,7 +245,7 @@ def build_report(
                         "seconds": r["seconds"],
                         "error": r["error"],
                         "claims": [],
-                        "differences": r.get("differences", []),
+                        "differences": r.get("differences"),  # None: that run was not compared
                     }
                     kept.add((variant, nb))
         for row in earlier["claims"]:
@@ -259,6 +261,7 @@ def build_report(
     errors = sum(bool(r["error"]) for per in runs.values() for r in per.values())
     not_run = sum(nb.name not in runs[v.name] for v in variants for nb in notebooks)
     differ = sum(bool(r.get("differences")) for per in runs.values() for r in per.values())
+    not_compared = sum(r.get("differences") is None for per in runs.values() for r in per.values())
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
@@ -284,6 +287,7 @@ def build_report(
             "notebook_errors": errors,
             "runs_missing": not_run,
             "outputs_differ": differ,  # runs whose compared outputs differ from the committed notebook's
+            "outputs_not_compared": not_compared,  # runs that failed, or from a report made before comparing
         },
         "claims": claims,
         "runs": {
@@ -292,7 +296,7 @@ def build_report(
                     "seconds": r["seconds"],
                     "error": r["error"],
                     "claims": len(r["claims"]),
-                    "differences": r.get("differences", []),
+                    "differences": r.get("differences"),
                 }
                 for nb, r in per.items()
             }

@@ -168,6 +168,13 @@ def test_sweep_reports_runs_whose_compared_outputs_differ(tmp_path):
     # --update keeps an earlier run's differences when that run is not made again
     again = cs.build_report({a: {}, b: {}}, variants, [], report, 1.0, "second")
     assert again["summary"]["outputs_differ"] == 1 and again["runs"][b][nb.name]["differences"] == [diff]
+    assert again["summary"]["outputs_not_compared"] == 0
+    # a run from a report made before the sweep compared outputs, or a failed run, is "not compared", not "equal"
+    for per in report["runs"].values():
+        del per[nb.name]["differences"]
+    old = cs.build_report({a: {}, b: {}}, variants, [], report, 1.0, "third")
+    assert old["summary"]["outputs_differ"] == 0 and old["summary"]["outputs_not_compared"] == 2
+    assert "2 runs not compared" in cs.summary_markdown(old)
 
 
 @pytest.mark.parametrize("changed", [False, True])
@@ -194,3 +201,15 @@ def test_sweep_compares_each_run_with_the_committed_notebook(tmp_path, monkeypat
     assert len(differences) == int(changed)
     if changed:
         assert "blocks=5" in differences[0] and "IdentityFitConfig()" in differences[0]
+
+
+def test_sweep_does_not_compare_a_failed_run(tmp_path, monkeypatch):
+    from resblock import bench
+    from resblock import claims_sweep as cs
+
+    def failed_run(path, cores=None, *, first_core=0, env=None, timeout=600, output=None):
+        return bench.NotebookRun(seconds=1.0, peak_rss_mb=1.0, error="CellExecutionError: boom")
+
+    monkeypatch.setattr(bench, "run_notebook_measured", failed_run)
+    run = cs.run_notebook(cs.NOTEBOOKS_DIR / "00_start_here.ipynb", cs.default_variants()[0], tmp_path)
+    assert run["error"] and run["differences"] is None
