@@ -116,6 +116,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
     from resblock.claims import read_log
 
     log = workdir / f"{variant.name}-{path.stem}.jsonl"
+    executed = workdir / f"{variant.name}-{path.name}"
     log.unlink(missing_ok=True)
     env = {
         **variant.env(),
@@ -129,7 +130,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
         first_core=core,
         env=env,
         timeout=timeout,
-        output=workdir / f"{variant.name}-{path.name}",
+        output=executed,
     )
     claims = read_log(log)
     differences = None  # not compared: the run failed
@@ -138,7 +139,7 @@ def run_notebook(path: Path, variant: Variant, workdir: Path, timeout: int = 600
 
         from resblock.nbcompare import output_differences
 
-        differences = output_differences(nbformat.read(workdir / f"{variant.name}-{path.name}", as_version=4), path)
+        differences = output_differences(nbformat.read(executed, as_version=4), path)
     return {
         "seconds": run.seconds,
         "peak_rss_mb": run.peak_rss_mb,
