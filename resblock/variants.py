@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
+from resblock.checks import check_bool
 from resblock.env import course_seed, seed_everything
 from resblock.gradients import LossFn
 from resblock.models import count_parameters
@@ -35,20 +36,31 @@ def _head(channels: int, num_classes: int) -> list[nn.Module]:
     ]
 
 
-def concat_net(num_layers: int = 8, growth: int = 12, stem: int = 16, num_classes: int = 10) -> nn.Sequential:
-    """A one-block DenseNet: stride-2 conv stem, `num_layers` DenseLayers, BN-ReLU-pool-linear (notebook 07)."""
-    out = stem + num_layers * growth
+def _stem(channels: int, pool: bool) -> nn.Sequential:
+    # A stride-2 conv (28x28 -> 14x14), then with ``pool`` a 3x3 max pool with stride 2 (-> 7x7): the
+    # stem of DenseNet's ImageNet nets (arXiv:1608.06993, Table 1) and of notebook 04's tiny ResNet.
+    # Pooled, one pass over 4,000 images took a third of the time (about 15 s -> 5 s for both nets,
+    # 2 cores) and reached higher test accuracy in those 62 steps (seeds 0-2: 0.58-0.63 -> 0.71-0.74).
     return nn.Sequential(
-        nn.Conv2d(1, stem, kernel_size=3, stride=2, padding=1, bias=False),  # 28x28 -> 14x14 keeps it cheap
-        dense_block(stem, growth, num_layers),
-        *_head(out, num_classes),
+        nn.Conv2d(1, channels, kernel_size=3, stride=2, padding=1, bias=False),
+        nn.MaxPool2d(3, stride=2, padding=1) if pool else nn.Identity(),
     )
 
 
-def add_net(num_layers: int = 8, width: int = 32, num_classes: int = 10) -> nn.Sequential:
+def concat_net(
+    num_layers: int = 8, growth: int = 12, stem: int = 16, num_classes: int = 10, *, stem_pool: bool = True
+) -> nn.Sequential:
+    """A one-block DenseNet: conv stem (pooled to 7x7 by default), `num_layers` DenseLayers, BN-ReLU-pool-linear (notebook 07)."""
+    out = stem + num_layers * growth
+    return nn.Sequential(
+        _stem(stem, check_bool("stem_pool", stem_pool)), dense_block(stem, growth, num_layers), *_head(out, num_classes)
+    )
+
+
+def add_net(num_layers: int = 8, width: int = 32, num_classes: int = 10, *, stem_pool: bool = True) -> nn.Sequential:
     """concat_net's additive twin: the same stem and head, `num_layers` AddLayers x + H(x) at a fixed width."""
     return nn.Sequential(
-        nn.Conv2d(1, width, kernel_size=3, stride=2, padding=1, bias=False),
+        _stem(width, check_bool("stem_pool", stem_pool)),
         *(AddLayer(width) for _ in range(num_layers)),
         *_head(width, num_classes),
     )

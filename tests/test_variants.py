@@ -295,6 +295,13 @@ def test_concat_and_add_nets():
     x = torch.randn(2, 1, 28, 28)
     assert dense(x).shape == add(x).shape == (2, 10)
     assert dense[-1].in_features == 8 + 3 * 4 and add[-1].in_features == 8
+    # the stem: a stride-2 conv, then by default a stride-2 max pool, so the layers work on 7x7 maps
+    assert dense[0](x).shape == (2, 8, 7, 7) and add[0](x).shape == (2, 8, 7, 7)
+    full = concat_net(num_layers=3, growth=4, stem=8, stem_pool=False)
+    assert full[0](x).shape == (2, 8, 14, 14) and full(x).shape == (2, 10)
+    assert add_net(num_layers=3, width=8, stem_pool=False)[0](x).shape == (2, 8, 14, 14)
+    with pytest.raises(ValueError, match="stem_pool"):
+        add_net(stem_pool="no")
 
 
 def test_train_each_is_reproducible_and_summarised():
