@@ -393,3 +393,31 @@ def test_a_failed_measurement_side_by_side_waits_for_the_other_and_becomes_a_not
     e.seed.value = 12
     assert ended.is_set()
     assert "could not draw these settings: RuntimeError: this measurement failed" in e.note
+
+
+def test_a_network_whose_re_seeding_failed_is_re_seeded_next_time(batch, monkeypatch):
+    # Conv nets are re-seeded in their own threads; one left half drawn by an error must not be taken
+    # for the new seed's. The oracle: each net built afresh for the seed, profiled as the explorer does.
+    from resblock.widgets import gradflow
+
+    monkeypatch.setattr(gradflow, "available_cpus", lambda: 2)
+    e = GradFlowExplorer(*batch, ExplorerSettings(network="conv", depth=8), debounce_s=0)
+    real = gradflow.reseed_
+
+    def reseed_(model, kind):
+        if kind.shortcut_scale == 0 and kind.seed == 5:  # the plain net, in the second thread
+            next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.data.zero_()  # half drawn
+            raise RuntimeError("this re-seeding failed")
+        return real(model, kind)
+
+    monkeypatch.setattr(gradflow, "reseed_", reseed_)
+    e.seed.value = 5
+    assert "RuntimeError: this re-seeding failed" in e.note
+    monkeypatch.setattr(gradflow, "reseed_", real)
+    e.redraw()  # the same seed again: the plain net, left half drawn, is re-seeded, not taken as it is
+    assert e.note == ""
+    s = e.settings()
+    x = torch.nn.functional.avg_pool2d(batch[0][: gradflow.CONV_BATCH], gradflow.CONV_POOL)
+    for line, scale in ((1, 1.0), (0, 0.0)):
+        expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
+        np.testing.assert_allclose(_lines(e)[line][1], list(expected.values()), rtol=1e-5)

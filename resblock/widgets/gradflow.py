@@ -125,34 +125,52 @@ def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
     Building a deep net's modules took about as long as measuring it; a new seed only needs new
     numbers. The draws follow the constructors: each layer's default init in module order, then the
     He init of ResNet's convs (conv nets only), then the chosen init. Norms hold no random numbers.
+    A conv net draws from a generator of its own, seeded as build_model seeds PyTorch's global one
+    (the same stream), so two conv nets can be re-seeded in two threads at once (_measure_both).
     """
-    torch.manual_seed(s.seed)
     weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    for m in weighted:
-        m.reset_parameters()  # a conv's default draws are overwritten below, but they move the generator
     if s.network == "mlp":
+        torch.manual_seed(s.seed)
+        for m in weighted:
+            m.reset_parameters()
         if s.init != "default":
             for m in weighted:
                 init_linear_(m, s.init, s.activation)
         return model
+    g = torch.Generator().manual_seed(s.seed)
+    for m in weighted:  # each constructor's default draws, as in torch's reset_parameters
+        if isinstance(m, nn.Conv2d):  # overwritten below: only the draws count, so a scratch tensor takes them
+            nn.init.kaiming_uniform_(torch.empty(m.weight.shape), a=math.sqrt(5), generator=g)
+        else:
+            _draw_(m.weight, lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g))
+        if m.bias is not None:
+            bound = 1 / math.sqrt(m.weight[0].numel())  # 1 / sqrt(fan_in)
+            with torch.no_grad():
+                m.bias.uniform_(-bound, bound, generator=g)
     for m in weighted:
         if isinstance(m, nn.Conv2d):
-            _draw_(m.weight, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
-    _other_conv_init_(weighted, s.init)
+            _draw_(m.weight, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g))
+    _other_conv_init_(weighted, s.init, g)
     return model
 
 
-def _other_conv_init_(weighted: list[nn.Module], init: str) -> None:
+def _other_conv_init_(weighted: list[nn.Module], init: str, generator: torch.Generator | None = None) -> None:
     """The conv net's "xavier" or "small" init, drawn over ResNet's He init on every conv and linear weight."""
     if init in ("xavier", "small"):
         for m in weighted:
-            _draw_(m.weight, nn.init.xavier_normal_ if init == "xavier" else lambda w: nn.init.normal_(w, std=0.01))
+            _draw_(
+                m.weight,
+                (lambda w: nn.init.xavier_normal_(w, generator=generator))
+                if init == "xavier"
+                else (lambda w: nn.init.normal_(w, std=0.01, generator=generator)),
+            )
 
 
 def _draw_(weight: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None:
     """Apply a random init to ``weight`` as if it were contiguous: a channels-last tensor fills in another order."""
     if weight.is_contiguous():
-        init(weight)
+        with torch.no_grad():
+            init(weight)
         return
     fresh = torch.empty(weight.shape, dtype=weight.dtype)
     init(fresh)
@@ -576,14 +594,24 @@ class GradFlowExplorer:
 
     def _network(self, kind: ExplorerSettings) -> nn.Module:
         """A network for ``kind`` (see network_kind): one of the same architecture is re-seeded, not rebuilt."""
+        model, stale = self._take(kind)
+        if stale:
+            reseed_(model, kind)
+            self._networks.put(replace(kind, seed=0), (model, kind.seed))
+        return model
+
+    def _take(self, kind: ExplorerSettings) -> tuple[nn.Module, bool]:
+        """The network kept for ``kind``'s architecture (built if there is none) and whether it needs re-seeding to ``kind``.
+
+        A network about to be re-seeded is kept with no seed until that is done, so one left half drawn by
+        an error is re-seeded next time, not taken for ``kind``'s.
+        """
         arch = replace(kind, seed=0)
         model, seed = self._networks.get(arch, (None, None))
         if model is None:
-            model = build_model(kind, kind.shortcut_scale)
-        elif seed != kind.seed:
-            reseed_(model, kind)
-        self._networks.put(arch, (model, kind.seed))
-        return model
+            model, seed = build_model(kind, kind.shortcut_scale), kind.seed
+        self._networks.put(arch, (model, seed if seed == kind.seed else None))
+        return model, seed != kind.seed
 
     def _measure(self, s: ExplorerSettings, shortcut_scale: float) -> FlowProfile:
         """The profile of ``s`` at ``shortcut_scale``, from the cache when it was measured before."""
@@ -598,12 +626,12 @@ class GradFlowExplorer:
     def _measure_both(self, s: ExplorerSettings) -> tuple[FlowProfile, FlowProfile | None]:
         """The plain net's profile and the chosen shortcut_scale's (None at 0): what a redraw shows.
 
-        Two conv nets (plain and residual are two networks) are measured side by side when the machine
-        allows two CPUs: each is one thread's work (ResNet-56: 93-95 ms alone, both side by side 131 ms
-        against 188 ms one after the other, 2 cores; two processes would share better, 0.97 against 0.7,
-        but a widget lives in one). Networks are taken (and re-seeded) here, in this thread (the second
-        while the first is measured): their random draws come from PyTorch's one global generator, which
-        measuring does not use.
+        Two conv nets (plain and residual are two networks) are re-seeded and measured side by side when
+        the machine allows two CPUs: each is one thread's work (ResNet-56: 93-95 ms alone, both side by side
+        131 ms against 188 ms one after the other, 2 cores; two processes would share better, 0.97 against
+        0.7, but a widget lives in one). A network built for the first time is built here, in this thread
+        (its constructor draws from PyTorch's one global generator); a conv net's re-seeding draws from a
+        generator of its own (reseed_), so it runs in the network's own thread.
         """
         plain_key = (replace(s, shortcut_scale=0.0), 0.0)
         keys = [plain_key] + ([(s, s.shortcut_scale)] if s.shortcut_scale > 0 else [])
@@ -611,16 +639,25 @@ class GradFlowExplorer:
         if len(missing) == 2 and s.network == "conv" and available_cpus() >= 2:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="gradflow")
+            kinds = [self.network_kind(*k) for k in missing]
+            taken = [self._take(kind) for kind in kinds]
+
+            def reseed_and_measure(i: int) -> FlowProfile:
+                (model, stale), kind = taken[i], kinds[i]
+                if stale:
+                    reseed_(model, kind)
+                return measure(*missing[i], self.images, self.labels, model=model)
+
             with _one_thread():
-                model = self._network(self.network_kind(*missing[0]))
-                first = self._pool.submit(measure, *missing[0], self.images, self.labels, model)
+                first = self._pool.submit(reseed_and_measure, 0)
                 try:
-                    model = self._network(self.network_kind(*missing[1]))  # re-seeded while the first is measured
-                    second = measure(*missing[1], self.images, self.labels, model=model)
+                    second = reseed_and_measure(1)
                 finally:
                     wait([first])  # even after an error here: the next redraw may re-seed the first's network
-                self._profiles.put(missing[0], first.result())
-                self._profiles.put(missing[1], second)
+            profiles = (first.result(), second)  # the first's error, if it had one, is raised here
+            for kind, (model, _), key, profile in zip(kinds, taken, missing, profiles):
+                self._networks.put(replace(kind, seed=0), (model, kind.seed))  # now holds kind's weights
+                self._profiles.put(key, profile)
         profiles = [self._measure(*k) for k in keys]
         return profiles[0], (profiles[1] if len(profiles) > 1 else None)
 
