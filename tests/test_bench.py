@@ -36,3 +36,97 @@ def test_bad_arguments_exit_2_saying_why(argv, capsys):
     with pytest.raises(SystemExit) as info:
         bench.main(argv)
     assert info.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_a_benchmark_that_cannot_run_here_is_skipped_saying_why(fake_benchmark, monkeypatch, capsys):
+    def no_gpu():
+        raise bench.Skipped("no CUDA GPU here")
+
+    monkeypatch.setitem(bench.BENCHMARKS, "needs_gpu", no_gpu)
+    assert bench.main(["--only", "needs_gpu", "fake"]) == 0
+    out = capsys.readouterr().out
+    assert "needs_gpu: skipped (no CUDA GPU here)" in out and "fake_ms" in out  # the others still run
+    assert bench.main(["--only", "needs_gpu", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {} and "needs_gpu: skipped (no CUDA GPU here)" in captured.err
+
+
+@pytest.mark.parametrize("name", ["gpu", "notebooks_gpu"])
+def test_the_gpu_benchmarks_are_skipped_without_cuda(name, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["--only", name]) == 0
+    assert f"{name}: skipped (no CUDA GPU here" in capsys.readouterr().out
+
+
+class _History:
+    """What the bench reads of a History: evaluations (clock, accuracy, epoch), steps and the clock."""
+
+    def __init__(self, accs: list[float], steps: int = 1000, seconds: float = 60.0) -> None:
+        self.eval_time = [10.0 * (i + 1) for i in range(len(accs))]
+        self.test_acc = accs
+        self.eval_epoch = [0.5 * (i + 1) for i in range(len(accs))]
+        self.steps, self.time = steps, [seconds]
+
+
+def test_time_to_a_level_is_the_clock_at_the_first_evaluation_reaching_it():
+    h = _History([0.80, 0.921, 0.915, 0.95])
+    assert bench._first_at(h, 0.92) == 20.0 and bench._first_at(h, 0.94) == 40.0
+    assert bench._first_at(h, 0.96) == float("inf")
+
+
+def test_the_gpu_figures_are_medians_over_three_seeds(monkeypatch, capsys):
+    # The CUDA path with the training replaced by three known histories: figures, medians and the GPU's name.
+    import torch
+
+    from resblock import data
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Fake GPU 80GB")
+    monkeypatch.setattr(data, "load_fashion_mnist", lambda: None)
+    histories = {0: _History([0.93, 0.95]), 1: _History([0.90, 0.935], steps=2000), 2: _History([0.91, 0.92, 0.941])}
+    calls = []
+
+    def train(net, seconds, seed, data, device=None, eval_every=1.0):
+        calls.append((seconds, seed, device, eval_every))
+        return histories[seed]
+
+    monkeypatch.setattr(bench, "_train_tiny", train)
+    figures = bench.BENCHMARKS["gpu"]()
+    assert calls == [(60, s, "cuda", 0.5) for s in (0, 1, 2)]
+    assert figures["gpu_tiny_resnet_seconds_to_092"] == 20.0  # 10, 20 and 30 s: the median
+    assert figures["gpu_tiny_resnet_seconds_to_094"] == 30.0  # 20, inf and 30 s
+    assert figures["gpu_tiny_resnet_test_acc_60s"] == 0.941
+    assert figures["gpu_tiny_resnet_epochs_in_60s"] == 1.0
+    assert figures["gpu_tiny_resnet_train_images_per_s"] == pytest.approx(1000 * 128 / 60)
+    assert "gpu: Fake GPU 80GB" in capsys.readouterr().err
+
+
+def test_the_notebooks_on_a_gpu_are_reported_under_their_own_entry(monkeypatch, tmp_path):
+    # Every notebook run (here: two stand-ins), figures named _gpu, the GPU named in results/bench_notebooks.json
+    # beside the CPU entries already there.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Fake GPU 80GB")
+    (tmp_path / "nb").mkdir()
+    for name in ("00_a.ipynb", "01_b.ipynb"):
+        (tmp_path / "nb" / name).write_text("{}")
+    results = tmp_path / "bench_notebooks.json"
+    results.write_text(json.dumps({"2cores": {"figures": {"x": 1}}}))
+    monkeypatch.setattr(bench, "NOTEBOOKS_DIR", tmp_path / "nb")
+    monkeypatch.setattr(bench, "RESULTS", results)
+    seen = []
+
+    def run(notebook, cores=None, env=None):
+        seen.append((notebook.name, cores))
+        return bench.NotebookRun(seconds=12.5 if notebook.name.startswith("00") else 30.0, peak_rss_mb=900.0)
+
+    monkeypatch.setattr(bench, "_run_or_raise", run)
+    figures = bench.BENCHMARKS["notebooks_gpu"]()
+    assert seen == [("00_a.ipynb", None), ("01_b.ipynb", None)]  # not pinned: every core, and the GPU
+    assert figures["course_max_seconds_gpu"] == 30.0 and figures["course_claims_failed_gpu"] == 0
+    report = json.loads(results.read_text())
+    assert report["gpu"]["gpu"] == "Fake GPU 80GB" and report["gpu"]["figures"] == figures
+    assert report["2cores"] == {"figures": {"x": 1}}  # the CPU entries are kept
