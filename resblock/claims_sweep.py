@@ -159,7 +159,9 @@ def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
                     (nb, c["claim"]), {"notebook": nb, "claim": c["claim"], "criterion": c["criterion"], "results": {}}
                 )
                 row["results"].setdefault(variant, []).append({"holds": c["holds"], "measured": c["measured"]})
-    return list(rows.values())
+    # In notebook order, each notebook's claims in the order it checks them (a stable sort), whichever
+    # notebooks were run now and whichever were kept from an earlier report (--update).
+    return sorted(rows.values(), key=lambda row: row["notebook"])
 
 
 def summary_markdown(report: dict) -> str:

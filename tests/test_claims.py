@@ -146,6 +146,10 @@ def test_sweep_update_keeps_the_runs_not_made_again():
     assert report["runs"][a][nbs[1].name]["seconds"] == 1.0  # kept from the earlier report
     assert report["runs"][b][nbs[1].name]["seconds"] == 3.0  # the run made now
     assert report["summary"]["failed"] == 1 and report["summary"]["checks"] == 4
+    # the claims stay in notebook order, though notebook 01 was run now and 00 kept from before
+    first_now = {a: {nbs[1].name: {"seconds": 2.0, "error": None, "claims": [verdict(True, "3")]}}, b: {}}
+    report = cs.build_report(first_now, variants, nbs[1:], earlier, 1.0, "third")
+    assert [row["notebook"] for row in report["claims"]] == [nb.name for nb in nbs]
 
 
 def test_sweep_reports_runs_whose_compared_outputs_differ(tmp_path):
