@@ -119,7 +119,7 @@ def test_a_pass_collects_its_notebooks_runs_and_their_interaction_tests_only():
     assert ids == [
         "tests/browser/test_notebooks_in_lab.py::test_notebook_runs_clean_in_jupyterlab[00_start_here]",
         "tests/browser/test_notebooks_in_lab.py::test_notebook_runs_clean_in_jupyterlab[02_gradient_flow]",
-        "tests/browser/test_notebooks_in_lab.py::test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change",
+        "tests/browser/test_notebooks_in_lab.py::test_gradient_flow_explorer_redraws_when_depth_shortcut_and_network_change",
     ], result.stdout
 
 

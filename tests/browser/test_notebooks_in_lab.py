@@ -89,7 +89,7 @@ def _press(page, css: str, key: str, times: int = 1) -> None:
 
 
 @pytest.mark.notebook(EXPLORER_NOTEBOOK)
-def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_runs, screenshot_dir):
+def test_gradient_flow_explorer_redraws_when_depth_shortcut_and_network_change(notebook_runs, screenshot_dir):
     nb = notebook_runs.take(EXPLORER_NOTEBOOK)
     page = nb.page
     try:
@@ -113,6 +113,13 @@ def test_gradient_flow_explorer_redraws_when_depth_and_shortcut_change(notebook_
         off = _img_src(page, figure)
         _press(page, ".resblock-gradflow-shortcut", "End")  # and back on
         _wait_for(page, "the figure redrawn after turning the shortcut back on", _SRC_CHANGED, [figure, off], 30)
+
+        on = _img_src(page, figure)  # the conv net: plain and residual ResNets built and measured
+        page.locator(".resblock-gradflow-network button", has_text="conv 6n+2").click()
+        _wait_for(page, "the figure redrawn after choosing the conv net", _SRC_CHANGED, [figure, on], 60)
+        _wait_for(page, "the status line saying network=conv", _HAS_TEXT, [status, "network=conv"], 10)
+        text = page.locator(status).inner_text()
+        assert "could not draw" not in text, f"the conv explorer failed: {text}"
 
         problems = nb.problems(nb.wait_for_widgets())
         assert not problems, "after using the explorer:\n" + "\n".join(problems)
