@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resblock.files import REPO_ROOT
+
 Figures = dict[str, float]
 BENCHMARKS: dict[str, Callable[[], Figures]] = {}
 # Bounds the issues set: name -> (comparison, bound). Printed next to each figure.
@@ -457,8 +459,8 @@ def _run_or_raise(notebook: Path, cores: int | None = None, env: dict[str, str] 
     return run
 
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "bench_notebooks.json"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+RESULTS = REPO_ROOT / "results" / "bench_notebooks.json"
 
 
 @benchmark("notebook_04_memory", targets={"notebook_peak_rss_mb": ("<", 1000.0), "notebook_04_seconds": ("<", 120.0)})

@@ -34,10 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resblock.files import RESULTS_DIR
+from resblock.files import REPO_ROOT, RESULTS_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = ROOT / "notebooks"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 # Lower the kernels to plain SSE4 ones: on an AVX2 machine this is "other arithmetic".
 ARITH_SSE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}

@@ -6,11 +6,14 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["RESULTS_DIR", "check_writable_folder", "write_atomic"]
+__all__ = ["REPO_ROOT", "RESULTS_DIR", "check_writable_folder", "write_atomic"]
+
+# The checkout's top folder: notebooks/, results/, tests/ (the sweep, the bench and nbcompare read them).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # results/ at the top of the repository: the committed results files and trained nets the notebooks read.
 # Code reads it as ``files.RESULTS_DIR`` when it runs, so one monkeypatch (a test's temporary folder) moves them all.
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+RESULTS_DIR = REPO_ROOT / "results"
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str = "results") -> Path:

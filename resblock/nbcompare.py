@@ -31,8 +31,9 @@ from nbval.plugin import (
     nocolors,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"  # the Makefile's --nbval-sanitize-with
+from resblock.files import REPO_ROOT
+
+SANITIZE = REPO_ROOT / "tests" / "nbval_sanitize.cfg"  # the Makefile's --nbval-sanitize-with
 
 # What nbval leaves out of a comparison without --nbdime (nbval.plugin.IPyNbFile.__init__).
 SKIP_COMPARE = (

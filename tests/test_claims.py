@@ -2,16 +2,13 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from nbval.plugin import get_sanitize_patterns
 
 from resblock.claims import ClaimNotShown, claim, read_log
+from resblock.nbcompare import sanitize_patterns
 
-ROOT = Path(__file__).resolve().parents[1]
-
-SANITIZE = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text())
+SANITIZE = list(sanitize_patterns().items())  # tests/nbval_sanitize.cfg, read as make test reads it
 
 
 def sanitize(text: str) -> str:

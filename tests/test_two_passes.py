@@ -124,7 +124,7 @@ def test_a_pass_collects_its_notebooks_runs_and_their_interaction_tests_only():
 
 
 def test_a_pass_naming_an_unknown_notebook_says_which_exist(monkeypatch):
-    sys.path.insert(0, str(two_passes.ROOT / "tests" / "browser"))
+    monkeypatch.syspath_prepend(str(two_passes.ROOT / "tests" / "browser"))  # restored after the test
     import conftest as browser_conftest  # tests/browser/conftest.py, where the variable is read
 
     monkeypatch.setenv("RESBLOCK_LAB_NOTEBOOKS", "02_gradient_flow, 03_degradation")
