@@ -1,6 +1,7 @@
 """Notebook 04's exercises: reference solutions pass; known wrong answers fail naming the mistake."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -94,21 +95,22 @@ def test_q2_names_each_mistake():
 
 def test_q3_truth_matches_lr_at():
     facts = nb04.schedule_facts()
-    assert facts["peak_at_s"] == pytest.approx(18.0)
-    assert facts["lr_at_45_s"] == pytest.approx(lr_at(0.5, nb04.LONG)) == pytest.approx(0.25)
-    assert lr_at(facts["peak_at_s"] / 90, nb04.LONG) == pytest.approx(nb04.LONG.lr)  # it does peak there
+    assert nb04.LONG.time_budget == 2 * nb04.BUDGET_S == 60
+    assert facts["peak_at_s"] == pytest.approx(12.0)
+    assert facts["lr_at_30_s"] == pytest.approx(lr_at(0.5, nb04.LONG)) == pytest.approx(0.25)
+    assert lr_at(facts["peak_at_s"] / 60, nb04.LONG) == pytest.approx(nb04.LONG.lr)  # it does peak there
 
 
 def test_q3_names_each_mistake():
-    right = {"peak_at_s": 18, "lr_at_45_s": 0.25}
-    assert_mistake(nb04.q3, right | {"peak_at_s": 9}, "not of the notebook's 45 s")
+    right = {"peak_at_s": 12, "lr_at_30_s": 0.25}
+    assert_mistake(nb04.q3, right | {"peak_at_s": 6}, "not of the notebook's 30 s")
     assert_mistake(nb04.q3, right | {"peak_at_s": 0.2}, "in seconds")
-    assert_mistake(nb04.q3, right | {"peak_at_s": 30}, "first 20%")
-    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.4}, "does not stay up")
-    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.2}, "not halfway down")
-    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.0}, "only at 90 s")
-    assert_mistake(nb04.q3, right | {"lr_at_45_s": 0.3}, "straight line")
-    assert_mistake(nb04.q3, right | {"lr_at_45_s": "0.25"}, "give a number")
+    assert_mistake(nb04.q3, right | {"peak_at_s": 20}, "first 20%")
+    assert_mistake(nb04.q3, right | {"lr_at_30_s": 0.4}, "does not stay up")
+    assert_mistake(nb04.q3, right | {"lr_at_30_s": 0.2}, "not halfway down")
+    assert_mistake(nb04.q3, right | {"lr_at_30_s": 0.0}, "only at 60 s")
+    assert_mistake(nb04.q3, right | {"lr_at_30_s": 0.3}, "straight line")
+    assert_mistake(nb04.q3, right | {"lr_at_30_s": "0.25"}, "give a number")
 
 
 # --- q4: the confusion matrix ---------------------------------------------------------------------
@@ -130,3 +132,8 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"accuracy": 81.7}, "not a percentage")
     assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "diagonal")
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
+
+
+def test_q3_doubles_the_budget_the_notebook_trains_for():
+    source = (Path(__file__).resolve().parents[1] / "notebooks" / "04_tiny_resnet.ipynb").read_text()
+    assert f"config = TrainConfig(seconds={nb04.BUDGET_S:g})" in source, "Q3 must double notebook 04's own budget"

@@ -203,72 +203,76 @@ q2 = Question(
 
 # --- q3: the schedule for a longer budget -------------------------------------------------------
 
-LONG = TrainConfig(seconds=90.0)  # notebook 04's recipe (warm-up 0.2, peak 0.4, decay to 0), twice the budget
-SCHEDULE_KEYS = ("peak_at_s", "lr_at_45_s")
+BUDGET_S = 30.0  # notebook 04's budget: TrainConfig(seconds=30)
+LONG = TrainConfig(seconds=2 * BUDGET_S)  # notebook 04's recipe (warm-up 0.2, peak 0.4, decay to 0), twice the budget
+SCHEDULE_KEYS = ("peak_at_s", "lr_at_30_s")
 
 
 def schedule_facts(config: TrainConfig = LONG) -> dict[str, float]:
-    """When the one-cycle rate peaks (seconds) and its value 45 s in, from ``resblock.train.lr_at``."""
+    """When the one-cycle rate peaks (seconds) and its value 30 s in, from ``resblock.train.lr_at``."""
     budget = config.time_budget
-    return {"peak_at_s": config.warmup * budget, "lr_at_45_s": lr_at(45.0 / budget, config)}
+    return {"peak_at_s": config.warmup * budget, "lr_at_30_s": lr_at(BUDGET_S / budget, config)}
 
 
 def check_schedule(answer: Any) -> str:
-    """Checker for q3: {"peak_at_s": seconds, "lr_at_45_s": learning rate} for a 90 s budget."""
-    answer = _require_dict(answer, SCHEDULE_KEYS, "{'peak_at_s': ..., 'lr_at_45_s': ...}")
+    """Checker for q3: {"peak_at_s": seconds, "lr_at_30_s": learning rate} for a 60 s budget."""
+    answer = _require_dict(answer, SCHEDULE_KEYS, "{'peak_at_s': ..., 'lr_at_30_s': ...}")
     for key in SCHEDULE_KEYS:
         v = answer[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise Mistake(f"{key}: give a number, got {v!r}.")
     truth = schedule_facts()
-    peak, lr45 = float(answer["peak_at_s"]), float(answer["lr_at_45_s"])
+    peak, lr_then = float(answer["peak_at_s"]), float(answer["lr_at_30_s"])
     budget, warmup, top = LONG.time_budget, LONG.warmup, LONG.lr
     if abs(peak - truth["peak_at_s"]) > 0.5:
         if abs(peak - warmup) < 1e-6:
             raise Mistake(
                 f"peak_at_s is in seconds: the warm-up is {warmup:.0%} *of the budget*, so how many seconds is that?"
             )
-        if abs(peak - warmup * 45) < 0.5:
+        if abs(peak - warmup * BUDGET_S) < 0.5:
             raise Mistake(
-                "the schedule is timed as a fraction of *this* run's budget: with 90 s the warm-up "
-                "lasts 20% of 90 s, not of the notebook's 45 s."
+                f"the schedule is timed as a fraction of *this* run's budget: with {budget:g} s the warm-up "
+                f"lasts {warmup:.0%} of {budget:g} s, not of the notebook's {BUDGET_S:g} s."
             )
         raise Mistake(
             f"the rate climbs for the first {warmup:.0%} of the budget, then falls; you said it peaks at {peak:g} s."
         )
-    if abs(lr45 - truth["lr_at_45_s"]) > 1e-3:
-        if abs(lr45 - top) < 1e-3:
+    if abs(lr_then - truth["lr_at_30_s"]) > 1e-3:
+        if abs(lr_then - top) < 1e-3:
             raise Mistake("after its peak the rate does not stay up: it falls linearly to 0 at the end of the budget.")
-        if abs(lr45 - top * (1 - 45 / budget)) < 1e-3:  # a straight line from the peak at 0 s: halfway, half the rate
+        if abs(lr_then - top * (1 - BUDGET_S / budget)) < 1e-3:  # a straight line from 0 s: halfway, half the rate
             raise Mistake(
                 f"halfway through the budget is not halfway down: the decay starts at the peak "
-                f"({truth['peak_at_s']:g} s), not at 0 s, so 45 s is {45 - truth['peak_at_s']:g} s into a "
-                f"{budget - truth['peak_at_s']:g} s decay."
+                f"({truth['peak_at_s']:g} s), not at 0 s, so {BUDGET_S:g} s is {BUDGET_S - truth['peak_at_s']:g} s "
+                f"into a {budget - truth['peak_at_s']:g} s decay."
             )
-        if abs(lr45) < 1e-3:
-            raise Mistake("with a 90 s budget the rate reaches 0 only at 90 s: the schedule stretches with the budget.")
+        if abs(lr_then) < 1e-3:
+            raise Mistake(
+                f"with a {budget:g} s budget the rate reaches 0 only at {budget:g} s: the schedule stretches with "
+                "the budget."
+            )
         raise Mistake(
             f"between the peak and the end the rate falls in a straight line from {top:g} to 0; "
-            f"you said {lr45:g} at 45 s."
+            f"you said {lr_then:g} at {BUDGET_S:g} s."
         )
     return (
-        f"the peak comes at {truth['peak_at_s']:g} s and 45 s in the rate is still {truth['lr_at_45_s']:g}: a "
-        "schedule timed as a fraction of the budget stretches to any budget, which is why the notebook sets a "
-        "time and not a step count."
+        f"the peak comes at {truth['peak_at_s']:g} s and {BUDGET_S:g} s in the rate is still "
+        f"{truth['lr_at_30_s']:g}: a schedule timed as a fraction of the budget stretches to any budget, which is "
+        "why the notebook sets a time and not a step count."
     )
 
 
 q3 = Question(
     "Q3 · the schedule for a longer budget",
-    "You give the tiny ResNet twice the time: `TrainConfig(seconds=90)`, with the notebook's one-cycle schedule "
+    "You give the tiny ResNet twice the time: `TrainConfig(seconds=60)`, with the notebook's one-cycle schedule "
     "(warm-up 0.2, peak lr 0.4, decaying linearly to 0 at the end). At what second does the learning rate peak, "
-    "and what is it 45 seconds in? Check with `ex.q3.check({'peak_at_s': ..., 'lr_at_45_s': ...})`.",
+    "and what is it 30 seconds in? Check with `ex.q3.check({'peak_at_s': ..., 'lr_at_30_s': ...})`.",
     check_schedule,
     "The schedule is a function of the *fraction* of the budget used (`lr_at(progress, config)`): up for the first "
     "20%, then a straight line from the peak down to 0 at 100%.",
-    "```python\nex.q3.check({'peak_at_s': 0.2 * 90, 'lr_at_45_s': 0.4 * (1 - (45 - 18) / (90 - 18))})\n```\n\n"
-    "The peak is at 18 s; 45 s in, 27 of the 72 decay seconds have passed, so the rate is 0.4 x 45/72 = 0.25. "
-    "Check it with `lr_at(45 / 90, TrainConfig(seconds=90))`.",
+    "```python\nex.q3.check({'peak_at_s': 0.2 * 60, 'lr_at_30_s': 0.4 * (1 - (30 - 12) / (60 - 12))})\n```\n\n"
+    "The peak is at 12 s; 30 s in, 18 of the 48 decay seconds have passed, so the rate is 0.4 x 30/48 = 0.25. "
+    "Check it with `lr_at(30 / 60, TrainConfig(seconds=60))`.",
 )
 
 

@@ -179,7 +179,7 @@ class TrainingDashboard:
             self.status.value = f"training: step {history.steps}, loss {loss:.3f}"
             end = time.perf_counter()
             # The training clock stops while the curves are drawn, so drawing adds to the learner's wait.
-            # A frame took 0.15-0.3 s on 2 cores: one a second made the default 45 s run last 11 s more.
+            # A frame took 0.15-0.3 s on 2 cores: one a second made a 45 s run last 11 s more.
             # Wait at least 9 frames' time between frames: drawing stays under a tenth of the wall time.
             gap = (end - now) * (1 - MAX_PLOT_SHARE) / MAX_PLOT_SHARE
             self._next_redraw = end + max(self.redraw_interval, gap)
