@@ -129,3 +129,24 @@ def test_available_cpus_takes_the_smallest_limit(tmp_path, monkeypatch, cores, q
         monkeypatch.setenv("OMP_NUM_THREADS", omp)
     (tmp_path / "cpu.max").write_text(quota)
     assert available_cpus(tmp_path) == expected
+
+
+def test_pick_device_makes_the_process_exit_without_a_last_collection():
+    """After pick_device, the collector's objects are frozen when the process exits (not before), once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import atexit, gc
+        # registered first, so it runs after pick_device's handler (atexit is last-in, first-out)
+        atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, flush=True))
+        from resblock import env
+        before = atexit._ncallbacks()
+        env.pick_device(); env.pick_device("cpu")
+        print("handlers added:", atexit._ncallbacks() - before)
+        print("frozen before exit:", gc.get_freeze_count() > 0)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["handlers added: 1", "frozen before exit: False", "frozen at exit: True"]
