@@ -47,10 +47,11 @@ def test_notebook_times_come_from_the_bench_and_default_when_it_has_none(tmp_pat
     bench.write_text(json.dumps({"1core": {"figures": {"notebook_03_seconds_1core": 98.0}}}))
     seconds = two_passes.notebook_seconds(bench)
     assert set(seconds) == set(NOTEBOOK_NAMES)
-    assert seconds["03_degradation"] == 98.0 + two_passes.NOTEBOOK_OVERHEAD_S
-    assert seconds["00_start_here"] == two_passes.UNMEASURED_NOTEBOOK_S + two_passes.NOTEBOOK_OVERHEAD_S
+    slowdown, overhead = two_passes.NOTEBOOK_SLOWDOWN, two_passes.NOTEBOOK_OVERHEAD_S
+    assert seconds["03_degradation"] == pytest.approx(slowdown * 98.0 + overhead)
+    assert seconds["00_start_here"] == pytest.approx(slowdown * two_passes.UNMEASURED_NOTEBOOK_S + overhead)
     missing = two_passes.notebook_seconds(tmp_path / "absent.json")
-    assert set(missing.values()) == {two_passes.UNMEASURED_NOTEBOOK_S + two_passes.NOTEBOOK_OVERHEAD_S}
+    assert set(missing.values()) == {slowdown * two_passes.UNMEASURED_NOTEBOOK_S + overhead}
 
 
 @pytest.mark.parametrize("codes, expected", [((0, 0), 0), ((1, 0), 1), ((0, 1), 1)])
