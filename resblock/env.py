@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import gc
 import os
 import platform
@@ -98,36 +97,40 @@ def match_threads_to_cpus(cgroup: Path = CGROUP) -> int:
     return torch.get_num_threads()
 
 
-_exit_gc_skipped = False
+_setup_frozen = False
 
 
-def skip_exit_gc() -> None:
-    """Let this process end without the garbage collector's last full pass (once per process; idempotent).
+def freeze_setup_objects() -> None:
+    """Move every object that exists now out of the garbage collector's sight, once per process.
 
-    When Python exits, its collector walks and frees every object still in a reference cycle, only to
-    return memory the system takes back anyway. With PyTorch, matplotlib and the widgets imported it
-    tracks some 220,000 objects (modules, classes, functions: mostly cycles): a kernel ended 2.7-3.2 s
-    after a notebook's last cell (nbclient, 2026-12-02, 2 cores; 0.4-0.6 s with this), and a learner's
-    Restart Kernel waits for it. ``gc.freeze`` at exit moves them out of the collector's sight; objects
-    are still freed by reference counting, and the other exit handlers (atexit runs them last-in,
-    first-out, so after this one) still run. The trick is Instagram's ("Dismissing Python Garbage
-    Collection at Instagram", 2017), with CPython's own API for it (``gc.freeze``, Python 3.7+).
+    Called at the end of a notebook's setup (by ``pick_device``), when what exists is mostly what the
+    imports made: with PyTorch, matplotlib and the widgets some 220,000 objects (modules, classes,
+    functions), nearly all in reference cycles, which only the collector frees. It walked them on every
+    full collection and again at exit: a kernel ended 2.7-3.2 s after a notebook's last cell (nbclient,
+    2026-12-02, 2 cores; 0.4-1.1 s with this), and a learner's Restart Kernel waits for it. This is
+    ``gc.freeze``'s documented use (Python 3.7+): freeze after start-up; it was Instagram's fix for the
+    same cost ("Dismissing Python Garbage Collection at Instagram", 2017). Objects made later (a learner's
+    models, figures, open files) are collected as before, so an unclosed file in a cycle is still flushed
+    at exit; frozen objects are still freed by reference counting. Only the first call freezes: a later
+    one (``fit`` calls ``pick_device``) would freeze a learner's objects too, and garbage among frozen
+    objects is never collected.
     """
-    global _exit_gc_skipped
-    if not _exit_gc_skipped:
-        atexit.register(gc.freeze)
-        _exit_gc_skipped = True
+    global _setup_frozen
+    if not _setup_frozen:
+        gc.freeze()
+        _setup_frozen = True
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """CUDA when there is a GPU, else the CPU; ``prefer`` ("cpu", "cuda", "cuda:1", "mps") or $RESBLOCK_DEVICE overrides.
 
     It also prepares the process that computes: PyTorch's CPU threads match the CPUs a container
-    allows (``match_threads_to_cpus``), and it will exit without a last garbage collection
-    (``skip_exit_gc``), so a kernel restarts seconds sooner.
+    allows (``match_threads_to_cpus``), and, on the first call (a notebook's setup), what the imports
+    made leaves the garbage collector's sight (``freeze_setup_objects``), so a kernel exits and restarts
+    seconds sooner.
     """
     match_threads_to_cpus()
-    skip_exit_gc()
+    freeze_setup_objects()
     if prefer is not None and not isinstance(prefer, (str, torch.device)):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps' (or None to choose), got {prefer!r}.")
     source = "device" if prefer else "$RESBLOCK_DEVICE"
