@@ -104,12 +104,13 @@ def freeze_setup_objects() -> None:
     """Move every object that exists now out of the garbage collector's sight, once per process.
 
     Called at the end of a notebook's setup (by ``pick_device``), when what exists is mostly what the
-    imports made: with PyTorch, matplotlib and the widgets some 220,000 objects (modules, classes,
-    functions), nearly all in reference cycles, which only the collector frees. It walked them on every
+    imports made: with PyTorch, matplotlib and the widgets some 220,000 objects the collector tracks
+    (modules, classes, functions, many in reference cycles, which only it frees). It walked them on every
     full collection and again at exit: a kernel ended 2.7-3.2 s after a notebook's last cell (nbclient,
-    2026-12-02, 2 cores; 0.4-1.1 s with this), and a learner's Restart Kernel waits for it. This is
-    ``gc.freeze``'s documented use (Python 3.7+): freeze after start-up; it was Instagram's fix for the
-    same cost ("Dismissing Python Garbage Collection at Instagram", 2017). Objects made later (a learner's
+    2026-12-02, 2 cores; 0.4-1.1 s with this), and a learner's Restart Kernel waits for it. ``gc.freeze``
+    (Python 3.7+) moves them to a permanent generation that collections skip: CPython's docs describe it
+    for a server's long-lived start-up objects before fork, and Instagram used it against the same cost
+    ("Dismissing Python Garbage Collection at Instagram", 2017). Objects made later (a learner's
     models, figures, open files) are collected as before, so an unclosed file in a cycle is still flushed
     at exit; frozen objects are still freed by reference counting. Only the first call freezes: a later
     one (``fit`` calls ``pick_device``) would freeze a learner's objects too, and garbage among frozen
