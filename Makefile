@@ -67,11 +67,12 @@ bench: $(STAMP)
 	$(BIN)/python -m resblock.bench
 
 # Every notebook pinned to one core (as on Binder), then on two: time and peak memory of each, against
-# the targets; written to results/bench_notebooks.json (about 10 + 6 minutes). One core alone:
-# `make bench-notebooks CORES=1`.
+# the targets; written to results/bench_notebooks.json (about 6 + 4 minutes a run on 2 cores). One core
+# alone: `make bench-notebooks CORES=1`; the median of three runs: `make bench-notebooks REPEAT=3`.
 CORES ?= 1 2
+REPEAT ?= 1
 bench-notebooks: $(STAMP)
-	$(BIN)/python -m resblock.bench --only $(foreach c,$(CORES),$(if $(filter 1,$(c)),notebooks_1core,notebooks_$(c)cores))
+	$(BIN)/python -m resblock.bench --repeat $(REPEAT) --only $(foreach c,$(CORES),$(if $(filter 1,$(c)),notebooks_1core,notebooks_$(c)cores))
 
 # Where PyTorch sees a CUDA GPU: the tiny ResNet's times to 0.92 and 0.94 (3 seeds, about 3 minutes) and
 # every notebook run there (its "gpu" entry in results/bench_notebooks.json); each says "skipped" elsewhere.

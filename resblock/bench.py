@@ -2,7 +2,9 @@
 
 Targets live here, printed beside each figure, not in timed unit tests that flake on a busy machine.
 Each benchmark is a function below, registered with ``@benchmark``, that imports what it needs
-and returns a dict of named figures; ``main`` runs them in the order they are defined.
+and returns a dict of named figures; ``main`` runs them in the order they are defined. Under
+``--repeat N`` each figure is the median of N runs, but a count of failures is the largest (one run
+that fails is a failure), and what a benchmark records in a file is those figures, not its last run's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from resblock.files import REPO_ROOT
 
 Figures = dict[str, float]
 BENCHMARKS: dict[str, Callable[[], Figures]] = {}
+# name -> what records a benchmark's final figures (the medians under --repeat) and the number of runs
+REPORTS: dict[str, Callable[[Figures, int], None]] = {}
 # Bounds the issues set: name -> (comparison, bound). Printed next to each figure.
 TARGETS: dict[str, tuple[str, float]] = {}
 
@@ -28,12 +32,21 @@ class Skipped(Exception):
     """Raised by a benchmark that cannot run on this machine (no CUDA GPU, say): ``main`` says why and goes on."""
 
 
-def benchmark(name: str, targets: dict[str, tuple[str, float]] | None = None) -> Callable:
-    """Register a benchmark function under ``name`` with optional targets for its figures."""
+def benchmark(
+    name: str,
+    targets: dict[str, tuple[str, float]] | None = None,
+    report: Callable[[Figures, int], None] | None = None,
+) -> Callable:
+    """Register a benchmark function under ``name`` with optional targets for its figures.
+
+    ``report(figures, runs)``, if given, is called by ``main`` with the figures it prints, to record them.
+    """
 
     def register(fn: Callable[[], Figures]) -> Callable[[], Figures]:
         BENCHMARKS[name] = fn
         TARGETS.update(targets or {})
+        if report is not None:
+            REPORTS[name] = report
         return fn
 
     return register
@@ -54,10 +67,18 @@ def median_ms(fn: Callable[[], object], repeats: int = 10, warmup: int = 2) -> f
 
 
 def median_figures(runs: list[Figures]) -> Figures:
-    """Each figure's median over several runs of one benchmark (the figures of the first run, in its order)."""
+    """Each figure's median over several runs of one benchmark (the figures of the first run, in its order).
+
+    A figure that counts failures (its name holds "_failed", e.g. claims that did not hold) is the largest
+    over the runs instead: a median of 0, 1, 0 would hide the run that failed.
+    """
     import statistics
 
-    return {key: statistics.median(run[key] for run in runs if key in run) for key in runs[0]}
+    def combine(key: str) -> float:
+        values = [run[key] for run in runs if key in run]
+        return max(values) if "_failed" in key else statistics.median(values)
+
+    return {key: combine(key) for key in runs[0]}
 
 
 def _verdict(name: str, value: float) -> str:
@@ -91,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: skipped ({why})", file=sys.stderr if args.json else sys.stdout, flush=True)
             continue
         figures.update(result)
+        if name in REPORTS:
+            REPORTS[name](result, args.repeat)
         if not args.json:
             for key, value in result.items():
                 print(f"{key:40s} {value:12.4g}{_verdict(key, value)}", flush=True)
@@ -470,20 +493,12 @@ def bench_notebook_04_memory() -> Figures:
     return {"notebook_peak_rss_mb": run.peak_rss_mb, "notebook_04_seconds": run.seconds}
 
 
-def _course(cores: int | None, label: str | None = None, about: dict | None = None) -> Figures:
-    """Every notebook top to bottom on ``cores`` cores (None: all of them); also written to results/bench_notebooks.json.
-
-    ``label`` names the figures and the report's entry (default "1core", "2cores", ...); ``about`` adds
-    fields to that entry (the GPU's name).
-    """
-    import datetime as dt
-    import platform
+def _course(cores: int | None, label: str) -> Figures:
+    """Every notebook top to bottom on ``cores`` cores (None: all of them); its figures are named ``*_{label}``."""
     import tempfile
 
     from resblock.claims import LOG_VARIABLE, read_log
-    from resblock.claims_sweep import cpu_name
 
-    label = label or ("1core" if cores == 1 else f"{cores}cores")
     figures: Figures = {}
     failed = 0
     for notebook in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
@@ -501,19 +516,36 @@ def _course(cores: int | None, label: str | None = None, about: dict | None = No
     )
     figures[f"course_max_peak_rss_mb_{label}"] = max(v for k, v in figures.items() if "peak_rss" in k)
     figures[f"course_claims_failed_{label}"] = failed
-    report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    report[label] = {
-        "date": dt.date.today().isoformat(),
-        "cpu": cpu_name(),
-        "python": platform.python_version(),
-        "command": f"python -m resblock.bench --only notebooks_{label}",
-        **(about or {}),
-        "figures": figures,
-        "targets": {k: list(v) for k, v in TARGETS.items() if k in figures},
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
     return figures
+
+
+def _course_report(label: str, about: Callable[[], dict] | None = None) -> Callable[[Figures, int], None]:
+    """What records a course benchmark's figures as the entry ``label`` of results/bench_notebooks.json.
+
+    The other entries are kept; ``about`` adds fields to this one (the GPU's name).
+    """
+
+    def report(figures: Figures, runs: int) -> None:
+        import datetime as dt
+        import platform
+
+        from resblock.claims_sweep import cpu_name
+
+        entries = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        entries[label] = {
+            "date": dt.date.today().isoformat(),
+            "cpu": cpu_name(),
+            "python": platform.python_version(),
+            "command": f"python -m resblock.bench --only notebooks_{label}" + (f" --repeat {runs}" if runs > 1 else ""),
+            "runs": runs,  # each figure the median of this many runs (a count of failed claims: the largest)
+            **(about() if about else {}),
+            "figures": figures,
+            "targets": {k: list(v) for k, v in TARGETS.items() if k in figures},
+        }
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(entries, indent=1) + "\n")
+
+    return report
 
 
 # Every notebook under 2 minutes on one core and 1 minute on two, within Binder's 2 GB, its claims held.
@@ -524,10 +556,11 @@ def _course(cores: int | None, label: str | None = None, about: dict | None = No
         "course_max_peak_rss_mb_1core": ("<", 2000.0),
         "course_claims_failed_1core": ("<", 1),
     },
+    report=_course_report("1core"),
 )
 def bench_notebooks_one_core() -> Figures:
     """Every notebook top to bottom pinned to one core, as on Binder: time and peak memory of each (slow)."""
-    return _course(1)
+    return _course(1, "1core")
 
 
 @benchmark(
@@ -537,22 +570,25 @@ def bench_notebooks_one_core() -> Figures:
         "course_max_peak_rss_mb_2cores": ("<", 2000.0),
         "course_claims_failed_2cores": ("<", 1),
     },
+    report=_course_report("2cores"),
 )
 def bench_notebooks_two_cores() -> Figures:
     """Every notebook top to bottom on two cores: time and peak memory of each (slow)."""
-    return _course(2)
+    return _course(2, "2cores")
 
 
 @benchmark(
     "notebooks_gpu",
     targets={"course_claims_failed_gpu": ("<", 1)},
+    report=_course_report("gpu", about=lambda: {"gpu": _cuda_name()}),
 )
 def bench_notebooks_gpu() -> Figures:
     """Every notebook top to bottom where PyTorch sees a CUDA GPU, which they pick up on their own (skipped without one).
 
     They must run clean there, every claim held; the entry "gpu" of results/bench_notebooks.json names the GPU.
     """
-    return _course(None, label="gpu", about={"gpu": _cuda_name()})
+    _cuda_name()  # skipped without a CUDA GPU
+    return _course(None, "gpu")
 
 
 # --- Notebooks 05/06, paths and landscapes: widget re-evaluation, cost of a landscape point

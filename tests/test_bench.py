@@ -103,7 +103,7 @@ def test_the_gpu_figures_are_medians_over_three_seeds(monkeypatch, capsys):
     assert "gpu: Fake GPU 80GB" in capsys.readouterr().err
 
 
-def test_the_notebooks_on_a_gpu_are_reported_under_their_own_entry(monkeypatch, tmp_path):
+def test_the_notebooks_on_a_gpu_are_reported_under_their_own_entry(monkeypatch, tmp_path, capsys):
     # Every notebook run (here: two stand-ins), figures named _gpu, the GPU named in results/bench_notebooks.json
     # beside the CPU entries already there.
     import torch
@@ -124,9 +124,42 @@ def test_the_notebooks_on_a_gpu_are_reported_under_their_own_entry(monkeypatch, 
         return bench.NotebookRun(seconds=12.5 if notebook.name.startswith("00") else 30.0, peak_rss_mb=900.0)
 
     monkeypatch.setattr(bench, "_run_or_raise", run)
-    figures = bench.BENCHMARKS["notebooks_gpu"]()
+    assert bench.main(["--only", "notebooks_gpu", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
     assert seen == [("00_a.ipynb", None), ("01_b.ipynb", None)]  # not pinned: every core, and the GPU
     assert figures["course_max_seconds_gpu"] == 30.0 and figures["course_claims_failed_gpu"] == 0
     report = json.loads(results.read_text())
     assert report["gpu"]["gpu"] == "Fake GPU 80GB" and report["gpu"]["figures"] == figures
+    assert report["gpu"]["runs"] == 1 and report["gpu"]["command"] == "python -m resblock.bench --only notebooks_gpu"
     assert report["2cores"] == {"figures": {"x": 1}}  # the CPU entries are kept
+
+
+def test_repeated_notebook_runs_record_the_medians_and_any_failed_claim(monkeypatch, tmp_path, capsys):
+    # Three runs of the one-core course: the file holds what is printed (each time the median of the three
+    # runs, not the last run's), and a claim that failed in one run of three is counted, not outvoted.
+    from resblock import claims
+
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "00_a.ipynb").write_text("{}")
+    results = tmp_path / "bench_notebooks.json"
+    monkeypatch.setattr(bench, "NOTEBOOKS_DIR", tmp_path / "nb")
+    monkeypatch.setattr(bench, "RESULTS", results)
+    runs = iter([(20.0, True), (50.0, False), (30.0, True)])  # (seconds, did the claim hold?)
+
+    def run(notebook, cores=None, env=None):
+        seconds, holds = next(runs)
+        with open(env[claims.LOG_VARIABLE], "a") as log:
+            log.write(json.dumps({"claim": "a claim", "holds": holds}) + "\n")
+        return bench.NotebookRun(seconds=seconds, peak_rss_mb=seconds * 10)
+
+    monkeypatch.setattr(bench, "_run_or_raise", run)
+    assert bench.main(["--only", "notebooks_1core", "--repeat", "3"]) == 0
+    printed = capsys.readouterr().out
+    entry = json.loads(results.read_text())["1core"]
+    assert entry["runs"] == 3 and entry["command"].endswith("--only notebooks_1core --repeat 3")
+    figures = entry["figures"]
+    assert figures["notebook_00_seconds_1core"] == 30.0 and figures["course_max_seconds_1core"] == 30.0
+    assert figures["notebook_00_peak_rss_mb_1core"] == 300.0
+    assert figures["course_claims_failed_1core"] == 1
+    assert any(line.startswith("course_claims_failed_1core") and line.endswith(" 1  (target < 1: MISSED)")
+               for line in printed.splitlines())  # fmt: skip
