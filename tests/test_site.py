@@ -113,6 +113,7 @@ def test_every_notebook_has_a_page(site):
     for nb in NOTEBOOKS:
         assert (site / "notebooks" / f"{nb.stem}.html").is_file(), f"no page for {nb.name}"
     assert (site / "index.html").is_file() and (site / "docs" / "teaching.html").is_file()
+    assert (site / "docs" / "performance.html").is_file()
     assert (site / "search.html").is_file() and "degradation" in (site / "searchindex.js").read_text()
 
 
@@ -122,7 +123,7 @@ def test_landing_page_is_the_readme_map_and_links_every_page(site):
     targets = {urlsplit(h).path for h in index.links}
     for nb in NOTEBOOKS:
         assert f"notebooks/{nb.stem}.html" in targets, f"the landing page does not link {nb.name}"
-    assert "docs/teaching.html" in targets
+    assert "docs/teaching.html" in targets and "docs/performance.html" in targets
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -242,7 +242,7 @@ def landing_page(repo: str, notebooks: list[Path]) -> str:
     toc = "\n".join(f"notebooks/{p.stem}" for p in notebooks)
     return (
         readme + "\n\n```{toctree}\n:hidden:\n:caption: The notebooks\n\n" + toc + "\n```\n\n"
-        "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\nresults/claims_sweep\n```\n"
+        "```{toctree}\n:hidden:\n:caption: For teachers\n\ndocs/teaching\ndocs/performance\nresults/claims_sweep\n```\n"
     )
 
 
@@ -260,6 +260,7 @@ def build(out: Path, branch: str = "main", quiet: bool = False) -> Path:
         report[nb.name] = prepare_notebook(nb, src / "notebooks" / nb.name, repo, branch)
     (src / "index.md").write_text(landing_page(repo, notebooks), encoding="utf-8")
     shutil.copy(ROOT / "docs" / "teaching.md", src / "docs" / "teaching.md")
+    shutil.copy(ROOT / "docs" / "performance.md", src / "docs" / "performance.md")
     shutil.copy(ROOT / "LICENSE", src / "LICENSE")
     # The robustness sweep's table (make claims), which README links as the source of the prose's ranges.
     (src / "results").mkdir()

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "site"
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-PAGES = ["index", "docs/teaching", *(f"notebooks/{n}" for n in NOTEBOOKS)]
+PAGES = ["index", "docs/teaching", "docs/performance", *(f"notebooks/{n}" for n in NOTEBOOKS)]
 BLOCKING = {"serious", "critical"}
 
 pytestmark = pytest.mark.browser
