@@ -105,8 +105,8 @@ WRONG_NET = {
     "resnet20": "ResNet-20 has as many weighted layers as plain-20 and, with its shortcuts, trains at least "
     "as well. The trouble is depth *without* shortcuts.",
     "resnet56": "ResNet-56 has as many layers as plain-56, but each block only has to learn a residual R(x) "
-    "on top of an identity shortcut; in Fig. 6 (and here) it trains as well as or better than the "
-    "20-layer nets. Depth alone is not what hurts.",
+    "on top of an identity shortcut; in Fig. 6 it trains better than the 20-layer nets, and here it "
+    "ends far below plain-56, close to them. Depth alone is not what hurts.",
 }
 
 
@@ -142,8 +142,8 @@ q2 = Question(
     "with the highest training loss? Check with `ex.q2.check('...')`; the answer is checked against "
     "results/degradation.json, the file the experiment command wrote.",
     check_highest,
-    "He et al.'s Fig. 6: on the left (plain nets), the deeper the net the higher its training error; on the "
-    "right (ResNets) the order reverses.",
+    "He et al.'s Fig. 6: on the left (plain nets), the deeper the net the higher its training error; in the "
+    "middle (ResNets) the order reverses.",
     "```python\nex.q2.check('plain56')\n```\n\nThe 56-layer plain net: deeper without shortcuts trains worse.",
 )
 
