@@ -226,7 +226,7 @@ q2 = Question(
     "`model.named_parameters()`: a Gaussian tensor, filter-normalised, for each weight with 2 or more "
     "dimensions, and zeros for biases and BN parameters (1-D). Check it with `ex.q2.check(random_direction)`.",
     check_random_direction,
-    "`p.dim() <= 1` picks out biases and BN's gamma and beta. For the rest use `torch.randn_like(p)` and your "
+    "`p.dim() <= 1` picks out biases and BN's gamma and beta. For the rest use `torch.randn_like(p)` and "
     "the package's `resblock.landscape.filter_normalize` (its source is printed in section 2).",
     "```python\nimport torch\nfrom resblock.landscape import filter_normalize\n\ndef random_direction(model):\n"
     "    out = {}\n    for name, p in model.named_parameters():\n        w = p.detach()\n"

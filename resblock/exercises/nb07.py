@@ -46,8 +46,8 @@ _WHY = {
     "plain": (
         "thousands",
         "with no shortcut the gradient passes through every layer's Jacobian in turn; with "
-        "BatchNorm after each conv each block multiplies it by a little more than 1, and 27 blocks compound "
-        "that into thousands (BN alone does not stop it, as notebook 02 showed)",
+        "BatchNorm after each conv each block multiplies it by well over 1 (thousands over 27 blocks "
+        "means at least 1.3 a block), and 27 such factors compound (BN alone does not stop it, as notebook 02 showed)",
     ),
     "basic (post-act.)": (
         "tens to hundreds",
@@ -107,7 +107,7 @@ def check_gradient_groups(answer: Any) -> str:
         more = f" ({len(wrong) - 1} more to rethink after this one)" if len(wrong) > 1 else ""
         raise Mistake(f"'{name}' is not '{answer[name]}' but '{EXPECTED_GROUPS[name]}': {_WHY[name][1]}.{more}")
     return (
-        "the plain net in the thousands, the four nets whose blocks start as x + (a random branch) in the tens "
+        "the plain net in the thousands, the three nets whose blocks start as x + (a random branch) in the tens "
         "to hundreds, and the two that start every block as the identity at about 1. A shortcut alone does not "
         "make the gradient level; a branch that starts at 0 does."
     )
