@@ -15,8 +15,8 @@ import torch
 from resblock.evaluation import history_series
 from resblock.style import OKABE_ITO, new_axes, new_axes_grid, on_white
 
-# name in history_series -> (panel, format, line style keywords). Train is solid with filled circles,
-# test dashed with open squares, so the two read apart without colour (resblock.style).
+# name in history_series -> (panel, format, line style keywords). Train is solid (its accuracy with
+# filled circles), test dashed with open squares, so the two read apart without colour (resblock.style).
 _TRAIN, _TEST = OKABE_ITO["blue"], OKABE_ITO["orange"]
 _CURVES = {
     "loss": (0, "-", {"color": "0.8", "lw": 0.6, "label": "train loss (each step)"}),

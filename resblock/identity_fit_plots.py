@@ -7,15 +7,24 @@ from __future__ import annotations
 
 from resblock.style import GREY, markevery, new_axes, series_style
 
+_OTHER_MARKERS = ("D", "^", "v")  # for a second, third... curve of one family
+
 
 def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = None, ax=None):
     """Training loss against step for each named curve; returns the Axes.
 
     The y axis is logarithmic above 1e-3 and linear below (matplotlib's "symlog"), so a loss of
-    exactly 0 still shows, on the bottom line. ``baseline`` draws a dashed reference level.
+    exactly 0 still shows, on the bottom line. ``baseline`` draws a grey dotted reference level.
+    Two curves of one family (two residual stacks) share its colour and line, and differ by marker.
     """
     ax = new_axes(ax, (7, 3.8))
+    seen: list[dict] = []
     for i, (label, losses) in enumerate(curves.items()):
+        base = series_style(label, i)
+        style, repeats = dict(base), seen.count(base)
+        if repeats:  # the look of an earlier curve: its legend entry would read the same
+            style["marker"] = _OTHER_MARKERS[(repeats - 1) % len(_OTHER_MARKERS)]
+        seen.append(base)
         # clip_on=False: a curve at exactly 0 lies on the bottom spine and must not be hidden by it
         ax.plot(
             range(1, len(losses) + 1),
@@ -26,7 +35,7 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
             zorder=3,
             markevery=markevery(len(losses)),
             ms=5,
-            **series_style(label, i),
+            **style,
         )
     if baseline is not None:
         ax.axhline(baseline, color=GREY, ls=":", lw=1, label=f"predict the mean ({baseline:.3g})")

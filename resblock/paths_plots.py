@@ -38,7 +38,7 @@ def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
 
 
 def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str, float], ax=None):
-    """Accuracy with each single block deleted, one line per net, its intact accuracy dashed (notebook 05)."""
+    """Accuracy with each single block deleted, one line per net, its intact accuracy dash-dotted (notebook 05)."""
     ax = new_axes(ax, (8.0, 3.4))
     for j, (name, accs) in enumerate(results.items()):
         idx = [i for i, a in enumerate(accs) if not math.isnan(a)]

@@ -31,7 +31,7 @@ OKABE_ITO = {
 PALETTE = [OKABE_ITO[c] for c in ("green", "orange", "purple", "sky", "black", "blue", "vermillion")]
 LINESTYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1)), (0, (1, 2))]
 MARKERS = ["^", "s", "D", "v", "P", "X", "*"]
-GREY = "0.55"  # references (chance level, the intact accuracy): grey and dotted, never a series' colour
+GREY = "0.55"  # references (chance level, the mean-only loss): grey and dotted, never a series' colour
 
 # Plain vs residual: dashed with open markers vs solid with filled ones (survives greyscale), and
 # vermillion vs blue (distinct under deuteranopia and protanopia).

@@ -60,6 +60,17 @@ def test_plot_draws_each_curve_and_the_baseline():
     assert ax.get_yscale() == "symlog"
 
 
+def test_plot_tells_two_curves_of_one_family_apart():
+    """Notebook 01 draws two residual stacks: same colour and line, but their legend entries must differ."""
+    curves = {"plain stack": [1.0, 0.5], "residual stack": [2.0, 0.1], "residual stack, R = 0 at start": [0.0, 0.0]}
+    ax = plot_identity_fit(curves, baseline=0.1)
+    plain, residual, zero = ax.get_lines()[:3]
+    assert residual.get_color() == zero.get_color() and residual.get_linestyle() == zero.get_linestyle()
+    looks = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in (plain, residual, zero)}
+    assert len(looks) == 3
+    assert ax.get_lines()[3].get_linestyle() == ":"  # the baseline: grey and dotted, as the notebook's text says
+
+
 @pytest.mark.slow
 def test_notebook_claims_plain_learns_the_mean_residual_learns_x():
     """Notebook 01, section 1, at its default config: the numbers its text describes."""

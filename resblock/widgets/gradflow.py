@@ -4,7 +4,7 @@ Every control change takes the chosen network at initialisation (built once per 
 weights drawn again for a new seed; the plain and the shortcut version share the seed), measures it
 with ``resblock.gradients.flow_profile`` on a fixed batch of real images, and redraws one figure:
 per-layer gradient norms (left) and per-block activation RMS (right), the plain net
-(shortcut_scale = 0) in grey against the chosen shortcut_scale.
+(shortcut_scale = 0) dashed in vermillion (``resblock.style.PLAIN``) against the chosen shortcut_scale.
 
 Stable CSS classes for browser tests (and for anyone styling the notebook):
 ``resblock-gradflow`` (the whole explorer), ``resblock-gradflow-network``, ``-depth``, ``-shortcut``
