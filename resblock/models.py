@@ -48,6 +48,10 @@ class ResNetConfig:
                 raise ValueError(
                     f"with bottleneck blocks depth must be 9n + 2 with n >= 1 (11, 20, 29, 56, 164, ...), got {self.depth!r}."
                 )
+        elif depth is None and isinstance(self.depth, (float, np.floating)) and float(self.depth).is_integer():
+            raise ValueError(
+                f"depth must be a whole number, 6n + 2 (8, 14, 20, ...), got {self.depth!r}: write {int(self.depth)}."
+            )
         elif depth is None or depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {self.depth!r}.")
         if depth > MAX_DEPTH:  # building a deeper net would take minutes and gigabytes before any error
@@ -130,11 +134,7 @@ class ResNet(nn.Module):
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """The stem: what the first block receives."""
-        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"expected images of shape (batch, {self.config.in_channels}, height, width), "
-                f"got {tuple(x.shape)}; add a channel axis with x.unsqueeze(1) for single images."
-            )
+        check_images_shape(x, self.config.in_channels)
         # The identity unless stem_pool: then it halves the map right after the conv, so that BN and ReLU
         # run on a quarter of the pixels too (ReLU commutes with max pooling; BN normalises the pooled map).
         x = self.pool(self.conv1(x))
@@ -167,6 +167,33 @@ def _check_input_dtype(module: nn.Module, args: tuple) -> None:
             "convert with torch.as_tensor(x, dtype=torch.float32)."
         )
     check_images_dtype(x, module)
+
+
+def images_shape_fix(shape: tuple[int, ...], in_channels: int = 1, name: str = "x") -> str:
+    """What to do with images ``name`` of ``shape`` to make them a batch (N, in_channels, H, W): one hint, by case."""
+    if len(shape) == 2:
+        return f"that is one image without batch or channel axes: {name}[None, None] makes it a batch of one"
+    if len(shape) == 3 and in_channels == 1:
+        return f"add the channel axis: {name}.unsqueeze(1) turns (N, H, W) into (N, 1, H, W)"
+    if len(shape) == 3 and shape[0] == in_channels:
+        return f"that is one image: {name}.unsqueeze(0) makes it a batch of one"
+    if len(shape) == 4 and shape[1] != in_channels:
+        return (
+            f"the images have {shape[1]} channels and the net takes {in_channels}: build the net with "
+            f"ResNetConfig(in_channels={shape[1]}), or give it {in_channels}-channel images"
+        )
+    if len(shape) > 4:
+        return f"remove the extra axes: {name}.reshape(len({name}), {in_channels}, H, W), H and W the images' height and width"
+    return f"give a batch of shape (N, {in_channels}, height, width)"
+
+
+def check_images_shape(x: torch.Tensor, in_channels: int = 1) -> None:
+    """Raise a ValueError saying what to fix unless ``x`` is a batch (N, in_channels, H, W)."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"expected images of shape (batch, {in_channels}, height, width), got {tuple(x.shape)}; "
+            f"{images_shape_fix(tuple(x.shape), in_channels)}."
+        )
 
 
 def check_images_dtype(images: torch.Tensor, model: nn.Module) -> None:

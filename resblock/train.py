@@ -27,7 +27,7 @@ from torch import nn
 
 from resblock.checks import check_bool, check_int, check_number, check_positive_int
 from resblock.env import course_seed, pick_device
-from resblock.models import check_images_dtype
+from resblock.models import check_images_dtype, images_shape_fix
 
 DEFAULT_SECONDS = 60.0  # the time budget when neither epochs nor seconds is given
 # Images per forward pass when evaluating. Measured for ResNet-8 on 10,000 test images (2 cores):
@@ -198,7 +198,7 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
     if images.dim() != 4:
         raise ValueError(
             f"{what} images must have shape (N, channels, height, width), got {tuple(images.shape)}; "
-            "add a channel axis with images.unsqueeze(1)."
+            f"{images_shape_fix(tuple(images.shape), name='images')}."
         )
     if not images.is_floating_point():
         raise ValueError(
@@ -378,8 +378,8 @@ def _check_fit_inputs(
     """Check every input of ``fit`` before the first step: a mistake found after an epoch costs the epoch."""
     if isinstance(model, type):
         raise ValueError(
-            f"fit takes a model instance, got the class {model.__name__}; "
-            f"build one first, e.g. {model.__name__}({model.__name__}Config()) for a resblock model."
+            f"fit takes a model instance, got the class {model.__name__}; build one first, e.g. "
+            f"{model.__name__}({_config_class_name(model)}) for a resblock model."
         )
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -423,6 +423,19 @@ def _check_fit_inputs(
     return test
 
 
+def _config_class_name(cls: type) -> str:
+    """``"ResNetConfig()"`` for a class built from a config (its first argument's type), else ``"..."``."""
+    import inspect
+    import typing
+
+    try:
+        first = next(iter(inspect.signature(cls).parameters.values()))
+        hint = typing.get_type_hints(cls.__init__).get(first.name)
+    except (StopIteration, TypeError, ValueError, NameError):
+        return "..."
+    return f"{hint.__name__}()" if isinstance(hint, type) else "..."
+
+
 def _probe_num_classes(
     model: nn.Module,
     train_images: torch.Tensor,
@@ -436,8 +449,10 @@ def _probe_num_classes(
     with torch.no_grad():
         try:
             num_classes = model(train_images[:2].contiguous(memory_format=fmt)).shape[1]
-        except RuntimeError as e:
-            raise ValueError(f"the model cannot take images of shape {tuple(train_images.shape[1:])}: {e}") from e
+        except (RuntimeError, ValueError) as e:  # the model's own check (a ValueError) names the fix
+            raise ValueError(
+                f"the model cannot take training images of shape {tuple(train_images.shape[1:])} each: {e}"
+            ) from e
         if test is not None:
             try:
                 test_classes = model(test[0][:2].to(device).contiguous(memory_format=fmt)).shape[1]

@@ -116,3 +116,11 @@ def test_no_network_gives_the_how_to_message(no_defaults):
     # Port 9 on loopback has no server: the same failure as no network.
     with pytest.raises(data.DatasetNotFoundError, match="three ways"):
         data.download_files(url="http://127.0.0.1:9/", timeout=2)
+
+
+def test_normalize_takes_raw_images_with_or_without_the_channel_axis():
+    raw = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    flat, with_axis = data.normalize(raw), data.normalize(raw.unsqueeze(1))
+    assert flat.shape == with_axis.shape == (3, 1, 28, 28) and torch.equal(flat, with_axis)
+    expected = (raw.float() / 255 - data.MEAN) / data.STD  # the oracle: the formula written out
+    assert torch.allclose(flat[:, 0], expected, atol=1e-5)
