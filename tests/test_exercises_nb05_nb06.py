@@ -144,3 +144,19 @@ def test_nb06_q2_solution_package_and_mistakes():
         "filter norms",
     )
     assert_mistake(nb06.q2, lambda m: {"w": torch.zeros(1)}, "parameter names")
+
+    def direction(draw):  # filter-normalised, zeros for 1-D parameters, d drawn by ``draw(w)``
+        return lambda m: {
+            n: filter_normalize(draw(p.detach()), p.detach()) if p.dim() > 1 else torch.zeros_like(p)
+            for n, p in m.named_parameters()
+        }
+
+    # Each has every filter's norm right, so only what a random direction looks like tells them apart.
+    assert_mistake(nb06.q2, direction(torch.rand_like), "both signs")  # uniform on [0, 1)
+    assert_mistake(nb06.q2, direction(torch.abs), "both signs")  # |w|
+    assert_mistake(nb06.q2, direction(torch.neg), "points along its weight filter")  # -w
+    assert_mistake(
+        nb06.q2,
+        lambda m: {n: [0.0] * p.numel() if p.dim() > 1 else torch.zeros_like(p) for n, p in m.named_parameters()},
+        "expected a tensor",
+    )

@@ -399,7 +399,7 @@ def _check_inplace(answer: Any) -> str:
     if answer == truth:
         return (
             "`nn.Identity` (and an empty `nn.Sequential`) returns x itself, so `out += ...` writes into the "
-            "caller's x; a projection returns a new tensor. Write `out = out + self.shortcut(x)`."
+            "caller's x; a projection returns a new tensor. Write `out = R + self.shortcut(x)`."
         )
     if answer["identity"] != truth["identity"]:
         raise Mistake(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from resblock.exercises import Mistake, Question, answer_set
@@ -213,10 +214,24 @@ def check_random_direction(random_direction: Any) -> str:
                     f"{name} is a bias or BN parameter, and its direction is not zero: Li et al. leave "
                     "biases and BN parameters out (a zero direction), so only the weights move."
                 )
-        else:
+        elif not isinstance(d, torch.Tensor):
+            raise Mistake(f"{name}: expected a tensor of shape {tuple(p.shape)}, got {type(d).__name__}.")
+        else:  # any direction will do here (it is random): check its filters' lengths
             _diagnose(d, d.detach().clone(), p.detach(), name)
     if torch.allclose(got["0.weight"], params["0.weight"].detach()):
         raise Mistake("the direction equals the weights: draw it at random (torch.randn_like), then normalise it.")
+    weights = [(got[name].detach(), p.detach()) for name, p in params.items() if p.dim() > 1]
+    if all(bool((d >= 0).all()) for d, _ in weights):
+        raise Mistake(
+            "every entry of the direction is >= 0, and a random direction has both signs: draw it from a "
+            "Gaussian, torch.randn_like(p) (torch.rand_like is uniform on [0, 1); abs() drops the signs)."
+        )
+    cosines = torch.cat([F.cosine_similarity(d.flatten(1), w.flatten(1), dim=1).abs() for d, w in weights])
+    if torch.allclose(cosines, torch.ones_like(cosines), atol=1e-4):
+        raise Mistake(
+            "each filter of the direction points along its weight filter (or against it): that is the weights "
+            "rescaled, not a random direction. Draw d with torch.randn_like(p), then filter-normalise it."
+        )
     return "biases and BN stay put; every weight filter moves by a step as long as itself."
 
 
