@@ -86,9 +86,11 @@ def blocks_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _blocks_of(model: nn.Module, named_modules: Iterable[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
     blocks = getattr(model, "blocks", None)  # DeepMLP's ModuleList, ResNet's list of its stages' blocks
     if blocks is None or not all(isinstance(b, (MLPBlock, BasicBlock)) for b in blocks):
+        kinds = sorted({type(b).__name__ for b in blocks}) if blocks is not None else None
         raise ValueError(
-            f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock; pass a "
-            "resblock.models.DeepMLP or resblock.models.ResNet."
+            f"{type(model).__name__} has no `.blocks` of MLPBlock/ResidualBlock/PlainBlock"
+            + (f" (its blocks are {', '.join(kinds)})" if kinds else "")
+            + "; pass a resblock.models.DeepMLP, or a resblock.models.ResNet with block='basic' (the default)."
         )
     names = {m: n for n, m in named_modules}
     return [(names[b], b) for b in blocks]

@@ -4,8 +4,8 @@ Veit, Wilber, Belongie, "Residual Networks Behave Like Ensembles of Relatively S
 NeurIPS 2016 (arXiv:1605.06431). Unrolling n blocks y_i = y_{i-1} + f_i(y_{i-1}) gives a sum over
 2^n paths, each taking the branch f_i or the shortcut in every block (their eq. 3-4); C(n, k) of
 them pass through k branches. They showed it three ways, all reproduced here on our nets:
-1. lesion: deleting one block at test time barely hurts a ResNet, and ruins a plain net (sec. 4.2);
-2. deleting k blocks at random degrades a ResNet smoothly with k, like an ensemble (sec. 4.3);
+1. lesion: deleting one block at test time barely hurts a ResNet, and ruins a plain net (sec. 4.1);
+2. deleting k blocks at random degrades a ResNet smoothly with k, like an ensemble (sec. 4.2);
 3. the gradient comes mostly from short paths: per-path gradient magnitude falls fast with the
    path length k, so short paths carry most of the total, C(n, k) x magnitude (sec. 5).
 
@@ -124,7 +124,7 @@ def removable(model: nn.Module) -> list[bool]:
 
 
 class BranchRemoved(nn.Module):
-    """A residual block with its branch deleted: relu(shortcut(x)), the path through the shortcut alone (Veit et al. sec. 4.2)."""
+    """A residual block with its branch deleted: relu(shortcut(x)), the path through the shortcut alone (Veit et al. sec. 4.1)."""
 
     def __init__(self, block: ResidualBlock) -> None:
         super().__init__()
@@ -272,14 +272,17 @@ class PathGradients:
 
     @property
     def total(self) -> np.ndarray:
-        """Total gradient magnitude from all paths of length k: C(n, k) x per-path magnitude (their Fig. 6b)."""
+        """Total gradient magnitude from all paths of length k: C(n, k) x per-path magnitude (their Fig. 6c)."""
         return self.counts * self.per_path
 
 
 def _check_residual(model: nn.Module) -> list[ResidualBlock]:
     blocks = _blocks(model)
     if any(not (isinstance(b, BasicBlock) and b.has_shortcut) for b in blocks):
-        raise ValueError("paths exist only in a residual net: give a ResNet built with shortcut=True.")
+        raise ValueError(
+            "paths are counted in a residual net of basic blocks: give a ResNet built with shortcut=True and "
+            f"block='basic' (the default); this one has {', '.join(sorted({type(b).__name__ for b in blocks}))}."
+        )
     return blocks
 
 

@@ -25,6 +25,7 @@ from resblock import checkpoints, data, degradation, experiments, files, landsca
 from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
+from resblock.gradients import blocks_of  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
@@ -71,7 +72,8 @@ CASES = [
     ),
     ("resnet depth None", lambda: ResNetConfig(depth=None), ValueError, "depth must be 6n + 2"),
     ("resnet depth str", lambda: ResNetConfig(depth="20"), ValueError, "depth must be 6n + 2"),
-    ("resnet depth float", lambda: ResNetConfig(depth=20.0), ValueError, "depth must be 6n + 2"),
+    ("resnet depth float", lambda: ResNetConfig(depth=20.0), ValueError, "depth must be a whole number"),
+    ("resnet depth 20.5", lambda: ResNetConfig(depth=20.5), ValueError, "depth must be 6n + 2"),
     ("resnet depth 10**9", lambda: ResNetConfig(depth=6 * 10**8 + 2), ValueError, "at most 1202"),
     ("resnet widths int", lambda: ResNetConfig(widths=16), ValueError, "widths must be three"),
     ("resnet widths str", lambda: ResNetConfig(widths="abc"), ValueError, "widths must be three"),
@@ -148,8 +150,35 @@ CASES = [
     ("predict class", lambda: predict(ResNet, X), ValueError, "nn.Module"),
     ("evaluate uint8", lambda: evaluate(tiny_net(), X.to(torch.uint8), Y), ValueError, "floating point"),
     ("normalize float", lambda: data.normalize(torch.rand(2, 28, 28)), ValueError, "raw uint8"),
+    (
+        "normalize rgb",
+        lambda: data.normalize(torch.zeros(2, 3, 28, 28, dtype=torch.uint8)),
+        ValueError,
+        "(N, 1, 28, 28)",
+    ),
+    # --- shapes: each case gets the fix that fits it -----------------------------------------------
+    ("model no channel axis", lambda: tiny_net()(torch.randn(4, 8, 8)), ValueError, "x.unsqueeze(1)"),
+    ("model one image", lambda: tiny_net()(torch.randn(8, 8)), ValueError, "x[None, None]"),
+    (
+        "model one rgb image",
+        lambda: ResNet(ResNetConfig(depth=8, widths=(2, 2, 2), in_channels=3))(torch.randn(3, 8, 8)),
+        ValueError,
+        "x.unsqueeze(0)",
+    ),
+    ("model rgb batch", lambda: tiny_net()(torch.randn(4, 3, 8, 8)), ValueError, "ResNetConfig(in_channels=3)"),
+    ("model extra axis", lambda: tiny_net()(torch.randn(4, 1, 1, 8, 8)), ValueError, "remove the extra axes"),
+    ("fit no channel axis", lambda: _fit(train_images=X[:, 0]), ValueError, "images.unsqueeze(1)"),
+    ("fit rgb train", lambda: _fit(train_images=torch.randn(16, 3, 8, 8)), ValueError, "ResNetConfig(in_channels=3)"),
+    ("blocks of preact", lambda: blocks_of(ResNet(ResNetConfig(block="preact"))), ValueError, "block='basic'"),
+    (
+        "paths of preact",
+        lambda: paths.gradient_by_path_length(ResNet(ResNetConfig(block="preact")), X[:2], Y[:2]),
+        ValueError,
+        "block='basic'",
+    ),
     # --- fit: every input checked before the first step --------------------------------------------
-    ("fit the class", lambda: _fit(model=ResNet), ValueError, "the class ResNet"),
+    ("fit the class", lambda: _fit(model=ResNet), ValueError, "ResNet(ResNetConfig())"),
+    ("fit the MLP class", lambda: _fit(model=DeepMLP), ValueError, "DeepMLP(MLPConfig())"),
     ("fit a string", lambda: _fit(model="resnet"), ValueError, "torch.nn.Module"),
     ("fit config dict", lambda: _fit(config={"epochs": 1}), ValueError, "TrainConfig"),
     ("fit float64 train", lambda: _fit(train_images=X.double()), ValueError, "dtype mismatch"),

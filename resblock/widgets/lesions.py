@@ -1,7 +1,7 @@
 """Notebook 05's lesion toggles: one button per block; pressing it deletes that block in every net and re-measures.
 
 A thin widget over ``resblock.paths`` (the lesions and their accuracies) and
-``resblock.paths_plots.plot_lesion_accuracies`` (the bars). Veit et al. (NeurIPS 2016, sec. 4.2):
+``resblock.paths_plots.plot_lesion_accuracies`` (the bars). Veit et al. (NeurIPS 2016, sec. 4.1):
 deleting a block at test time barely hurts a ResNet and ruins a plain net.
 
 CSS classes, for browser tests: ``resblock-lesion-widget`` (the whole box), ``resblock-lesion-toggle``
