@@ -110,16 +110,24 @@ def find_data(root: str | os.PathLike | None = None) -> Path | None:
 def how_to_get_data(root: str | os.PathLike | None = None) -> str:
     """The message a learner sees when the data is missing: the three ways to get it."""
     searched = "\n".join(f"  - {d}" for d in candidate_dirs(root))
+    explicit = _explicit_dir(root)
+    # 1 and 2 fill the usual places, which a named folder keeps from being searched.
+    then = first = call = ""
+    if explicit is not None and explicit[1].startswith("the folder"):
+        then, call = ", then load it without naming a folder", ", without a folder,"
+    elif explicit is not None:
+        then, first = ", then unset RESBLOCK_DATA", "unset RESBLOCK_DATA; then "
+    into = f"into {explicit[0]}" if explicit else "into a folder and set RESBLOCK_DATA to it"
     return (
         "Fashion-MNIST was not found. Looked in:\n"
         f"{searched}\n"
         "Get it in one of three ways:\n"
-        "  1. On Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
-        f"  2. With a network: call resblock.data.load_fashion_mnist(download=True), which saves the\n"
-        f"     files to {cache_dir()} and checks their SHA-256 sums.\n"
+        f"  1. On Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist{then}.\n"
+        f"  2. With a network: {first}resblock.data.load_fashion_mnist(download=True){call} saves the files\n"
+        f"     to {cache_dir()} and checks their SHA-256 sums.\n"
         "  3. Offline: copy the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
         "     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (from\n"
-        "     https://github.com/zalandoresearch/fashion-mnist) into a folder and set RESBLOCK_DATA to it."
+        f"     https://github.com/zalandoresearch/fashion-mnist) {into}."
     )
 
 
@@ -149,7 +157,13 @@ def download_files(dest: Path | None = None, url: str = URL, timeout: float = 30
                 os.unlink(tmp.name)
                 raise DatasetNotFoundError(f"Could not download {url + name}: {e}.\n\n{how_to_get_data()}") from e
         try:
-            _read_verified(Path(tmp.name), expected_name=name)
+            _read_verified(
+                Path(tmp.name),
+                expected_name=name,
+                shown=f"The download of {url + name}",
+                fix="Nothing was saved: try again later, or get the data another way "
+                "(see resblock.data.how_to_get_data()).",
+            )
         except DatasetCorruptError:
             os.unlink(tmp.name)
             raise
@@ -157,9 +171,18 @@ def download_files(dest: Path | None = None, url: str = URL, timeout: float = 30
     return dest
 
 
-def _read_verified(path: Path, expected_name: str | None = None) -> bytes:
-    """Decompress one file and check its SHA-256; raise DatasetCorruptError naming the file if not."""
+def _read_verified(
+    path: Path, expected_name: str | None = None, shown: str | None = None, fix: str | None = None
+) -> bytes:
+    """Decompress one file and check its SHA-256; raise DatasetCorruptError naming the file (or ``shown``) if not."""
     name = expected_name or path.name
+    shown = shown or str(path)
+    if fix is None:
+        fix = (
+            "Reinstall Debian's copy: sudo apt-get install --reinstall dataset-fashion-mnist."
+            if path.parent == DEBIAN_DIR
+            else "Delete it and get the data again (see resblock.data.how_to_get_data())."
+        )
     try:
         compressed = path.read_bytes()
     except PermissionError as e:
@@ -169,22 +192,18 @@ def _read_verified(path: Path, expected_name: str | None = None) -> bytes:
         ) from e
     if compressed[:2] != b"\x1f\x8b":  # gzip's magic number
         raise DatasetCorruptError(
-            f"{path} is not a gzip file (it starts with {compressed[:8]!r}; perhaps an error page saved by a "
-            "download, or an uncompressed copy under the .gz name). Delete it and get the data again "
-            "(see resblock.data.how_to_get_data())."
+            f"{shown} is not a gzip file (it starts with {compressed[:8]!r}; perhaps an error page saved by a "
+            f"download, or an uncompressed copy under the .gz name). {fix}"
         )
     try:
         raw = gzip.decompress(compressed)
     except (OSError, EOFError, zlib.error) as e:
-        raise DatasetCorruptError(
-            f"{path} is not a complete gzip file ({e}). It is probably truncated: delete it and "
-            "get the data again (see resblock.data.how_to_get_data())."
-        ) from e
+        raise DatasetCorruptError(f"{shown} is not a complete gzip file ({e}): it is probably truncated. {fix}") from e
     digest = hashlib.sha256(raw).hexdigest()
     if digest != FILES[name]:
         raise DatasetCorruptError(
-            f"{path} does not match the published Fashion-MNIST file {name}: its SHA-256 is {digest}, "
-            f"expected {FILES[name]}. Delete it and get the data again (see resblock.data.how_to_get_data())."
+            f"{shown} does not match the published Fashion-MNIST file {name}: its SHA-256 is {digest}, "
+            f"expected {FILES[name]}. {fix}"
         )
     return raw
 

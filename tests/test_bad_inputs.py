@@ -447,6 +447,27 @@ def test_named_folders_are_never_passed_over(tmp_path, monkeypatch):
         data.load_fashion_mnist()
 
 
+def test_the_ways_to_get_the_data_fit_a_named_folder(tmp_path, monkeypatch, no_defaults):
+    """Installing or downloading fills the usual places, which a named folder keeps from being searched."""
+    usual = data.how_to_get_data()
+    assert "apt-get install dataset-fashion-mnist." in usual and "set RESBLOCK_DATA to it" in usual
+    passed = data.how_to_get_data(tmp_path / "mine")
+    assert "then load it without naming a folder" in passed and f"into {tmp_path / 'mine'}" in passed
+    monkeypatch.setenv("RESBLOCK_DATA", str(tmp_path / "mine"))
+    named = data.how_to_get_data()
+    assert "dataset-fashion-mnist, then unset RESBLOCK_DATA" in named
+    assert "unset RESBLOCK_DATA; then resblock.data.load_fashion_mnist(download=True)" in named
+
+
+def test_a_bad_file_in_debians_copy_is_reinstalled_not_deleted(tmp_path, monkeypatch):
+    folder = _idx_gz(tmp_path / "debian", {"train-images-idx3-ubyte.gz": b"<html>"})
+    monkeypatch.setattr(data, "DEBIAN_DIR", folder)
+    monkeypatch.delenv("RESBLOCK_DATA", raising=False)
+    with pytest.raises(data.DatasetCorruptError, match="apt-get install --reinstall dataset-fashion-mnist") as info:
+        data.load_fashion_mnist(download=False)
+    assert "Delete it" not in str(info.value)
+
+
 def test_a_gz_that_is_not_gzip_is_not_called_truncated(tmp_path):
     folder = _idx_gz(tmp_path / "fm", {"train-images-idx3-ubyte.gz": b"<html>404 Not Found</html>"})
     with pytest.raises(data.DatasetCorruptError, match="is not a gzip file") as info:
