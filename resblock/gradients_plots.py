@@ -25,8 +25,8 @@ COLOURS = {
 }
 
 
-def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
-    """A sentence naming the entries of ``values`` that a log scale cannot show (0, inf, NaN), or None."""
+def log_scale_problems(label: str, values: Sequence[float], unit: str = "layer") -> str | None:
+    """A sentence naming the entries of ``values`` (each a ``unit``: layer, block...) that a log scale cannot show (0, inf, NaN), or None."""
     v = np.asarray(values, dtype=float)
     parts = []
     for what, mask in (
@@ -43,7 +43,7 @@ def log_scale_problems(label: str, values: Sequence[float]) -> str | None:
                 if idx[-1] - idx[0] + 1 == len(idx)
                 else f"{len(idx)} of them"
             )
-            parts.append(f"{what} at layer{'s' if len(idx) > 1 else ''} {where}")
+            parts.append(f"{what} at {unit}{'s' if len(idx) > 1 else ''} {where}")
     return f"{label}: " + "; ".join(parts) + " - not drawn" if parts else None
 
 
@@ -63,7 +63,9 @@ def draw_note(ax: Axes, text: str) -> Axes:
     return ax
 
 
-def _plot_log_lines(ax: Axes, curves: Mapping[str, Sequence[float]], styles: Mapping[str, dict] | None) -> list[str]:
+def _plot_log_lines(
+    ax: Axes, curves: Mapping[str, Sequence[float]], styles: Mapping[str, dict] | None, unit: str = "layer"
+) -> list[str]:
     notes = []
     for i, (label, values) in enumerate(curves.items()):
         v = np.asarray(values, dtype=float)
@@ -72,7 +74,7 @@ def _plot_log_lines(ax: Axes, curves: Mapping[str, Sequence[float]], styles: Map
         # the course's style (plain dashed/open, residual solid/filled), overridden key by key by ``styles``
         style = {**series_style(label, i), "markevery": markevery(len(v)), "ms": 4, **(styles or {}).get(label, {})}
         ax.plot(x, np.where(ok, v, np.nan), label=label, **style)
-        note = log_scale_problems(label, v)
+        note = log_scale_problems(label, v, unit)
         if note:
             notes.append(note)
     _plain_log_labels(ax)
@@ -103,7 +105,8 @@ def plot_layer_values(
 ) -> Axes:
     """One line per curve of per-layer values on a log scale; problems (0, inf, NaN) named in a note."""
     ax = new_axes(ax)
-    notes = _plot_log_lines(ax, curves, styles)
+    # The notes count in the x axis's unit: "block (1 = input side)" -> blocks.
+    notes = _plot_log_lines(ax, curves, styles, unit=xlabel.split()[0] if xlabel.strip() else "layer")
     if note:
         notes.insert(0, note)
     ax.set_xlabel(xlabel)

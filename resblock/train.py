@@ -111,10 +111,9 @@ class History:
     eval_time: list[float] = field(default_factory=list)  # training-clock seconds at each evaluation
     train_loss: list[float] = field(default_factory=list)  # mean step loss since the previous evaluation
     train_acc: list[float] = field(default_factory=list)  # accuracy on the (augmented) batches since then
-    test_loss: list[float] = field(
-        default_factory=list
-    )  # cross-entropy on the test set (no smoothing); nan without one
-    test_acc: list[float] = field(default_factory=list)  # accuracy on the test set; nan without one
+    # On the first eval_images test images during training, on all of them at the final evaluation:
+    test_loss: list[float] = field(default_factory=list)  # cross-entropy (no smoothing); nan without a test set
+    test_acc: list[float] = field(default_factory=list)  # accuracy; nan without a test set
     progress: float = 0.0  # fraction of the budget used, 0 to 1
     wall_time: float = 0.0  # seconds from start to end, evaluation and plotting included
 
@@ -582,14 +581,19 @@ class _Run:
     def check_divergence(self, loss: float) -> None:
         """Raise TrainingDiverged if the loss is not finite or its mean over 20 steps is 4x a uniform guess's."""
         recent = self.history.loss[-20:]
-        if not math.isfinite(loss) or (len(recent) == 20 and sum(recent) / 20 > 4 * self.log_c):
+        mean = sum(recent) / 20 if len(recent) == 20 else math.nan
+        if not math.isfinite(loss) or mean > 4 * self.log_c:
             self.history.wall_time = time.perf_counter() - self.wall_start
             self.model.eval()
+            what = (
+                f"the loss is {loss:.3g}" if not math.isfinite(loss) else f"the last 20 steps' mean loss is {mean:.3g}"
+            )
+            normalised = any(isinstance(m, nn.modules.batchnorm._NormBase | nn.LayerNorm) for m in self.model.modules())
             raise TrainingDiverged(
-                f"Training diverged at step {self.history.steps}: the loss is {loss:.3g} "
-                f"(guessing uniformly gives {self.log_c:.2f}). The likely cause is a learning rate too high "
-                f"for this network (lr={self.config.lr:g}: try 0.1 or lower, or a longer warmup), or a network "
-                "without normalisation (no BatchNorm after its convolutions), whose activations blow up.",
+                f"Training diverged at step {self.history.steps}: {what} (guessing uniformly gives "
+                f"{self.log_c:.2f}). The likely cause is a learning rate too high for this network "
+                f"(lr={self.config.lr:g}: try {self.config.lr / 4:g} or lower, or a longer warmup)"
+                + ("." if normalised else ", or its missing normalisation: without it activations can blow up."),
                 self.history,
                 self.model,
             )
@@ -639,7 +643,7 @@ class _Run:
         return TrainingError(
             f"training stopped after {self.history.steps} steps because {self.stage} raised {type(e).__name__}: {e}\n"
             "Nothing is lost: this error's .model holds the model as trained so far and its .history the "
-            "run's history (catch it with `except TrainingError as err:`).",
+            "run's history (catch it with `except resblock.train.TrainingError as err:`).",
             self.history,
             self.model,
         )

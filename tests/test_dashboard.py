@@ -33,7 +33,7 @@ def test_default_state_shows_empty_curves_and_describes_the_tiny_resnet(small_da
     assert png(dash.curves.value)  # a figure even before the first run
     assert dash.model_config == TINY_RESNET  # ResNet-8, 16/32/64 channels, max-pooled stem
     assert dash.model_config.depth == 8 and dash.model_config.widths == (16, 32, 64) and dash.model_config.stem_pool
-    assert dash.train_config.seconds == 45 and dash.train_config.lr == 0.4
+    assert dash.train_config.seconds == 30 and dash.train_config.lr == 0.4
     assert dash.stop_button.disabled and not dash.start_button.disabled
     classes = {c for w in (dash.start_button, dash.stop_button, dash.progress, dash.curves) for c in w._dom_classes}
     assert {

@@ -168,8 +168,10 @@ def test_lesion_toggles_re_measure(capsys):
     assert "resblock-lesion-toggle" in box.toggles[0]._dom_classes
     assert "resblock-lesion-accuracy" in box.readout._dom_classes
     assert "deleted blocks: 1 " in box.readout.value
+    assert "keeps" not in box.toggles[1].tooltip and "plain keeps it: it changes the shape" in box.toggles[2].tooltip
     box.toggles[2].value = True  # shape-changing in the plain net: deleted only from the ResNet
     assert "deleted blocks: 1, 2 " in box.readout.value
+    assert box.readout.value.count("keeps 2: it changes the shape") == 1  # said of the plain net only
     assert box.measure() == {
         "res": pytest.approx(paths.lesion_accuracy(res, x, y, [1, 2])),
         "plain": pytest.approx(paths.lesion_accuracy(plain, x, y, [1])),

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from resblock.checkpoints import load_checkpoint, save_checkpoint
 from resblock.data import load_fashion_mnist
 from resblock.evaluation import confusion_matrix, misclassified, smooth
-from resblock.models import ResNet, ResNetConfig
+from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig
 from resblock.train import (
     History,
     TrainConfig,
@@ -137,8 +137,17 @@ def test_huge_learning_rate_stops_with_the_divergence_message(subset):
     x, y, _, _ = subset
     with pytest.raises(TrainingDiverged, match="learning rate too high") as info:
         fit(small_model(), x, y, quick(lr=100.0, warmup=0.0, epochs=5), progress=False)
-    assert "normalisation" in str(info.value)
+    assert "try 25 or lower" in str(info.value)  # a quarter of the lr given, whatever it was
+    assert "normalisation" not in str(info.value)  # the net has BatchNorm: do not blame its absence
     assert 0 < info.value.history.steps < 5 * 8  # stopped early, history kept
+
+
+def test_divergence_without_normalisation_names_it(subset):
+    x, y, _, _ = subset
+    torch.manual_seed(0)
+    net = DeepMLP(MLPConfig(depth=4, norm="none"))
+    with pytest.raises(TrainingDiverged, match="missing normalisation"):
+        fit(net, x, y, quick(lr=100.0, warmup=0.0, epochs=5), progress=False)
 
 
 def test_checkpoint_round_trips(subset, tmp_path):

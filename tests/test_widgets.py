@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from resblock.gradients import grad_norms_per_layer
-from resblock.gradients_plots import log_scale_problems
+from resblock.gradients_plots import log_scale_problems, plot_layer_values
 from resblock.widgets.gradflow import (
     _LRU,
     ExplorerSettings,
@@ -200,6 +200,13 @@ def test_log_scale_problems_names_the_layers():
         "p", [0, 0, 1]
     )
     assert "NaN" in log_scale_problems("r", [1.0, float("nan")])
+
+
+def test_a_panel_of_blocks_counts_its_problems_in_blocks():
+    """The explorer's activation panel is per block: its note must not say 'layers' (a block holds two)."""
+    ax = plot_layer_values({"plain": [1.0, 0.0, 0.0]}, xlabel="block (1 = input side)")
+    (note,) = [t.get_text() for t in ax.texts]
+    assert "blocks 2-3" in note and "layer" not in note
 
 
 def test_a_reused_network_measures_as_a_fresh_one(explorer, batch):

@@ -13,6 +13,7 @@ CSS classes, for browser tests: ``resblock-train-dashboard`` (the whole box), ``
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from dataclasses import replace
@@ -29,7 +30,7 @@ WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double 
 MIN_SECONDS, MAX_SECONDS = 2, 300  # the budget slider's range
 LRS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 100.0)  # peak learning rates; 100 shows what divergence looks like
 MAX_PLOT_SHARE = 0.1  # the live curves take at most this share of a run's wall time (see _on_progress)
-SECONDS = 45  # notebook 04 trains once for this long: 60 s did not leave the rest of the notebook room in 2 minutes
+SECONDS = 30  # the budget slider's start without a config: notebook 04's budget (its config says 30 s too)
 
 
 def _curves() -> HistoryCurves:
@@ -217,11 +218,11 @@ class TrainingDashboard:
         except TrainingDiverged as e:
             self.error = e
             self._show(e.history)
-            self.status.value = f"<b>stopped: {e}</b>"
+            self.status.value = f"<b>stopped: {html.escape(str(e))}</b>"
             return None
         except Exception as e:  # shown in the widget: a background thread's traceback would go nowhere
             self.error = e
-            self.status.value = f"<b>error: {type(e).__name__}: {e}</b>"
+            self.status.value = f"<b>error: {type(e).__name__}: {html.escape(str(e))}</b>"
             if not self.background:
                 raise
             return None

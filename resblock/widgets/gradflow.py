@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import html
 import io
 import math
 import time
@@ -565,7 +566,10 @@ class GradFlowExplorer:
         # Tooltips become each control's title, which screen readers announce after its label.
         for control, tip in (
             (self.network, "the network: a deep MLP or a 6n+2 conv net"),
-            (self.depth, "number of blocks (arrow keys change it by one)"),
+            (
+                self.depth,
+                "MLP: number of blocks; conv net: number of layers, snapped to 6n+2 (arrow keys change it by one)",
+            ),
             (self.shortcut, "the scale s in H(x) = s x + R(x): 0 plain, 1 residual"),
             (self.activation, "the activation inside each block"),
             (self.init, "how the weights are initialised"),
@@ -720,7 +724,7 @@ class GradFlowExplorer:
         what = ", ".join(f"{k}={v}" for k, v in asdict(s).items()) if s else "invalid settings"
         self.status.value = (
             f"<small>{what}"
-            + (f" &middot; note: {self.note}" if self.note else "")
+            + (f" &middot; note: {html.escape(self.note)}" if self.note else "")
             + f" &middot; redraw {self.last_redraw_ms:.0f} ms</small>"
         )
 

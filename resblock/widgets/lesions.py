@@ -12,6 +12,7 @@ any renderer (GitHub, nbviewer, the site).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 
 import ipywidgets as widgets
@@ -53,10 +54,13 @@ class LesionToggles:
         self.intact = {label: accuracy_from(m, self._inputs[label], [], labels) for label, m in models.items()}
         self.toggles = []
         for i, name in enumerate(names):
+            # A plain net cannot lose a block that changes the shape (no shortcut to carry x past it): say so.
+            kept = [label for label in models if not self._removable[label][i]]
             t = widgets.ToggleButton(
                 value=i in removed,
                 description=str(i),
-                tooltip=f"delete block {i} ({name})",
+                tooltip=f"delete block {i} ({name})"
+                + (f"; {', '.join(kept)} keeps it: it changes the shape" if kept else ""),
                 layout=widgets.Layout(width="34px", padding="0"),
             )
             t.add_class("resblock-lesion-toggle")
@@ -94,6 +98,13 @@ class LesionToggles:
             accs[label] = accuracy_from(m, self._inputs[label], ok, self.labels)
         return accs
 
+    def _kept_note(self, label: str, chosen: list[int]) -> str:
+        """'; keeps 9: it changes the shape' for the pressed blocks that ``label``'s net cannot lose, else ''."""
+        kept = [i for i in chosen if not self._removable[label][i]]
+        if not kept:
+            return ""
+        return f"; keeps {', '.join(map(str, kept))}: {'it changes' if len(kept) == 1 else 'they change'} the shape"
+
     def redraw(self, _change=None) -> None:
         """Re-measure and update the read-out and the figure."""
         accs = self.measure()
@@ -103,7 +114,10 @@ class LesionToggles:
             + (", ".join(map(str, chosen)) or "none")
             + " &nbsp;|&nbsp; "
             + " &nbsp;|&nbsp; ".join(
-                f"<b>{label}</b>: {accs[label]:.3f} (intact {self.intact[label]:.3f})" for label in self.models
+                f"<b>{html.escape(label)}</b>: {accs[label]:.3f} (intact {self.intact[label]:.3f}"
+                + self._kept_note(label, chosen)
+                + ")"
+                for label in self.models
             )
         )
         self.ax.clear()
