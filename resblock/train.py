@@ -158,6 +158,10 @@ class TrainingError(RuntimeError):
         self.model = model
 
 
+# Layers that keep activations at a set scale: a net with none of them can blow up at any learning rate.
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+
+
 class TrainingDiverged(TrainingError):
     """The loss became NaN or exploded; ``.history`` and ``.model`` hold the run up to that point."""
 
@@ -588,7 +592,7 @@ class _Run:
             what = (
                 f"the loss is {loss:.3g}" if not math.isfinite(loss) else f"the last 20 steps' mean loss is {mean:.3g}"
             )
-            normalised = any(isinstance(m, nn.modules.batchnorm._NormBase | nn.LayerNorm) for m in self.model.modules())
+            normalised = any(isinstance(m, _NORMS) for m in self.model.modules())
             raise TrainingDiverged(
                 f"Training diverged at step {self.history.steps}: {what} (guessing uniformly gives "
                 f"{self.log_c:.2f}). The likely cause is a learning rate too high for this network "

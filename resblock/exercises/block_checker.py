@@ -165,8 +165,9 @@ def _check_structure(block: nn.Module, cfg: tuple[int, int, int]) -> None:
     if stride != 1 and c1.stride == (1, 1) and c2.stride == s:
         raise Mistake(
             f"wrong stride: at {_where(cfg)} the stride is on conv2 instead of conv1. The shapes still come out "
-            "right, but He et al. (and torchvision) downsample in the block's first conv: conv1 then computes a quarter of the outputs it would at "
-            "stride 1 (conv2's cost is the same either way), so the block costs less for the same shapes. Put `stride=stride` on conv1 and `stride=1` on conv2."
+            "right, but He et al. (and torchvision) downsample in the block's first conv: conv1 then computes "
+            "a quarter of the outputs it would at stride 1 (conv2's cost is the same either way), so the block "
+            "costs less for the same shapes. Put `stride=stride` on conv1 and `stride=1` on conv2."
         )
     if c1.stride != s or c2.stride != (1, 1):
         raise Mistake(
@@ -643,7 +644,8 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
         raise Mistake(
             "your forward changed its input tensor in place (`x += ...`, `x.relu_()`, `nn.ReLU(inplace=True)` "
             "applied to x, or `out = self.shortcut(x); out += ...` when the shortcut is the identity and "
-            "returns x itself). The caller's x is then corrupted. Add out of place: `out = R + self.shortcut(x)`, R the branch's output."
+            "returns x itself). The caller's x is then corrupted. Add out of place: `out = R + self.shortcut(x)`, "
+            "R the branch's output."
         )
     _check_calls(log, cfg, block, x)
     side = -(-SIZE // stride)
