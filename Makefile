@@ -86,7 +86,7 @@ unit: $(STAMP)
 
 # What the tests and the notebooks write; `make clean` keeps .venv, `make distclean` removes it too.
 clean:
-	rm -rf artifacts checkpoints notebooks/checkpoints build/site .pytest_cache
+	rm -rf artifacts checkpoints notebooks/checkpoints build .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 distclean: clean

@@ -93,10 +93,25 @@ def test_side_by_side_both_must_pass_and_the_second_log_is_printed(monkeypatch, 
 def test_without_a_browser_nbval_runs_the_notebooks_and_says_so(monkeypatch, capsys, code):
     ran = []
     monkeypatch.setattr(two_passes, "browser_missing", lambda: "no Chromium at /usr/bin/chromium")
-    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: ran.append(cmd) or code)
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: ran.append((cmd, kw["env"])) or code)
+    monkeypatch.setenv("RESBLOCK_LAB_ENV", "RESBLOCK_SEED=1 OMP_NUM_THREADS=1")
+    monkeypatch.delenv("RESBLOCK_SEED", raising=False)
     assert two_passes.main(["--nbval", "--nbval-current-env"]) == code
-    assert len(ran) == 1 and {"--nbval", "--nbval-current-env", "tests", "notebooks"} <= set(ran[0])
-    assert "NO BROWSER: no Chromium at /usr/bin/chromium" in capsys.readouterr().out
+    (unit, unit_env), (notebooks, notebooks_env) = ran
+    assert "tests" in unit and "notebooks" in notebooks and {"--nbval", "--nbval-current-env"} <= set(notebooks)
+    # The notebooks run under the variant, as JupyterLab's kernels would; the unit tests under the defaults.
+    assert notebooks_env["RESBLOCK_SEED"] == "1" and "RESBLOCK_SEED" not in unit_env
+    out = capsys.readouterr().out
+    assert "NO BROWSER: no Chromium at /usr/bin/chromium" in out and "RESBLOCK_SEED=1" in out
+
+
+def test_the_variant_is_name_value_pairs():
+    assert two_passes.variant_env(" RESBLOCK_SEED=2  OMP_NUM_THREADS=1 ") == {
+        "RESBLOCK_SEED": "2",
+        "OMP_NUM_THREADS": "1",
+    }
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        two_passes.variant_env("RESBLOCK_SEED")
 
 
 def test_the_browser_is_found_where_the_browser_tests_look(monkeypatch, tmp_path):

@@ -17,8 +17,8 @@ what the other pass leaves, and each kernel still computes on one thread, at one
 The second pass's output goes to artifacts/second-pass.log and is printed when both have ended; the
 exit status is non-zero if either pass failed. With one core the passes run one after the other.
 Without Chromium or playwright the browser tests would skip, so the notebooks would not run at all:
-then one pass runs the unit tests and nbval itself over notebooks/, with the options given (the
-Makefile's), and says so.
+then the unit tests run, and nbval itself over notebooks/ with the options given (the Makefile's) and
+$RESBLOCK_LAB_ENV's variables (the seed and threads the kernels in JupyterLab would have), and it says so.
 """
 
 from __future__ import annotations
@@ -108,17 +108,34 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def variant_env(spec: str) -> dict[str, str]:
+    """$RESBLOCK_LAB_ENV's NAME=VALUE pairs ("RESBLOCK_SEED=1 OMP_NUM_THREADS=1") as a dict."""
+    env = {}
+    for item in spec.split():
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise SystemExit(f"$RESBLOCK_LAB_ENV takes NAME=VALUE pairs separated by spaces, got {item!r}")
+        env[name] = value
+    return env
+
+
 def main(argv: list[str]) -> int:
     """Run both passes (side by side where two cores allow); return 0 only if both passed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread per kernel in both passes
     missing = browser_missing()
     if missing:
+        variant = variant_env(os.environ.get("RESBLOCK_LAB_ENV", ""))
+        shown = " ".join(f"{k}={v}" for k, v in variant.items()) or "the course's defaults"
         print(
-            f"NO BROWSER: {missing}. The browser tests skip; the notebooks run under nbval instead, "
-            "without their widgets being used.",
+            f"NO BROWSER: {missing}. The browser tests skip; the notebooks run under nbval instead ({shown}, "
+            "as the kernels in JupyterLab would), without their widgets being used.",
             flush=True,
         )
-        return subprocess.call([sys.executable, "-m", "pytest", *argv, "tests", "notebooks"], cwd=ROOT, env=env)
+        unit = subprocess.call([sys.executable, "-m", "pytest", *argv, "tests"], cwd=ROOT, env=env)
+        notebooks = subprocess.call(
+            [sys.executable, "-m", "pytest", *argv, "notebooks"], cwd=ROOT, env={**env, **variant}
+        )
+        return unit or notebooks
     (first, first_env), (second, second_env) = passes()
     first_env, second_env = {**env, **first_env}, {**env, **second_env}
     print(
