@@ -440,7 +440,10 @@ def summary_table(results: dict[str, Any]) -> str:
     for r in results["runs"]:
         by_net.setdefault(r["net"], []).append(r)
     seeds = results["seeds"]
-    lines = [f"{'net':9s}" + "".join(f"  seed {s:<3d}" for s in seeds) + "   mean    | final test error (mean)"]
+    lines = [
+        "final training loss of each seed and their mean, then the final test error:",
+        f"{'net':9s}" + "".join(f"  seed {s:<3d}" for s in seeds) + "   mean    | final test error (mean)",
+    ]
     for net in results["nets"]:
         rs = {r["seed"]: r for r in by_net.get(net, [])}
         losses = [rs[s]["final_train_loss"] if s in rs else math.nan for s in seeds]

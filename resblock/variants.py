@@ -166,7 +166,8 @@ def train_each(
 
 def summary_rows(runs: dict[str, RunSummary]) -> str:
     """A fixed-width text table: parameters, final training loss, test accuracy (rounded, for stable output)."""
-    lines = [f"{'variant':<22}{'parameters':>11}{'train loss':>12}{'test acc':>10}"]
+    width = max(22, *(len(name) + 2 for name in runs))  # the longest name still lines up with the header
+    lines = [f"{'variant':<{width}}{'parameters':>11}{'train loss':>12}{'test acc':>10}"]
     for name, r in runs.items():
-        lines.append(f"{name:<22}{r.parameters:>11,}{r.final_train_loss:>12.2f}{r.test_acc:>10.1%}")
+        lines.append(f"{name:<{width}}{r.parameters:>11,}{r.final_train_loss:>12.2f}{r.test_acc:>10.1%}")
     return "\n".join(lines)
