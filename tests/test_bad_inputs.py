@@ -327,7 +327,7 @@ def test_a_bad_test_set_fails_before_any_step():
     model = tiny_net()
     before = [p.detach().clone() for p in model.parameters()]
     for test in [(X.double(), Y), (torch.randn(4, 3, 8, 8), Y[:4])]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="test images"):
             fit(model, X, Y, QUICK, test=test, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # not one step taken
 

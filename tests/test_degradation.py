@@ -235,9 +235,12 @@ def test_committed_results_show_degradation_in_every_seed(filename, preset):
         assert set(f[net]) == set(results["seeds"])
     for run in results["runs"]:
         assert run["steps"] == len(run["step_loss"]) == preset.steps()
-    for seed in results["seeds"]:  # He et al. Fig. 6: the deeper plain net trains worse, the deeper ResNet does not
+    # He et al. Fig. 6: the deeper plain net trains worse; with shortcuts the deeper net is no longer much
+    # worse (notebook 03 does not claim the paper's "better" for runs this short).
+    for seed in results["seeds"]:
         assert f["plain56"][seed] > f["plain20"][seed], f"seed {seed}: plain-56 did not train worse than plain-20"
         assert f["plain56"][seed] > f["resnet56"][seed], f"seed {seed}: plain-56 did not train worse than ResNet-56"
+        assert f["resnet56"][seed] < 1.25 * f["resnet20"][seed], f"seed {seed}: ResNet-56 ends far above ResNet-20"
     assert all(deg.degradation_per_seed(results).values())
 
 

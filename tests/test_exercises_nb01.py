@@ -1,6 +1,9 @@
 """Notebook 01's exercises: the reference solutions pass, legitimate variants pass, and known wrong answers
 fail with the mistake named (the block checker's catalogue of wrong blocks is here)."""
 
+import ast
+import contextlib
+import io
 import re
 import time
 
@@ -63,9 +66,27 @@ def test_q4_q5_right_answers_are_the_real_block_measured():
     assert ex.q5.feedback(n)[0] == "correct"
 
 
-@pytest.mark.parametrize("question", [ex.q1, ex.q4, ex.q5], ids=["q1", "q4", "q5"])
-def test_shown_solution_code_runs(question):
-    _exec_solution(question)
+@pytest.mark.parametrize("question", [ex.q4, ex.q5], ids=["q4", "q5"])
+def test_shown_solution_code_computes_the_answer(question):
+    """The solution's code, pasted as a learner would: its last line's value is the answer its check accepts."""
+    *body, last = _code(question._text(question._solution)).strip().splitlines()
+    namespace = _exec_solution_lines("\n".join(body))
+    answer = eval(last.split("#")[0], namespace)
+    assert question.feedback(answer)[0] == "correct", answer
+
+
+def test_shown_solution_code_prints_the_answer_for_q1():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _exec_solution(ex.q1)
+    plain, residual = (tuple(ast.literal_eval(line)) for line in out.getvalue().split("\n") if line)
+    assert residual == (0.0, 0.5, 2.0) and ex.q1.feedback((plain, residual))[0] == "correct"
+
+
+def _exec_solution_lines(code: str) -> dict:
+    namespace = {"torch": torch, "nn": nn, "F": F, "ResidualBlock": ResidualBlock}
+    exec(code, namespace)
+    return namespace
 
 
 def reuses_name_for_shortcut_input(self, x):

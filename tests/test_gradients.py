@@ -183,6 +183,22 @@ def _block_input_grads_by_autograd(model, x, y):
     return [t.grad for t in kept]
 
 
+def _block_output_grads_by_autograd(model, x, y):
+    """Oracle: dLoss/d(block output) from one ordinary backward pass with retained gradients."""
+    kept = []
+
+    def hook(_m, _args, out):
+        out.retain_grad()
+        kept.append(out)
+
+    handles = [b.register_forward_hook(hook) for _, b in blocks_of(model)]
+    model.train()
+    F.cross_entropy(model(x), y).backward()
+    for h in handles:
+        h.remove()
+    return [t.grad for t in kept]
+
+
 @pytest.mark.parametrize("shortcut_scale, norm", [(1.0, "none"), (0.5, "batch"), (0.0, "none"), (1.0, "layer")])
 def test_split_adds_up_to_the_total_mlp(shortcut_scale, norm):
     model, (x, y) = _mlp(shortcut_scale=shortcut_scale, norm=norm, activation="tanh"), _batch()
@@ -191,9 +207,14 @@ def test_split_adds_up_to_the_total_mlp(shortcut_scale, norm):
     assert len(splits) == len(oracle) == 6
     for s, g in zip(splits, oracle):
         assert s.total == pytest.approx(float(g.norm()), rel=1e-9)
-        assert s.shortcut_share + s.branch_share == pytest.approx(1.0)
         if shortcut_scale == 0.0:
             assert s.shortcut == 0.0 and s.shortcut_share == 0.0
+    # The shortcut part, against autograd: an MLP block is H = s x + R(x), so the shortcut carries s times
+    # the gradient at the block's output back to its input, and its share is its projection on the total.
+    for s, g_in, g_out in zip(splits, oracle, _block_output_grads_by_autograd(model, x, y)):
+        shortcut = shortcut_scale * g_out
+        assert s.shortcut == pytest.approx(float(shortcut.norm()), rel=1e-6, abs=1e-12)
+        assert s.shortcut_share == pytest.approx(float((shortcut * g_in).sum() / g_in.norm() ** 2), rel=1e-6, abs=1e-12)
 
 
 @pytest.mark.parametrize("shortcut", [True, False])

@@ -99,7 +99,7 @@ def test_fixed_subset_is_fixed():
     a = landscape.fixed_subset(x, y, 5, seed=0)
     b = landscape.fixed_subset(x, y, 5, seed=0)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"size must lie in 1\.\.20"):
         landscape.fixed_subset(x, y, 21)
 
 

@@ -230,10 +230,16 @@ def test_bad_block_config_is_explained(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    "cls, args", [(PreActBlock, (0, 8)), (Bottleneck, (8, 0)), (ReZeroBlock, (8, 8, 0)), (DenseLayer, (8, -1))]
+    "cls, args, words",
+    [
+        (PreActBlock, (0, 8), "in_planes must be a positive whole number"),
+        (Bottleneck, (8, 0), "planes must be a positive whole number"),
+        (ReZeroBlock, (8, 8, 0), "stride must be a positive whole number"),
+        (DenseLayer, (8, -1), "got -1"),
+    ],
 )
-def test_bad_arguments_raise_value_error(cls, args):
-    with pytest.raises(ValueError):
+def test_bad_arguments_raise_value_error(cls, args, words):
+    with pytest.raises(ValueError, match=words):
         cls(*args)
 
 
@@ -319,7 +325,7 @@ def test_train_each_is_reproducible_and_summarised():
 
 def test_smooth_is_a_trailing_mean():
     assert smooth([1.0, 2.0, 3.0, 4.0], window=2) == [1.0, 1.5, 2.5, 3.5]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="window must be a whole number >= 1"):
         smooth([1.0], window=0)
 
 
