@@ -133,6 +133,33 @@ def test_path_gradients_over_all_paths_sum_to_the_full_gradient():
     torch.testing.assert_close(total, full, rtol=1e-4, atol=1e-6)
 
 
+def _one_path_by_autograd(net, x, y, through: set[int]) -> torch.Tensor:
+    """Oracle for one path: the net's own forward pass with the other half of every block detached.
+
+    Detaching changes no value (so every ReLU mask is the full net's), only where the gradient may flow:
+    through the branch in the blocks ``through``, through the shortcut elsewhere.
+    """
+    h0 = net.stem(x).detach().requires_grad_(True)
+    h = h0
+    for i, b in enumerate(net.blocks):
+        r, s = b.residual(h), b.shortcut_scale * b.shortcut(h)
+        h = F.relu(r + s.detach() if i in through else r.detach() + s)
+    (g,) = torch.autograd.grad(F.cross_entropy(net.head(h), y, reduction="sum"), h0)
+    return g
+
+
+def test_each_length_is_measured_on_its_own_path():
+    """per_path[k] against autograd: k = 0 and k = n are one path each; any single path is checked too."""
+    net = small_net(True, depth=8)  # 3 blocks
+    x, y = batch(4)
+    pg = paths.gradient_by_path_length(net, x, y, paths_per_length=3, seed=0)
+    for k, through in ((0, set()), (3, {0, 1, 2})):
+        oracle = _one_path_by_autograd(net, x, y, through).flatten(1).norm(dim=1).mean()
+        assert pg.per_path[k] == pytest.approx(float(oracle), rel=1e-5)
+    pieces, g_top, _ = paths.path_pieces(net, x, y)
+    torch.testing.assert_close(paths.path_gradient(pieces, g_top, {1}), _one_path_by_autograd(net, x, y, {1}))
+
+
 def test_gradient_by_path_length_shape_and_plain_net_refused():
     net = small_net(True)
     x, y = batch(4)
