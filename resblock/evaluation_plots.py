@@ -130,6 +130,6 @@ def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8,
     for ax in flat:
         on_white(ax).axis("off")
     for ax, img, title in zip(flat, images, titles):
-        ax.imshow(img[0].cpu(), cmap="gray_r")
+        ax.imshow(img[0].detach().cpu().numpy(), cmap="gray_r")  # numpy: matplotlib warns on a tensor
         ax.set_title(title, fontsize=7)
     return axes

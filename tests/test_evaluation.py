@@ -77,3 +77,33 @@ def test_live_curves_follow_a_growing_run():
     lo, hi = curves.axes[0].get_xlim()
     assert lo <= 1 and hi >= 200  # rescaled to the new data, not stuck at the first frame's limits
     assert curves.png() != first
+
+
+def test_confusion_matrix_shows_every_count_where_it_belongs():
+    """Row i, column j holds the count of class i taken for class j (as notebook 04's text reads it)."""
+    import torch
+
+    from resblock.evaluation_plots import plot_confusion_matrix
+
+    counts = torch.tensor([[5, 1, 0], [2, 7, 1], [0, 0, 9]])
+    ax = plot_confusion_matrix(counts, ["a", "b", "c"])
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(i, j): str(int(counts[i, j])) for i in range(3) for j in range(3)}
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]  # rows: the true class
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    with pytest.raises(ValueError, match=r"counts must be 3x3 for 3 classes, got \(2, 2\)"):
+        plot_confusion_matrix(counts[:2, :2], ["a", "b", "c"])
+    plt.close("all")
+
+
+def test_image_grid_titles_each_image_and_hides_the_spare_panels():
+    import torch
+
+    from resblock.evaluation_plots import plot_image_grid
+
+    axes = plot_image_grid(torch.zeros(3, 1, 4, 4), ["x", "y", "z"], ncols=2)
+    flat = list(axes.flat)
+    assert [ax.get_title() for ax in flat] == ["x", "y", "z", ""] and not flat[3].images
+    with pytest.raises(ValueError, match="one title per image: 3 images, 2 titles"):
+        plot_image_grid(torch.zeros(3, 1, 4, 4), ["x", "y"])
+    plt.close("all")

@@ -57,8 +57,8 @@ def test_q1_names_each_mistake():
 
     assert_mistake(nb04.q1, wrong(stem=(16, 16, 16), stage1=(16, 16, 16)), "no max pool")
     assert_mistake(nb04.q1, wrong(stage1=(16, 16, 16)), "stage 1 has stride 1")
-    assert_mistake(nb04.q1, wrong(stage2=(32, 32, 32)), "halves the height and width")
-    assert_mistake(nb04.q1, wrong(stage2=(16, 16, 16)), "doubles the channels")
+    assert_mistake(nb04.q1, wrong(stage2=(32, 32, 32)), "its first block has stride 2")
+    assert_mistake(nb04.q1, wrong(stage2=(16, 16, 16)), "the stride-2 block also doubles the channels")
     assert_mistake(nb04.q1, wrong(stage3=(64, 4, 4)), "each stage after the first")
     assert_mistake(nb04.q1, wrong(stage3=(1, 64, 8, 8)), "batch axis")
     assert_mistake(nb04.q1, wrong(stage3="64x8x8"), "tuple of whole numbers")
@@ -130,7 +130,7 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"shirt_taken_for": "Shirt"}, "labelled *correctly*")
     assert_mistake(nb04.q4, right | {"accuracy": 0.6}, "over *all* test images")
     assert_mistake(nb04.q4, right | {"accuracy": 81.7}, "not a percentage")
-    assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "diagonal")
+    assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "fraction of all images on the diagonal")
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
 
 
