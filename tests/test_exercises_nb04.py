@@ -62,6 +62,9 @@ def test_q1_names_each_mistake():
     assert_mistake(nb04.q1, wrong(stage3=(64, 4, 4)), "each stage after the first")
     assert_mistake(nb04.q1, wrong(stage3=(1, 64, 8, 8)), "batch axis")
     assert_mistake(nb04.q1, wrong(stage3="64x8x8"), "tuple of whole numbers")
+    assert_mistake(nb04.q1, wrong(stage3=(64, 8)), "give three numbers (channels, height, width)")
+    assert_mistake(nb04.q1, wrong(stem=(32, 32, 32)), "the stem is one 3x3 convolution to 16 channels")
+    assert_mistake(nb04.q1, wrong(stage1=(8, 32, 32)), "stage 1: you gave (8, 32, 32)")
     assert_mistake(nb04.q1, {"stem": (16, 32, 32), "stage1": ...}, "missing: stage1, stage2, stage3")
     assert_mistake(nb04.q1, [(16, 32, 32)], "dict")
 
@@ -132,6 +135,7 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"accuracy": 81.7}, "not a percentage")
     assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "fraction of all images on the diagonal")
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
+    assert_mistake(nb04.q4, right | {"lowest_recall": "T-shirt/top"}, "recall of a class: of the images that are")
 
 
 def test_q3_doubles_the_budget_the_notebook_trains_for():

@@ -76,6 +76,12 @@ def test_nb05_q2_solution_package_and_mistakes():
     assert_mistake(nb05.q2, lambda b: lambda x: torch.zeros_like(b.shortcut(x)), "all zeros")
     assert_mistake(nb05.q2, lambda b: b.shortcut, "missing the ReLU")
     assert_mistake(nb05.q2, lambda b: b, "nothing was deleted")
+    assert_mistake(nb05.q2, "delete_branch", "pass your function itself")
+    assert_mistake(nb05.q2, lambda b: 3, "should return a module")
+    assert_mistake(nb05.q2, lambda b: lambda x: x.tolist(), "expected a tensor")
+    assert_mistake(
+        nb05.q2, lambda b: lambda x: F.relu(b.shortcut(x)) + 1, "the output differs from relu(block.shortcut(x))"
+    )
 
 
 # --- notebook 06 -------------------------------------------------------------------------------------
