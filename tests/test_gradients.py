@@ -167,31 +167,20 @@ def test_unnormalised_residual_activations_grow_and_batch_norm_tames_them():
 # --- the identity-vs-branch split ---------------------------------------------------------------
 
 
-def _block_input_grads_by_autograd(model, x, y):
-    """Oracle: dLoss/d(block input) from one ordinary backward pass with retained gradients."""
+def _block_grads_by_autograd(model, x, y, at: str = "input"):
+    """Oracle: dLoss/d(each block's input, or output) from one ordinary backward pass with retained gradients."""
     kept = []
 
-    def hook(_m, args):
-        args[0].retain_grad()
-        kept.append(args[0])
+    def keep(t):
+        t.retain_grad()
+        kept.append(t)
 
-    handles = [b.register_forward_pre_hook(hook) for _, b in blocks_of(model)]
-    model.train()
-    F.cross_entropy(model(x), y).backward()
-    for h in handles:
-        h.remove()
-    return [t.grad for t in kept]
-
-
-def _block_output_grads_by_autograd(model, x, y):
-    """Oracle: dLoss/d(block output) from one ordinary backward pass with retained gradients."""
-    kept = []
-
-    def hook(_m, _args, out):
-        out.retain_grad()
-        kept.append(out)
-
-    handles = [b.register_forward_hook(hook) for _, b in blocks_of(model)]
+    handles = [
+        b.register_forward_pre_hook(lambda _m, args: keep(args[0]))
+        if at == "input"
+        else b.register_forward_hook(lambda _m, _args, out: keep(out))
+        for _, b in blocks_of(model)
+    ]
     model.train()
     F.cross_entropy(model(x), y).backward()
     for h in handles:
@@ -203,7 +192,7 @@ def _block_output_grads_by_autograd(model, x, y):
 def test_split_adds_up_to_the_total_mlp(shortcut_scale, norm):
     model, (x, y) = _mlp(shortcut_scale=shortcut_scale, norm=norm, activation="tanh"), _batch()
     splits = identity_branch_split(model, x, y)
-    oracle = _block_input_grads_by_autograd(model, x, y)
+    oracle = _block_grads_by_autograd(model, x, y)
     assert len(splits) == len(oracle) == 6
     for s, g in zip(splits, oracle):
         assert s.total == pytest.approx(float(g.norm()), rel=1e-9)
@@ -211,7 +200,7 @@ def test_split_adds_up_to_the_total_mlp(shortcut_scale, norm):
             assert s.shortcut == 0.0 and s.shortcut_share == 0.0
     # The shortcut part, against autograd: an MLP block is H = s x + R(x), so the shortcut carries s times
     # the gradient at the block's output back to its input, and its share is its projection on the total.
-    for s, g_in, g_out in zip(splits, oracle, _block_output_grads_by_autograd(model, x, y)):
+    for s, g_in, g_out in zip(splits, oracle, _block_grads_by_autograd(model, x, y, "output")):
         shortcut = shortcut_scale * g_out
         assert s.shortcut == pytest.approx(float(shortcut.norm()), rel=1e-6, abs=1e-12)
         assert s.shortcut_share == pytest.approx(float((shortcut * g_in).sum() / g_in.norm() ** 2), rel=1e-6, abs=1e-12)
@@ -223,7 +212,7 @@ def test_split_adds_up_to_the_total_conv(shortcut):
     model = ResNet(ResNetConfig(depth=8, shortcut=shortcut)).double()
     x, y = torch.randn(4, 1, 12, 12, dtype=torch.float64), torch.randint(0, 10, (4,))
     splits = identity_branch_split(model, x, y)
-    oracle = _block_input_grads_by_autograd(model, x, y)
+    oracle = _block_grads_by_autograd(model, x, y)
     for s, g in zip(splits, oracle):
         assert s.total == pytest.approx(float(g.norm()), rel=1e-8)
         assert (s.shortcut > 0) == shortcut
