@@ -29,6 +29,9 @@ from pathlib import Path
 import pytest
 from labdriver import NOTEBOOKS, ROOT, SCREENSHOTS, NotebookInLab
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: make test's runner, two_passes.py
+from two_passes import variant_env  # noqa: E402
+
 CHROMIUM = os.environ.get("RESBLOCK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -66,13 +69,10 @@ def lab_kernel_env() -> dict[str, str]:
     seed, one thread (as on Binder). The notebooks read these variables as in any learner's kernel,
     so the run is a learner's run, and its outputs must still match the committed ones (seed 0).
     """
-    env = {}
-    for item in os.environ.get("RESBLOCK_LAB_ENV", "").split():
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise pytest.UsageError(f"$RESBLOCK_LAB_ENV takes NAME=VALUE pairs separated by spaces, got {item!r}")
-        env[name] = value
-    return env
+    try:
+        return variant_env(os.environ.get("RESBLOCK_LAB_ENV", ""))  # the runner's parser: one reading of it
+    except SystemExit as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 @dataclass
