@@ -43,8 +43,13 @@ def log_scale_problems(label: str, values: Sequence[float], unit: str = "layer")
                 if idx[-1] - idx[0] + 1 == len(idx)
                 else f"{len(idx)} of them"
             )
-            parts.append(f"{what} at {unit}{'s' if len(idx) > 1 else ''} {where}")
+            parts.append(f"{what} at {_plural(unit) if len(idx) > 1 else unit} {where}")
     return f"{label}: " + "; ".join(parts) + " - not drawn" if parts else None
+
+
+def _plural(unit: str) -> str:
+    """'layer' -> 'layers', 'index' -> 'indices' (the units the notes count in)."""
+    return {"index": "indices"}.get(unit, unit + "s")
 
 
 def draw_note(ax: Axes, text: str) -> Axes:
@@ -154,8 +159,19 @@ def plot_gradient_split(splits: Sequence[BlockSplit], ax: Axes | None = None, ti
         "through the shortcut": {"color": COLOURS["shortcut"], "ls": "-.", "marker": "^"},
         "through the branch": {"color": COLOURS["branch"], "ls": ":", "marker": "s", "mfc": "white"},
     }
+    note = None
+    if splits and all(s.shortcut == 0 for s in splits):
+        # A plain stack: nothing flows through a shortcut it does not have (not float32 underflow).
+        del curves["through the shortcut"]
+        note = "through the shortcut: 0 at every block (this net has no shortcut) - not drawn"
     return plot_layer_values(
-        curves, ax=ax, ylabel="||dL/d(block input)||", xlabel="block (1 = input side)", title=title, styles=styles
+        curves,
+        ax=ax,
+        ylabel="||dL/d(block input)||",
+        xlabel="block (1 = input side)",
+        title=title,
+        styles=styles,
+        note=note,
     )
 
 

@@ -35,11 +35,17 @@ def plot_profiles(
 
 def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
     """Smoothed training loss against step, one line per run; returns the Axes (notebook 07)."""
+    losses = {name: smooth(run.history.loss, window) for name, run in runs.items()}  # checks window first
     ax = new_axes(ax, (6, 3.5))
     for i, (name, run) in enumerate(runs.items()):
-        loss = smooth(run.history.loss, window)
+        loss = losses[name]
         ax.plot(
-            loss, label=f"{name} ({run.test_acc:.0%})", markevery=markevery(len(loss)), ms=4, **series_style(name, i)
+            range(1, len(loss) + 1),  # steps count from 1, as in every other training plot
+            loss,
+            label=f"{name} ({run.test_acc:.0%})",
+            markevery=markevery(len(loss)),
+            ms=4,
+            **series_style(name, i),
         )
     ax.set_xlabel("step")
     ax.set_ylabel(f"training loss (mean of {window} steps)")

@@ -2,11 +2,19 @@
 
 import math
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from matplotlib.axes import Axes
 
 from resblock.gradients import (
+    BlockSplit,
     activation_stats,
     binomial_path_counts,
     blocks_of,
@@ -18,6 +26,12 @@ from resblock.gradients import (
     scalar_chain_gradient,
     split_block_gradient,
     weighted_layers,
+)
+from resblock.gradients_plots import (
+    plot_along_line,
+    plot_gradient_split,
+    plot_singular_values,
+    plot_split_shares,
 )
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig
 
@@ -300,3 +314,167 @@ def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():
     assert torch.allclose(net.stem(x), F.relu(net.conv1(x)))
     with pytest.raises(ValueError, match="torch.nn.Module"):
         strip_batchnorm("resnet")
+
+
+# --- the pictures of notebook 02 (resblock.gradients_plots) against the data they were given ---------
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """No plt.show; a figure opened before the call stays open; yields the figure numbers open before it."""
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("a plot function called plt.show"))
+    sentinel = plt.figure()
+    before = set(plt.get_fignums())
+    yield before
+    assert plt.fignum_exists(sentinel.number), "a plot function closed a figure it did not open"
+    plt.close(sentinel)
+
+
+def _own_new_figure(ax, before):
+    """``ax`` is an Axes on exactly one new figure (the function made it and left it open)."""
+    assert isinstance(ax, Axes)
+    new = set(plt.get_fignums()) - before
+    assert new == {ax.figure.number}
+    return ax.figure
+
+
+def _legend_labels(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _notes(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_plot_gradient_split_draws_each_blocks_three_norms(figures):
+    model, (x, y) = _mlp(shortcut_scale=0.5, activation="tanh"), _batch()
+    splits = identity_branch_split(model, x, y)
+    ax = plot_gradient_split(splits, title="six blocks")
+    fig = _own_new_figure(ax, figures)
+    want = {
+        "total": [s.total for s in splits],
+        "through the shortcut": [s.shortcut for s in splits],
+        "through the branch": [s.branch for s in splits],
+    }
+    assert [line.get_label() for line in ax.get_lines()] == list(want)
+    for line, values in zip(ax.get_lines(), want.values()):
+        np.testing.assert_allclose(line.get_xdata(), np.arange(1, len(splits) + 1))
+        np.testing.assert_allclose(line.get_ydata(), values, rtol=1e-12)
+    assert _legend_labels(ax) == list(want)
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"
+    assert ax.get_title() == "six blocks"
+    assert ax.get_xlabel() == "block (1 = input side)" and ax.get_ylabel() == "||dL/d(block input)||"
+    assert _notes(ax) == []  # every value is positive and finite: nothing left out
+    plt.close(fig)
+
+
+def test_plot_gradient_split_draws_on_the_callers_axes(figures):
+    fig, (left, right) = plt.subplots(1, 2)
+    splits = [BlockSplit("b1", 2.0, 1.5, 1.0, 0.6), BlockSplit("b2", 1.0, 0.5, 0.8, 0.3)]
+    assert plot_gradient_split(splits, ax=right) is right
+    assert plot_split_shares(splits, ax=left) is left
+    assert set(plt.get_fignums()) - figures == {fig.number}  # no figure of their own
+    assert len(right.get_lines()) == 3 and len(left.get_lines()) == 3  # two shares and the zero line
+    assert right.get_title() == "" and left.get_title() == ""  # no title asked for, none drawn
+    plt.close(fig)
+
+
+def test_plot_gradient_split_names_the_values_a_log_scale_cannot_show(figures):
+    # A plain stack (shortcut_scale 0) has no shortcut part at all: no line, and a note says why
+    # (no shortcut, not float32 underflow, which is what an exact 0 means in a deep net's profile).
+    model, (x, y) = _mlp(shortcut_scale=0.0), _batch()
+    splits = identity_branch_split(model, x, y)
+    assert all(s.shortcut == 0.0 for s in splits)
+    ax = plot_gradient_split(splits)
+    total, branch = ax.get_lines()
+    assert (total.get_label(), branch.get_label()) == ("total", "through the branch")
+    np.testing.assert_allclose(total.get_ydata(), [s.total for s in splits], rtol=1e-12)
+    np.testing.assert_allclose(branch.get_ydata(), [s.branch for s in splits], rtol=1e-12)
+    (note,) = _notes(ax)
+    assert note == "through the shortcut: 0 at every block (this net has no shortcut) - not drawn"
+    plt.close(ax.figure)
+    # One block whose shortcut part underflows, in a net that has shortcuts, is named by its number.
+    splits = identity_branch_split(_mlp(shortcut_scale=1.0, activation="tanh"), x, y)
+    splits[2] = BlockSplit("b3", 1.0, 0.0, 1.0, 0.0)
+    ax = plot_gradient_split(splits)
+    assert len(ax.get_lines()) == 3
+    assert _notes(ax) == ["through the shortcut: exactly 0 (float32 underflow) at block 3 - not drawn"]
+    plt.close(ax.figure)
+
+
+def test_plot_split_shares_draws_the_two_shares_that_add_to_one(figures):
+    model, (x, y) = _mlp(shortcut_scale=0.7, activation="tanh"), _batch()
+    splits = identity_branch_split(model, x, y)
+    ax = plot_split_shares(splits, title="shares")
+    fig = _own_new_figure(ax, figures)
+    shortcut, branch, zero = ax.get_lines()
+    assert (shortcut.get_label(), branch.get_label()) == ("shortcut share", "branch share")
+    assert _legend_labels(ax) == ["shortcut share", "branch share"]
+    x_blocks = np.arange(1, len(splits) + 1)
+    np.testing.assert_allclose(shortcut.get_xdata(), x_blocks)
+    np.testing.assert_allclose(branch.get_xdata(), x_blocks)
+    np.testing.assert_allclose(shortcut.get_ydata(), [s.shortcut_share for s in splits], rtol=1e-12)
+    np.testing.assert_allclose(branch.get_ydata(), [s.branch_share for s in splits], rtol=1e-12)
+    np.testing.assert_allclose(np.add(shortcut.get_ydata(), branch.get_ydata()), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(zero.get_ydata(), [0.0, 0.0])  # the reference line at 0
+    assert ax.get_yscale() == "linear"  # shares can be negative: no log scale
+    assert ax.get_title() == "shares"
+    assert ax.get_xlabel() == "block (1 = input side)" and ax.get_ylabel() == "share of dL/d(block input)"
+    plt.close(fig)
+
+
+def test_plot_singular_values_draws_each_spectrum_on_a_log_scale(figures):
+    x = _batch()[0][0]
+    spectra = {
+        name: jacobian_singular_values(_mlp(shortcut_scale=s, activation="tanh"), x).numpy()
+        for name, s in [("plain", 0.0), ("residual", 1.0)]
+    }
+    ax = plot_singular_values(spectra)
+    fig = _own_new_figure(ax, figures)
+    assert [line.get_label() for line in ax.get_lines()] == ["plain", "residual"]
+    assert _legend_labels(ax) == ["plain", "residual"]
+    for line, values in zip(ax.get_lines(), spectra.values()):
+        assert np.all(np.diff(values) <= 0)  # largest first, as the x label says
+        np.testing.assert_allclose(line.get_xdata(), np.arange(1, len(values) + 1))
+        np.testing.assert_allclose(line.get_ydata(), values, rtol=1e-12)
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "index (largest first)" and ax.get_ylabel() == "singular value"
+    # the course's contrast: plain dashed with open markers, residual solid
+    plain, residual = ax.get_lines()
+    assert plain.get_linestyle() == "--" and residual.get_linestyle() == "-"
+    assert _notes(ax) == []
+    plt.close(fig)
+
+
+def test_plot_singular_values_leaves_out_zeros_and_says_so(figures):
+    ax = plot_singular_values({"plain": [4.0, 1.0, 1e-3, 0.0, 0.0]})
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [4.0, 1.0, 1e-3, np.nan, np.nan])
+    (note,) = _notes(ax)
+    assert note == "plain: exactly 0 (float32 underflow) at indices 4-5 - not drawn"
+    plt.close(ax.figure)
+
+
+def test_plot_along_line_draws_each_curve_at_unit_rms_and_offset(figures):
+    torch.manual_seed(0)
+    xs = torch.linspace(-2, 2, 40, dtype=torch.float64).unsqueeze(1)
+    curves = {}
+    for name, s in [("plain, 4 blocks", 0.0), ("residual, 4 blocks", 1.0)]:
+        model = DeepMLP(MLPConfig(depth=4, width=16, in_features=1, num_classes=1, shortcut_scale=s)).double()
+        curves[name] = gradients_along_line(model, xs)[:, 0].numpy()
+    curves["flat"] = np.zeros(40)  # RMS 0: drawn as it is, not divided by 0
+    ax = plot_along_line(xs[:, 0].numpy(), curves)
+    fig = _own_new_figure(ax, figures)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == list(curves)
+    assert _legend_labels(ax) == list(curves)
+    for i, (line, values) in enumerate(zip(lines, curves.values())):
+        np.testing.assert_allclose(line.get_xdata(), xs[:, 0].numpy())
+        rms = np.sqrt(np.mean(values**2)) or 1.0
+        np.testing.assert_allclose(line.get_ydata(), values / rms + 4 * i, rtol=1e-12, atol=1e-12)
+        if i < 2:  # the scaled curve has unit RMS about its offset
+            assert np.sqrt(np.mean((line.get_ydata() - 4 * i) ** 2)) == pytest.approx(1.0)
+    np.testing.assert_allclose(lines[2].get_ydata(), 8.0)
+    assert ax.get_yscale() == "linear" and list(ax.get_yticks()) == []
+    assert ax.get_xlabel() == "input x" and ax.get_ylabel() == "d out / d x (scaled, offset)"
+    plt.close(fig)

@@ -1,8 +1,15 @@
 """The block variants of notebook 07, each against its definition, and the ResNet built from them."""
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from matplotlib.axes import Axes
 
 from resblock.blocks import (
     BLOCKS,
@@ -15,6 +22,9 @@ from resblock.blocks import (
     dense_block,
 )
 from resblock.models import ResNet, ResNetConfig, count_parameters
+from resblock.train import History
+from resblock.variants import RunSummary
+from resblock.variants_plots import plot_losses
 
 
 def _bn(x, bn):
@@ -342,3 +352,63 @@ def test_weight_grad_norms_match_backward():
     assert got[1] == 0.0 and got[2] > 0.0  # the gate is shut: the branch learns nothing yet, the gate does
     with pytest.raises(ValueError, match="no parameters named"):
         weight_grad_norms(model, ["nope"], x, y)
+
+
+# --- resblock.variants_plots: the loss curves of notebook 07 against the runs they were given ---------
+
+
+def _runs():
+    g = torch.Generator().manual_seed(0)
+    runs = {}
+    for name, acc, steps in [("plain", 0.5, 25), ("residual", 0.8125, 25), ("ReZero", 0.75, 17)]:
+        loss = (2.3 / torch.arange(1, steps + 1) + 0.1 * torch.rand(steps, generator=g)).tolist()
+        runs[name] = RunSummary(name, 1000, History(loss=loss), acc, 1.0)
+    return runs
+
+
+def test_plot_losses_draws_each_runs_smoothed_loss(monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plot_losses called plt.show"))
+    sentinel = plt.figure()
+    before = set(plt.get_fignums())
+    runs = _runs()
+    ax = plot_losses(runs, window=4)
+    assert isinstance(ax, Axes)
+    assert set(plt.get_fignums()) - before == {ax.figure.number}  # one new figure, left open
+    assert plt.fignum_exists(sentinel.number)  # and nothing else closed
+    lines = ax.get_lines()
+    assert len(lines) == len(runs)
+    want_labels = ["plain (50%)", "residual (81%)", "ReZero (75%)"]  # name (test accuracy)
+    assert [line.get_label() for line in lines] == want_labels
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == want_labels
+    assert legend.get_title().get_text() == "variant (test acc.)"
+    for line, run in zip(lines, runs.values()):
+        np.testing.assert_allclose(line.get_ydata(), smooth(run.history.loss, 4), rtol=1e-12)
+        # one point per step, counted from 1 as in every other training plot of the course
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(run.history.loss) + 1))
+    # the smoothing is a trailing mean: its first point is the first loss, its last the last 4 losses' mean
+    first = runs["plain"].history.loss
+    assert lines[0].get_ydata()[0] == pytest.approx(first[0])
+    assert lines[0].get_ydata()[-1] == pytest.approx(sum(first[-4:]) / 4)
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "training loss (mean of 4 steps)"
+    assert ax.get_yscale() == "linear"
+    plt.close(ax.figure)
+    plt.close(sentinel)
+
+
+def test_plot_losses_draws_on_the_callers_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    before = set(plt.get_fignums())
+    assert plot_losses(_runs(), ax=right) is right
+    assert set(plt.get_fignums()) == before
+    assert len(right.get_lines()) == 3 and len(left.get_lines()) == 0
+    assert right.get_ylabel() == "training loss (mean of 10 steps)"  # the default window
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("window", [0, -3, 2.5])
+def test_plot_losses_rejects_a_bad_window(window):
+    before = set(plt.get_fignums())
+    with pytest.raises(ValueError, match="window must be a whole number >= 1"):
+        plot_losses(_runs(), window=window)
+    assert set(plt.get_fignums()) == before  # checked before a figure is made: none left behind
