@@ -728,6 +728,199 @@ def test_more_wrong_blocks_are_named(init, forward, message):
     _assert_mistake(ex.q2, _block(init, forward), message)
 
 
+# --- the rest of the checker's catalogue: each message reached by the wrong block it names ------------------
+
+
+class NotAModule:
+    """`class Block:` with the `nn.Module` base forgotten."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        self.planes = planes
+
+    def forward(self, x):
+        return x
+
+
+def make_block(in_planes, planes, stride=1):
+    """A factory function passed instead of the class."""
+    return ResidualBlock(in_planes, planes, stride)
+
+
+@pytest.mark.parametrize("answer", [NotAModule, make_block, "MyResidualBlock"], ids=["no-base", "function", "name"])
+def test_answer_that_is_not_a_module_class_is_named(answer):
+    _assert_mistake(ex.q2, answer, "expected a class that subclasses `nn.Module`")
+
+
+def init_conv2d_typo(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    self.conv1 = nn.Conv2D(in_planes, planes, 3, stride, 1)
+
+
+def init_super_of_undefined_class(self, in_planes, planes, stride=1):
+    super(ResBlock, self).__init__()  # noqa: F821 (the learner's typo for the class's name)
+
+
+def init_conv_wrong_keyword(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    self.conv1 = nn.Conv2d(in_planes, planes, kernel=3)
+
+
+@pytest.mark.parametrize(
+    "init, error",
+    [
+        (init_conv2d_typo, "AttributeError: module 'torch.nn' has no attribute 'Conv2D'"),
+        (init_super_of_undefined_class, "NameError: name 'ResBlock' is not defined"),
+        (init_conv_wrong_keyword, "TypeError"),
+    ],
+)
+def test_other_errors_in_init_are_reported_as_the_learners_own(init, error):
+    """Not one of the classic super() bugs: the learner's own error and line, not a misnamed Mistake."""
+    _assert_mistake(ex.q2, _block(init), f"Your code raised {error}")
+    assert f"in `{init.__name__}`" in ex.q2.feedback(_block(init))[1]
+
+
+def _branch_out(self, x):
+    return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+
+def init_conv2_from_in_planes(self, in_planes, planes, stride=1):
+    init_option_b(self, in_planes, planes, stride)
+    self.conv2 = nn.Conv2d(in_planes, planes, 3, padding=1, bias=False)
+
+
+def downsample_on_out(self, x):
+    out = _branch_out(self, x)
+    identity = x
+    if self.downsample is not None:
+        identity = self.downsample(out)  # should be x
+    return F.relu(out + identity)
+
+
+def bn1_before_conv1(self, x):
+    return F.relu(self.bn2(self.conv2(F.relu(self.conv1(self.bn1(x))))) + self.shortcut(x))
+
+
+def bn1_bn2_swapped(self, x):
+    return F.relu(self.bn1(self.conv2(F.relu(self.bn2(self.conv1(x))))) + self.shortcut(x))
+
+
+def init_projection_unused(self, in_planes, planes, stride=1):
+    init_option_b(self, in_planes, planes, stride)
+    self.stride, self.extra = stride, planes - in_planes
+
+
+def forward_pads_x_itself(self, x):
+    """Builds the projection in __init__, then writes option A in forward and never calls it."""
+    return F.relu(_branch_out(self, x) + F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.extra)))
+
+
+def init_torchvision_option_a(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.downsample = _option_a(in_planes, planes, stride) if stride != 1 or in_planes != planes else None
+
+
+def adds_downsample_inside_if_and_after(self, x):
+    out = _branch_out(self, x)
+    identity = x
+    if self.downsample is not None:
+        identity = self.downsample(x)
+        out = out + identity
+    return F.relu(out + identity)
+
+
+def init_no_shortcut(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+
+
+def adds_x_only_where_shapes_agree(self, x):
+    out = _branch_out(self, x)
+    if out.shape == x.shape:
+        out = out + x
+    return F.relu(out)
+
+
+def init_option_a_max_pool(self, in_planes, planes, stride=1):
+    nn.Module.__init__(self)
+    _layers(self, in_planes, planes, stride)
+    self.shortcut = nn.Sequential()
+    if stride != 1 or in_planes != planes:
+        self.shortcut = LambdaLayer(
+            lambda x: F.pad(F.max_pool2d(x, stride, ceil_mode=True), (0, 0, 0, 0, 0, planes - in_planes))
+        )
+
+
+def scales_shortcut_by_half(self, x):
+    return F.relu(_branch_out(self, x) + 0.5 * self.shortcut(x))
+
+
+def conv2_on_x_not_out(self, x):
+    out = F.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(x))  # should be conv2(out)
+    return F.relu(out + self.shortcut(x))
+
+
+def concatenates(self, x):
+    return F.relu(torch.cat([_branch_out(self, x), self.shortcut(x)], dim=1))
+
+
+def multiplies(self, x):
+    return F.relu(_branch_out(self, x) * self.shortcut(x))
+
+
+def divides_sum_by_sqrt2(self, x):
+    """The variance-preserving sum of some GAN ResNets: (R(x) + x) / sqrt(2)."""
+    return F.relu((_branch_out(self, x) + self.shortcut(x)) / 2**0.5)
+
+
+def averages_the_sum(self, x):
+    return F.relu((_branch_out(self, x) + self.shortcut(x)) / 2)
+
+
+def scales_the_branch_by_a_tenth(self, x):
+    """Residual scaling (Szegedy et al.'s Inception-ResNet): a different block, named as such."""
+    return F.relu(0.1 * _branch_out(self, x) + self.shortcut(x))
+
+
+def bn_after_the_add(self, x):
+    out = self.conv2(F.relu(self.bn1(self.conv1(x))))
+    return F.relu(self.bn2(out + self.shortcut(x)))
+
+
+CATALOGUE_REST = [
+    (init_conv2_from_in_planes, _good_forward, "`conv2` maps 8 -> 16 channels; it should map 16 -> 16"),
+    (init_torchvision_style, downsample_on_out, "not to the block's input: did you reuse the name `x` for R's layers?"),
+    (init_option_b, bn1_before_conv1, "the layers run in the order bn1 -> conv1 -> conv2 -> bn2"),
+    (init_option_b, bn1_bn2_swapped, "the layers run in the order conv1 -> bn2 -> conv2 -> bn1"),
+    (init_projection_unused, forward_pads_x_itself, "stride=1 `self.shortcut` is never called"),
+    (init_torchvision_option_a, adds_downsample_inside_if_and_after, "stride=1: shortcut added twice: with the"),
+    (init_no_shortcut, adds_x_only_where_shapes_agree, "passes nothing of x on, like a plain block. Where the shape"),
+    (init_option_a_max_pool, _good_forward, "stride=2 x has shape (N, 8, H, W) but R(x) has (N, 8, H/2, W/2), and"),
+    (init_option_a_function, relu_on_input_first, "switched off, the shortcut carries relu(x), not x"),
+    (init_option_b, scales_shortcut_by_half, "passes on something else: the shortcut must carry x unchanged"),
+    (init_option_b, conv2_on_x_not_out, "does not change when the parameters of `conv1`, `bn1` change"),
+    (init_option_b, concatenates, "the output has shape (2, 16, 6, 6); expected (2, 8, 6, 6)"),
+    (init_option_b, multiplies, "your block's output does not follow R(x) one to one"),
+    (init_option_a_function, reuses_name_x, "your block adds R(x) twice"),
+    (init_option_b, divides_sum_by_sqrt2, "your block adds R(x) 0.707 times; H(x) = R(x) + x adds it once"),
+    (init_option_b, averages_the_sum, "your block adds R(x) 0.5 times; H(x) = R(x) + x adds it once, unscaled"),
+    (init_option_b, scales_the_branch_by_a_tenth, "your block adds R(x) 0.1 times"),
+    (
+        init_option_b,
+        bn_after_the_add,
+        "BatchNorm after the addition: at in_planes=8, planes=8, stride=1 your bn2 normalises R(x) + shortcut(x)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "init, forward, message", CATALOGUE_REST, ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in CATALOGUE_REST]
+)
+def test_rest_of_the_catalogue_is_named(init, forward, message):
+    _assert_mistake(ex.q2, _block(init, forward), message)
+
+
 # --- a block that never finishes is stopped, with the call named ---------------------------------------------
 
 
@@ -787,6 +980,9 @@ def test_q1_truth_is_measured_from_the_blocks():
         (((0, 0, 0), (1, 1, 1)), "apply that to each entry"),
         (((0, 0), (0, 0.5, 2.0)), "3 numbers"),
         ((0, 0.5, 2.0), "give a pair"),
+        (((1, 1, 1), (0, 0.5, 2.0)), "the plain block computes relu(R(x)); with R(x) = 0, what is left?"),
+        ((0, (0, 0.5, 2.0)), "the plain block's output should be 3 numbers, like (0.1, 0.2, 0.3); got 0."),
+        (((0, 0, 0), "0, 0.5, 2"), "the residual block's output should be 3 numbers"),
     ],
 )
 def test_q1_wrong_predictions(answer, message):

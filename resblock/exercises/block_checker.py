@@ -268,13 +268,13 @@ def _forward(block: nn.Module, x: torch.Tensor) -> Any:
 
 def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _CallLog) -> torch.Tensor:
     """Call the block's forward, naming shape errors at the addition."""
-    _, shortcut = _shortcut_of(block)
+    name, shortcut = _shortcut_of(block)
     try:
         out = _forward(block, x)
     except RuntimeError as e:
         if any(s is not x and s.shape != x.shape for s in log.shortcut_inputs):
             raise Mistake(
-                "`self.shortcut` was applied to an intermediate result, not to the block's input: did you reuse "
+                f"`self.{name}` was applied to an intermediate result, not to the block's input: did you reuse "
                 "the name `x` for R's layers? Keep the input (`identity = x`) and add `self.shortcut(identity)`."
             ) from None
         if "must match the size" in str(e) and needs_projection(*cfg) and not _params(shortcut):
@@ -411,7 +411,9 @@ def _branch_coefficient(block: nn.Module, x: torch.Tensor) -> tuple[float | None
         k = slope.mean().item()
         if not torch.allclose(slope, torch.full_like(slope, k), atol=1e-3):
             return None, None
-        if abs(k) > 0.5:
+        # 0.05, not 0: a sigmoid, tanh or clamp gives a slope of ~0 here; a scaled branch (0.1 * R, (R + x) / 2)
+        # gives its scale, which the caller names.
+        if abs(k) > 0.05:
             return k, low - k * c
         flat = low
     return 0.0, flat
@@ -474,9 +476,34 @@ def _parameter_free_shortcut(s: torch.Tensor, x: torch.Tensor, cfg: tuple[int, i
     )
 
 
-def _name_shortcut(s: torch.Tensor, want: torch.Tensor, x: torch.Tensor, cfg: tuple[int, int, int]) -> None:
+def _bn2_sees_the_shortcut(block: nn.Module, x: torch.Tensor, want: torch.Tensor) -> bool:
+    """Whether bn2's input is conv2's output plus the shortcut: BatchNorm after the addition, not before it."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = [
+        block.conv2.register_forward_hook(lambda m, i, o: seen.setdefault("conv2", o.detach())),
+        block.bn2.register_forward_pre_hook(lambda m, i: seen.setdefault("bn2", i[0].detach())),
+    ]
+    try:
+        with torch.no_grad():
+            _forward(block, x)
+    finally:
+        for h in handles:
+            h.remove()
+    conv2, bn2 = seen.get("conv2"), seen.get("bn2")
+    return conv2 is not None and not _close(bn2, conv2) and _close(bn2, conv2 + want)
+
+
+def _name_shortcut(
+    s: torch.Tensor, want: torch.Tensor, x: torch.Tensor, cfg: tuple[int, int, int], block: nn.Module
+) -> None:
     """The shortcut carried ``s`` where it should carry ``want``: raise the mistake that explains it."""
     at = f"at {_where(cfg)}, with the residual branch switched off,"
+    if _bn2_sees_the_shortcut(block, x, want):
+        raise Mistake(
+            f"BatchNorm after the addition: at {_where(cfg)} your bn2 normalises R(x) + shortcut(x), so x does not "
+            "reach the output unchanged (BN rescales it with R). He et al. put BN inside the branch, before the "
+            "sum: relu(bn2(conv2(...)) + self.shortcut(x))."
+        )
     if torch.count_nonzero(s.abs() > ATOL) == 0:
         raise Mistake(
             f"missing shortcut: {at} your block passes nothing of x on, like a plain block; it should output "
@@ -682,7 +709,10 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
                 f"at {_where(cfg)} your block adds R(x) twice: did you reuse the name `x` for an intermediate "
                 "result, so that the shortcut adds R(x) again? Keep the input (`identity = x`) and add `self.shortcut(identity)`."
             )
-        raise Mistake(f"at {_where(cfg)} your block adds R(x) {k:.3g} times; H(x) = R(x) + x adds it once.")
+        raise Mistake(
+            f"at {_where(cfg)} your block adds R(x) {k:.3g} times; H(x) = R(x) + x adds it once, unscaled. "
+            "(Averaging the sum, or scaling the branch down as some very deep nets do, is not He et al.'s block.)"
+        )
 
     if not needs_projection(in_planes, planes, stride):
         shortcut_fn: Callable = lambda z: z
@@ -694,7 +724,7 @@ def _check_one_config(cls: type, cfg: tuple[int, int, int], generator: torch.Gen
     with torch.no_grad():
         want = shortcut_fn(x)
     if not _close(s, want):
-        _name_shortcut(s, want, x, cfg)
+        _name_shortcut(s, want, x, cfg, block)
 
     # 4. The formula with the shortcut the block should have, a known wrong one, or a diagnosis.
     with torch.no_grad():
