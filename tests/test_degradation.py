@@ -1,6 +1,7 @@
 """The degradation experiment (notebook 03): its pieces against oracles, the command end to end, the committed results."""
 
 import json
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch  # noqa: E402
 from resblock import degradation as deg  # noqa: E402
 from resblock import degradation_plots  # noqa: E402
 from resblock.blocks import PlainBlock, ResidualBlock  # noqa: E402
+from resblock.exercises import Mistake  # noqa: E402
 from resblock.exercises import nb03 as ex  # noqa: E402
 from resblock.experiments import main as experiments_main  # noqa: E402
 from resblock.models import ResNet, ResNetConfig, randomise_batchnorm_  # noqa: E402
@@ -321,6 +323,78 @@ def test_q3_known_wrong_answers_fail_naming_the_mistake(wrong, mistake):
 
 def test_q3_reference_passes():
     assert ex.q3.feedback(deg.make_identity)[0] == "correct"
+
+
+@pytest.mark.parametrize("answer", [["underfitting", "overfitting", "neither"], "underfitting"])
+def test_q1_answer_that_is_not_a_dict_is_named(answer):
+    with pytest.raises(Mistake, match="answer with a dict"):
+        ex.check_diagnosis(answer)
+
+
+@pytest.mark.parametrize("answer", [56, ["plain56"]])
+def test_q2_answer_that_is_not_a_name_is_named(answer):
+    with pytest.raises(Mistake, match="answer with a net's name as a string"):
+        ex.check_highest(answer)
+
+
+def test_q2_a_net_with_no_message_of_its_own_gets_the_file_s_verdict(tmp_path):
+    # In a results file where plain-56 does not end highest, answering plain56 names the net that does.
+    results = json.loads((RESULTS / "degradation.json").read_text())
+    for run in results["runs"]:
+        if run["net"] == "plain56":
+            run["final_train_loss"] = 0.0
+    path = tmp_path / "degradation.json"
+    path.write_text(json.dumps(results))
+    truth = ex.highest_final_loss(path)
+    assert truth != "plain56"
+    with pytest.raises(Mistake, match=re.escape(f"the results file says {truth}, not plain56.")):
+        ex.check_highest("plain56", path)
+
+
+def test_q1_keys_are_letters_in_either_case_and_nothing_else():
+    right = {"A": "underfitting", "B": "overfitting", "C": "neither"}
+    assert ex.q1.feedback(right)[0] == "correct"
+    assert ex.q1.feedback({k.lower(): v for k, v in right.items()})[0] == "correct"  # "a" is scenario A
+    with pytest.raises(Mistake, match=re.escape("'D': not a scenario; the keys are A, B, C")):
+        ex.check_diagnosis({**right, "D": "neither"})
+    with pytest.raises(Mistake, match=re.escape("'scenario A', 'scenario B': not a scenario")):
+        ex.check_diagnosis({"scenario A": "underfitting", "scenario B": "overfitting", "C": "neither"})
+
+
+def _replaces_forward(block):
+    block.forward = lambda x: x  # the same output, but not from the plain block's layers
+
+
+def _hooks_conv1(block):
+    deg.make_identity(block)
+    block.conv2.register_forward_hook(lambda m, i, o: o * 2)  # right weights, but the output is doubled
+
+
+def _forgot_bn2(block):
+    kept = {k: v.clone() for k, v in block.bn2.state_dict().items()}
+    deg.make_identity(block)
+    block.bn2.load_state_dict(kept)  # bn1 made neutral, bn2 left as trained
+
+
+def _eps_hard_coded(block):
+    deg.make_identity(block)
+    for bn in (block.bn1, block.bn2):
+        bn.running_var.fill_(1.0 - 1e-4)  # eps taken as 1e-4, not bn.eps (1e-5): each BN is off by 5e-5
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (_forgot_bn2, "`bn2` still rescales and shifts"),
+        (_eps_hard_coded, "for 4 channels the block's output differs from its input by up to"),
+        ("make_identity", "pass your function itself (`make_identity`), got str"),
+        (_replaces_forward, "you changed what the block *does* (a new `forward` or a hook), not its weights"),
+        (_hooks_conv1, "you changed what the block *does* (a new `forward` or a hook), not its weights"),
+    ],
+)
+def test_q3_more_mistakes_are_named(wrong, words):
+    with pytest.raises(Mistake, match=re.escape(words)):
+        ex.check_make_identity(wrong)
 
 
 # --- several nets at once ----------------------------------------------------------------------

@@ -55,6 +55,14 @@ def check_diagnosis(answer: Any) -> str:
         raise Mistake(
             f"answer with a dict such as {{'A': 'underfitting', 'B': ..., 'C': ...}}, got {type(answer).__name__}."
         )
+    # "a" is scenario A: the letters are labels, and a lower-case one is not a different answer.
+    unknown = [k for k in answer if not (isinstance(k, str) and k.strip().upper() in SCENARIOS)]
+    if unknown:
+        raise Mistake(
+            f"{', '.join(repr(k) for k in unknown)}: not a scenario; the keys are {', '.join(SCENARIOS)}, "
+            "e.g. {'A': 'underfitting', 'B': ..., 'C': ...}."
+        )
+    answer = {k.strip().upper(): v for k, v in answer.items()}
     missing = [k for k in SCENARIOS if k not in answer or answer[k] is None or answer[k] is Ellipsis]
     if len(missing) == len(SCENARIOS):
         raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
@@ -198,6 +206,11 @@ def check_make_identity(make_identity: Any) -> str:
                     "layer and change only its weights: the point is that the *same* plain architecture "
                     "can compute the identity."
                 )
+        if any("forward" in vars(m) or m._forward_hooks or m._forward_pre_hooks for m in block.modules()):
+            raise Mistake(
+                "you changed what the block *does* (a new `forward` or a hook), not its weights: the point is "
+                "that the plain block's own computation, relu(bn2(conv2(relu(bn1(conv1(x)))))), can be x."
+            )
         block.eval()  # a net is a function in eval mode: BN uses its running statistics
         x = torch.relu(torch.randn(2, planes, 6, 6, generator=torch.Generator().manual_seed(10 + i)))
         with torch.no_grad():
