@@ -2,11 +2,12 @@
 
 import re
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.exercises import nb05, nb06
+from resblock.exercises import Mistake, nb05, nb06
 from resblock.landscape import filter_normalize, random_direction
 from resblock.paths import BranchRemoved
 
@@ -106,26 +107,80 @@ def test_nb06_q1_solution_placeholder_and_mistakes():
     assert_mistake(nb06.q1, 3, "set of letters")
 
 
+def diagnose(fn):
+    """Run q2's diagnosis on ``fn(d, w)`` for one weight tensor w and one direction d."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 4, 3, 3, generator=g) * torch.linspace(0.1, 3.0, 6).view(-1, 1, 1, 1)
+    d = torch.randn(6, 4, 3, 3, generator=g)
+    nb06._diagnose(fn(d.clone(), w.clone()), d, w, "probe")
+
+
 def test_filter_normalize_diagnosis_names_the_mistakes():
     # The diagnosis behind q2's checker, on one tensor: right answers pass, known wrong ones are named.
-    def check(fn):
-        g = torch.Generator().manual_seed(0)
-        w = torch.randn(6, 4, 3, 3, generator=g) * torch.linspace(0.1, 3.0, 6).view(-1, 1, 1, 1)
-        d = torch.randn(6, 4, 3, 3, generator=g)
-        nb06._diagnose(fn(d.clone(), w.clone()), d, w, "probe")
-
-    check(filter_normalize)
+    diagnose(filter_normalize)
     for wrong, words in (
         (lambda d, w: d * w.norm() / d.norm(), "layer-wise"),
         (lambda d, w: d / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1), "norm 1"),
         (lambda d, w: w.clone(), "weights themselves"),
     ):
         try:
-            check(wrong)
+            diagnose(wrong)
         except nb06.Mistake as m:
             assert words in str(m), str(m)
         else:
             raise AssertionError(f"{words}: not caught")
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        # q2's checker never gets here: it names a non-tensor before the diagnosis, and diagnoses each
+        # direction against itself, so every filter of it points along d.
+        (lambda d, w: d.tolist(), "probe: expected a tensor, got list"),
+        # a fresh draw, filter-normalised: right lengths, but not d's direction
+        (lambda d, w: filter_normalize(torch.randn_like(d), w), "no longer points along d's filter"),
+    ],
+)
+def test_diagnosis_names_mistakes_q2_cannot_reach(wrong, words):
+    with pytest.raises(Mistake, match=re.escape(words)):
+        diagnose(wrong)
+
+
+def _answer(m, weight=lambda w: filter_normalize(torch.randn_like(w), w), other=torch.zeros_like):
+    """A q2 answer for model m: ``weight(w)`` for each weight, ``other(p)`` for biases and BN parameters."""
+    return {n: weight(p.detach()) if p.dim() > 1 else other(p.detach()) for n, p in m.named_parameters()}
+
+
+def _flattened_filters(w):
+    d = torch.randn_like(w).flatten(1)  # one row per filter, never reshaped back
+    return d / d.norm(dim=1, keepdim=True) * w.flatten(1).norm(dim=1, keepdim=True)
+
+
+def _along_dim1(w):
+    d = torch.randn_like(w)
+    dims = [i for i in range(w.dim()) if i != 1]  # norms over everything but dim 1: per input channel
+    return d * torch.linalg.vector_norm(w, dim=dims, keepdim=True) / torch.linalg.vector_norm(d, dim=dims, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        ("random_direction", "pass your function itself (`random_direction`), got str"),
+        (_answer(nb06._probe_model()), "pass your function itself (`random_direction`), got dict"),  # its result
+        (lambda m: [torch.randn_like(p) for p in m.parameters()], "return a dict {parameter name: tensor}, got list"),
+        # p.detach() shares p's storage: zero_() on it zeroes the model's own biases and BN parameters
+        (lambda m: _answer(m, other=torch.Tensor.zero_), "the model's own weights changed"),
+        (lambda m: _answer(m, other=lambda b: 0.0), "1.weight: expected a tensor of shape (4,)"),
+        (lambda m: _answer(m, other=lambda b: torch.zeros(1)), "1.weight: expected a tensor of shape (4,)"),
+        (lambda m: _answer(m, _flattened_filters), "0.weight: the result has shape (4, 18), the weight (4, 2, 3, 3)"),
+        (lambda m: _answer(m, _along_dim1), "0.weight: you normalised along dim 1"),
+        # the probe's conv has two input channels, so layer-wise is told apart from dim 1 through q2 too
+        (lambda m: _answer(m, lambda w: (d := torch.randn_like(w)) * w.norm() / d.norm()), "that is layer-wise"),
+    ],
+)
+def test_nb06_q2_more_mistakes_are_named(wrong, words):
+    with pytest.raises(Mistake, match=re.escape(words)):
+        nb06.check_random_direction(wrong)
 
 
 def test_nb06_q2_solution_package_and_mistakes():
@@ -152,10 +207,7 @@ def test_nb06_q2_solution_package_and_mistakes():
     assert_mistake(nb06.q2, lambda m: {"w": torch.zeros(1)}, "parameter names")
 
     def direction(draw):  # filter-normalised, zeros for 1-D parameters, d drawn by ``draw(w)``
-        return lambda m: {
-            n: filter_normalize(draw(p.detach()), p.detach()) if p.dim() > 1 else torch.zeros_like(p)
-            for n, p in m.named_parameters()
-        }
+        return lambda m: _answer(m, lambda w: filter_normalize(draw(w), w))
 
     # Each has every filter's norm right, so only what a random direction looks like tells them apart.
     assert_mistake(nb06.q2, direction(torch.rand_like), "both signs")  # uniform on [0, 1)

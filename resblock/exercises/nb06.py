@@ -179,8 +179,10 @@ q1 = Question(
 
 def _probe_model() -> nn.Module:
     torch.manual_seed(0)
+    # Two input channels, not one: with one, normalising along dim 1 is layer-wise normalisation, and the
+    # checker could not tell those two mistakes apart.
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)
+        nn.Conv2d(2, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)
     )
 
 
