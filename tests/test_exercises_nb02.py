@@ -1,8 +1,11 @@
 """Notebook 02's exercises: each reference solution passes; known wrong answers fail naming the mistake."""
 
+import re
+
 import pytest
 import torch
 
+from resblock.exercises import Mistake
 from resblock.exercises import nb02 as ex
 
 
@@ -151,6 +154,31 @@ def _no_activation_derivative(block, x, g):
 def test_q3_known_mistakes_are_named(wrong, words):
     status, message = ex.q3.feedback(wrong)
     assert status == "incorrect" and words in message, message  # named as a mistake, not shown as "not yet"
+
+
+def _local_derivative_only(block, x, g):
+    # d(shortcut_scale * x)/dx = shortcut_scale, but the chain rule still multiplies it by grad_out
+    return block.shortcut_scale * torch.ones_like(g), reference_split(block, x, g)[1]
+
+
+def _weight_gradient_as_branch(block, x, g):
+    # the gradient through the branch taken with respect to its weight, not to x
+    (g_w,) = torch.autograd.grad(block.residual(x), block.linear.weight, g)
+    return block.shortcut_scale * g, g_w
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (_local_derivative_only, "shortcut part wrong for shortcut_scale = 1.0"),
+        (_weight_gradient_as_branch, "each part must have the shape of x, (4, 6); got (4, 6) and (6, 6)"),
+        ("split", "pass your function itself (`split`), got str"),
+        ((torch.zeros(4, 6), torch.zeros(4, 6)), "pass your function itself (`split`), got tuple"),  # split(...)
+    ],
+)
+def test_q3_more_mistakes_are_named(wrong, words):
+    with pytest.raises(Mistake, match=re.escape(words)):
+        ex.check_split(wrong)
 
 
 def test_questions_show_hint_and_solution(capsys):
