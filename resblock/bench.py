@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -89,6 +90,25 @@ def _verdict(name: str, value: float) -> str:
     return f"  (target {op} {bound:g}: {'ok' if ok else 'MISSED'})"
 
 
+def cpu_capability() -> str:
+    """The vector instructions PyTorch's CPU kernels use here (AVX512, AVX2, ...): they set the speed."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def machine() -> str:
+    """One line naming what the figures were measured on: CPU, PyTorch's kernel set, threads."""
+    import torch
+
+    from resblock.claims_sweep import cpu_name
+
+    return (
+        f"machine: {cpu_name()}, {os.cpu_count()} CPUs; PyTorch {torch.__version__} with {cpu_capability()} "
+        f"kernels, {torch.get_num_threads()} threads"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print their figures (or one JSON object with --json)."""
     parser = argparse.ArgumentParser(prog="python -m resblock.bench", description=__doc__)
@@ -104,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat takes a whole number of runs, 1 or more, got {args.repeat}")
+    # The figures depend on the machine: say which, first (on stderr under --json, which prints only figures).
+    print(machine(), file=sys.stderr if args.json else sys.stdout, flush=True)
     figures: Figures = {}
     for name in args.only or BENCHMARKS:
         try:
@@ -535,6 +557,7 @@ def _course_report(label: str, about: Callable[[], dict] | None = None) -> Calla
         entries[label] = {
             "date": dt.date.today().isoformat(),
             "cpu": cpu_name(),
+            "cpu_capability": cpu_capability(),  # AVX512 kernels run these nets about twice as fast as AVX2
             "python": platform.python_version(),
             "command": f"python -m resblock.bench --only notebooks_{label}" + (f" --repeat {runs}" if runs > 1 else ""),
             "runs": runs,  # each figure the median of this many runs (a count of failed claims: the largest)

@@ -31,6 +31,19 @@ def test_each_figure_is_printed_with_its_target_and_verdict(fake_benchmark, caps
     assert any(line.startswith("fake_acc") and "(target >= 0.92: MISSED)" in line for line in lines)
 
 
+def test_the_machine_is_named_first_and_kept_out_of_json(fake_benchmark, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    bench.main(["--only", "fake"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("machine: ") and "with AVX2 kernels" in first and "threads" in first
+    bench.main(["--only", "fake", "--json"])
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)) == {"fake_ms", "fake_acc"}  # stdout stays one object of figures
+    assert captured.err.startswith("machine: ")
+
+
 @pytest.mark.parametrize("argv", [["--repeat", "0"], ["--repeat", "two"]])  # --only: tests/test_bad_inputs.py
 def test_bad_arguments_exit_2_saying_why(argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -157,6 +170,7 @@ def test_repeated_notebook_runs_record_the_medians_and_any_failed_claim(monkeypa
     printed = capsys.readouterr().out
     entry = json.loads(results.read_text())["1core"]
     assert entry["runs"] == 3 and entry["command"].endswith("--only notebooks_1core --repeat 3")
+    assert entry["cpu_capability"] == bench.cpu_capability()  # AVX512 or AVX2: the speed depends on it
     figures = entry["figures"]
     assert figures["notebook_00_seconds_1core"] == 30.0 and figures["course_max_seconds_1core"] == 30.0
     assert figures["notebook_00_peak_rss_mb_1core"] == 300.0
