@@ -166,8 +166,11 @@ def collect(runs: dict[str, dict[str, dict]]) -> list[dict]:
 def summary_markdown(report: dict) -> str:
     """A short readable table of the sweep: every claim, its criterion and the value measured in each variant."""
     variants = [v["name"] for v in report["variants"]]
+    m = report["machine"]
+    # The instruction set names the sweep: each machine's native kernels and the older set it emulates.
+    kind = "AVX-512" if m.get("avx512") else "AVX2" if m.get("avx2") else "pre-AVX2"
     lines = [
-        "# Claims sweep",
+        f"# Claims sweep, {kind} machine",
         "",
         f"Made {report['created']} by `{report['command']}` on {report['machine']['cpu']} "
         f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "

@@ -214,3 +214,17 @@ def test_sweep_does_not_compare_a_failed_run(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "run_notebook_measured", failed_run)
     run = cs.run_notebook(cs.NOTEBOOKS_DIR / "00_start_here.ipynb", cs.default_variants()[0], tmp_path)
     assert run["error"] and run["differences"] is None
+
+
+@pytest.mark.parametrize(
+    "flags, title", [({"avx512": True, "avx2": True}, "AVX-512"), ({"avx512": False, "avx2": True}, "AVX2")]
+)
+def test_sweep_summary_names_the_machine_kind_it_ran_on(flags, title):
+    # Two sweeps (results/claims_sweep*.md) sit side by side in the site's navigation: the title tells them apart.
+    import json
+
+    from resblock import claims_sweep as cs
+
+    report = json.loads((cs.RESULTS_DIR / "claims_sweep.json").read_text())
+    report["machine"].update(flags)
+    assert cs.summary_markdown(report).splitlines()[0] == f"# Claims sweep, {title} machine"
