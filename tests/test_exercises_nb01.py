@@ -890,7 +890,11 @@ def bn_after_the_add(self, x):
 
 CATALOGUE_REST = [
     (init_conv2_from_in_planes, _good_forward, "`conv2` maps 8 -> 16 channels; it should map 16 -> 16"),
-    (init_torchvision_style, downsample_on_out, "not to the block's input: did you reuse the name `x` for R's layers?"),
+    (
+        init_torchvision_style,
+        downsample_on_out,
+        "`self.downsample` was applied to an intermediate result, not to the block's input: did you reuse the name `x` for R's layers? Keep the input (`identity = x`) and add `self.downsample(identity)`.",
+    ),
     (init_option_b, bn1_before_conv1, "the layers run in the order bn1 -> conv1 -> conv2 -> bn2"),
     (init_option_b, bn1_bn2_swapped, "the layers run in the order conv1 -> bn2 -> conv2 -> bn1"),
     (init_projection_unused, forward_pads_x_itself, "stride=1 `self.shortcut` is never called"),

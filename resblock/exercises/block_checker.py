@@ -275,7 +275,7 @@ def _run(block: nn.Module, x: torch.Tensor, cfg: tuple[int, int, int], log: _Cal
         if any(s is not x and s.shape != x.shape for s in log.shortcut_inputs):
             raise Mistake(
                 f"`self.{name}` was applied to an intermediate result, not to the block's input: did you reuse "
-                "the name `x` for R's layers? Keep the input (`identity = x`) and add `self.shortcut(identity)`."
+                f"the name `x` for R's layers? Keep the input (`identity = x`) and add `self.{name}(identity)`."
             ) from None
         if "must match the size" in str(e) and needs_projection(*cfg) and not _params(shortcut):
             in_planes, planes, stride = cfg
