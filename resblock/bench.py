@@ -254,8 +254,8 @@ def _first_at(history, level: float) -> float:
     return next((t for t, acc in zip(history.eval_time, history.test_acc) if acc >= level), math.inf)
 
 
-# The issue's targets were set on a 2-core AVX-512 machine; an AVX2 machine runs these kernels at
-# about half the speed, so fewer epochs fit into a budget there and it reads lower. On AVX-512 too the
+# The issue's targets were set on a 2-core AVX-512 machine; the AVX2 machine measured here ran the
+# course 1.3-1.7x slower, so fewer epochs fit into a budget there and it reads lower. On AVX-512 too the
 # 60 s figure is ~0.926, and with 2-4x the time the recipe levels off near 0.93 (docs/performance.md).
 @benchmark(
     "tiny_resnet_accuracy",
@@ -305,7 +305,7 @@ def bench_tiny_resnet_throughput() -> Figures:
     The fraction of the conv ceiling says how well the training loop uses the CPU. The targets (0.5 for
     TINY_RESNET, 0.6 for ResNet-8 with the paper's full-resolution stem) are the next step the issue set
     after 0.43 and 0.52 measured on a 2-core AVX-512 machine. TINY_RESNET trains
-    about 3x faster in images/s but reads lower (0.28-0.39 measured): pooling in the stem leaves it a
+    about 3x faster in images/s but reads lower (0.25-0.39 measured): pooling in the stem leaves it a
     quarter of the work, in 16-channel convolutions on 14x14 maps that run further from the ceiling,
     with batch norm, ReLU and pooling a larger share of each step. Wider stages would read higher
     (0.42 at 24/48/96, 0.48 at 32/64/128, both measured) and reach lower accuracy in 60 s.

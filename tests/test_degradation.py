@@ -357,6 +357,8 @@ def test_q1_keys_are_letters_in_either_case_and_nothing_else():
     assert ex.q1.feedback({k.lower(): v for k, v in right.items()})[0] == "correct"  # "a" is scenario A
     with pytest.raises(Mistake, match=re.escape("'D': not a scenario; the keys are A, B, C")):
         ex.check_diagnosis({**right, "D": "neither"})
+    with pytest.raises(Mistake, match=re.escape("scenario A has two keys (e.g. 'A' and 'a')")):
+        ex.check_diagnosis({**right, "a": "overfitting"})
     with pytest.raises(Mistake, match=re.escape("'scenario A', 'scenario B': not a scenario")):
         ex.check_diagnosis({"scenario A": "underfitting", "scenario B": "overfitting", "C": "neither"})
 
@@ -365,7 +367,7 @@ def _replaces_forward(block):
     block.forward = lambda x: x  # the same output, but not from the plain block's layers
 
 
-def _hooks_conv1(block):
+def _hooks_conv2(block):
     deg.make_identity(block)
     block.conv2.register_forward_hook(lambda m, i, o: o * 2)  # right weights, but the output is doubled
 
@@ -389,7 +391,7 @@ def _eps_hard_coded(block):
         (_eps_hard_coded, "for 4 channels the block's output differs from its input by up to"),
         ("make_identity", "pass your function itself (`make_identity`), got str"),
         (_replaces_forward, "you changed what the block *does* (a new `forward` or a hook), not its weights"),
-        (_hooks_conv1, "you changed what the block *does* (a new `forward` or a hook), not its weights"),
+        (_hooks_conv2, "you changed what the block *does* (a new `forward` or a hook), not its weights"),
     ],
 )
 def test_q3_more_mistakes_are_named(wrong, words):

@@ -62,6 +62,10 @@ def check_diagnosis(answer: Any) -> str:
             f"{', '.join(repr(k) for k in unknown)}: not a scenario; the keys are {', '.join(SCENARIOS)}, "
             "e.g. {'A': 'underfitting', 'B': ..., 'C': ...}."
         )
+    letters = [k.strip().upper() for k in answer]
+    twice = sorted({k for k in letters if letters.count(k) > 1})
+    if twice:
+        raise Mistake(f"scenario {', '.join(twice)} has two keys (e.g. 'A' and 'a'); give one diagnosis each.")
     answer = {k.strip().upper(): v for k, v in answer.items()}
     missing = [k for k in SCENARIOS if k not in answer or answer[k] is None or answer[k] is Ellipsis]
     if len(missing) == len(SCENARIOS):
