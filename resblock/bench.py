@@ -255,7 +255,7 @@ def _first_at(history, level: float) -> float:
 
 
 # The targets were set on a 2-core AVX-512 machine; the AVX2 machine measured here ran the
-# course 1.3-1.7x slower, so fewer epochs fit into a budget there and it reads lower. On AVX-512 too the
+# course 1.3-1.8x slower, so fewer epochs fit into a budget there and it reads lower. On AVX-512 too the
 # 60 s figure is ~0.926, and with 2-4x the time the recipe levels off near 0.93 (docs/performance.md).
 @benchmark(
     "tiny_resnet_accuracy",
