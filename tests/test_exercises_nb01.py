@@ -883,6 +883,11 @@ def scales_the_branch_by_a_tenth(self, x):
     return F.relu(0.1 * _branch_out(self, x) + self.shortcut(x))
 
 
+def scales_the_branch_by_a_fiftieth(self, x):
+    """A scale small enough that the probe's ReLU cuts part of 100k + shortcut: named by a larger probe."""
+    return F.relu(0.02 * _branch_out(self, x) + self.shortcut(x))
+
+
 def bn_after_the_add(self, x):
     out = self.conv2(F.relu(self.bn1(self.conv1(x))))
     return F.relu(self.bn2(out + self.shortcut(x)))
@@ -910,6 +915,7 @@ CATALOGUE_REST = [
     (init_option_b, divides_sum_by_sqrt2, "your block adds R(x) 0.707 times; H(x) = R(x) + x adds it once"),
     (init_option_b, averages_the_sum, "your block adds R(x) 0.5 times; H(x) = R(x) + x adds it once, unscaled"),
     (init_option_b, scales_the_branch_by_a_tenth, "your block adds R(x) 0.1 times"),
+    (init_option_b, scales_the_branch_by_a_fiftieth, "your block adds R(x) 0.02 times"),
     (
         init_option_b,
         bn_after_the_add,

@@ -396,14 +396,12 @@ def _with_branch(block: nn.Module, x: torch.Tensor, value: float) -> torch.Tenso
             bn2.bias.copy_(saved[1])
 
 
-def _branch_coefficient(block: nn.Module, x: torch.Tensor) -> tuple[float | None, torch.Tensor | None]:
-    """(k, s): the block's output is k * R(x) + s for a large constant R (k = 1 and s = shortcut(x) if right).
-
-    A positive constant passes every ReLU when the branch is added; a negative one when it is subtracted.
-    k = 0 when the output does not follow R at all; None when it follows it some other way.
-    """
+def _coefficient_at(
+    block: nn.Module, x: torch.Tensor, probe: float, smallest: float
+) -> tuple[float | None, torch.Tensor | None]:
+    """(k, s) as in _branch_coefficient, from the constants +-probe; |k| <= ``smallest`` counts as 0."""
     flat = None
-    for c in (PROBE, -PROBE):
+    for c in (probe, -probe):
         low, high = _with_branch(block, x, c), _with_branch(block, x, 2 * c)
         if low.shape != high.shape:
             return None, None
@@ -411,12 +409,29 @@ def _branch_coefficient(block: nn.Module, x: torch.Tensor) -> tuple[float | None
         k = slope.mean().item()
         if not torch.allclose(slope, torch.full_like(slope, k), atol=1e-3):
             return None, None
-        # 0.05, not 0: a sigmoid, tanh or clamp gives a slope of ~0 here; a scaled branch (0.1 * R, (R + x) / 2)
+        # Not 0: a sigmoid, tanh or clamp gives a slope of ~0 here; a scaled branch (0.1 * R, (R + x) / 2)
         # gives its scale, which the caller names.
-        if abs(k) > 0.05:
+        if abs(k) > smallest:
             return k, low - k * c
         flat = low
     return 0.0, flat
+
+
+def _branch_coefficient(block: nn.Module, x: torch.Tensor) -> tuple[float | None, torch.Tensor | None]:
+    """(k, s): the block's output is k * R(x) + s for a large constant R (k = 1 and s = shortcut(x) if right).
+
+    A positive constant passes every ReLU when the branch is added; a negative one when it is subtracted.
+    k = 0 when the output does not follow R at all; None when it follows it some other way.
+    """
+    k, s = _coefficient_at(block, x, PROBE, smallest=0.05)
+    if not k:
+        # A branch scaled far down (0.01 * R) is cut by the ReLU where the shortcut is below -100k, so it
+        # looks like "some other function" at PROBE: a 100x larger constant passes the ReLU and names the
+        # scale. Only the coefficient is taken from it (float32 at 1e4 cannot give s to ATOL).
+        big, s_big = _coefficient_at(block, x, 100 * PROBE, smallest=1e-3)
+        if big and abs(big) <= 0.05:
+            return big, s_big
+    return k, s
 
 
 def _option_a(x: torch.Tensor, planes: int, stride: int, channel_offset: int, pool: bool) -> torch.Tensor:
