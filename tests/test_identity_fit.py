@@ -81,8 +81,10 @@ def test_notebook_claims_plain_learns_the_mean_residual_learns_x():
     plain_losses, res_losses = fit_identity(plain, config), fit_identity(residual, config)
     x = random_inputs(config, torch.Generator().manual_seed(1))
     mean_only = F.mse_loss(torch.full_like(x, 0.5), x).item()
-    # plain: ends at the level of "output the mean" (Var of U[0, 1] = 1/12), its output uncorrelated with x
-    assert abs(np.mean(plain_losses[-20:]) - mean_only) < 0.1 * mean_only
+    # plain: ends at the level of "output the mean" (Var of U[0, 1] = 1/12), its output uncorrelated with x.
+    # The notebook's claim and its tolerance, 1.00 +- 0.3: the sweep measured 1.00-1.13, and two threads on
+    # an AVX-512 CPU 1.12 (a 10% tolerance here failed there, while one thread passed).
+    assert abs(np.mean(plain_losses[-20:]) / mean_only - 1.0) < 0.3
     with torch.no_grad():
         corr_plain = torch.corrcoef(torch.stack([plain.eval()(x).flatten(), x.flatten()]))[0, 1].item()
         corr_res = torch.corrcoef(torch.stack([residual.eval()(x).flatten(), x.flatten()]))[0, 1].item()
