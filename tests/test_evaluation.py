@@ -107,3 +107,33 @@ def test_image_grid_titles_each_image_and_hides_the_spare_panels():
     with pytest.raises(ValueError, match="one title per image: 3 images, 2 titles"):
         plot_image_grid(torch.zeros(3, 1, 4, 4), ["x", "y"])
     plt.close("all")
+
+
+def test_live_figure_redraws_at_most_every_interval_and_always_at_the_end(monkeypatch):
+    from resblock import train_plots
+
+    class Handle:
+        def __init__(self):
+            self.frames = []
+
+        def update(self, fig):  # what JupyterLab would show now: the curves' data at this moment
+            self.frames.append([tuple(line.get_ydata()) for line in fig.axes[0].get_lines()])
+
+    handle = Handle()
+    shown = []
+    monkeypatch.setattr(train_plots, "display", lambda fig, display_id: shown.append(fig) or handle)
+    clock = iter([0.0, 0.5, 1.0, 2.0, 2.1])
+    monkeypatch.setattr(train_plots.time, "perf_counter", lambda: next(clock))
+    live = train_plots.LiveFigure(interval=1.5)
+    assert shown == [live.fig] and not plt.fignum_exists(live.fig.number)  # shown once, through the handle only
+    h = _history(10, [10])
+    live(h)  # t = 0: the first frame
+    live(_history(20, [10]))  # t = 0.5: too soon, not drawn
+    live(_history(20, [10]), force=True)  # t = 1.0: forced
+    live(_history(25, [10]))  # t = 2.0: 1.0 s after the last frame, within the interval: not drawn
+    done = _history(30, [10, 30])
+    done.wall_time = 3.0  # fit sets it when the run is over: the last frame is always drawn
+    live(done)  # t = 2.1
+    assert len(handle.frames) == 3
+    assert [len(frame[0]) for frame in handle.frames] == [10, 20, 30]  # the loss curve: one point per step
+    assert handle.frames[-1][0] == tuple(done.loss)
