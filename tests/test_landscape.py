@@ -151,3 +151,31 @@ def test_saved_grid_centre_is_reproducible_from_the_checkpoint():
     model = load_or_train(record["depth"], record["shortcut"])
     centre = surface.loss[len(surface.betas) // 2, len(surface.alphas) // 2]
     assert centre == pytest.approx(landscape.loss_at(model, [], x, y)[0], rel=1e-4)
+
+
+def test_load_or_train_trains_saves_and_loads_a_missing_net(tmp_path):
+    # The path a learner takes when a checkpoint is missing: train with the study's recipe, save, load.
+    from types import SimpleNamespace
+
+    from resblock.checkpoints import load_checkpoint
+    from resblock.trained_nets import build, checkpoint_path, load_or_train
+
+    g = torch.Generator().manual_seed(0)
+    data = SimpleNamespace(
+        train_images=torch.randn(128, 1, 28, 28, generator=g),
+        train_labels=torch.randint(0, 10, (128,), generator=g),
+        test_images=torch.randn(32, 1, 28, 28, generator=g),
+        test_labels=torch.randint(0, 10, (32,), generator=g),
+    )
+    with pytest.raises(ValueError, match="no checkpoint at .*pass data=load_fashion_mnist"):
+        load_or_train(20, True, root=tmp_path)
+    model = load_or_train(20, True, data=data, root=tmp_path, epochs=1.0)  # 128 images: one step
+    assert not model.training  # handed out ready to evaluate
+    saved = load_checkpoint(checkpoint_path(20, True, tmp_path))
+    assert saved.history.steps == 1
+    fresh = build(20, True)
+    moved = [not torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values())]
+    assert any(moved)  # it trained (a step away from the seeded initialisation)
+    again = load_or_train(20, True, root=tmp_path)  # the second call loads, needing no data
+    for a, b in zip(again.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)

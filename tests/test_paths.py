@@ -231,3 +231,49 @@ def test_trained_nets_lesion_contrast():
     plain_median = sorted(plain_lesions)[len(plain_lesions) // 2]
     assert res_median > paths.lesion_accuracy(res, x, y) - 0.1
     assert plain_median < 0.3
+
+
+def test_random_lesion_plot_draws_each_nets_mean_and_spread():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    results = {
+        "ResNet-56": paths.RandomLesions([1, 4, 8], [[0.9, 0.8], [0.6, 0.4, 0.5], [0.2, 0.1]]),
+        "plain-56": paths.RandomLesions([1], [[0.1, 0.12]]),
+    }
+    ax = paths_plots.plot_random_lesions(results)
+    bars = ax.containers  # one errorbar per net: its line is the mean, its bars the spread
+    assert [c.get_label() for c in bars] == list(results)
+    for c, r in zip(bars, results.values()):
+        line, _, (segments,) = c.lines
+        np.testing.assert_allclose(np.asarray(line.get_xdata(), dtype=float), r.ks)  # errorbar keeps x as objects
+        np.testing.assert_allclose(line.get_ydata(), r.mean)
+        spans = np.array([s[:, 1] for s in segments.get_segments()])  # (low, high) of each k
+        np.testing.assert_allclose(spans, np.stack([r.mean - r.std, r.mean + r.std], axis=1))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["chance", *results]
+    assert ax.get_ylim() == (0, 1) and ax.get_xlabel() == "blocks deleted at random"
+    plt.close(ax.figure)
+
+
+def test_path_gradient_plot_draws_counts_per_path_and_their_product():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = 4
+    pg = paths.PathGradients(n, per_path=np.array([8.0, 4.0, 2.0, 1.0, 0.5]), spread=np.zeros(n + 1))
+    a, b, c = paths_plots.plot_path_gradients(pg)
+    counts = np.array([1, 4, 6, 4, 1], dtype=float)  # C(4, k): the number of paths of length k
+    np.testing.assert_allclose([p.get_height() for p in a.patches], counts / 16)
+    (line,) = b.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), pg.per_path)
+    assert b.get_yscale() == "log"
+    total = counts * pg.per_path
+    np.testing.assert_allclose([p.get_height() for p in c.patches], total / total.sum())
+    assert "n = 4" in a.get_title()
+    plt.close(a.figure)
