@@ -1,5 +1,7 @@
 """Loss landscapes (resblock.landscape, notebook 06) against direct computation."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -179,3 +181,36 @@ def test_load_or_train_trains_saves_and_loads_a_missing_net(tmp_path):
     again = load_or_train(20, True, root=tmp_path)  # the second call loads, needing no data
     for a, b in zip(again.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_run_training_records_each_net_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    # The command behind `python -m resblock.experiments landscape-nets`, its training stood in for by a
+    # recorded call (the real one trains for minutes): what it writes to landscape-nets.json, and --force.
+    from types import SimpleNamespace
+
+    from resblock import trained_nets
+    from resblock.train import History
+
+    trained = []
+
+    def fake_train_and_save(depth, shortcut, data, root):
+        trained.append((depth, shortcut))
+        trained_nets.checkpoint_path(depth, shortcut, root).write_text("a checkpoint")
+        history = History(loss=[2.0, 1.0], test_loss=[0.5], test_acc=[0.8])
+        return SimpleNamespace(history=history)
+
+    monkeypatch.setattr(trained_nets, "train_and_save", fake_train_and_save)
+    monkeypatch.setattr("resblock.data.load_fashion_mnist", lambda: "the data")
+    record = trained_nets.run_training(["resnet20", "plain56"], root=tmp_path)
+    assert trained == [(20, True), (56, False)]
+    saved = json.loads((tmp_path / "landscape-nets.json").read_text())
+    assert saved == record and set(saved["nets"]) == {"resnet20", "plain56"}
+    entry = saved["nets"]["plain56"]
+    assert (entry["depth"], entry["shortcut"], entry["steps"], entry["test_acc"]) == (56, False, 2, 0.8)
+    assert entry["command"] == "python -m resblock.experiments landscape-nets --nets plain56"
+    assert "plain56: test accuracy 0.8000 after 2 steps" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="exist .*pass --force"):
+        trained_nets.run_training("resnet20", root=tmp_path)  # a checkpoint is there: not replaced silently
+    trained_nets.run_training("resnet20", root=tmp_path, force=True)
+    assert trained[-1] == (20, True) and "--force: replacing" in capsys.readouterr().out
+    assert set(json.loads((tmp_path / "landscape-nets.json").read_text())["nets"]) == {"resnet20", "plain56"}
