@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.axes import Axes
 
 from resblock.gradients import (
     BlockSplit,
@@ -319,25 +318,6 @@ def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():
 # --- the pictures of notebook 02 (resblock.gradients_plots) against the data they were given ---------
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """No plt.show; a figure opened before the call stays open; yields the figure numbers open before it."""
-    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("a plot function called plt.show"))
-    sentinel = plt.figure()
-    before = set(plt.get_fignums())
-    yield before
-    assert plt.fignum_exists(sentinel.number), "a plot function closed a figure it did not open"
-    plt.close(sentinel)
-
-
-def _own_new_figure(ax, before):
-    """``ax`` is an Axes on exactly one new figure (the function made it and left it open)."""
-    assert isinstance(ax, Axes)
-    new = set(plt.get_fignums()) - before
-    assert new == {ax.figure.number}
-    return ax.figure
-
-
 def _legend_labels(ax):
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
@@ -350,7 +330,7 @@ def test_plot_gradient_split_draws_each_blocks_three_norms(figures):
     model, (x, y) = _mlp(shortcut_scale=0.5, activation="tanh"), _batch()
     splits = identity_branch_split(model, x, y)
     ax = plot_gradient_split(splits, title="six blocks")
-    fig = _own_new_figure(ax, figures)
+    fig = figures.own_new_figure(ax)
     want = {
         "total": [s.total for s in splits],
         "through the shortcut": [s.shortcut for s in splits],
@@ -373,7 +353,7 @@ def test_plot_gradient_split_draws_on_the_callers_axes(figures):
     splits = [BlockSplit("b1", 2.0, 1.5, 1.0, 0.6), BlockSplit("b2", 1.0, 0.5, 0.8, 0.3)]
     assert plot_gradient_split(splits, ax=right) is right
     assert plot_split_shares(splits, ax=left) is left
-    assert set(plt.get_fignums()) - figures == {fig.number}  # no figure of their own
+    assert figures.new() == {fig.number}  # no figure of their own
     assert len(right.get_lines()) == 3 and len(left.get_lines()) == 3  # two shares and the zero line
     assert right.get_title() == "" and left.get_title() == ""  # no title asked for, none drawn
     plt.close(fig)
@@ -406,7 +386,7 @@ def test_plot_split_shares_draws_the_two_shares_that_add_to_one(figures):
     model, (x, y) = _mlp(shortcut_scale=0.7, activation="tanh"), _batch()
     splits = identity_branch_split(model, x, y)
     ax = plot_split_shares(splits, title="shares")
-    fig = _own_new_figure(ax, figures)
+    fig = figures.own_new_figure(ax)
     shortcut, branch, zero = ax.get_lines()
     assert (shortcut.get_label(), branch.get_label()) == ("shortcut share", "branch share")
     assert _legend_labels(ax) == ["shortcut share", "branch share"]
@@ -430,7 +410,7 @@ def test_plot_singular_values_draws_each_spectrum_on_a_log_scale(figures):
         for name, s in [("plain", 0.0), ("residual", 1.0)]
     }
     ax = plot_singular_values(spectra)
-    fig = _own_new_figure(ax, figures)
+    fig = figures.own_new_figure(ax)
     assert [line.get_label() for line in ax.get_lines()] == ["plain", "residual"]
     assert _legend_labels(ax) == ["plain", "residual"]
     for line, values in zip(ax.get_lines(), spectra.values()):
@@ -464,7 +444,7 @@ def test_plot_along_line_draws_each_curve_at_unit_rms_and_offset(figures):
         curves[name] = gradients_along_line(model, xs)[:, 0].numpy()
     curves["flat"] = np.zeros(40)  # RMS 0: drawn as it is, not divided by 0
     ax = plot_along_line(xs[:, 0].numpy(), curves)
-    fig = _own_new_figure(ax, figures)
+    fig = figures.own_new_figure(ax)
     lines = ax.get_lines()
     assert [line.get_label() for line in lines] == list(curves)
     assert _legend_labels(ax) == list(curves)

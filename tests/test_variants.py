@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.axes import Axes
 
 from resblock.blocks import (
     BLOCKS,
@@ -366,15 +365,10 @@ def _runs():
     return runs
 
 
-def test_plot_losses_draws_each_runs_smoothed_loss(monkeypatch):
-    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plot_losses called plt.show"))
-    sentinel = plt.figure()
-    before = set(plt.get_fignums())
+def test_plot_losses_draws_each_runs_smoothed_loss(figures):
     runs = _runs()
     ax = plot_losses(runs, window=4)
-    assert isinstance(ax, Axes)
-    assert set(plt.get_fignums()) - before == {ax.figure.number}  # one new figure, left open
-    assert plt.fignum_exists(sentinel.number)  # and nothing else closed
+    figures.own_new_figure(ax)  # one new figure, left open (and, the fixture checks, nothing else closed)
     lines = ax.get_lines()
     assert len(lines) == len(runs)
     want_labels = ["plain (50%)", "residual (81%)", "ReZero (75%)"]  # name (test accuracy)
@@ -393,7 +387,6 @@ def test_plot_losses_draws_each_runs_smoothed_loss(monkeypatch):
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "training loss (mean of 4 steps)"
     assert ax.get_yscale() == "linear"
     plt.close(ax.figure)
-    plt.close(sentinel)
 
 
 def test_plot_losses_draws_on_the_callers_axes():
