@@ -56,17 +56,17 @@ def check_diagnosis(answer: Any) -> str:
             f"answer with a dict such as {{'A': 'underfitting', 'B': ..., 'C': ...}}, got {type(answer).__name__}."
         )
     # "a" is scenario A: the letters are labels, and a lower-case one is not a different answer.
-    unknown = [k for k in answer if not (isinstance(k, str) and k.strip().upper() in SCENARIOS)]
+    letters = [k.strip().upper() if isinstance(k, str) else None for k in answer]  # each key's scenario
+    unknown = [k for k, letter in zip(answer, letters) if letter not in SCENARIOS]
     if unknown:
         raise Mistake(
             f"{', '.join(repr(k) for k in unknown)}: not a scenario; the keys are {', '.join(SCENARIOS)}, "
             "e.g. {'A': 'underfitting', 'B': ..., 'C': ...}."
         )
-    letters = [k.strip().upper() for k in answer]
-    twice = sorted({k for k in letters if letters.count(k) > 1})
+    twice = sorted({letter for letter in letters if letters.count(letter) > 1})
     if twice:
         raise Mistake(f"scenario {', '.join(twice)} has two keys (e.g. 'A' and 'a'); give one diagnosis each.")
-    answer = {k.strip().upper(): v for k, v in answer.items()}
+    answer = dict(zip(letters, answer.values()))
     missing = [k for k in SCENARIOS if k not in answer or answer[k] is None or answer[k] is Ellipsis]
     if len(missing) == len(SCENARIOS):
         raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
