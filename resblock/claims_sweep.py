@@ -172,8 +172,8 @@ def summary_markdown(report: dict) -> str:
     lines = [
         f"# Claims sweep, {kind} machine",
         "",
-        f"Made {report['created']} by `{report['command']}` on {report['machine']['cpu']} "
-        f"({report['machine']['cores']} cores; torch {report['machine']['torch']}). "
+        f"Made {report['created']} by `{report['command']}` on {m['cpu']} "
+        f"({m['cores']} cores; torch {m['torch']}). "
         f"{report['summary']['claims']} claims, {report['summary']['checks']} checks: "
         f"{report['summary']['failed']} failed, {report['summary']['notebook_errors']} notebook errors, "
         f'{report["summary"].get("runs_missing", 0)} notebook runs not made ("not run" below); '
