@@ -723,11 +723,6 @@ MORE_WRONG_BLOCKS = [
 ]
 
 
-@pytest.mark.parametrize("init, forward, message", MORE_WRONG_BLOCKS, ids=[i.__name__ for i, _, _ in MORE_WRONG_BLOCKS])
-def test_more_wrong_blocks_are_named(init, forward, message):
-    _assert_mistake(ex.q2, _block(init, forward), message)
-
-
 # --- the rest of the checker's catalogue: each message reached by the wrong block it names ------------------
 
 
@@ -925,9 +920,11 @@ CATALOGUE_REST = [
 
 
 @pytest.mark.parametrize(
-    "init, forward, message", CATALOGUE_REST, ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in CATALOGUE_REST]
+    "init, forward, message",
+    MORE_WRONG_BLOCKS + CATALOGUE_REST,
+    ids=[f"{i.__name__}+{f.__name__}" for i, f, _ in MORE_WRONG_BLOCKS + CATALOGUE_REST],
 )
-def test_rest_of_the_catalogue_is_named(init, forward, message):
+def test_more_wrong_blocks_are_named(init, forward, message):
     _assert_mistake(ex.q2, _block(init, forward), message)
 
 
