@@ -177,3 +177,200 @@ def test_repeated_notebook_runs_record_the_medians_and_any_failed_claim(monkeypa
     assert figures["course_claims_failed_1core"] == 1
     assert any(line.startswith("course_claims_failed_1core") and line.endswith(" 1  (target < 1: MISSED)")
                for line in printed.splitlines())  # fmt: skip
+
+
+def test_the_tiny_resnets_accuracy_figures_are_medians_over_three_seeds(monkeypatch):
+    # notebook 04's net for 30 and 60 s from seeds 0-2, then the full-resolution stem once: the figures
+    # are what those histories say (median, lowest, highest; time to 0.92 from the 60 s runs only).
+    from resblock import data
+    from resblock.models import TINY_RESNET
+
+    monkeypatch.setattr(data, "load_fashion_mnist", lambda: "the data")
+    histories = {
+        (30, 0): _History([0.90, 0.915]), (30, 1): _History([0.91]), (30, 2): _History([0.88, 0.90, 0.92]),
+        (60, 0): _History([0.90, 0.921, 0.93]), (60, 1): _History([0.91, 0.915, 0.925]), (60, 2): _History([0.92, 0.94]),
+    }  # fmt: skip
+    calls = []
+
+    def train(net, seconds, seed, data, device=None, eval_every=1.0):
+        calls.append((net, seconds, seed, data))
+        return histories[seconds, seed] if net.stem_pool else _History([0.85, 0.9])
+
+    monkeypatch.setattr(bench, "_train_tiny", train)
+    figures = bench.BENCHMARKS["tiny_resnet_accuracy"]()
+    assert [c[1:] for c in calls] == [(s, seed, "the data") for s in (30, 60) for seed in (0, 1, 2)] + [
+        (60, 0, "the data")
+    ]
+    assert all(c[0] == TINY_RESNET for c in calls[:6]) and calls[6][0].stem_pool is False
+    assert calls[6][0].depth == TINY_RESNET.depth and calls[6][0].widths == TINY_RESNET.widths
+    assert figures["tiny_resnet_test_acc_30s"] == 0.915
+    assert (figures["tiny_resnet_test_acc_30s_min"], figures["tiny_resnet_test_acc_30s_max"]) == (0.91, 0.92)
+    assert figures["tiny_resnet_test_acc_60s"] == 0.93
+    assert figures["tiny_resnet_epochs_in_30s"] == 1.0 and figures["tiny_resnet_epochs_in_60s"] == 1.5
+    assert figures["tiny_resnet_seconds_to_092"] == 20.0  # 20, 30 and 10 s in the 60 s runs
+    assert figures["tiny_resnet_test_acc_full_res_stem_60s"] == 0.9
+    assert figures["tiny_resnet_epochs_in_full_res_stem_60s"] == 1.0
+
+
+def _training_flop(model, images) -> float:
+    """The oracle for the FLOP counter: 2 FLOPs a multiply-add, three times each conv's and linear layer's
+    forward work (forward, gradient of the input, gradient of the weights), less the input gradient of
+    the first conv, whose input (the images) needs none."""
+    import torch
+
+    macs = []
+
+    def count(module, inputs, output):
+        macs.append(output.numel() * module.weight[0].numel())  # each output: one weight slice's multiply-adds
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    handles = [m.register_forward_hook(count) for m in layers]
+    with torch.no_grad():
+        model(images)
+    for handle in handles:
+        handle.remove()
+    return 2 * (3 * sum(macs) - macs[0])
+
+
+def test_the_share_of_the_conv_ceiling_is_counted_flops_times_speed_over_the_ceiling(monkeypatch):
+    # The training replaced by a known speed and the ceiling's timing by a known time: the FLOPs per
+    # image are the layers' own count, and the share is counted FLOPs x images/s over the ceiling.
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import torch
+
+    from resblock import data, train
+    from resblock.models import TINY_RESNET, ResNet
+
+    g = torch.Generator().manual_seed(0)
+    fake = SimpleNamespace(
+        train_images=torch.randn(256, 1, 28, 28, generator=g), train_labels=torch.randint(0, 10, (256,), generator=g)
+    )
+    monkeypatch.setattr(data, "load_fashion_mnist", lambda: fake)
+    speeds = iter([1000.0, 250.0])  # images/s: the tiny net's, then the full-resolution one's
+    trained = []
+
+    def fit(model, images, labels, config, progress=True):
+        trained.append((model.config.stem_pool, config.seconds))
+        steps = 110
+        seconds = 128 * (steps - 10) / next(speeds)  # the bench skips the first 10 steps
+        history = SimpleNamespace(steps=steps, time=[seconds * (i - 9) / (steps - 10) for i in range(steps)])
+        return SimpleNamespace(history=history)
+
+    monkeypatch.setattr(train, "fit", fit)
+    monkeypatch.setattr(bench, "median_ms", lambda fn, repeats=10, warmup=2: 100.0)  # the 256-channel conv: 100 ms
+    figures = bench.BENCHMARKS["tiny_resnet_throughput"]()
+    assert trained == [(True, 15), (False, 15)]
+    ceiling = 2 * 32 * 256 * 28 * 28 * 256 * 9 / 0.1 / 1e9  # FLOPs of the conv in 100 ms, GFLOP/s
+    assert figures["conv_peak_gflops"] == pytest.approx(ceiling)
+    for name, stem_pool, speed in (("tiny_resnet", True, 1000.0), ("resnet8_full_res", False, 250.0)):
+        flop = _training_flop(ResNet(replace(TINY_RESNET, stem_pool=stem_pool)), fake.train_images[:1])
+        assert figures[f"{name}_train_gflops"] == pytest.approx(flop / 1e9)
+        assert figures[f"{name}_train_images_per_s"] == pytest.approx(speed)
+        assert figures[f"{name}_train_achieved_gflops"] == pytest.approx(flop * speed / 1e9)
+        assert figures[f"{name}_fraction_of_conv_peak"] == pytest.approx(flop * speed / 1e9 / ceiling)
+    # pooling in the stem leaves every conv after it a quarter of the pixels
+    assert 3.5 < figures["resnet8_full_res_train_gflops"] / figures["tiny_resnet_train_gflops"] < 4
+
+
+def test_notebook_04s_memory_figure_is_its_run_measured(monkeypatch):
+    seen = []
+
+    def run(notebook, cores=None, env=None):
+        seen.append(notebook.name)
+        return bench.NotebookRun(seconds=41.5, peak_rss_mb=760.0)
+
+    monkeypatch.setattr(bench, "_run_or_raise", run)
+    assert bench.BENCHMARKS["notebook_04_memory"]() == {"notebook_peak_rss_mb": 760.0, "notebook_04_seconds": 41.5}
+    assert seen == ["04_tiny_resnet.ipynb"] and (bench.NOTEBOOKS_DIR / seen[0]).exists()
+
+
+def _notebook(path, *sources: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_a_measured_notebook_run_reports_its_time_peak_memory_and_output(tmp_path):
+    # A real kernel: it runs in the notebook's folder, pinned to one core with one thread, and the
+    # 300 MB it holds for a second is seen in the peak (the kernel's own memory, not the runner's).
+    import nbformat
+
+    notebook = tmp_path / "nb.ipynb"
+    _notebook(
+        notebook,
+        "import os, time\nheld = bytearray(300 * 2**20)\nfor i in range(0, len(held), 4096): held[i] = 1\ntime.sleep(1)",
+        "print(os.getcwd(), os.environ['OMP_NUM_THREADS'], os.environ['MARK'])",
+    )
+    out = tmp_path / "executed.ipynb"
+    run = bench.run_notebook_measured(notebook, cores=1, env={"MARK": "here"}, output=out)
+    assert run.error is None and 1.0 <= run.seconds < 60
+    assert 300 < run.peak_rss_mb < 2000
+    printed = nbformat.read(out, as_version=4).cells[1].outputs[0]["text"]
+    assert printed.split() == [str(tmp_path), "1", "here"]
+
+
+def test_a_failed_notebook_run_says_what_failed(tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    _notebook(notebook, "raise ValueError('the data is missing')")
+    run = bench.run_notebook_measured(notebook)
+    assert run.error is not None and "the data is missing" in run.error
+    with pytest.raises(RuntimeError, match=r"nb\.ipynb failed to run: .*the data is missing"):
+        bench._run_or_raise(notebook)
+
+
+def test_the_explorers_redraw_figures_come_from_its_own_controls():
+    # A real explorer (a small MLP, so it is quick): every part of a redraw is timed and the share of
+    # reused frames is a percentage.
+    r = bench._gradflow_redraws(network="mlp", depth=4)
+    assert set(r) == {"seed", "shortcut", "measure", "draw", "svg", "svg_new_frame", "frame_reused_pct"}
+    assert all(v > 0 for k, v in r.items() if k != "frame_reused_pct")
+    assert 0 <= r["frame_reused_pct"] <= 100
+
+
+def test_the_explorer_benchmark_names_each_nets_figures(monkeypatch):
+    seen = []
+
+    def redraws(**settings):
+        seen.append(settings)
+        ms = 10.0 if settings["network"] == "mlp" else 100.0
+        return {
+            "seed": ms,
+            "shortcut": ms / 2,
+            "measure": 1.0,
+            "draw": 2.0,
+            "svg": 3.0,
+            "svg_new_frame": 4.0,
+            "frame_reused_pct": 96.0,
+        }
+
+    monkeypatch.setattr(bench, "_gradflow_redraws", redraws)
+    figures = bench.BENCHMARKS["gradflow"]()
+    assert seen == [dict(network="mlp", depth=50), dict(network="conv", depth=56, norm="batch")]  # the issue's nets
+    assert (
+        figures["gradflow_redraw_ms_median_mlp50"] == 10.0
+        and figures["gradflow_redraw_ms_median_conv56_shortcut"] == 50.0
+    )
+    assert (
+        figures["gradflow_svg_new_frame_ms_median_conv56"] == 4.0 and figures["gradflow_frame_reused_pct_mlp50"] == 96.0
+    )
+    assert {k for k in bench.TARGETS if k.startswith("gradflow_")} <= set(figures)  # every target has its figure
+
+
+def test_the_lesion_and_landscape_figures_time_the_widgets_own_calls(monkeypatch):
+    # The calls are those notebook 05's widget and notebook 06's landscape make, on untrained nets of
+    # the study's shape (the checkpoints cost the same to evaluate).
+    from resblock import trained_nets
+
+    build = trained_nets.build
+    nets = []
+    monkeypatch.setattr(
+        trained_nets, "build", lambda depth, shortcut: nets.append((depth, shortcut)) or build(depth, shortcut)
+    )
+    figures = bench.BENCHMARKS["lesion_landscape"]()
+    assert nets == [(56, True), (56, False)]
+    assert set(figures) == {"lesion_toggle_ms", "landscape_point_resnet56_500img_ms"}
+    assert all(v > 0 for v in figures.values())
