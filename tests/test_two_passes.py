@@ -140,8 +140,16 @@ def test_a_pass_collects_its_notebooks_runs_and_their_interaction_tests_only():
 
 
 def test_a_pass_naming_an_unknown_notebook_says_which_exist(monkeypatch):
-    monkeypatch.syspath_prepend(str(two_passes.ROOT / "tests" / "browser"))  # restored after the test
-    import conftest as browser_conftest  # tests/browser/conftest.py, where the variable is read
+    # tests/browser/conftest.py, where the variable is read, loaded from its file: `import conftest` gives
+    # whichever conftest pytest imported last (tests/conftest.py when tests/browser is not collected).
+    import importlib.util
+
+    path = two_passes.ROOT / "tests" / "browser" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("browser_conftest", path)
+    browser_conftest = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, browser_conftest)  # its dataclasses look themselves up there
+    monkeypatch.syspath_prepend(str(path.parent))  # for its own imports (labdriver); restored after the test
+    spec.loader.exec_module(browser_conftest)
 
     monkeypatch.setenv("RESBLOCK_LAB_NOTEBOOKS", "02_gradient_flow, 03_degradation")
     assert browser_conftest.lab_notebooks() == {"02_gradient_flow", "03_degradation"}
