@@ -170,6 +170,21 @@ def test_a_function_that_returns_none_is_told_so():
     assert status == "incorrect" and "returned None: did you forget `return`?" in message
 
 
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (lambda: 1, ["with 1 argument (int)", "defined as <lambda>()"]),
+        (lambda x, y: 1, ["with 1 argument (int)", "defined as <lambda>(x, y)", "missing a required argument"]),
+    ],
+)
+def test_a_function_with_the_wrong_parameters_is_the_learners_mistake_not_the_checkers(answer, words):
+    # The call fails before the learner's code runs, so the traceback alone would blame the checker.
+    status, message = Question("Q", "p", _uses_the_result, "h", "s").feedback(answer)
+    assert status == "incorrect" and "The checker itself failed" not in message
+    for w in words:
+        assert w in message, message
+
+
 def test_the_watched_function_keeps_its_name_and_signature():
     def my_answer(a, b=2):
         return a + b

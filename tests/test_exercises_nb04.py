@@ -134,6 +134,10 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"accuracy": 0.6}, "over *all* test images")
     assert_mistake(nb04.q4, right | {"accuracy": 81.7}, "not a percentage")
     assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "fraction of all images on the diagonal")
+    for cut_short in (0.81, 0.8):  # 245/300 = 0.8167 truncated, or to one decimal: the idea was right
+        assert_mistake(nb04.q4, right | {"accuracy": cut_short}, "close, but")
+    for rounded in (0.82, 0.817, 0.8167):
+        assert nb04.q4.feedback(right | {"accuracy": rounded})[0] == "correct"
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
     assert_mistake(nb04.q4, right | {"lowest_recall": "T-shirt/top"}, "recall of a class: of the images that are")
 

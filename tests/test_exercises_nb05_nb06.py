@@ -74,6 +74,17 @@ def test_nb05_q2_solution_package_and_mistakes():
         return b
 
     assert_mistake(nb05.q2, zero_in_place, "changed the block itself")
+
+    def replace_residual(block):  # the weights untouched, the block lesioned for good
+        block.residual = lambda x: 0
+        return block
+
+    def replace_forward(block):
+        block.forward = lambda x: F.relu(block.shortcut(x))
+        return block
+
+    assert_mistake(nb05.q2, replace_residual, "replaced its `residual`")
+    assert_mistake(nb05.q2, replace_forward, "changed the block itself")
     assert_mistake(nb05.q2, lambda b: lambda x: torch.zeros_like(b.shortcut(x)), "all zeros")
     assert_mistake(nb05.q2, lambda b: b.shortcut, "missing the ReLU")
     assert_mistake(nb05.q2, lambda b: b, "nothing was deleted")

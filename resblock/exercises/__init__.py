@@ -220,6 +220,23 @@ def _has_ellipsis(value: Any, _depth: int = 0) -> bool:
     return False
 
 
+def _check_parameters(fn: Callable, args: tuple, kwargs: dict) -> None:
+    """A Mistake, not "the checker failed", when the learner's function cannot take the question's arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to compare (a builtin): let the call say
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        given = ", ".join([*(type(a).__name__ for a in args), *(f"{k}=..." for k in kwargs)])
+        n = len(args) + len(kwargs)
+        raise Mistake(
+            f"the checker calls your function with {n} argument{'s' * (n != 1)} ({given}), but it is "
+            f"defined as {fn.__name__}{signature}: {e}. Give it the parameters the question names, in that order."
+        ) from None
+
+
 class _Watched:
     """A learner's function, wrapped so that ``return ...`` reads as "not answered" and ``None`` is noticed."""
 
@@ -228,6 +245,7 @@ class _Watched:
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
+            _check_parameters(fn, args, kwargs)
             result = fn(*args, **kwargs)
             if _has_ellipsis(result):
                 raise _NotAnswered

@@ -332,6 +332,11 @@ def check_matrix(answer: Any) -> str:
         shirt = CLASSES.index("Shirt")
         if abs(acc - float(m[shirt, shirt] / m[shirt].sum())) < 0.005:
             raise Mistake("accuracy is over *all* test images: the diagonal's sum over the matrix's sum.")
+        if abs(acc - truth["accuracy"]) < 0.02:  # the right fraction, cut short or rounded to one decimal
+            raise Mistake(
+                f"accuracy: close, but {acc:g} is more than 0.005 from the diagonal's sum over the total of "
+                f"{int(m.sum())}: round it to two or three decimals rather than cutting digits off."
+            )
         raise Mistake(
             f"accuracy is the fraction of all images on the diagonal (right answers): its sum over the "
             f"total of {int(m.sum())}; you gave {acc:g}."

@@ -140,10 +140,15 @@ def check_delete_branch(delete_branch: Any) -> str:
             raise Mistake(f"delete_branch should return a module (something callable), got {type(new).__name__}.")
         with torch.no_grad():
             got = new(x)
-        if any(not torch.equal(v, before[k]) for k, v in block.state_dict().items()):
+        with torch.no_grad():
+            # A replaced attribute (block.residual = lambda x: 0, block.forward = ...) changes what the
+            # block computes without touching its weights.
+            same_block = torch.equal(block(x), intact)
+        if not same_block or any(not torch.equal(v, before[k]) for k, v in block.state_dict().items()):
             raise Mistake(
-                "you changed the block itself (e.g. zeroed its BN in place); a lesion at test time must "
-                "leave the trained net intact: return a new module that uses block.shortcut."
+                "you changed the block itself (zeroed its BN in place, or replaced its `residual` or "
+                "`forward`); a lesion at test time must leave the trained net intact: return a new "
+                "module that uses block.shortcut."
             )
         if not isinstance(got, torch.Tensor):
             raise Mistake(f"the returned module gave {type(got).__name__}, expected a tensor.")
