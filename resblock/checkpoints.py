@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resblock.train import History, TrainConfig
+from resblock.train import History, TrainConfig, check_model
 
 FORMAT = "resblock-checkpoint-1"
 PAYLOAD_FIELDS = ("model_class", "model_config", "model_state", "optimizer_state", "history", "config")
@@ -51,7 +51,10 @@ def save_checkpoint(
     """Save model, optimiser, history and config in one file that ``load_checkpoint`` reads with weights_only=True."""
     path = _as_path(path, "path")
     if not isinstance(model, nn.Module):
-        raise CheckpointError(f"model must be a torch.nn.Module instance, got {model!r}.")
+        try:
+            check_model(model, finite=False)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise CheckpointError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}.")
     if not isinstance(history, History):
@@ -168,19 +171,48 @@ def _rebuild(payload: dict[str, Any], path: Path) -> nn.Module:
         raise CheckpointError(f"{path}: the saved {cls} configuration is not valid here ({e}).") from e
 
 
+def _check_same_config(model: nn.Module, payload: dict[str, Any], path: Path) -> None:
+    """A CheckpointError if ``model``'s config differs from the saved one: the same weight names can belong to
+    another computation (a max-pooled stem has no weights of its own, so ResNet-8 with and without it share them)."""
+    saved, own = payload.get("model_config"), getattr(model, "config", None)
+    if saved is None or own is None or not hasattr(own, "__dataclass_fields__"):
+        return
+    own = asdict(own)
+    differ = [
+        f"{k}={saved[k]!r} (yours: {own[k]!r})"
+        for k in saved
+        if k in own and k not in _INIT_ONLY and _plain(own[k]) != _plain(saved[k])
+    ]
+    if differ:
+        raise CheckpointError(
+            f"{path} was saved from a {payload['model_class']} with {', '.join(differ)}; its weights would load "
+            "into your model but compute something else. Build the model with the saved config, or pass "
+            "model=None to rebuild it from the checkpoint."
+        )
+
+
+_INIT_ONLY = {"zero_init_residual", "init"}  # they choose the starting weights, which the checkpoint replaces
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value  # a saved tuple comes back as a list
+
+
 def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> Checkpoint:
     """Load a checkpoint with weights_only=True (no code runs); rebuild a ResNet or fill ``model`` (notebook 04)."""
     path = _as_path(path, "path")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; save one first with save_checkpoint(path, ...).")
     if model is not None and not isinstance(model, nn.Module):
-        raise CheckpointError(f"model must be a torch.nn.Module instance to fill, or None; got {model!r}.")
+        raise CheckpointError(f"model must be a torch.nn.Module instance to fill, or None; got {type(model).__name__}.")
     try:
         payload = _read(path)
     except PermissionError as e:
         raise CheckpointError(f"cannot read {path}: permission denied; fix its permissions (chmod u+r).") from e
     if model is None:
         model = _rebuild(payload, path)
+    else:
+        _check_same_config(model, payload, path)
     try:
         config = TrainConfig(**payload["config"])
         history = History.from_dict(payload["history"])

@@ -27,6 +27,8 @@ def smooth(values: Sequence[float], window: int = 20) -> list[float]:
 
 def history_series(history) -> dict[str, tuple[list, list]]:
     """The (x, y) data of every curve ``evaluation_plots.plot_history`` draws, by name, with NaN evaluations left out."""
+    if hasattr(history, "history") and hasattr(history, "model"):  # a TrainResult: its history is one attribute in
+        raise ValueError("got the result of a training run (a TrainResult); pass its history, `result.history`.")
     steps = list(range(1, history.steps + 1))
     series = {"loss": (steps, list(history.loss)), "loss_smooth": (steps, smooth(history.loss, 20))}
     for name in ("test_loss", "train_acc", "test_acc"):

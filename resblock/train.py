@@ -149,6 +149,27 @@ class TrainResult:
         return self.history.test_acc[-1] if self.history.test_acc else math.nan
 
 
+def check_model(model: Any, what: str = "model", finite: bool = True) -> nn.Module:
+    """``model`` if it is a module whose weights are all finite; else a ValueError saying what to pass instead."""
+    if isinstance(model, TrainResult):
+        raise ValueError(
+            f"{what} got the result of a training run (a TrainResult); pass its model, `result.model` "
+            "(and `result.history` to plot it)."
+        )
+    if isinstance(model, type):
+        raise ValueError(f"{what} must be a model instance, got the class {model.__name__}; build one first.")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{what} must be a torch.nn.Module instance, got {type(model).__name__}.")
+    if finite:
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in model.parameters() if p.is_floating_point())
+        if bad:
+            raise ValueError(
+                f"the {what}'s weights hold {bad:,} non-finite values (NaN or infinity): a training run that "
+                "diverged leaves them so. Build a fresh model (e.g. ResNet(config)) and train that."
+            )
+    return model
+
+
 class TrainingError(RuntimeError):
     """A run that ended with an error after training began; ``.history`` and ``.model`` hold the run up to that point."""
 
@@ -293,8 +314,7 @@ def predict_logits(
     channels_last: bool = True,
 ) -> torch.Tensor:
     """The model's logits for every image, in eval mode and in batches (notebooks 04-05)."""
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module instance, got {model!r}.")
+    check_model(model)
     if not isinstance(images, torch.Tensor):
         raise ValueError(
             f"images must be a torch tensor of shape (N, channels, height, width), got {type(images).__name__}."
@@ -384,8 +404,7 @@ def _check_fit_inputs(
             f"fit takes a model instance, got the class {model.__name__}; build one first, e.g. "
             f"{model.__name__}({_config_class_name(model)}) for a resblock model."
         )
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    check_model(model)
     if next(model.parameters(), None) is None:
         raise ValueError(f"the model ({type(model).__name__}) has no parameters to train.")
     if not isinstance(config, TrainConfig):

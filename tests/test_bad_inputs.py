@@ -411,6 +411,37 @@ def test_checkpoint_of_another_model_is_rebuilt_or_refused(tmp_path):
         load_checkpoint(path, model=nn.Linear(4, 2))
 
 
+def test_a_checkpoint_is_not_loaded_into_a_model_built_another_way(tmp_path):
+    # The tiny ResNet's max-pooled stem has no weights: without it the same weights load and compute
+    # something else. A setting that only chose the starting weights does not matter.
+    pooled = ResNet(ResNetConfig(depth=8, widths=(2, 2, 2), stem_pool=True))
+    path = save_checkpoint(tmp_path / "tiny.pt", pooled, None, History(), QUICK)
+    with pytest.raises(checkpoints.CheckpointError, match=r"stem_pool=True \(yours: False\).*model=None"):
+        load_checkpoint(path, model=ResNet(ResNetConfig(depth=8, widths=(2, 2, 2))))
+    same = ResNet(ResNetConfig(depth=8, widths=(2, 2, 2), stem_pool=True, zero_init_residual=True))
+    loaded = load_checkpoint(path, model=same).model
+    assert torch.allclose(loaded(X), pooled.eval()(X), atol=1e-6)
+
+
+def test_a_diverged_model_or_a_whole_result_is_named_where_a_model_goes(tmp_path):
+    from resblock.evaluation_plots import plot_history
+
+    result = _fit()
+    for call in (lambda: evaluate(result, X, Y), lambda: predict(result, X), lambda: _fit(model=result)):
+        with pytest.raises(ValueError, match=r"a TrainResult\); pass its model, `result.model`"):
+            call()
+    with pytest.raises(checkpoints.CheckpointError, match="result.model"):
+        save_checkpoint(tmp_path / "r.pt", result, None, History(), QUICK)
+    with pytest.raises(ValueError, match="pass its history, `result.history`"):
+        plot_history(result)
+    broken = tiny_net()
+    with torch.no_grad():
+        broken.fc.weight[0, 0] = NAN  # what a run that diverged leaves behind
+    for call in (lambda: evaluate(broken, X, Y), lambda: predict(broken, X), lambda: _fit(model=broken)):
+        with pytest.raises(ValueError, match="weights hold 1 non-finite values.*Build a fresh model"):
+            call()
+
+
 # --- data: a named folder is used or refused, files are described as what they are -----------------
 
 

@@ -59,6 +59,17 @@ def test_q1_malformed_answers_say_what_to_give(answer, words):
     assert status == "incorrect" and words in message, message
 
 
+@pytest.mark.parametrize("question, measure", [("q1", "measure_chains"), ("q2", "measure_stacks")])
+def test_keys_are_letters_in_either_case_and_others_are_named(question, measure):
+    q, right = getattr(ex, question), {k: v[0] for k, v in getattr(ex, measure)().items()}
+    lower = {f" {k.lower()}": v.upper() for k, v in right.items()}  # the verdicts were already case-blind
+    assert q.feedback(lower)[0] == "correct"
+    status, message = q.feedback(dict(right, G="vanish"))
+    assert status == "incorrect" and "unknown" in message and "'G'" in message and "A, B, C, D, E, F" in message
+    status, message = q.feedback(dict(right, a="explode"))
+    assert status == "incorrect" and "A has two verdicts" in message, message
+
+
 def test_q1_placeholder_is_todo():
     assert ex.q1.feedback(...)[0] == "todo"
 

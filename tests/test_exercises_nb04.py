@@ -90,7 +90,8 @@ def test_q2_names_each_mistake():
     assert_mistake(nb04.q2, right | {"stage3": 128 * 128 + 256}, "*input* channels (64)")
     assert_mistake(nb04.q2, right | {"identity": 2176}, "no weights at all")
     assert_mistake(nb04.q2, right | {"stage2": 1234}, "count the 1x1 convolution's weights")
-    assert_mistake(nb04.q2, right | {"stage2": 2176.0}, "whole number")
+    assert_mistake(nb04.q2, right | {"stage2": 2176.5}, "whole number")
+    assert_mistake(nb04.q2, right | {"stage2": True}, "whole number")
 
 
 # --- q3: the schedule -----------------------------------------------------------------------------
@@ -140,6 +141,25 @@ def test_q4_names_each_mistake():
         assert nb04.q4.feedback(right | {"accuracy": rounded})[0] == "correct"
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
     assert_mistake(nb04.q4, right | {"lowest_recall": "T-shirt/top"}, "recall of a class: of the images that are")
+
+
+def test_numbers_from_numpy_or_torch_are_numbers():
+    # What a learner computes with the course's tools: tensors, NumPy scalars, torch.Size, whole floats.
+    import numpy as np
+    import torch
+
+    shapes = {part: torch.Size(shape) for part, shape in nb04.stage_shapes().items()}
+    assert nb04.q1.feedback(shapes)[0] == "correct"
+    assert nb04.q1.feedback({k: tuple(np.int64(v) for v in s) for k, s in shapes.items()})[0] == "correct"
+    params = nb04.shortcut_parameters()
+    assert nb04.q2.feedback({k: np.int64(v) for k, v in params.items()})[0] == "correct"
+    assert nb04.q2.feedback({k: float(v) for k, v in params.items()})[0] == "correct"
+    schedule = nb04.schedule_facts()
+    assert nb04.q3.feedback({k: np.float32(v) for k, v in schedule.items()})[0] == "correct"
+    counts = torch.as_tensor(nb04.COUNTS)
+    facts = nb04.matrix_facts() | {"accuracy": counts.trace() / counts.sum()}
+    assert nb04.q4.feedback(facts)[0] == "correct"
+    assert "give a number" in nb04.q4.feedback(facts | {"accuracy": torch.tensor([0.8, 0.9])})[1]
 
 
 def test_q3_doubles_the_budget_the_notebook_trains_for():

@@ -387,6 +387,15 @@ def whole_number(value: Any, what: str = "the answer") -> int:
     raise Mistake(f"{what} should be a whole number, got {type(value).__name__} {value!r}.")
 
 
+def real_number(value: Any) -> float | None:
+    """``value`` as a float (ints, floats, NumPy scalars, 0-d tensors), or None if it is not a finite number."""
+    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # a NumPy or torch scalar, e.g. counts.trace() / counts.sum()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def answer_set(answer: Any, allowed: Iterable, what: str, example: str, normalise: Callable[[str], str] = str) -> set:
     """The learner's answer as a set of ``allowed`` names (one name alone is a set of one); else Mistake.
 

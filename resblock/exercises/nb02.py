@@ -71,21 +71,35 @@ def _why_chain(name: str) -> str:
     return text
 
 
-def _check_verdict_dict(answer: Any, keys, what: str) -> None:
-    """Raise a Mistake unless ``answer`` maps every key to one of VERDICTS (q1's chains, q2's stacks)."""
+def _check_verdict_dict(answer: Any, keys, what: str) -> dict:
+    """``answer`` with its keys as in ``keys`` (a letter in either case), or a Mistake naming what is wrong.
+
+    Every key must get one of VERDICTS (q1's chains, q2's stacks).
+    """
     if not isinstance(answer, dict):
         raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
-    missing = [k for k in keys if k not in answer]
+    by_letter: dict[str, list] = {}
+    for k in answer:
+        by_letter.setdefault(str(k).strip().upper(), []).append(k)
+    unknown = [k for letter, ks in by_letter.items() if letter not in keys for k in ks]
+    if unknown:
+        raise Mistake(f"unknown {what} {', '.join(map(repr, unknown))}: the {what}s are {', '.join(keys)}.")
+    twice = [ks for ks in by_letter.values() if len(ks) > 1]
+    if twice:
+        raise Mistake(f"the {what} {str(twice[0][0]).strip().upper()} has two verdicts (keys {twice[0]}): give one.")
+    normalised = {letter: answer[ks[0]] for letter, ks in by_letter.items()}
+    missing = [k for k in keys if k not in normalised]
     if missing:
         raise Mistake(f"give a verdict for every {what}; missing: {', '.join(missing)}.")
     bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
     if bad:
         raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
+    return normalised
 
 
 def check_chain_verdicts(answer: Any) -> str:
     """Checker for q1: a dict {chain: 'vanish' | 'explode' | 'healthy'} that agrees with autograd."""
-    _check_verdict_dict(answer, CHAINS, "chain")
+    answer = _check_verdict_dict(answer, CHAINS, "chain")
     wrong = [
         f"{name}: you said {answer[name]!r}, autograd gives {verdict} ({_why_chain(name)})."
         for name, (verdict, _g) in measure_chains().items()
@@ -192,7 +206,7 @@ WHY = {
 
 def check_verdicts(answer: Any) -> str:
     """Checker for q2: a dict {stack: 'vanish' | 'explode' | 'healthy'} that agrees with the measurement."""
-    _check_verdict_dict(answer, STACKS, "stack")
+    answer = _check_verdict_dict(answer, STACKS, "stack")
     measured = measure_stacks()
     wrong = []
     for name, (verdict, lo, hi) in measured.items():

@@ -8,12 +8,11 @@ the truth from the package (the model itself, ``lr_at``) and names the mistake a
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from resblock.exercises import Mistake, Question
+from resblock.exercises import Mistake, Question, real_number, whole_number
 from resblock.models import ResNet, ResNetConfig, count_parameters
 from resblock.train import TrainConfig, lr_at
 
@@ -52,15 +51,20 @@ def check_shapes(answer: Any) -> str:
     """Checker for q1: {"stem": (C, H, W), "stage1": ..., "stage2": ..., "stage3": ...} for a 3x32x32 image."""
     answer = _require_dict(answer, PARTS, "{'stem': (16, 32, 32), 'stage1': (...), ...}")
     truth = stage_shapes()
+    got = {}
     for part in PARTS:
         value = answer[part]
-        if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) for v in value):
-            raise Mistake(f"{part}: give a tuple of whole numbers (channels, height, width), got {value!r}.")
+        try:  # torch.Size, NumPy or torch integers are whole numbers too
+            value = tuple(whole_number(v) for v in value) if isinstance(value, (tuple, list)) else None
+        except Mistake:
+            value = None
+        if value is None:
+            raise Mistake(f"{part}: give a tuple of whole numbers (channels, height, width), got {answer[part]!r}.")
         if len(value) == 4:
             raise Mistake(f"{part}: leave out the batch axis; give (channels, height, width), got {tuple(value)}.")
         if len(value) != 3:
             raise Mistake(f"{part}: give three numbers (channels, height, width), got {tuple(value)}.")
-    got = {part: tuple(answer[part]) for part in PARTS}
+        got[part] = value
     if got["stem"] != truth["stem"]:
         if got["stem"][1:] == (16, 16):
             raise Mistake(
@@ -160,9 +164,13 @@ def _projection_mistake(part: str, value: int, c_in: int, c_out: int) -> str | N
 def check_shortcut_parameters(answer: Any) -> str:
     """Checker for q2: {"stage2": int, "stage3": int, "identity": int} for the width-32 tiny ResNet."""
     answer = _require_dict(answer, SHORTCUT_KEYS, "{'stage2': ..., 'stage3': ..., 'identity': ...}")
+    given = answer
+    answer = {}
     for key in SHORTCUT_KEYS:
-        if isinstance(answer[key], bool) or not isinstance(answer[key], int):
-            raise Mistake(f"{key}: give a whole number of parameters, got {answer[key]!r}.")
+        try:
+            answer[key] = whole_number(given[key])  # 2176, 2176.0, np.int64(2176), count_parameters(...)
+        except Mistake:
+            raise Mistake(f"{key}: give a whole number of parameters, got {given[key]!r}.") from None
     truth = shortcut_parameters()
     if answer["identity"] != truth["identity"]:
         raise Mistake(
@@ -218,9 +226,9 @@ def check_schedule(answer: Any) -> str:
     """Checker for q3: {"peak_at_s": seconds, "lr_at_30_s": learning rate} for a 60 s budget."""
     answer = _require_dict(answer, SCHEDULE_KEYS, "{'peak_at_s': ..., 'lr_at_30_s': ...}")
     for key in SCHEDULE_KEYS:
-        v = answer[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise Mistake(f"{key}: give a number, got {v!r}.")
+        if real_number(answer[key]) is None:
+            raise Mistake(f"{key}: give a number, got {answer[key]!r}.")
+    answer = {key: real_number(answer[key]) for key in SCHEDULE_KEYS}
     truth = schedule_facts()
     peak, lr_then = float(answer["peak_at_s"]), float(answer["lr_at_30_s"])
     budget, warmup, top = LONG.time_budget, LONG.warmup, LONG.lr
@@ -321,9 +329,9 @@ def _class_name(key: str, value: Any) -> str:
 def check_matrix(answer: Any) -> str:
     """Checker for q4: {"accuracy": float, "lowest_recall": class, "shirt_taken_for": class} for COUNTS."""
     answer = _require_dict(answer, MATRIX_KEYS, "{'accuracy': ..., 'lowest_recall': '...', 'shirt_taken_for': '...'}")
-    acc = answer["accuracy"]
-    if isinstance(acc, bool) or not isinstance(acc, (int, float)):
-        raise Mistake(f"accuracy: give a number between 0 and 1, got {acc!r}.")
+    acc = real_number(answer["accuracy"])  # a tensor such as counts.trace() / counts.sum() is a number too
+    if acc is None:
+        raise Mistake(f"accuracy: give a number between 0 and 1, got {answer['accuracy']!r}.")
     if acc > 1:
         raise Mistake("accuracy: give a fraction between 0 and 1, not a percentage or a count.")
     truth = matrix_facts()
