@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_bool", "check_int", "check_number", "check_positive_int"]
+__all__ = ["check_bool", "check_int", "check_named_curves", "check_number", "check_positive_int"]
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -85,3 +86,13 @@ def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bo
     if high is not None:
         return f" {'<' if high_open else '<='} {high:g}"
     return ""
+
+
+def check_named_curves(name: str, value: Any, example: str) -> Mapping:
+    """``value`` if it is a dict of named curves (a plot's legend labels); else a ValueError showing the shape."""
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{name} must be a dict of named curves, e.g. {example}; got {type(value).__name__}. "
+            "To plot one, name it: {'my net': values}."
+        )
+    return value

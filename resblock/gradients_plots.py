@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
+from resblock.checks import check_named_curves
 from resblock.gradients import BlockSplit
 from resblock.style import OKABE_ITO, PLAIN, RESIDUAL, markevery, new_axes, series_style
 
@@ -109,6 +110,7 @@ def plot_layer_values(
     legend: bool = True,
 ) -> Axes:
     """One line per curve of per-layer values on a log scale; problems (0, inf, NaN) named in a note."""
+    check_named_curves("curves", curves, "{'plain': [...], 'residual': [...]}")
     ax = new_axes(ax)
     # The notes count in the x axis's unit: "block (1 = input side)" -> blocks.
     notes = _plot_log_lines(ax, curves, styles, unit=xlabel.split()[0] if xlabel.strip() else "layer")
@@ -129,6 +131,13 @@ def plot_layer_values(
 
 def plot_grad_norms(profiles: Mapping[str, Mapping[str, float]], ax: Axes | None = None, **kwargs) -> Axes:
     """Per-layer gradient norms, one line per model: ``{label: {layer name: norm}}`` (notebook 02)."""
+    check_named_curves("profiles", profiles, "{'plain': grad_norms_per_layer(plain, x, y), 'residual': ...}")
+    for label, norms in profiles.items():
+        if not isinstance(norms, Mapping):  # one profile ({layer: norm}) given where {label: profile} goes
+            raise ValueError(
+                f"profiles[{label!r}] is a {type(norms).__name__}, not a profile {{layer: norm}}: to plot one "
+                "profile, name it: plot_grad_norms({'my net': grad_norms_per_layer(...)})."
+            )
     return plot_layer_values({label: list(norms.values()) for label, norms in profiles.items()}, ax=ax, **kwargs)
 
 

@@ -5,6 +5,7 @@ The losses come from ``resblock.identity_fit.fit_identity``.
 
 from __future__ import annotations
 
+from resblock.checks import check_named_curves
 from resblock.style import GREY, markevery, new_axes, series_style
 
 _OTHER_MARKERS = ("D", "^", "v")  # for a second, third... curve of one family
@@ -17,6 +18,7 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
     exactly 0 still shows, on the bottom line. ``baseline`` draws a grey dotted reference level.
     Two curves of one family (two residual stacks) share its colour and line, and differ by marker.
     """
+    check_named_curves("curves", curves, "{'plain stack': losses, 'residual stack': ...}")
     ax = new_axes(ax, (7, 3.8))
     seen: list[dict] = []
     for i, (label, losses) in enumerate(curves.items()):

@@ -157,7 +157,10 @@ def check_model(model: Any, what: str = "model", finite: bool = True) -> nn.Modu
             "(and `result.history` to plot it)."
         )
     if isinstance(model, type):
-        raise ValueError(f"{what} must be a model instance, got the class {model.__name__}; build one first.")
+        raise ValueError(
+            f"{what} must be a model instance, got the class {model.__name__}; build one first, e.g. "
+            f"{model.__name__}({_config_class_name(model)})."
+        )
     if not isinstance(model, nn.Module):
         raise ValueError(f"{what} must be a torch.nn.Module instance, got {type(model).__name__}.")
     if finite:

@@ -148,8 +148,15 @@ def train_each(
     seed: int | None = None,
 ) -> dict[str, RunSummary]:
     """Build each model with the same seed and train it with ``resblock.train.fit`` on the same data (notebook 07)."""
-    if not builders:
-        raise ValueError("builders is empty: pass {name: function that builds a fresh model}.")
+    if not isinstance(builders, dict) or not builders:
+        raise ValueError("builders must be a non-empty dict {name: function that builds a fresh model}.")
+    for name, build in builders.items():
+        if isinstance(build, nn.Module) or not callable(build):
+            # A built model is callable too (on images): it would be "called" with nothing and fail deep inside.
+            raise ValueError(
+                f"builders[{name!r}] is a {type(build).__name__}, not a function that builds one: each variant "
+                f"is built fresh with the same seed, so write {{{name!r}: lambda: {type(build).__name__}(...)}}."
+            )
     runs = {}
     for name, build in builders.items():
         seed_everything(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from resblock.checks import check_named_curves
 from resblock.evaluation import smooth
 from resblock.style import markevery, new_axes, series_style
 from resblock.variants import RunSummary
@@ -16,6 +17,7 @@ def plot_profiles(
     profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"
 ):
     """One line per variant of a per-block quantity on a log scale; returns the Axes (notebook 07)."""
+    check_named_curves("profiles", profiles, "{'basic': profile, 'pre-activation': ...}")
     ax = new_axes(ax, (6, 3.5))
     for i, (name, values) in enumerate(profiles.items()):
         ax.plot(

@@ -29,6 +29,7 @@ from resblock.gradients import blocks_of  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
+from resblock.variants import train_each  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
 from resblock.widgets.lesions import LesionToggles  # noqa: E402
@@ -147,7 +148,12 @@ CASES = [
     ("predict float64", lambda: predict(tiny_net(), X.double()), ValueError, "float64"),
     ("predict uint8", lambda: predict(tiny_net(), X.to(torch.uint8)), ValueError, "normalize"),
     ("predict list", lambda: predict(tiny_net(), [1, 2]), ValueError, "torch tensor"),
-    ("predict class", lambda: predict(ResNet, X), ValueError, "nn.Module"),
+    (
+        "predict class",
+        lambda: predict(ResNet, X),
+        ValueError,
+        "got the class ResNet; build one first, e.g. ResNet(ResNetConfig",
+    ),
     ("evaluate uint8", lambda: evaluate(tiny_net(), X.to(torch.uint8), Y), ValueError, "floating point"),
     ("normalize float", lambda: data.normalize(torch.rand(2, 28, 28)), ValueError, "raw uint8"),
     (
@@ -242,6 +248,20 @@ CASES = [
     ("save history None", lambda: save_checkpoint("/tmp/x.pt", tiny_net(), None, None, QUICK), ValueError, "history"),
     ("save model class", lambda: save_checkpoint("/tmp/x.pt", ResNet, None, History(), QUICK), ValueError, "model"),
     ("save path int", lambda: save_checkpoint(5, tiny_net(), None, History(), QUICK), ValueError, "file path"),
+    # "checkpoints/" where the folder does not exist yet: it wrote a *file* named checkpoints
+    (
+        "save to a new folder",
+        lambda: save_checkpoint("no_such_dir/", tiny_net(), None, History(), QUICK),
+        ValueError,
+        "is a folder; give a file name inside it",
+    ),
+    (
+        "train_each given a model",
+        lambda: train_each({"a": tiny_net()}, X, Y, QUICK),
+        ValueError,
+        "builders['a'] is a ResNet, not a function that builds one",
+    ),
+    ("train_each given a list", lambda: train_each([tiny_net], X, Y, QUICK), ValueError, "non-empty dict"),
     ("load path None", lambda: load_checkpoint(None), ValueError, "file path"),
     ("load a folder", lambda: load_checkpoint(ROOT), ValueError, "is a folder"),
     # --- data: arguments -----------------------------------------------------------------------------
@@ -421,6 +441,29 @@ def test_a_checkpoint_is_not_loaded_into_a_model_built_another_way(tmp_path):
     same = ResNet(ResNetConfig(depth=8, widths=(2, 2, 2), stem_pool=True, zero_init_residual=True))
     loaded = load_checkpoint(path, model=same).model
     assert torch.allclose(loaded(X), pooled.eval()(X), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "plot, one_curve",
+    [
+        ("gradients_plots.plot_grad_norms", {"conv1.weight": 1.0, "fc.weight": 2.0}),  # grad_norms_per_layer's output
+        ("gradients_plots.plot_layer_values", [1.0, 2.0]),
+        ("identity_fit_plots.plot_identity_fit", [1.0, 0.5]),
+        ("variants_plots.plot_profiles", [1.0, 2.0]),
+    ],
+)
+def test_one_curve_where_named_curves_go_says_to_name_it(plot, one_curve, figures):
+    import importlib
+
+    module, name = plot.split(".")
+    fn = getattr(importlib.import_module(f"resblock.{module}"), name)
+    if name == "plot_grad_norms":  # a dict too, but of floats: one profile, not {label: profile}
+        with pytest.raises(ValueError, match=r"profiles\['conv1.weight'\] is a float, not a profile.*name it"):
+            fn(one_curve)
+        one_curve = list(one_curve.values())
+    with pytest.raises(ValueError, match=r"must be a dict of named curves, e\.g\. .*name it: \{'my net': values\}"):
+        fn(one_curve)
+    assert figures.new() == set()  # refused before a figure was opened
 
 
 def test_a_diverged_model_or_a_whole_result_is_named_where_a_model_goes(tmp_path):

@@ -91,6 +91,25 @@ def test_bad_settings_are_explained(small_data):
         TrainingDashboard(small_data, depth=9)
     with pytest.raises(ValueError, match="lr"):
         TrainingDashboard(small_data, config=TrainConfig(lr=0.33))
+    with pytest.raises(ValueError, match=r"time budget .* config.epochs=2"):
+        TrainingDashboard(small_data, config=TrainConfig(epochs=2))  # it was dropped without a word
+    with pytest.raises(ValueError, match=r"config.seconds must be a whole number from 2 to 300.*got 0.4"):
+        TrainingDashboard(small_data, config=TrainConfig(seconds=0.4))  # it said "got 0"
+    assert TrainingDashboard(small_data, config=TrainConfig(seconds=45.0)).seconds.value == 45
+
+
+def test_an_error_in_a_run_from_a_cell_is_raised_there(small_data):
+    # dashboard.run() in a cell (as notebook 04 calls it) shows the error in the cell, even where the
+    # Start button trains in the background; there, a thread's traceback would reach no one.
+    bad = SimpleNamespace(**{**vars(small_data), "train_labels": small_data.train_labels + 10})
+    dash = TrainingDashboard(bad, config=TrainConfig(batch_size=64))
+    assert dash.background
+    with pytest.raises(ValueError, match="label"):
+        dash.run()
+    assert "error: ValueError" in dash.status.value and dash.result is None
+    dash.start_button.click()  # in the background: shown in the widget only
+    dash.wait(timeout=30)
+    assert isinstance(dash.error, ValueError) and "error: ValueError" in dash.status.value
 
 
 def test_live_curves_wait_nine_frames_time_between_frames_however_slow_a_frame(small_data, monkeypatch):

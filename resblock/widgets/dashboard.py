@@ -59,8 +59,20 @@ class TrainingDashboard:
             config = TrainConfig(seconds=SECONDS, eval_images=2000)  # curves on 2,000 test images, the final on all
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a resblock.train.TrainConfig, got {type(config).__name__}.")
+        if config.epochs is not None:
+            raise ValueError(
+                f"the dashboard trains for a time budget (its seconds slider), but config.epochs={config.epochs!r}; "
+                "give config=TrainConfig(seconds=...) or seconds=... instead."
+            )
+        if seconds is None and config.seconds is not None:
+            # the slider's start; 30.0 is 30, but 0.4 is not rounded to a 0 the learner never wrote
+            whole = float(config.seconds).is_integer()
+            seconds = check_int(
+                "config.seconds", int(config.seconds) if whole else config.seconds, MIN_SECONDS, MAX_SECONDS,
+                what=" (the dashboard's budget slider takes whole seconds)",
+            )  # fmt: skip
         if seconds is None:
-            seconds = round(config.seconds) if config.seconds is not None else SECONDS
+            seconds = SECONDS
         for name, value, allowed in (("depth", depth, DEPTHS), ("width", width, WIDTHS)):
             if isinstance(value, bool) or value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
@@ -223,7 +235,7 @@ class TrainingDashboard:
         except Exception as e:  # shown in the widget: a background thread's traceback would go nowhere
             self.error = e
             self.status.value = f"<b>error: {type(e).__name__}: {html.escape(str(e))}</b>"
-            if not self.background:
+            if threading.current_thread() is not self._thread:  # called in a cell: the cell shows the error
                 raise
             return None
         finally:
