@@ -25,6 +25,7 @@ from torch import nn
 
 from resblock.blocks import BasicBlock
 from resblock.models import DeepMLP, MLPBlock
+from resblock.train import check_class_labels
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -143,6 +144,13 @@ def _measuring(model: nn.Module, modules: list[nn.Module] | None = None) -> Iter
         yield
 
 
+def checked_loss(loss_fn: LossFn, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``loss_fn(logits, y)``, the labels checked first where the loss is the classification one."""
+    if loss_fn is F.cross_entropy:
+        check_class_labels(y, logits)
+    return loss_fn(logits, y)
+
+
 def _check_batch(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] < 2:
         raise ValueError(
@@ -221,7 +229,7 @@ def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Lo
     hooks = [block.register_forward_hook(keep(name)) for name, block in named]
     try:
         with _measuring(model, [m for _, m in named_modules]):
-            loss = loss_fn(model(x), y)
+            loss = checked_loss(loss_fn, model(x), y)
             grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
     finally:
         for h in hooks:
@@ -316,7 +324,7 @@ def identity_branch_split(
     hooks = [block.register_forward_hook(keep(name)) for name, block in named]
     try:
         with _measuring(model):
-            loss = loss_fn(model(x), y)
+            loss = checked_loss(loss_fn, model(x), y)
             names = [n for n, _ in named]
             grads_out = torch.autograd.grad(loss, [outputs[n] for n in names])
             splits = []

@@ -27,7 +27,7 @@ from torch.func import functional_call
 
 from resblock import files
 from resblock.env import course_seed
-from resblock.train import eval_mode
+from resblock.train import check_class_labels, eval_mode
 
 Direction = dict[str, torch.Tensor]
 
@@ -126,6 +126,8 @@ def loss_at(
     batch_size: int = 1000,
 ) -> tuple[float, float]:
     """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
+    if len(images) == 0:
+        raise ValueError("the landscape's images are empty: pass at least one image and its label.")
     device = next(model.parameters()).device
     params = {}
     for name, p in model.named_parameters():
@@ -141,6 +143,7 @@ def loss_at(
             x = images[i : i + batch_size].to(device)
             y = labels[i : i + batch_size].to(device)
             logits = functional_call(model, state, (x,))
+            check_class_labels(y, logits, "the subset's")
             total += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
     n = len(images)

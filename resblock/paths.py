@@ -29,8 +29,8 @@ from torch import nn
 from resblock.blocks import BasicBlock, ResidualBlock
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
-from resblock.models import ResNet
-from resblock.train import eval_mode, evaluate
+from resblock.models import ResNet, check_images_dtype
+from resblock.train import check_class_labels, eval_mode, evaluate
 
 __all__ = [
     "binomial_path_counts",
@@ -191,6 +191,7 @@ def single_lesions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
 @torch.inference_mode()
 def block_inputs(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     """The intact net's input to each block (eval mode), to restart a lesioned net from its first deleted block."""
+    check_images_dtype(images, model)  # model.stem checks the shape; the dtype would fail inside the conv
     device = next(model.parameters()).device
     inputs = []
     with eval_mode(model):
@@ -212,6 +213,7 @@ def accuracy_from(model: nn.Module, inputs: list[torch.Tensor], removed: Iterabl
         for i in range(start, len(blocks)):
             h = _without(blocks[i])(h) if i in removed else blocks[i](h)
         logits = model.head(h)
+    labels = check_class_labels(labels, logits, "the lesion study's")
     return (logits.argmax(1) == labels.to(logits.device)).float().mean().item()
 
 

@@ -249,6 +249,26 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
         )
 
 
+def check_class_labels(labels: Any, logits: torch.Tensor, what: str = "the batch's") -> torch.Tensor:
+    """``labels`` if they are one class index per row of ``logits``, each in 0..classes-1; else a ValueError.
+
+    Checked where a loss or an accuracy is taken, so that labels of 10, float labels or a batch of the
+    wrong length are named instead of failing inside cross_entropy (or, for an accuracy, giving 0 silently).
+    """
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"{what} labels must be a torch tensor of class indices, got {type(labels).__name__}.")
+    if labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"{what} labels must be a 1-D tensor of class indices (integers), got {labels.dtype} "
+            f"{tuple(labels.shape)}; convert with labels.long()."
+        )
+    if len(labels) != len(logits):
+        raise ValueError(f"{what} images and labels differ in length: {len(logits)} images, {len(labels)} labels.")
+    if len(labels):
+        _check_labels_fit(labels, logits.shape[1], what)
+    return labels
+
+
 def _check_labels_fit(labels: torch.Tensor, num_classes: int, what: str) -> None:
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= num_classes:

@@ -20,7 +20,7 @@ from torch import nn
 from resblock.blocks import AddLayer, dense_block
 from resblock.checks import check_bool
 from resblock.env import course_seed, seed_everything
-from resblock.gradients import LossFn
+from resblock.gradients import LossFn, checked_loss
 from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
 
@@ -94,7 +94,7 @@ def block_input_grad_norms(
 
     hooks = [twin_modules[index[id(b)]].register_forward_pre_hook(keep(i)) for i, b in enumerate(blocks)]
     try:
-        loss = loss_fn(twin(x), y)
+        loss = checked_loss(loss_fn, twin(x), y)
     finally:
         for h in hooks:
             h.remove()
@@ -117,7 +117,7 @@ def weight_grad_norms(
         raise ValueError(f"no parameters named {missing or list(names)}; names look like {list(params)[:3]}.")
     twin = copy.deepcopy(model).train()
     twin_params = dict(twin.named_parameters())
-    loss = loss_fn(twin(x), y)
+    loss = checked_loss(loss_fn, twin(x), y)
     grads = torch.autograd.grad(loss, [twin_params[n] for n in names], allow_unused=True)
     return [float(g.double().norm()) if g is not None else 0.0 for g in grads]
 

@@ -25,13 +25,13 @@ from resblock import checkpoints, data, degradation, experiments, files, landsca
 from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
-from resblock.gradients import blocks_of  # noqa: E402
+from resblock.gradients import blocks_of, grad_norms_per_layer  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
 from resblock.variants import train_each  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
-from resblock.widgets.gradflow import ExplorerSettings  # noqa: E402
+from resblock.widgets.gradflow import ExplorerSettings, gradflow_explorer  # noqa: E402
 from resblock.widgets.lesions import LesionToggles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +46,7 @@ def tiny_net() -> ResNet:
 
 X = torch.randn(16, 1, 8, 8)
 Y = torch.arange(16) % 10
+IMAGES_28, LABELS_28 = torch.randn(64, 1, 28, 28), torch.arange(64) % 10  # what the explorer takes
 QUICK = TrainConfig(epochs=1, batch_size=8, eval_every=1.0)
 FAKE_DATA = SimpleNamespace(train_images=X, train_labels=Y, test_images=X, test_labels=Y)
 
@@ -217,6 +218,36 @@ CASES = [
     ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
     ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
     ("lesion toggles no models", lambda: LesionToggles({}, X, Y), ValueError, "at least one model"),
+    # labels the loss or the accuracy cannot use: named, not an IndexError from cross_entropy or a silent 0.0
+    ("lesion labels of 10", lambda: paths.single_lesions(tiny_net(), X, Y + 10), ValueError, "labels must lie in 0..9"),
+    ("lesion labels short", lambda: LesionToggles({"r": tiny_net()}, X, Y[:4]), ValueError, "16 images, 4 labels"),
+    (
+        "lesion float64 images",
+        lambda: LesionToggles({"r": tiny_net()}, X.double(), Y),
+        ValueError,
+        "images.to(torch.float32)",
+    ),
+    (
+        "grad norms labels of 10",
+        lambda: grad_norms_per_layer(tiny_net(), X, Y + 10),
+        ValueError,
+        "labels must lie in 0..9",
+    ),
+    ("grad norms float labels", lambda: grad_norms_per_layer(tiny_net(), X, Y.float()), ValueError, "labels.long()"),
+    (
+        "landscape labels of 10",
+        lambda: landscape.loss_at(tiny_net(), [], X, Y + 10),
+        ValueError,
+        "labels must lie in 0..9",
+    ),
+    ("landscape no images", lambda: landscape.loss_at(tiny_net(), [], X[:0], Y[:0]), ValueError, "images are empty"),
+    (
+        "explorer labels of 10",
+        lambda: gradflow_explorer(IMAGES_28, LABELS_28 + 10),
+        ValueError,
+        "labels must lie in 0..9",
+    ),
+    ("explorer float64 images", lambda: gradflow_explorer(IMAGES_28.double(), LABELS_28), ValueError, "float32"),
     (
         "lesion toggles removed 99",
         lambda: LesionToggles({"a": tiny_net()}, X, Y, removed=[99]),
@@ -225,6 +256,12 @@ CASES = [
     ),
     # --- widgets: values outside the controls' ranges are refused, not clamped ----------------------
     ("explorer depth 5000", lambda: ExplorerSettings(depth=5000), ValueError, "depth"),
+    (
+        "lesion toggles np.int64",
+        lambda: LesionToggles({"r": tiny_net()}, X, Y, removed=[np.int64(99)]),
+        ValueError,
+        "got [99]",
+    ),
     ("explorer depth True", lambda: ExplorerSettings(depth=True), ValueError, "depth"),
     ("explorer seed -1", lambda: ExplorerSettings(seed=-1), ValueError, "seed"),
     ("explorer shortcut_scale nan", lambda: ExplorerSettings(shortcut_scale=NAN), ValueError, "shortcut_scale"),

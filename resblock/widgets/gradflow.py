@@ -41,6 +41,7 @@ from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, init_linear_
 from resblock.style import PLAIN, RESIDUAL
+from resblock.train import check_class_labels, check_data
 
 NETWORKS = ("mlp", "conv")
 EXPLORER_NORMS = ("none", "batch")
@@ -506,6 +507,11 @@ class GradFlowExplorer:
                 f"images must be Fashion-MNIST tensors of shape (N, 1, 28, 28), got "
                 f"{tuple(getattr(images, 'shape', ()))}; pass data.train_images[:64]."
             )
+        # Checked here, not at the first redraw, where a bad label would read as "could not draw these settings".
+        check_data(images, labels, "the explorer's")
+        check_class_labels(labels, torch.empty(len(labels), 10), "the explorer's")  # its nets have 10 outputs
+        if images.dtype != torch.float32:
+            raise ValueError(f"the explorer's images must be float32, got {images.dtype}; pass data.train_images[:64].")
         if images.shape[0] < MLP_BATCH or labels.shape[:1] != images.shape[:1]:
             raise ValueError(
                 f"pass at least {MLP_BATCH} images and one label per image, "

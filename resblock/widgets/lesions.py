@@ -16,6 +16,7 @@ import html
 from collections.abc import Iterable
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,9 +38,9 @@ class LesionToggles:
         for label, m in models.items():
             if block_names(m) != names:
                 raise ValueError(f"all models must have the same blocks; {label!r} differs from the first.")
-        if isinstance(removed, (int, str, bytes)) or not hasattr(removed, "__iter__"):
+        if isinstance(removed, (int, np.integer, str, bytes)) or not hasattr(removed, "__iter__"):
             raise ValueError(f"removed must be a list of block indices, e.g. [13] ([] for none), got {removed!r}.")
-        removed = set(removed)
+        removed = {int(i) if isinstance(i, np.integer) else i for i in removed}  # np.int64(13) is block 13
         bad = [i for i in removed if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(names)]
         if bad:
             raise ValueError(
