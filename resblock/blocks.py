@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.checks import check_positive_int
+from resblock.checks import check_bool, check_positive_int
 
 
 def _check_planes(in_planes: int, planes: int, stride: int) -> None:
@@ -179,6 +179,7 @@ class ReZeroBlock(nn.Module):
     def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: bool = False) -> None:
         super().__init__()
         _check_planes(in_planes, planes, stride)
+        check_bool("norm", norm)  # "no" would count as True and add the batch norms
         # Bachlechner et al., "ReZero is All You Need", arXiv:2003.04887, and De & Smith, "Batch
         # Normalization Biases Residual Blocks Towards the Identity Function", arXiv:2002.10444
         # (SkipInit): with the branch gated by a scalar at 0, every block starts as the identity, so

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from resblock.checks import check_positive_int
 from resblock.evaluation import history_series
 from resblock.style import OKABE_ITO, new_axes, new_axes_grid, on_white
 
@@ -93,10 +94,11 @@ class HistoryCurves:
 
 def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None):
     """The confusion matrix as a heat map with the count in each cell; rows true class, columns predicted."""
-    ax = new_axes(ax, (6.5, 5.5))
+    counts = torch.as_tensor(counts)  # a NumPy array of counts is as good
     k = len(classes)
     if tuple(counts.shape) != (k, k):
         raise ValueError(f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}.")
+    ax = new_axes(ax, (6.5, 5.5))
     c = counts.cpu().numpy()
     # Log colour scale would hide the diagonal's size; row-normalise so each true class reads as a rate.
     rates = c / c.sum(axis=1, keepdims=True).clip(min=1)
@@ -120,6 +122,13 @@ def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None)
 
 def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8, axes=None):
     """Show (N, 1, H, W) images in a grid with a title above each; returns the array of Axes."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(
+            f"images must be a batch of shape (N, 1, height, width), got {shape}; one image is images[i:i + 1], "
+            "not images[i]."
+        )
+    ncols = check_positive_int("ncols", ncols)
     n = len(images)
     if len(titles) != n:
         raise ValueError(f"need one title per image: {n} images, {len(titles)} titles.")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock
-from resblock.checks import check_positive_int
+from resblock.checks import check_bool, check_number, check_positive_int
 from resblock.env import course_seed
 
 
@@ -35,12 +35,14 @@ class IdentityFitConfig:
     def __post_init__(self) -> None:
         for name in ("blocks", "channels", "size", "batch", "steps"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}.")
+        # a number above 0 and finite: "0.01" (a string), True and inf are not step sizes
+        object.__setattr__(self, "lr", check_number("lr", self.lr, low=0.0, low_open=True, what=" (Adam's step size)"))
 
 
 def identity_stack(blocks: int, channels: int, residual: bool, zero_init_residual: bool = False) -> nn.Sequential:
     """A stack of ``blocks`` ResidualBlocks (or their PlainBlock twins) at constant width and size."""
+    check_bool("residual", residual)  # "no" would count as True
+    check_bool("zero_init_residual", zero_init_residual)
     block = ResidualBlock if residual else PlainBlock
     stack = nn.Sequential(*(block(channels, channels) for _ in range(blocks)))
     if zero_init_residual:

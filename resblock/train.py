@@ -344,6 +344,8 @@ def predict_logits(
         )
     if images.dim() != 4:
         raise ValueError(f"images must have shape (N, channels, height, width), got {tuple(images.shape)}.")
+    if len(images) == 0:  # an empty selection, e.g. a mask that matched nothing
+        raise ValueError("images is empty (0 images): there is nothing to predict; check how they were selected.")
     check_images_dtype(images, model)
     check_positive_int("batch_size", batch_size)
     check_bool("tta_flip", tta_flip)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from resblock.checkpoints import load_checkpoint, save_checkpoint
+from resblock.checks import check_bool
 from resblock.files import RESULTS_DIR
 from resblock.models import ResNet, ResNetConfig
 from resblock.train import TrainConfig, fit
@@ -29,6 +30,7 @@ INIT_SEED = 0  # seeds the weights' initialisation
 
 def net_name(depth: int, shortcut: bool) -> str:
     """'resnet56' or 'plain56': the checkpoint's file stem and the nets' name in results files."""
+    check_bool("shortcut", shortcut)  # 'False' (a string) would count as True and name the ResNet
     return f"{'resnet' if shortcut else 'plain'}{depth}"
 
 

@@ -22,10 +22,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from resblock import checkpoints, data, degradation, experiments, files, landscape, paths, trained_nets  # noqa: E402
+from resblock.blocks import ReZeroBlock  # noqa: E402
 from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
+from resblock.evaluation_plots import plot_confusion_matrix, plot_image_grid  # noqa: E402
 from resblock.gradients import blocks_of, grad_norms_per_layer  # noqa: E402
+from resblock.identity_fit import IdentityFitConfig, identity_stack  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
@@ -218,6 +221,28 @@ CASES = [
     ("lesion int", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=1), ValueError, "list of block indices"),
     ("lesion 99", lambda: paths.lesion_accuracy(tiny_net(), X, Y, removed=[99]), ValueError, "out of range"),
     ("lesion toggles no models", lambda: LesionToggles({}, X, Y), ValueError, "at least one model"),
+    ("predict no images", lambda: predict(tiny_net(), X[:0]), ValueError, "images is empty"),
+    ("image grid one image", lambda: plot_image_grid(X[0], ["a"]), ValueError, "not images[i]"),
+    ("image grid 3-D batch", lambda: plot_image_grid(X[:, 0], ["a"] * 16), ValueError, "(N, 1, height, width)"),
+    ("image grid ncols 0", lambda: plot_image_grid(X[:2], ["a", "b"], ncols=0), ValueError, "ncols"),
+    ("confusion 3x3 for 10", lambda: plot_confusion_matrix(np.eye(3), list("abcdefghij")), ValueError, "10x10"),
+    # truthy strings: "no" and "False" would count as True
+    (
+        "identity stack residual 'no'",
+        lambda: identity_stack(2, 4, residual="no"),
+        ValueError,
+        "residual must be True or False",
+    ),
+    ("rezero norm 'no'", lambda: ReZeroBlock(4, 4, norm="no"), ValueError, "norm must be True or False"),
+    (
+        "trained net shortcut 'False'",
+        lambda: trained_nets.load_or_train(56, "False"),
+        ValueError,
+        "shortcut must be True or False",
+    ),
+    ("identity fit lr '0.01'", lambda: IdentityFitConfig(lr="0.01"), ValueError, "lr must be a number"),
+    ("identity fit lr True", lambda: IdentityFitConfig(lr=True), ValueError, "lr must be a number"),
+    ("identity fit lr inf", lambda: IdentityFitConfig(lr=float("inf")), ValueError, "lr must be a finite number"),
     # labels the loss or the accuracy cannot use: named, not an IndexError from cross_entropy or a silent 0.0
     ("lesion labels of 10", lambda: paths.single_lesions(tiny_net(), X, Y + 10), ValueError, "labels must lie in 0..9"),
     ("lesion labels short", lambda: LesionToggles({"r": tiny_net()}, X, Y[:4]), ValueError, "16 images, 4 labels"),
@@ -501,6 +526,13 @@ def test_one_curve_where_named_curves_go_says_to_name_it(plot, one_curve, figure
     with pytest.raises(ValueError, match=r"must be a dict of named curves, e\.g\. .*name it: \{'my net': values\}"):
         fn(one_curve)
     assert figures.new() == set()  # refused before a figure was opened
+
+
+def test_a_numpy_confusion_matrix_is_drawn_like_a_tensor(figures):
+    counts = np.diag([5, 3]) + 1
+    ax = plot_confusion_matrix(counts, ["a", "b"])
+    assert figures.own_new_figure(ax)
+    assert [t.get_text() for t in ax.texts][:2] == ["6", "1"]  # the counts in the cells, as for a tensor
 
 
 def test_a_diverged_model_or_a_whole_result_is_named_where_a_model_goes(tmp_path):
