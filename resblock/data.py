@@ -107,6 +107,20 @@ def find_data(root: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+def _found_nearby(folder: Path, missing: list[str]) -> str:
+    """Where the files are instead, when a learner named a folder near them (torchvision's layout, or unzipped copies)."""
+    for sub in ("raw", "FashionMNIST/raw", "fashion-mnist", "data"):  # torchvision downloads into FashionMNIST/raw
+        if all((folder / sub / n).is_file() for n in missing):
+            return f" They are in {folder / sub}: name that folder instead."
+    unzipped = [n for n in missing if (folder / n.removesuffix(".gz")).is_file()]
+    if unzipped:
+        return (
+            f" It holds {', '.join(n.removesuffix('.gz') for n in unzipped)} uncompressed; the course reads the .gz "
+            f"files, whose checksums it knows: compress them with `gzip {folder}/*-ubyte`."
+        )
+    return ""
+
+
 def how_to_get_data(root: str | os.PathLike | None = None) -> str:
     """The message a learner sees when the data is missing: the three ways to get it."""
     searched = "\n".join(f"  - {d}" for d in candidate_dirs(root))
@@ -260,8 +274,8 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = T
         missing = [n for n in FILES if not (folder / n).is_file()]
         if missing:
             raise DatasetNotFoundError(
-                f"{folder} ({how}) does not hold the Fashion-MNIST files (missing: {', '.join(missing)}).{alone}\n\n"
-                + how_to_get_data(root)
+                f"{folder} ({how}) does not hold the Fashion-MNIST files (missing: {', '.join(missing)})."
+                f"{_found_nearby(folder, missing)}{alone}\n\n" + how_to_get_data(root)
             )
     else:
         folder = find_data()

@@ -590,6 +590,19 @@ def test_named_folders_are_never_passed_over(tmp_path, monkeypatch):
         data.load_fashion_mnist()
 
 
+def test_a_folder_near_the_files_says_where_they_are(tmp_path, no_defaults):
+    # torchvision keeps its download in FashionMNIST/raw, .gz files and unzipped copies side by side
+    _idx_gz(tmp_path / "tv" / "FashionMNIST" / "raw")
+    with pytest.raises(data.DatasetNotFoundError, match=r"They are in .*FashionMNIST/raw: name that folder instead"):
+        data.load_fashion_mnist(tmp_path / "tv")
+    unzipped = tmp_path / "unzipped"
+    unzipped.mkdir()
+    for name in data.FILES:
+        (unzipped / name.removesuffix(".gz")).write_bytes(b"idx")
+    with pytest.raises(data.DatasetNotFoundError, match=r"uncompressed; .*gzip .*-ubyte"):
+        data.load_fashion_mnist(unzipped)
+
+
 def test_the_ways_to_get_the_data_fit_a_named_folder(tmp_path, monkeypatch, no_defaults):
     """Installing or downloading fills the usual places, which a named folder keeps from being searched."""
     usual = data.how_to_get_data()
