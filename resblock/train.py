@@ -631,20 +631,24 @@ class _Run:
         recent = self.history.loss[-20:]
         mean = sum(recent) / 20 if len(recent) == 20 else math.nan
         if not math.isfinite(loss) or mean > 4 * self.log_c:
-            self.history.wall_time = time.perf_counter() - self.wall_start
-            self.model.eval()
             what = (
                 f"the loss is {loss:.3g}" if not math.isfinite(loss) else f"the last 20 steps' mean loss is {mean:.3g}"
             )
-            normalised = any(isinstance(m, _NORMS) for m in self.model.modules())
-            raise TrainingDiverged(
-                f"Training diverged at step {self.history.steps}: {what} (guessing uniformly gives "
-                f"{self.log_c:.2f}). The likely cause is a learning rate too high for this network "
-                f"(lr={self.config.lr:g}: try {self.config.lr / 4:g} or lower, or a longer warmup)"
-                + ("." if normalised else ", or its missing normalisation: without it activations can blow up."),
-                self.history,
-                self.model,
-            )
+            self.diverged(what)
+
+    def diverged(self, what: str) -> None:
+        """Raise TrainingDiverged, saying ``what`` showed it; the model and the history so far go with it."""
+        self.history.wall_time = time.perf_counter() - self.wall_start
+        self.model.eval()
+        normalised = any(isinstance(m, _NORMS) for m in self.model.modules())
+        raise TrainingDiverged(
+            f"Training diverged at step {self.history.steps}: {what} (guessing uniformly gives "
+            f"{self.log_c:.2f}). The likely cause is a learning rate too high for this network "
+            f"(lr={self.config.lr:g}: try {self.config.lr / 4:g} or lower, or a longer warmup)"
+            + ("." if normalised else ", or its missing normalisation: without it activations can blow up."),
+            self.history,
+            self.model,
+        )
 
     def report_progress(self, loss: float) -> None:
         """Update the history's progress fraction and the progress bar."""
@@ -662,6 +666,11 @@ class _Run:
 
     def evaluate(self, final: bool) -> None:
         """Record the totals since the last evaluation and the test loss/accuracy (all test images if final)."""
+        # The last update can leave non-finite weights before any loss shows it: that is divergence too
+        # (evaluate would refuse them as a model to rebuild). Checked before the history grows.
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in self.model.parameters() if p.is_floating_point())
+        if bad:
+            self.diverged(f"{bad:,} weights became NaN or infinite")
         self.stage = "the final evaluation on the test set" if final else "the evaluation on the test set"
         h = self.history
         h.eval_step.append(h.steps)
@@ -711,6 +720,8 @@ class _Run:
                 self.evaluate(final=True)
         except KeyboardInterrupt:  # a second press skips the final evaluation, the model is kept
             self.stopped = "interrupted"
+        except TrainingError:  # diverged: it says so itself
+            raise
         except Exception as e:
             raise self.failed(e) from e
         if self.stopped == "budget":

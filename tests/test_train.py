@@ -150,6 +150,31 @@ def test_divergence_without_normalisation_names_it(subset):
         fit(net, x, y, quick(lr=100.0, warmup=0.0, epochs=5), progress=False)
 
 
+def test_weights_gone_non_finite_before_an_evaluation_are_divergence_too(subset):
+    # The last update can leave NaN weights before any loss shows it; the evaluation that follows must
+    # not fail as "build a fresh model" but stop the run as diverged, with its history consistent.
+    x, y, xt, yt = subset
+    net = small_model()
+
+    def break_the_weights(history):  # as an update that overflowed would
+        if history.steps == 3:
+            with torch.no_grad():
+                net.fc.weight[0, 0] = float("nan")
+
+    with pytest.raises(TrainingDiverged, match="1 weights became NaN or infinite.*learning rate too high") as info:
+        fit(
+            net,
+            x[:24],
+            y[:24],
+            quick(epochs=1, batch_size=8),
+            test=(xt, yt),
+            progress=False,
+            live_plot=break_the_weights,
+        )
+    h = info.value.history
+    assert h.steps == 3 and len(h.eval_step) == len(h.test_acc) == 0
+
+
 def test_checkpoint_round_trips(subset, tmp_path):
     x, y, xt, yt = subset
     result = fit(small_model(), x, y, quick(), test=(xt, yt), progress=False)
