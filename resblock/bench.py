@@ -163,16 +163,20 @@ def _gradflow_redraws(**settings: object) -> Figures:
     from dataclasses import replace
 
     from resblock.data import load_fashion_mnist
-    from resblock.widgets.gradflow import draw_explorer, figure_svg, gradflow_explorer
+    from resblock.widgets.gradflow import ExplorerSettings, GradFlowExplorer, draw_explorer, figure_svg
 
     data = load_fashion_mnist()
-    explorer = gradflow_explorer(data.train_images[:64], data.train_labels[:64], **settings)
+    # debounce_s=0: each change redraws at once, through the same observer. With the default, a process
+    # with an event loop running (a kernel; pytest after nbclient) would only schedule the redraws.
+    explorer = GradFlowExplorer(
+        data.train_images[:64], data.train_labels[:64], ExplorerSettings(**settings), debounce_s=0
+    )
     seeds = iter(range(1, 1000))
     scales = iter([a / 100 for a in range(95, 0, -5)] * 2)  # 19 new values, then cached ones
 
     def change(control, values) -> Callable[[], None]:
         def redraw() -> None:
-            control.value = next(values)  # the observer redraws synchronously outside a kernel
+            control.value = next(values)  # the observer redraws at once (debounce_s=0)
             if explorer.note.startswith("could not draw"):
                 raise RuntimeError(explorer.note)
 

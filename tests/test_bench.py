@@ -324,8 +324,14 @@ def test_a_failed_notebook_run_says_what_failed(tmp_path):
 
 def test_the_explorers_redraw_figures_come_from_its_own_controls():
     # A real explorer (a small MLP, so it is quick): every part of a redraw is timed and the share of
-    # reused frames is a percentage.
-    r = bench._gradflow_redraws(network="mlp", depth=4)
+    # reused frames is a percentage. Inside a running event loop, as in a kernel (or in pytest after
+    # nbclient's nest_asyncio): a debounced explorer would only schedule its redraws there.
+    import asyncio
+
+    async def in_a_loop():
+        return bench._gradflow_redraws(network="mlp", depth=4)
+
+    r = asyncio.run(in_a_loop())
     assert set(r) == {"seed", "shortcut", "measure", "draw", "svg", "svg_new_frame", "frame_reused_pct"}
     assert all(v > 0 for k, v in r.items() if k != "frame_reused_pct")
     assert 0 <= r["frame_reused_pct"] <= 100
