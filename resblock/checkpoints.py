@@ -35,8 +35,10 @@ def _as_path(path: Any, what: str) -> Path:
         raise CheckpointError(f"{what} must be a file path (a str or pathlib.Path), got {type(path).__name__}.")
     named_a_folder = os.fspath(path).endswith(("/", os.sep))  # Path() drops the slash: "checkpoints/" is a folder
     path = Path(path).expanduser()  # "~/x.pt" means the home folder, not a folder named "~"
-    if path.is_dir() or named_a_folder:
+    if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give a file name inside it, e.g. {path / 'model.pt'}.")
+    if named_a_folder:
+        raise CheckpointError(f"{path}/ names a folder (it ends in /); give a file name, e.g. {path / 'model.pt'}.")
     return path
 
 

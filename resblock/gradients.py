@@ -147,7 +147,7 @@ def _measuring(model: nn.Module, modules: list[nn.Module] | None = None) -> Iter
 def checked_loss(loss_fn: LossFn, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``loss_fn(logits, y)``, the labels checked first where the loss is the classification one."""
     if loss_fn is F.cross_entropy:
-        check_class_labels(y, logits)
+        y = check_class_labels(y, logits)  # as int64, which cross_entropy requires
     return loss_fn(logits, y)
 
 

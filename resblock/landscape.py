@@ -128,6 +128,10 @@ def loss_at(
     """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
     if len(images) == 0:
         raise ValueError("the landscape's images are empty: pass at least one image and its label.")
+    if len(labels) != len(images):  # checked whole: each chunk below sees only its own slice
+        raise ValueError(
+            f"the subset's images and labels differ in length: {len(images)} images, {len(labels)} labels."
+        )
     device = next(model.parameters()).device
     params = {}
     for name, p in model.named_parameters():
@@ -143,7 +147,7 @@ def loss_at(
             x = images[i : i + batch_size].to(device)
             y = labels[i : i + batch_size].to(device)
             logits = functional_call(model, state, (x,))
-            check_class_labels(y, logits, "the subset's")
+            y = check_class_labels(y, logits, "the subset's")
             total += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
     n = len(images)

@@ -218,6 +218,9 @@ def _channels_last_safe(model: nn.Module) -> bool:
     )
 
 
+LABEL_DTYPES = (torch.int64, torch.int32, torch.uint8)  # class indices as the course's tools accept them
+
+
 def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training") -> None:
     """Raise a ValueError saying what to fix unless images are (N, C, H, W) floats and labels (N,) class indices."""
     if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
@@ -231,7 +234,7 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, what: str = "training
         raise ValueError(
             f"{what} images must be floating point, got {images.dtype}; use resblock.data.normalize() on raw bytes."
         )
-    if labels.dim() != 1 or labels.dtype not in (torch.int64, torch.int32, torch.uint8):
+    if labels.dim() != 1 or labels.dtype not in LABEL_DTYPES:
         raise ValueError(
             f"{what} labels must be a 1-D tensor of class indices, got {labels.dtype} {tuple(labels.shape)}."
         )
@@ -257,16 +260,21 @@ def check_class_labels(labels: Any, logits: torch.Tensor, what: str = "the batch
     """
     if not isinstance(labels, torch.Tensor):
         raise ValueError(f"{what} labels must be a torch tensor of class indices, got {type(labels).__name__}.")
-    if labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+    if labels.dim() == 2 and not labels.is_floating_point():
         raise ValueError(
-            f"{what} labels must be a 1-D tensor of class indices (integers), got {labels.dtype} "
-            f"{tuple(labels.shape)}; convert with labels.long()."
+            f"{what} labels must be one class index per image, got shape {tuple(labels.shape)} (one-hot rows?); "
+            "pass labels.argmax(1)."
+        )
+    if labels.dim() != 1 or labels.dtype not in LABEL_DTYPES:
+        raise ValueError(
+            f"{what} labels must be a 1-D tensor of class indices (int64, int32 or uint8), got {labels.dtype} "
+            f"{tuple(labels.shape)}" + ("; convert with labels.long()." if labels.dim() == 1 else ".")
         )
     if len(labels) != len(logits):
         raise ValueError(f"{what} images and labels differ in length: {len(logits)} images, {len(labels)} labels.")
     if len(labels):
         _check_labels_fit(labels, logits.shape[1], what)
-    return labels
+    return labels.long()  # cross_entropy takes int64 targets only
 
 
 def _check_labels_fit(labels: torch.Tensor, num_classes: int, what: str) -> None:
@@ -424,11 +432,6 @@ def _check_fit_inputs(
     should_stop: Any,
 ) -> TestSet | None:
     """Check every input of ``fit`` before the first step: a mistake found after an epoch costs the epoch."""
-    if isinstance(model, type):
-        raise ValueError(
-            f"fit takes a model instance, got the class {model.__name__}; build one first, e.g. "
-            f"{model.__name__}({_config_class_name(model)}) for a resblock model."
-        )
     check_model(model)
     if next(model.parameters(), None) is None:
         raise ValueError(f"the model ({type(model).__name__}) has no parameters to train.")
@@ -480,7 +483,8 @@ def _config_class_name(cls: type) -> str:
         hint = typing.get_type_hints(cls.__init__).get(first.name)
     except (StopIteration, TypeError, ValueError, NameError):
         return "..."
-    return f"{hint.__name__}()" if isinstance(hint, type) else "..."
+    # Only a config dataclass (ResNetConfig, MLPConfig) makes a useful hint: nn.Linear's `int()` would not.
+    return f"{hint.__name__}()" if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__") else "..."
 
 
 def _probe_num_classes(

@@ -151,11 +151,16 @@ def train_each(
     if not isinstance(builders, dict) or not builders:
         raise ValueError("builders must be a non-empty dict {name: function that builds a fresh model}.")
     for name, build in builders.items():
-        if isinstance(build, nn.Module) or not callable(build):
+        if isinstance(build, nn.Module):
             # A built model is callable too (on images): it would be "called" with nothing and fail deep inside.
             raise ValueError(
                 f"builders[{name!r}] is a {type(build).__name__}, not a function that builds one: each variant "
                 f"is built fresh with the same seed, so write {{{name!r}: lambda: {type(build).__name__}(...)}}."
+            )
+        if not callable(build):
+            raise ValueError(
+                f"builders[{name!r}] must be a function that returns a fresh model, e.g. "
+                f"lambda: ResNet(ResNetConfig(depth=8)); got {type(build).__name__}."
             )
     runs = {}
     for name, build in builders.items():

@@ -315,7 +315,7 @@ CASES = [
         "save to a new folder",
         lambda: save_checkpoint("no_such_dir/", tiny_net(), None, History(), QUICK),
         ValueError,
-        "is a folder; give a file name inside it",
+        "no_such_dir/ names a folder (it ends in /); give a file name",
     ),
     (
         "train_each given a model",
@@ -324,6 +324,30 @@ CASES = [
         "builders['a'] is a ResNet, not a function that builds one",
     ),
     ("train_each given a list", lambda: train_each([tiny_net], X, Y, QUICK), ValueError, "non-empty dict"),
+    (
+        "train_each given None",
+        lambda: train_each({"a": None}, X, Y, QUICK),
+        ValueError,
+        "a function that returns a fresh model",
+    ),
+    (
+        "predict nn.Linear class",
+        lambda: predict(nn.Linear, X),
+        ValueError,
+        "got the class Linear; build one first, e.g. Linear(...)",
+    ),
+    (
+        "grad norms one-hot labels",
+        lambda: grad_norms_per_layer(tiny_net(), X, torch.eye(10, dtype=torch.long)[Y]),
+        ValueError,
+        "labels.argmax(1)",
+    ),
+    (
+        "landscape labels longer",
+        lambda: landscape.loss_at(tiny_net(), [], X, torch.cat([Y, Y]), batch_size=4),
+        ValueError,
+        "16 images, 32 labels",
+    ),
     ("load path None", lambda: load_checkpoint(None), ValueError, "file path"),
     ("load a folder", lambda: load_checkpoint(ROOT), ValueError, "is a folder"),
     # --- data: arguments -----------------------------------------------------------------------------
@@ -526,6 +550,17 @@ def test_one_curve_where_named_curves_go_says_to_name_it(plot, one_curve, figure
     with pytest.raises(ValueError, match=r"must be a dict of named curves, e\.g\. .*name it: \{'my net': values\}"):
         fn(one_curve)
     assert figures.new() == set()  # refused before a figure was opened
+
+
+def test_int32_and_uint8_labels_work_wherever_int64_do():
+    # The label dtypes check_data accepts; cross_entropy itself takes int64 only.
+    want = grad_norms_per_layer(tiny_net(), X, Y)
+    for dtype in (torch.int32, torch.uint8):
+        assert grad_norms_per_layer(tiny_net(), X, Y.to(dtype)) == want
+        assert landscape.loss_at(tiny_net(), [], X, Y.to(dtype)) == landscape.loss_at(tiny_net(), [], X, Y)
+    explorer = gradflow_explorer(IMAGES_28, LABELS_28.int(), depth=4)
+    explorer.redraw()
+    assert explorer.n_redraws >= 1 and not explorer.note.startswith("could not draw"), explorer.note
 
 
 def test_a_numpy_confusion_matrix_is_drawn_like_a_tensor(figures):

@@ -137,6 +137,8 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "fraction of all images on the diagonal")
     for cut_short in (0.81, 0.8):  # 245/300 = 0.8167 truncated, or to one decimal: the idea was right
         assert_mistake(nb04.q4, right | {"accuracy": cut_short}, "close, but")
+    for miscounted in (0.83, 0.799):  # near, but not the fraction shortened: the general message
+        assert_mistake(nb04.q4, right | {"accuracy": miscounted}, "fraction of all images on the diagonal")
     for rounded in (0.82, 0.817, 0.8167):
         assert nb04.q4.feedback(right | {"accuracy": rounded})[0] == "correct"
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")

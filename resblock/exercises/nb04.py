@@ -8,6 +8,7 @@ the truth from the package (the model itself, ``lr_at``) and names the mistake a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -340,7 +341,9 @@ def check_matrix(answer: Any) -> str:
         shirt = CLASSES.index("Shirt")
         if abs(acc - float(m[shirt, shirt] / m[shirt].sum())) < 0.005:
             raise Mistake("accuracy is over *all* test images: the diagonal's sum over the matrix's sum.")
-        if abs(acc - truth["accuracy"]) < 0.02:  # the right fraction, cut short or rounded to one decimal
+        t = truth["accuracy"]
+        shortened = {round(t, 1), round(t, 2), math.floor(t * 10) / 10, math.floor(t * 100) / 100}
+        if any(abs(acc - s) < 1e-9 for s in shortened):  # the right fraction, cut short or rounded too far
             raise Mistake(
                 f"accuracy: close, but {acc:g} is more than 0.005 from the diagonal's sum over the total of "
                 f"{int(m.sum())}: round it to two or three decimals rather than cutting digits off."

@@ -512,12 +512,9 @@ class GradFlowExplorer:
         check_class_labels(labels, torch.empty(len(labels), 10), "the explorer's")  # its nets have 10 outputs
         if images.dtype != torch.float32:
             raise ValueError(f"the explorer's images must be float32, got {images.dtype}; pass data.train_images[:64].")
-        if images.shape[0] < MLP_BATCH or labels.shape[:1] != images.shape[:1]:
-            raise ValueError(
-                f"pass at least {MLP_BATCH} images and one label per image, "
-                f"got {images.shape[0]} images and {tuple(labels.shape)} labels."
-            )
-        self.images, self.labels = images[:MLP_BATCH].contiguous(), labels[:MLP_BATCH].contiguous()
+        if images.shape[0] < MLP_BATCH:
+            raise ValueError(f"pass at least {MLP_BATCH} images and their labels, got {images.shape[0]} images.")
+        self.images, self.labels = images[:MLP_BATCH].contiguous(), labels[:MLP_BATCH].long().contiguous()
         self.debounce_s = float(debounce_s)
         self.n_redraws = 0
         self.last_redraw_ms = float("nan")
