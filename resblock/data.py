@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shlex
 import shutil
 import tempfile
 import urllib.error
@@ -116,7 +117,7 @@ def _found_nearby(folder: Path, missing: list[str]) -> str:
     if unzipped:
         return (
             f" It holds {', '.join(n.removesuffix('.gz') for n in unzipped)} uncompressed; the course reads the .gz "
-            f"files, whose checksums it knows: compress them with `gzip {folder}/*-ubyte`."
+            f"files: compress them with `gzip {shlex.quote(str(folder))}/*-ubyte`."
         )
     return ""
 
