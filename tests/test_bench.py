@@ -327,11 +327,13 @@ def test_the_explorers_redraw_figures_come_from_its_own_controls():
     # reused frames is a percentage. Inside a running event loop, as in a kernel (or in pytest after
     # nbclient's nest_asyncio): a debounced explorer would only schedule its redraws there.
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def in_a_loop():
         return bench._gradflow_redraws(network="mlp", depth=4)
 
-    r = asyncio.run(in_a_loop())
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: this one may already have a loop running
+        r = pool.submit(asyncio.run, in_a_loop()).result()
     assert set(r) == {"seed", "shortcut", "measure", "draw", "svg", "svg_new_frame", "frame_reused_pct"}
     assert all(v > 0 for k, v in r.items() if k != "frame_reused_pct")
     assert 0 <= r["frame_reused_pct"] <= 100
