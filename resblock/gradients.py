@@ -144,6 +144,12 @@ def _measuring(model: nn.Module, modules: list[nn.Module] | None = None) -> Iter
         yield
 
 
+def on_model_device(model: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors on the device of the model's weights (fit moves a model to a GPU where there is one)."""
+    weight = next(model.parameters(), None)
+    return tensors if weight is None else tuple(t.to(weight.device) for t in tensors)
+
+
 def checked_loss(loss_fn: LossFn, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``loss_fn(logits, y)``, the labels checked first where the loss is the classification one."""
     if loss_fn is F.cross_entropy:
@@ -213,6 +219,7 @@ class FlowProfile:
 def flow_profile(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.cross_entropy) -> FlowProfile:
     """Gradient norms per layer and activation RMS per block in one pass (the explorer of notebook 02)."""
     _check_batch(x, y)
+    x, y = on_model_device(model, x, y)
     named_modules = list(model.named_modules())  # walked once, not once per question
     layers = _weighted_layers(named_modules)
     named = _blocks_of(model, named_modules)
@@ -311,6 +318,7 @@ def identity_branch_split(
 ) -> list[BlockSplit]:
     """For each block, split dLoss/d(block input) into the part through the shortcut and through the branch (notebook 02)."""
     _check_batch(x, y)
+    x, y = on_model_device(model, x, y)
     named = blocks_of(model)
     inputs: dict[str, torch.Tensor] = {}
     outputs: dict[str, torch.Tensor] = {}

@@ -20,7 +20,7 @@ from torch import nn
 from resblock.blocks import AddLayer, dense_block
 from resblock.checks import check_bool
 from resblock.env import course_seed, seed_everything
-from resblock.gradients import LossFn, checked_loss
+from resblock.gradients import LossFn, checked_loss, on_model_device
 from resblock.models import count_parameters
 from resblock.train import History, TrainConfig, fit
 
@@ -82,6 +82,7 @@ def block_input_grad_norms(
     index = {id(m): i for i, m in enumerate(model.modules())}
     if any(id(b) not in index for b in blocks):
         raise ValueError("every block must be a submodule of the model.")
+    x, y = on_model_device(model, x, y)
     twin = copy.deepcopy(model).train()
     twin_modules = list(twin.modules())
     inputs: list[torch.Tensor | None] = [None] * len(blocks)
@@ -111,12 +112,15 @@ def weight_grad_norms(
     this takes parameter names, so it works for every variant here (ReZero nets, residual streams).
     Measured on a deep copy, so the model's mode and BatchNorm statistics stay as they were.
     """
+    if isinstance(names, str):  # a string is a sequence too: of its characters
+        raise ValueError(f"names must be a list of parameter names, e.g. [{names!r}]; got the string {names!r}.")
     params = dict(model.named_parameters())
     missing = [n for n in names if n not in params]
     if missing or not names:
         raise ValueError(f"no parameters named {missing or list(names)}; names look like {list(params)[:3]}.")
     twin = copy.deepcopy(model).train()
     twin_params = dict(twin.named_parameters())
+    x, y = on_model_device(model, x, y)
     loss = checked_loss(loss_fn, twin(x), y)
     grads = torch.autograd.grad(loss, [twin_params[n] for n in names], allow_unused=True)
     return [float(g.double().norm()) if g is not None else 0.0 for g in grads]

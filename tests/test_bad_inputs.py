@@ -32,7 +32,7 @@ from resblock.identity_fit import IdentityFitConfig, identity_stack  # noqa: E40
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
-from resblock.variants import train_each  # noqa: E402
+from resblock.variants import train_each, weight_grad_norms  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings, gradflow_explorer  # noqa: E402
 from resblock.widgets.lesions import LesionToggles  # noqa: E402
@@ -324,6 +324,12 @@ CASES = [
         "builders['a'] is a ResNet, not a function that builds one",
     ),
     ("train_each given a list", lambda: train_each([tiny_net], X, Y, QUICK), ValueError, "non-empty dict"),
+    (
+        "weight norms one name",
+        lambda: weight_grad_norms(tiny_net(), "fc.weight", X, Y),
+        ValueError,
+        "e.g. ['fc.weight']",
+    ),
     (
         "train_each given None",
         lambda: train_each({"a": None}, X, Y, QUICK),
