@@ -279,6 +279,11 @@ class DeepMLP(nn.Module):
                     init_linear_(m, config.init, config.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2:  # flatten(1) would fail with "Dimension out of range"
+            raise ValueError(
+                f"expected a batch, shape (N, {self.config.in_features}) or (N, 1, 28, 28), got {tuple(x.shape)}; "
+                "for one example use x[None]."
+            )
         x = x.flatten(1)
         if x.shape[1] != self.config.in_features:
             raise ValueError(

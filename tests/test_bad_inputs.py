@@ -324,6 +324,7 @@ CASES = [
         "builders['a'] is a ResNet, not a function that builds one",
     ),
     ("train_each given a list", lambda: train_each([tiny_net], X, Y, QUICK), ValueError, "non-empty dict"),
+    ("mlp given one example", lambda: DeepMLP(MLPConfig(depth=2))(torch.randn(784)), ValueError, "x[None]"),
     (
         "weight norms one name",
         lambda: weight_grad_norms(tiny_net(), "fc.weight", X, Y),
