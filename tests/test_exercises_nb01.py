@@ -411,6 +411,19 @@ def test_wrong_init_is_named(init, message):
     _assert_mistake(ex.q2, _block(init), message)
 
 
+def test_padding_same_at_stride_1_is_padding_1():
+    # Keras's habit: for a 3x3 conv at stride 1, padding="same" is padding=1
+    def init(self, in_planes, planes, stride=1):
+        nn.Module.__init__(self)
+        _layers(self, in_planes, planes, stride)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding="same", bias=False)
+        needs = stride != 1 or in_planes != planes
+        self.shortcut = _projection(in_planes, planes, stride) if needs else nn.Sequential()
+
+    status, message = ex.q2.feedback(_block(init))
+    assert status == "correct", message
+
+
 def test_missing_forward_like_the_seed():
     def init(self, in_planes, planes, stride=1):
         nn.Module.__init__(self)
@@ -1002,6 +1015,16 @@ def test_q6_truth_is_measured():
     assert ex.q6.feedback(truth)[0] == "correct"
 
 
+def test_q6_measured_truth_values_and_keys_in_any_case():
+    # what a learner gets from (x == before).all() or numpy, and keys typed with a capital
+    import numpy as np
+
+    truth = ex.x_unchanged_after_inplace_add()
+    assert ex.q6.feedback({k.title(): np.bool_(v) for k, v in truth.items()})[0] == "correct"
+    assert ex.q6.feedback({k: torch.tensor(v) for k, v in truth.items()})[0] == "correct"
+    assert "answer True" in ex.q6.feedback({k: int(v) for k, v in truth.items()})[1]  # 0 and 1 are not answers
+
+
 @pytest.mark.parametrize(
     "answer, message",
     [
@@ -1009,7 +1032,8 @@ def test_q6_truth_is_measured():
         ({"identity": False, "projection": False}, "computes a new tensor"),
         ({"identity": True, "projection": False}, "the very same tensor object"),
         ({"identity": "no", "projection": True}, "answer True"),
-        ({"identity": False}, "answer with a dict"),
+        ({"identity": False}, "missing: projection"),
+        ({"identity": False, "projection": True, "shortcut": True}, "unknown case 'shortcut'"),
         ([False, True], "answer with a dict"),
     ],
 )

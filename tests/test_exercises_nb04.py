@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from resblock.exercises import nb04
 from resblock.models import ResNet, count_parameters
@@ -137,12 +138,25 @@ def test_q4_names_each_mistake():
     assert_mistake(nb04.q4, right | {"accuracy": 0.7}, "fraction of all images on the diagonal")
     for cut_short in (0.81, 0.8):  # 245/300 = 0.8167 truncated, or to one decimal: the idea was right
         assert_mistake(nb04.q4, right | {"accuracy": cut_short}, "close, but")
+    macro_precision = (
+        torch.as_tensor(nb04.COUNTS, dtype=torch.float64).diag() / torch.as_tensor(nb04.COUNTS).sum(0)
+    ).mean()
+    assert_mistake(nb04.q4, right | {"accuracy": macro_precision.item()}, "mean of the columns' precisions")
     for miscounted in (0.83, 0.799):  # near, but not the fraction shortened: the general message
         assert_mistake(nb04.q4, right | {"accuracy": miscounted}, "fraction of all images on the diagonal")
     for rounded in (0.82, 0.817, 0.8167):
         assert nb04.q4.feedback(right | {"accuracy": rounded})[0] == "correct"
     assert_mistake(nb04.q4, right | {"lowest_recall": "Dress"}, "answer one of")
     assert_mistake(nb04.q4, right | {"lowest_recall": "T-shirt/top"}, "recall of a class: of the images that are")
+
+
+def test_keys_and_class_names_in_any_case():
+    facts = nb04.matrix_facts()
+    shouted = {k.title(): (v.lower() if isinstance(v, str) else v) for k, v in facts.items()}
+    assert nb04.q4.feedback(shouted)[0] == "correct"  # it was "not answered yet"
+    assert nb04.q1.feedback({k.upper(): v for k, v in nb04.stage_shapes().items()})[0] == "correct"
+    status, message = nb04.q2.feedback({"stage_2": 1, "stage3": 2, "identity": 0})
+    assert status == "incorrect" and "unknown entry 'stage_2'" in message
 
 
 def test_numbers_from_numpy_or_torch_are_numbers():

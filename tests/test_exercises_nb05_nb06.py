@@ -229,3 +229,39 @@ def test_nb06_q2_solution_package_and_mistakes():
         lambda m: {n: [0.0] * p.numel() if p.dim() > 1 else torch.zeros_like(p) for n, p in m.named_parameters()},
         "expected a tensor",
     )
+
+
+def test_nb05_q1_keys_in_any_case():
+    right = nb05.answers()
+    assert status(nb05.q1, {k.title(): v for k, v in right.items()})[0] == "correct"  # it was "not answered yet"
+
+
+def test_nb05_q2_a_new_module_is_run_as_a_lesion_is_at_test_time():
+    # A fresh projection loaded with the block's weights is in training mode; the lesion is used in eval mode.
+    import copy
+
+    class FreshShortcut(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.shortcut = copy.deepcopy(block.shortcut).train()
+
+        def forward(self, x):
+            return F.relu(self.shortcut(x))
+
+    assert status(nb05.q2, FreshShortcut)[0] == "correct"
+
+
+def test_nb06_q2_a_float64_direction_is_checked_not_crashed_on():
+    # NumPy draws in float64: the direction is right, only its precision differs from the weights'.
+    def from_numpy(model):
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        return {
+            n: filter_normalize(torch.from_numpy(rng.standard_normal(p.shape)), p.detach().double())
+            if p.dim() > 1
+            else torch.zeros_like(p)
+            for n, p in model.named_parameters()
+        }
+
+    assert status(nb06.q2, from_numpy)[0] == "correct"

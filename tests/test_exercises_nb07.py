@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import torch
 
 from resblock.exercises import nb07
 from resblock.transformer import Residual
@@ -67,8 +68,8 @@ def test_q1_names_each_mistake():
     assert_mistake(nb07.q1, {**right, "ReZero (no BN)": "tens to hundreds"}, "gate = 0")
     assert_mistake(nb07.q1, {**right, "plain": "tens to hundreds"}, "no shortcut")
     assert_mistake(nb07.q1, {**right, "zero-init gamma": "thousands", "plain": "about 1"}, "1 more to rethink")
-    assert_mistake(nb07.q1, {**right, "plain": ...}, "still missing", "plain")
-    assert_mistake(nb07.q1, {**right, "resnet": "about 1"}, "not among the nets")
+    assert_mistake(nb07.q1, {**right, "plain": ...}, "missing: plain")
+    assert_mistake(nb07.q1, {**right, "resnet": "about 1"}, "unknown net 'resnet'", "'plain'")
     assert_mistake(nb07.q1, {**right, "plain": "huge"}, "must be one of")
     assert_mistake(nb07.q1, ["plain"], "dict")
 
@@ -139,6 +140,25 @@ def test_q3_names_each_mistake():
     assert_mistake(nb07.q3, lambda x, f, ln: x + f(x), "no LayerNorm")
     assert_mistake(nb07.q3, lambda x, f, ln: x, "differs")
     assert_mistake(nb07.q3, "x + f(ln(x))", "function itself")
+
+
+def test_q3_right_values_with_the_gradient_cut_are_named():
+    # The values match x + f(ln(x)), but the branch and the norm could never learn.
+    def no_grad(x, f, ln):
+        with torch.no_grad():
+            return x + f(ln(x))
+
+    assert_mistake(nb07.q3, no_grad, "no gradient flows", "torch.no_grad() or .detach()")
+    assert_mistake(nb07.q3, lambda x, f, ln: x + f(ln(x)).detach(), "the gradient at the branch's", "cuts a path")
+
+
+def test_case_and_spacing_do_not_make_a_right_answer_wrong():
+    groups = {name.upper(): f" {group.title()} " for name, group in nb07.EXPECTED_GROUPS.items()}
+    assert nb07.q1.feedback(groups)[0] == "correct"
+    names = {n.upper() if i % 2 else f" {n} " for i, n in enumerate(sorted(nb07.identity_at_init()))}
+    assert nb07.q2.feedback(names)[0] == "correct", nb07.q2.feedback(names)[1]
+    marked = {n: n in nb07.identity_at_init() for n in nb07.CANDIDATES}  # a dict of truth values: the True ones
+    assert nb07.q2.feedback(marked)[0] == "correct"
 
 
 def test_q3_a_function_that_returns_none_is_told_so():

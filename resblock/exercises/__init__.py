@@ -396,6 +396,36 @@ def real_number(value: Any) -> float | None:
     return float(value)
 
 
+def answer_dict(answer: Any, keys: Iterable[str], example: str, what: str = "entry") -> dict:
+    """The learner's dict with its keys spelt as in ``keys`` (any case, spaces around), or a Mistake.
+
+    Unknown and doubled keys are named; if no key has a value yet (all ``...`` or None, or none given)
+    it is "not answered yet"; if some do, the missing ones are named.
+    """
+    if not isinstance(answer, dict):
+        raise Mistake(f"answer with a dict such as {example}, got {type(answer).__name__}.")
+    keys = list(keys)
+    canonical = {k.lower(): k for k in keys}
+    given: dict[str, list] = {}
+    for k in answer:
+        given.setdefault(canonical.get(str(k).strip().lower(), None), []).append(k)
+    if None in given:
+        raise Mistake(
+            f"unknown {what}{'s' * (len(given[None]) > 1)} {', '.join(map(repr, given[None]))}: "
+            f"the {what}s are {', '.join(map(repr, keys))}."
+        )
+    twice = [ks for ks in given.values() if len(ks) > 1]
+    if twice:
+        raise Mistake(f"{twice[0][0]!r} and {twice[0][1]!r} are the same {what}: give it once.")
+    normalised = {k: answer[given[k][0]] for k in keys if k in given}
+    missing = [k for k in keys if normalised.get(k) is None or normalised.get(k) is Ellipsis]
+    if len(missing) == len(keys):
+        raise NotImplementedError  # nothing filled in yet: "not answered yet", not a mistake
+    if missing:
+        raise Mistake(f"fill in every {what}; missing: {', '.join(missing)}.")
+    return normalised
+
+
 def answer_set(answer: Any, allowed: Iterable, what: str, example: str, normalise: Callable[[str], str] = str) -> set:
     """The learner's answer as a set of ``allowed`` names (one name alone is a set of one); else Mistake.
 
@@ -405,6 +435,10 @@ def answer_set(answer: Any, allowed: Iterable, what: str, example: str, normalis
     """
     if isinstance(answer, str):
         answer = {answer}
+    if isinstance(answer, dict):  # {'A': True, 'C': False}: the ones marked True are chosen
+        if not all(isinstance(v, bool) for v in answer.values()):
+            raise Mistake(f"answer with a set of {what}, e.g. {example}; got a dict.")
+        answer = [k for k, v in answer.items() if v]
     try:
         chosen = {normalise(a.strip()) if isinstance(a, str) else a for a in answer}
     except TypeError:

@@ -175,7 +175,8 @@ def _check_structure(block: nn.Module, cfg: tuple[int, int, int]) -> None:
             f"downsamples once, in conv1 (stride={stride}), and conv2 keeps stride 1."
         )
     for name, conv, cin in (("conv1", c1, in_planes), ("conv2", c2, planes)):
-        if conv.kernel_size != (3, 3) or conv.padding != (1, 1):
+        same = conv.padding == "same" and conv.stride == (1, 1)  # Keras's habit: at stride 1 it is padding=1
+        if conv.kernel_size != (3, 3) or (conv.padding != (1, 1) and not same):
             raise Mistake(
                 f"`{name}` has kernel_size {conv.kernel_size} and padding {conv.padding}; the basic block uses 3x3 "
                 "convs with padding=1, so the size changes only by the stride."

@@ -13,21 +13,14 @@ from typing import Any
 
 import torch
 
-from resblock.exercises import Mistake, Question, real_number, whole_number
+from resblock.exercises import Mistake, Question, answer_dict, real_number, whole_number
 from resblock.models import ResNet, ResNetConfig, count_parameters
 from resblock.train import TrainConfig, lr_at
 
 
 def _require_dict(answer: Any, keys: tuple[str, ...], example: str) -> dict:
-    """The answer as a dict with every key; the untouched placeholder (all ...) is "not answered yet"."""
-    if not isinstance(answer, dict):
-        raise Mistake(f"answer with a dict such as {example}, got {type(answer).__name__}.")
-    missing = [k for k in keys if answer.get(k, Ellipsis) is Ellipsis or answer.get(k) is None]
-    if len(missing) == len(keys):
-        raise NotImplementedError  # nothing filled in yet
-    if missing:
-        raise Mistake(f"fill in every entry; missing: {', '.join(missing)}.")
-    return answer
+    """The answer as a dict with every key (any case); the untouched placeholder (all ...) is "not answered yet"."""
+    return answer_dict(answer, keys, example)
 
 
 # --- q1: the shape after each stage ------------------------------------------------------------
@@ -322,9 +315,10 @@ def _matrix_text() -> str:
 
 
 def _class_name(key: str, value: Any) -> str:
-    if not isinstance(value, str) or value.strip() not in CLASSES:
+    by_lower = {c.lower(): c for c in CLASSES}  # 'shirt' is 'Shirt'
+    if not isinstance(value, str) or value.strip().lower() not in by_lower:
         raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in CLASSES)}, got {value!r}.")
-    return value.strip()
+    return by_lower[value.strip().lower()]
 
 
 def check_matrix(answer: Any) -> str:
@@ -337,6 +331,12 @@ def check_matrix(answer: Any) -> str:
         raise Mistake("accuracy: give a fraction between 0 and 1, not a percentage or a count.")
     truth = matrix_facts()
     m = _matrix()
+    macro_precision = float((m.diagonal() / m.sum(0)).mean())  # 0.820: inside the tolerance, but another measure
+    if abs(acc - macro_precision) < 1e-6 and abs(acc - truth["accuracy"]) > 1e-6:
+        raise Mistake(
+            "that is the mean of the columns' precisions (diagonal over column sum); accuracy is simpler: the "
+            "diagonal's sum over all images."
+        )
     if abs(acc - truth["accuracy"]) > 0.005:
         shirt = CLASSES.index("Shirt")
         if abs(acc - float(m[shirt, shirt] / m[shirt].sum())) < 0.005:

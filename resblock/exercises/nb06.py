@@ -27,6 +27,8 @@ def _diagnose(got: torch.Tensor, d: torch.Tensor, w: torch.Tensor, where: str) -
         raise Mistake(f"{where}: expected a tensor, got {type(got).__name__}.")
     if got.shape != w.shape:
         raise Mistake(f"{where}: the result has shape {tuple(got.shape)}, the weight {tuple(w.shape)}; keep d's shape.")
+    if not got.is_floating_point():
+        raise Mistake(f"{where}: the direction holds {got.dtype} values; a direction is real numbers, like the weight.")
     want = _filter_norms(w)
     norms = _filter_norms(got)
     if torch.allclose(norms, want, rtol=1e-4):
@@ -206,6 +208,10 @@ def check_random_direction(random_direction: Any) -> str:
         )
     if any(not torch.equal(v, before[k]) for k, v in model.state_dict().items()):
         raise Mistake("the model's own weights changed; build the direction as new tensors.")
+    # A direction drawn with NumPy is float64: compared in the weights' precision, not refused for its dtype.
+    got = {
+        k: v.to(params[k].dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in got.items()
+    }
     for name, p in params.items():
         d = got[name]
         if p.dim() <= 1:

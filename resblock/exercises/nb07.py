@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from resblock.blocks import Bottleneck, DenseLayer, PreActBlock, ResidualBlock, ReZeroBlock
-from resblock.exercises import Mistake, Question, answer_set
+from resblock.exercises import Mistake, Question, answer_dict, answer_set
 from resblock.transformer import MLP, Residual
 
 
@@ -81,22 +81,9 @@ EXPECTED_GROUPS = {name: group for name, (group, _) in _WHY.items()}
 
 def check_gradient_groups(answer: Any) -> str:
     """Checker for q1: ``answer`` maps each of GRADIENT_VARIANTS to one of RATIO_GROUPS."""
-    if not isinstance(answer, dict):
-        raise Mistake(
-            f"answer with a dict from each net's name to a group, e.g. {{'plain': 'thousands', ...}}; "
-            f"got {type(answer).__name__}."
-        )
-    unknown = sorted(str(k) for k in answer if k not in GRADIENT_VARIANTS)
-    if unknown:
-        raise Mistake(
-            f"{unknown} {'is' if len(unknown) == 1 else 'are'} not among the nets; use the names in "
-            f"ex.GRADIENT_VARIANTS: {list(GRADIENT_VARIANTS)}."
-        )
-    missing = [k for k in GRADIENT_VARIANTS if k not in answer or answer[k] is Ellipsis or answer[k] is None]
-    if len(missing) == len(GRADIENT_VARIANTS):
-        raise NotImplementedError  # nothing predicted yet: "Not yet", not "Incorrect"
-    if missing:
-        raise Mistake(f"predict a group for every net; still missing: {missing}.")
+    answer = answer_dict(answer, GRADIENT_VARIANTS, "{'plain': 'thousands', ...} (names: ex.GRADIENT_VARIANTS)", "net")
+    groups = {" ".join(g.split()): g for g in RATIO_GROUPS}  # 'Thousands ' is 'thousands'
+    answer = {k: groups.get(" ".join(v.lower().split()), v) if isinstance(v, str) else v for k, v in answer.items()}
     bad = {k: v for k, v in answer.items() if v not in RATIO_GROUPS}
     if bad:
         name, value = next(iter(bad.items()))
@@ -205,7 +192,14 @@ def identity_at_init() -> set[str]:
 
 def check_identity_at_init(answer: Any) -> str:
     """Checker for q2: ``answer`` is the set of CANDIDATES names that are exactly the identity at init."""
-    chosen = answer_set(answer, CANDIDATES, "names (ex.CANDIDATES)", "{'rezero'}")
+    by_lower = {" ".join(k.lower().split()): k for k in CANDIDATES}  # 'ReZero' and 'pre-ln, ...' are the same names
+    chosen = answer_set(
+        answer,
+        CANDIDATES,
+        "names (ex.CANDIDATES)",
+        "{'rezero'}",
+        normalise=lambda s: by_lower.get(" ".join(s.lower().split()), s),
+    )
     truth = identity_at_init()
     wrong_in = sorted(chosen - truth)
     if wrong_in:
@@ -242,6 +236,27 @@ q2 = Question(
 # --- q3: one pre-LN step -------------------------------------------------------------------------
 
 
+def _check_gradient_reaches_branch(pre_ln: Callable, f: nn.Module, ln: nn.LayerNorm, x: torch.Tensor) -> None:
+    """The right values are not enough: the loss's gradient must reach x, the branch and the norm, or nothing trains."""
+    x = x.clone().requires_grad_()
+    weights = [*f.parameters(), ln.weight, x]  # the branch first: a cut there also changes x's gradient
+    out = pre_ln(x, f, ln)
+    if not out.requires_grad:
+        raise Mistake(
+            "the values are right, but no gradient flows through your result (torch.no_grad() or .detach()): "
+            "the branch f and the norm could never learn. Compute x + f(ln(x)) with autograd on."
+        )
+    got = torch.autograd.grad(out.square().sum(), weights, allow_unused=True)
+    want = torch.autograd.grad((x + f(ln(x))).square().sum(), weights)
+    names = [*(f"the branch's {n}" for n, _ in f.named_parameters()), "the norm's weight", "x (the stream)"]
+    for name, g, w in zip(names, got, want):
+        if g is None or not torch.allclose(g, w, atol=1e-4, rtol=1e-4):
+            raise Mistake(
+                f"the values are right, but the gradient at {name} is {'missing' if g is None else 'wrong'}: "
+                "a .detach() or torch.no_grad() cuts a path the loss must reach. Compute x + f(ln(x)) plainly."
+            )
+
+
 def check_pre_ln(pre_ln: Any) -> str:
     """Checker for q3: ``pre_ln(x, f, ln)`` must return x + f(ln(x))."""
     if not callable(pre_ln):
@@ -274,6 +289,7 @@ def check_pre_ln(pre_ln: Any) -> str:
         }
         want = x + f(ln(x))
     if _close(got, want):
+        _check_gradient_reaches_branch(pre_ln, f, ln, x)
         return "x + f(LN(x)): the stream passes through every layer untouched, plus what each branch adds."
     for mistake, value in wrong.items():
         if _close(got, value):
