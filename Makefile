@@ -54,9 +54,10 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) notebooks
 
 # The robustness sweep: every notebook under several seeds, thread counts and arithmetic; writes
-# results/claims_sweep.json and .md (long: about 5 minutes per variant on 2 cores).
+# results/claims_sweep.json and .md, or OUT (the AVX-512 record: OUT=results/claims_sweep_avx512.json)
+# (long: about 5 minutes per variant on 2 cores).
 claims: $(STAMP)
-	$(BIN)/python -m resblock.claims_sweep
+	$(BIN)/python -m resblock.claims_sweep $(if $(OUT),--out $(OUT))
 
 # The executed course as a static site, from the committed notebooks (nothing re-executed):
 # open build/site/index.html. tests/test_site.py and tests/browser/test_site_a11y.py build and check it.

@@ -5,7 +5,7 @@ and the seed, so the course never asks a learner to trust one run's digits. Wher
 something about a computed result ("plain-56 ends with a higher training loss than plain-20"), the cell
 beside it calls ``claim`` with the measured value and the tolerance the text states, and prints one line:
 
-    ✓ plain-56 ends with a higher training loss than plain-20: ratio > 1.3 (measured 2.4)
+    ✓ plain-56 ends with a higher training loss than plain-20: ratio > 1.5 (measured 1.99)
 
 How this is tested (README, "How the notebooks are tested"): nbval compares the line with the committed
 one, but its sanitizer (``tests/nbval_sanitize.cfg``) masks the ``(measured ...)`` part, so the verdict
