@@ -276,6 +276,7 @@ def test_q2_is_checked_against_the_committed_results():
     assert ex.highest_final_loss() == "plain56"
     assert ex.q2.feedback("plain56")[0] == "correct"
     assert ex.q2.feedback("plain-56")[0] == "correct"
+    assert ex.q2.feedback(" Plain_56 ")[0] == "correct"
     for wrong, message in ex.WRONG_NET.items():
         assert ex.q2.feedback(wrong) == ("incorrect", message)
     assert "not one of the four" in ex.q2.feedback("vgg16")[1]

@@ -8,6 +8,8 @@ from resblock.exercises import nb00 as ex
 def test_q1_reference_passes():
     status, message = ex.q1.feedback(ex.ANSWER)
     assert status == "correct" and "152 layers" in message
+    for written in (f"{ex.ANSWER}.", f"({ex.ANSWER.upper()})", f" {ex.ANSWER}) "):
+        assert ex.q1.feedback(written)[0] == "correct", written
 
 
 @pytest.mark.parametrize(

@@ -497,6 +497,7 @@ def test_q5_wrong_counts_name_their_mistake():
         right - 3 * 2 * 32: "BatchNorm's parameters",
         right + 3 * 32: "no bias",
         right + 3 * 2 * 32: "buffers",
+        right + 3 * 2 * 32 + 3: "the state_dict holds BN's buffers too",  # a step counter per BN as well
         right + 8 * 16 * 32: "1x1 conv, not 3x3",
         right - 32 * 32 * 9 + 16 * 32 * 9: "planes -> planes",
         right - 2 * 32: "not its BatchNorm",

@@ -84,6 +84,7 @@ def test_q2_truth_is_conv_weights_plus_bn_scale_and_shift():
 def test_q2_names_each_mistake():
     right = {"stage2": 2176, "stage3": 8448, "identity": 0}
     assert_mistake(nb04.q2, right | {"stage2": 2048}, "but not its batch norm")
+    assert_mistake(nb04.q2, right | {"stage2": 2048 + 4 * 64 + 1}, "the state_dict holds BN's buffers too")
     assert_mistake(nb04.q2, right | {"stage3": 8192 + 128}, "*two* numbers per channel")
     assert_mistake(nb04.q2, right | {"stage2": 2048 + 3 * 64}, "no bias")
     assert_mistake(nb04.q2, right | {"stage3": 8192 + 4 * 128}, "buffers")

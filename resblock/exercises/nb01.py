@@ -285,12 +285,14 @@ def _param_counts() -> dict[str, int]:
     proj_conv, proj_bn = block.shortcut[0].weight.numel(), _params(block.shortcut[1])
     bn_params = sum(_params(m) for m in _modules_of(block, nn.BatchNorm2d))
     buffers = sum(b.numel() for name, b in block.named_buffers() if "running" in name)
+    counters = sum(1 for name, _ in block.named_buffers() if name.endswith("num_batches_tracked"))
     return {
         "right": total,
         "no_projection": total - _params(block.shortcut),
         "no_bn": total - bn_params,
         "conv_bias": total + 3 * planes,
         "running_stats": total + buffers,
+        "state_dict": total + buffers + counters,  # every entry of block.state_dict(), a step counter per BN too
         "proj_3x3": total + 8 * proj_conv,
         "conv2_like_conv1": total - block.conv2.weight.numel() + in_planes * planes * 9,
         "no_projection_bn": total - proj_bn,
@@ -311,6 +313,8 @@ def _check_param_count(answer: Any) -> None:
         "conv_bias": "the convs have no bias (bias=False): the BN right after each conv has its own shift.",
         "running_stats": "BN's running mean and variance are buffers, updated by statistics, not parameters learned "
         "by gradient descent; `model.parameters()` leaves them out.",
+        "state_dict": "the state_dict holds BN's buffers too (running mean and variance, and a step counter): "
+        "statistics, not parameters learned by gradient descent. Count `block.parameters()`.",
         "proj_3x3": "the projection is a 1x1 conv, not 3x3.",
         "conv2_like_conv1": "conv2 maps planes -> planes (32 -> 32), not in_planes -> planes.",
         "no_projection_bn": "you counted the projection's conv but not its BatchNorm.",

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from resblock.env import course_seed
-from resblock.exercises import Mistake, Question
+from resblock.exercises import Mistake, Question, answer_dict
 from resblock.gradients import grad_norms_per_layer, scalar_chain_gradient, split_block_gradient
 from resblock.models import DeepMLP, MLPBlock, MLPConfig
 
@@ -71,30 +71,26 @@ def _why_chain(name: str) -> str:
     return text
 
 
-def _check_verdict_dict(answer: Any, keys, what: str) -> dict:
-    """``answer`` with its keys as in ``keys`` (a letter in either case), or a Mistake naming what is wrong.
+_VERDICT_FORMS = {  # the prompt's wording ("vanishes", "stays healthy") is the same answer
+    **{w: "vanish" for w in ("vanish", "vanishes", "vanishing", "vanished")},
+    **{w: "explode" for w in ("explode", "explodes", "exploding", "exploded")},
+    **{w: "healthy" for w in ("healthy", "stays healthy")},
+}
 
-    Every key must get one of VERDICTS (q1's chains, q2's stacks).
+
+def _check_verdict_dict(answer: Any, keys, what: str) -> dict:
+    """``answer`` with its keys as in ``keys`` (a letter in either case) and each verdict one of VERDICTS.
+
+    Every key must get a verdict (q1's chains, q2's stacks); unknown or doubled keys are named.
     """
-    if not isinstance(answer, dict):
-        raise Mistake(f"answer with a dict like {{'A': 'vanish', ...}}, got {type(answer).__name__}.")
-    by_letter: dict[str, list] = {}
-    for k in answer:
-        by_letter.setdefault(str(k).strip().upper(), []).append(k)
-    unknown = [k for letter, ks in by_letter.items() if letter not in keys for k in ks]
-    if unknown:
-        raise Mistake(f"unknown {what} {', '.join(map(repr, unknown))}: the {what}s are {', '.join(keys)}.")
-    twice = [ks for ks in by_letter.values() if len(ks) > 1]
-    if twice:
-        raise Mistake(f"the {what} {str(twice[0][0]).strip().upper()} has two verdicts (keys {twice[0]}): give one.")
-    normalised = {letter: answer[ks[0]] for letter, ks in by_letter.items()}
-    missing = [k for k in keys if k not in normalised]
-    if missing:
-        raise Mistake(f"give a verdict for every {what}; missing: {', '.join(missing)}.")
-    bad = {k: v for k, v in answer.items() if not isinstance(v, str) or v.strip().lower() not in VERDICTS}
+    answer = answer_dict(answer, keys, "{'A': 'vanish', ...}", what)
+    forms = {
+        k: _VERDICT_FORMS.get(" ".join(v.lower().split())) if isinstance(v, str) else None for k, v in answer.items()
+    }
+    bad = {k: answer[k] for k, v in forms.items() if v is None}
     if bad:
         raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")
-    return normalised
+    return forms
 
 
 def check_chain_verdicts(answer: Any) -> str:

@@ -136,7 +136,7 @@ def check_highest(answer: Any, path: str | Path = RESULTS_FILE) -> str:
         raise Mistake(
             f"answer with a net's name as a string, one of {', '.join(NET_NAMES)}; got {type(answer).__name__}."
         )
-    name = answer.strip().lower().replace("-", "").replace(" ", "")
+    name = answer.strip().lower().replace("-", "").replace(" ", "").replace("_", "")
     if name not in NET_NAMES:
         raise Mistake(f"{answer!r} is not one of the four nets; answer one of {', '.join(NET_NAMES)}.")
     truth = highest_final_loss(path)

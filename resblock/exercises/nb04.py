@@ -143,6 +143,10 @@ def _projection_mistake(part: str, value: int, c_in: int, c_out: int) -> str | N
         "a bias would be redundant.",
         conv + 4 * c_out: "BN's running mean and variance are *buffers*, statistics it keeps, not parameters that "
         "SGD learns; count only its scale and shift.",
+        # what sum(v.numel() for v in shortcut.state_dict().values()) gives: num_batches_tracked as well
+        conv + 4 * c_out + 1: "the state_dict holds BN's buffers too (running mean and variance, and a step "
+        "counter): they are statistics, not parameters that SGD learns; count only its scale and shift "
+        "(sum(p.numel() for p in m.parameters())).",
         9 * conv + 2 * c_out: "the projection is a 1x1 convolution, not a 3x3 one: one weight per (input, output) "
         "channel pair.",
         9 * conv: "the projection is a 1x1 convolution (one weight per channel pair), followed by a batch norm.",
