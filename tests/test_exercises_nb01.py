@@ -424,6 +424,19 @@ def test_padding_same_at_stride_1_is_padding_1():
     assert status == "correct", message
 
 
+def test_a_projection_under_another_name_is_named():
+    def init(self, in_planes, planes, stride=1):
+        nn.Module.__init__(self)
+        _layers(self, in_planes, planes, stride)
+        needs = stride != 1 or in_planes != planes
+        self.skip = _projection(in_planes, planes, stride) if needs else nn.Sequential()
+
+    def forward(self, x):
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.skip(x))
+
+    _assert_mistake(ex.q2, _block(init, forward), "your projection seems to be `self.skip`; name it `self.shortcut`")
+
+
 def test_missing_forward_like_the_seed():
     def init(self, in_planes, planes, stride=1):
         nn.Module.__init__(self)
@@ -989,6 +1002,10 @@ def test_q1_truth_is_measured_from_the_blocks():
     assert residual == tuple(max(v, 0.0) for v in ex.Q1_X)  # relu(0 + x)
     assert ex.q1.feedback((plain, residual))[0] == "correct"
     assert ex.q1.feedback((np.zeros(3), torch.tensor(residual)))[0] == "correct"
+    # the forms a learner gets from the blocks themselves: both outputs stacked, or NumPy copies of (1, 1, 1, 3)
+    assert ex.q1.feedback(torch.tensor([plain, residual]))[0] == "correct"
+    assert ex.q1.feedback(np.array([plain, residual]))[0] == "correct"
+    assert ex.q1.feedback((np.zeros((1, 1, 1, 3)), np.array(residual).reshape(1, 1, 1, 3)))[0] == "correct"
 
 
 @pytest.mark.parametrize(

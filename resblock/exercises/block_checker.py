@@ -198,6 +198,19 @@ def _check_structure(block: nn.Module, cfg: tuple[int, int, int]) -> None:
 def _check_shortcut_structure(block: nn.Module, cfg: tuple[int, int, int]) -> None:
     in_planes, planes, stride = cfg
     name, shortcut = _shortcut_of(block)
+    if not isinstance(shortcut, nn.Module):
+        # A 1x1 conv under another name (self.skip, self.proj) is a projection the checker cannot find.
+        elsewhere = [
+            attr
+            for attr, m in block.named_children()
+            if attr not in LAYERS and any(isinstance(c, nn.Conv2d) and c.kernel_size == (1, 1) for c in m.modules())
+        ]
+        if elsewhere:
+            raise Mistake(
+                f"your projection seems to be `self.{elsewhere[0]}`; name it `self.shortcut` (as the seed does; "
+                "torchvision calls it `downsample`), a module used as `self.shortcut(x)` in forward, so that the "
+                "block and the checker find it."
+            )
     if shortcut is not None and not isinstance(shortcut, nn.Module) and not callable(shortcut):
         raise Mistake(
             f"`self.{name}` is a {type(shortcut).__name__}, not an nn.Module, so PyTorch does not see the layers "

@@ -33,8 +33,8 @@ def _is_placeholder(value: Any) -> bool:
 
 
 def _as_floats(v: Any, what: str, n: int = 3) -> tuple[float, ...]:
-    if isinstance(v, torch.Tensor):
-        v = v.flatten().tolist()
+    if isinstance(v, torch.Tensor) or hasattr(v, "__array__"):  # a block's output, as a tensor or NumPy array
+        v = torch.as_tensor(v).flatten().tolist()
     try:
         out = tuple(float(t) for t in v)
     except (TypeError, ValueError):
@@ -68,6 +68,8 @@ def _check_branch_off(answer: Any) -> str:
         raise NotImplementedError
     if isinstance(answer, (tuple, list)) and any(_is_placeholder(a) for a in answer):
         raise NotImplementedError
+    if (isinstance(answer, torch.Tensor) or hasattr(answer, "__array__")) and len(answer) == 2:
+        answer = tuple(answer)  # the two outputs stacked: one row each
     if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         raise Mistake("give a pair: (what the plain block outputs, what the residual block outputs), each 3 numbers.")
     plain, residual = (
