@@ -149,6 +149,11 @@ class TrainResult:
         return self.history.test_acc[-1] if self.history.test_acc else math.nan
 
 
+def _non_finite_weights(model: nn.Module) -> int:
+    """How many of the model's weights are NaN or infinite (what a diverged update leaves)."""
+    return sum(int((~torch.isfinite(p)).sum()) for p in model.parameters() if p.is_floating_point())
+
+
 def check_model(model: Any, what: str = "model", finite: bool = True) -> nn.Module:
     """``model`` if it is a module whose weights are all finite; else a ValueError saying what to pass instead."""
     if isinstance(model, TrainResult):
@@ -164,7 +169,7 @@ def check_model(model: Any, what: str = "model", finite: bool = True) -> nn.Modu
     if not isinstance(model, nn.Module):
         raise ValueError(f"{what} must be a torch.nn.Module instance, got {type(model).__name__}.")
     if finite:
-        bad = sum(int((~torch.isfinite(p)).sum()) for p in model.parameters() if p.is_floating_point())
+        bad = _non_finite_weights(model)
         if bad:
             raise ValueError(
                 f"the {what}'s weights hold {bad:,} non-finite values (NaN or infinity): a training run that "
@@ -672,7 +677,7 @@ class _Run:
         """Record the totals since the last evaluation and the test loss/accuracy (all test images if final)."""
         # The last update can leave non-finite weights before any loss shows it: that is divergence too
         # (evaluate would refuse them as a model to rebuild). Checked before the history grows.
-        bad = sum(int((~torch.isfinite(p)).sum()) for p in self.model.parameters() if p.is_floating_point())
+        bad = _non_finite_weights(self.model)
         if bad:
             self.diverged(f"{bad:,} weights became NaN or infinite")
         self.stage = "the final evaluation on the test set" if final else "the evaluation on the test set"
