@@ -140,5 +140,7 @@ def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8,
         on_white(ax).axis("off")
     for ax, img, title in zip(flat, images, titles):
         ax.imshow(img[0].detach().cpu().numpy(), cmap="gray_r")  # numpy: matplotlib warns on a tensor
-        ax.set_title(title, fontsize=7)
+        if hasattr(title, "item") and getattr(title, "ndim", None) == 0:
+            title = title.item()  # a label tensor shows as 3, not "tensor(3)"
+        ax.set_title(str(title), fontsize=7)
     return axes

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.checks import check_positive_int
+from resblock.models import check_images_dtype
 
 POSITIONS = ("pre", "post", "rezero")
 MIXERS = ("mlp", "attention")
@@ -134,6 +135,11 @@ class ResidualStream(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(
+                f"expected a torch tensor of tokens or images, got {type(x).__name__}; use torch.as_tensor(x)."
+            )
+        check_images_dtype(x, self)  # float64 or raw bytes would fail inside the first Linear
         if x.dim() == 4 and x.shape[1] == 1:
             x = x[:, 0]  # (batch, 1, rows, cols) images -> (batch, rows, cols) sequences of rows
         if x.dim() != 3 or x.shape[1:] != (c.tokens, c.token_features):

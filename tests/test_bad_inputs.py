@@ -32,6 +32,7 @@ from resblock.identity_fit import IdentityFitConfig, identity_stack  # noqa: E40
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
 from resblock.summary import resnet_summary  # noqa: E402
 from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, lr_at, predict  # noqa: E402
+from resblock.transformer import ResidualStream, StreamConfig  # noqa: E402
 from resblock.variants import train_each, weight_grad_norms  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
 from resblock.widgets.gradflow import ExplorerSettings, gradflow_explorer  # noqa: E402
@@ -324,6 +325,18 @@ CASES = [
         "builders['a'] is a ResNet, not a function that builds one",
     ),
     ("train_each given a list", lambda: train_each([tiny_net], X, Y, QUICK), ValueError, "non-empty dict"),
+    (
+        "stream float64 tokens",
+        lambda: ResidualStream(StreamConfig(depth=2))(torch.randn(2, 28, 28).double()),
+        ValueError,
+        "images.to(torch.float32)",
+    ),
+    (
+        "stream numpy tokens",
+        lambda: ResidualStream(StreamConfig(depth=2))(np.zeros((2, 28, 28), np.float32)),
+        ValueError,
+        "torch.as_tensor",
+    ),
     ("mlp given one example", lambda: DeepMLP(MLPConfig(depth=2))(torch.randn(784)), ValueError, "x[None]"),
     (
         "weight norms one name",
@@ -568,6 +581,11 @@ def test_int32_and_uint8_labels_work_wherever_int64_do():
     explorer = gradflow_explorer(IMAGES_28, LABELS_28.int(), depth=4)
     explorer.redraw()
     assert explorer.n_redraws >= 1 and not explorer.note.startswith("could not draw"), explorer.note
+
+
+def test_label_tensors_as_titles_read_as_numbers(figures):
+    axes = plot_image_grid(X[:2], list(Y[:2]), ncols=2)  # titles straight from the labels tensor
+    assert [ax.get_title() for ax in axes.flat] == ["0", "1"]  # not "tensor(0)"
 
 
 def test_a_numpy_confusion_matrix_is_drawn_like_a_tensor(figures):
