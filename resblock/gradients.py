@@ -25,7 +25,7 @@ from torch import nn
 
 from resblock.blocks import BasicBlock
 from resblock.models import DeepMLP, MLPBlock
-from resblock.train import check_class_labels
+from resblock.train import check_class_labels, on_model_device
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -142,12 +142,6 @@ def _measuring(model: nn.Module, modules: list[nn.Module] | None = None) -> Iter
         if not all(m.training for m in modules):
             model.train()
         yield
-
-
-def on_model_device(model: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The tensors on the device of the model's weights (fit moves a model to a GPU where there is one)."""
-    weight = next(model.parameters(), None)
-    return tensors if weight is None else tuple(t.to(weight.device) for t in tensors)
 
 
 def checked_loss(loss_fn: LossFn, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

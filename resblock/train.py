@@ -330,6 +330,12 @@ def _model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def on_model_device(model: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors on the device of the model's weights (fit moves a model to a GPU where there is one)."""
+    device = _model_device(model)
+    return tuple(t.to(device) for t in tensors)
+
+
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """The model in eval mode (BatchNorm on its running statistics) for the block; its earlier mode restored after."""

@@ -20,9 +20,9 @@ from torch import nn
 from resblock.blocks import AddLayer, dense_block
 from resblock.checks import check_bool
 from resblock.env import course_seed, seed_everything
-from resblock.gradients import LossFn, checked_loss, on_model_device
+from resblock.gradients import LossFn, checked_loss
 from resblock.models import count_parameters
-from resblock.train import History, TrainConfig, fit
+from resblock.train import History, TrainConfig, fit, on_model_device
 
 
 def _head(channels: int, num_classes: int) -> list[nn.Module]:
