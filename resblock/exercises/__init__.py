@@ -372,10 +372,16 @@ def call_with_time_limit(
 # --- numbers -----------------------------------------------------------------------------------------------
 
 
+def python_scalar(value: Any) -> Any:
+    """A NumPy or torch scalar (0-d: np.int64(3), torch.tensor(0.8), np.True_) as the Python value it holds; else ``value``."""
+    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def whole_number(value: Any, what: str = "the answer") -> int:
     """``value`` as an int: accepts ints, NumPy integers, 0-d integer tensors and floats such as 14.0; else Mistake."""
-    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        value = value.item()  # a NumPy or torch scalar
+    value = python_scalar(value)
     if isinstance(value, bool):
         raise Mistake(f"{what} should be a whole number, got the truth value {value!r}.")
     if isinstance(value, numbers.Integral):
@@ -389,8 +395,7 @@ def whole_number(value: Any, what: str = "the answer") -> int:
 
 def real_number(value: Any) -> float | None:
     """``value`` as a float (ints, floats, NumPy scalars, 0-d tensors), or None if it is not a finite number."""
-    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        value = value.item()  # a NumPy or torch scalar, e.g. counts.trace() / counts.sum()
+    value = python_scalar(value)  # e.g. counts.trace() / counts.sum()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         return None
     return float(value)

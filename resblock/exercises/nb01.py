@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock, needs_projection
-from resblock.exercises import Mistake, Question, answer_dict, whole_number
+from resblock.exercises import Mistake, Question, answer_dict, python_scalar, whole_number
 from resblock.exercises.block_checker import (  # noqa: F401 (public names of this module since notebook 01's first version)
     CONFIGS,
     LAYERS,
@@ -396,9 +396,8 @@ def _check_inplace(answer: Any) -> str:
         raise NotImplementedError
     example = '`{"identity": True or False, "projection": True or False}`'
     answer = answer_dict(answer, Q6_CASES, example, "case")
+    answer = {key: python_scalar(value) for key, value in answer.items()}  # np.True_, (x == before).all()
     for key, value in answer.items():
-        if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-            value = answer[key] = value.item()  # np.True_, or torch.equal's kin (x == before).all()
         if not isinstance(value, bool):
             raise Mistake(f"{key!r}: answer True (x is unchanged) or False (x was modified), got {value!r}.")
     truth = x_unchanged_after_inplace_add()
