@@ -401,6 +401,11 @@ def real_number(value: Any) -> float | None:
     return float(value)
 
 
+def spelled(text: str) -> str:
+    """One spelling of a written answer: lower case, single spaces ('Stays  Healthy ' is 'stays healthy')."""
+    return " ".join(text.lower().split())
+
+
 def answer_dict(answer: Any, keys: Iterable[str], example: str, what: str = "entry") -> dict:
     """The learner's dict with its keys spelt as in ``keys`` (any case, spaces around), or a Mistake.
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from resblock.env import course_seed
-from resblock.exercises import Mistake, Question, answer_dict
+from resblock.exercises import Mistake, Question, answer_dict, spelled
 from resblock.gradients import grad_norms_per_layer, scalar_chain_gradient, split_block_gradient
 from resblock.models import DeepMLP, MLPBlock, MLPConfig
 
@@ -84,9 +84,7 @@ def _check_verdict_dict(answer: Any, keys, what: str) -> dict:
     Every key must get a verdict (q1's chains, q2's stacks); unknown or doubled keys are named.
     """
     answer = answer_dict(answer, keys, "{'A': 'vanish', ...}", what)
-    forms = {
-        k: _VERDICT_FORMS.get(" ".join(v.lower().split())) if isinstance(v, str) else None for k, v in answer.items()
-    }
+    forms = {k: _VERDICT_FORMS.get(spelled(v)) if isinstance(v, str) else None for k, v in answer.items()}
     bad = {k: answer[k] for k, v in forms.items() if v is None}
     if bad:
         raise Mistake(f"each verdict must be one of {VERDICTS}; got {bad}.")

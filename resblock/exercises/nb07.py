@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from resblock.blocks import Bottleneck, DenseLayer, PreActBlock, ResidualBlock, ReZeroBlock
-from resblock.exercises import Mistake, Question, answer_dict, answer_set
+from resblock.exercises import Mistake, Question, answer_dict, answer_set, spelled
 from resblock.transformer import MLP, Residual
 
 
@@ -82,8 +82,8 @@ EXPECTED_GROUPS = {name: group for name, (group, _) in _WHY.items()}
 def check_gradient_groups(answer: Any) -> str:
     """Checker for q1: ``answer`` maps each of GRADIENT_VARIANTS to one of RATIO_GROUPS."""
     answer = answer_dict(answer, GRADIENT_VARIANTS, "{'plain': 'thousands', ...} (names: ex.GRADIENT_VARIANTS)", "net")
-    groups = {" ".join(g.split()): g for g in RATIO_GROUPS}  # 'Thousands ' is 'thousands'
-    answer = {k: groups.get(" ".join(v.lower().split()), v) if isinstance(v, str) else v for k, v in answer.items()}
+    # 'Thousands ' is 'thousands'; anything else is kept as written, for the message below
+    answer = {k: spelled(v) if isinstance(v, str) and spelled(v) in RATIO_GROUPS else v for k, v in answer.items()}
     bad = {k: v for k, v in answer.items() if v not in RATIO_GROUPS}
     if bad:
         name, value = next(iter(bad.items()))
@@ -192,13 +192,13 @@ def identity_at_init() -> set[str]:
 
 def check_identity_at_init(answer: Any) -> str:
     """Checker for q2: ``answer`` is the set of CANDIDATES names that are exactly the identity at init."""
-    by_lower = {" ".join(k.lower().split()): k for k in CANDIDATES}  # 'ReZero' and 'pre-ln, ...' are the same names
+    by_lower = {spelled(k): k for k in CANDIDATES}  # 'ReZero' and 'pre-ln, ...' are the same names
     chosen = answer_set(
         answer,
         CANDIDATES,
         "names (ex.CANDIDATES)",
         "{'rezero'}",
-        normalise=lambda s: by_lower.get(" ".join(s.lower().split()), s),
+        normalise=lambda s: by_lower.get(spelled(s), s),
     )
     truth = identity_at_init()
     wrong_in = sorted(chosen - truth)
