@@ -356,12 +356,15 @@ def test_q1_keys_are_letters_in_either_case_and_nothing_else():
     right = {"A": "underfitting", "B": "overfitting", "C": "neither"}
     assert ex.q1.feedback(right)[0] == "correct"
     assert ex.q1.feedback({k.lower(): v for k, v in right.items()})[0] == "correct"  # "a" is scenario A
-    with pytest.raises(Mistake, match=re.escape("'D': not a scenario; the keys are A, B, C")):
+    with pytest.raises(Mistake, match=re.escape("unknown scenario 'D': the scenarios are 'A', 'B', 'C'")):
         ex.check_diagnosis({**right, "D": "neither"})
-    with pytest.raises(Mistake, match=re.escape("scenario A has two keys (e.g. 'A' and 'a')")):
+    with pytest.raises(Mistake, match=re.escape("'A' and 'a' are the same scenario: give it once")):
         ex.check_diagnosis({**right, "a": "overfitting"})
-    with pytest.raises(Mistake, match=re.escape("'scenario A', 'scenario B': not a scenario")):
+    with pytest.raises(Mistake, match=re.escape("unknown scenarios 'scenario A', 'scenario B': the scenarios are")):
         ex.check_diagnosis({"scenario A": "underfitting", "scenario B": "overfitting", "C": "neither"})
+    with pytest.raises(Mistake, match=re.escape("fill in every scenario; missing: B")):
+        ex.check_diagnosis({"A": "underfitting", "B": ..., "C": "neither"})
+    assert ex.q1.feedback({"A": ..., "B": ..., "C": ...})[0] == "todo"
 
 
 def _replaces_forward(block):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from resblock.blocks import PlainBlock
-from resblock.exercises import Mistake, Question
+from resblock.exercises import Mistake, Question, answer_dict
 from resblock.files import RESULTS_DIR
 from resblock.models import randomise_batchnorm_
 
@@ -51,27 +51,8 @@ WHY = {
 
 def check_diagnosis(answer: Any) -> str:
     """Checker for q1: a dict {"A": ..., "B": ..., "C": ...} of "overfitting", "underfitting" or "neither"."""
-    if not isinstance(answer, dict):
-        raise Mistake(
-            f"answer with a dict such as {{'A': 'underfitting', 'B': ..., 'C': ...}}, got {type(answer).__name__}."
-        )
     # "a" is scenario A: the letters are labels, and a lower-case one is not a different answer.
-    letters = [k.strip().upper() if isinstance(k, str) else None for k in answer]  # each key's scenario
-    unknown = [k for k, letter in zip(answer, letters) if letter not in SCENARIOS]
-    if unknown:
-        raise Mistake(
-            f"{', '.join(repr(k) for k in unknown)}: not a scenario; the keys are {', '.join(SCENARIOS)}, "
-            "e.g. {'A': 'underfitting', 'B': ..., 'C': ...}."
-        )
-    twice = sorted({letter for letter in letters if letters.count(letter) > 1})
-    if twice:
-        raise Mistake(f"scenario {', '.join(twice)} has two keys (e.g. 'A' and 'a'); give one diagnosis each.")
-    answer = dict(zip(letters, answer.values()))
-    missing = [k for k in SCENARIOS if k not in answer or answer[k] is None or answer[k] is Ellipsis]
-    if len(missing) == len(SCENARIOS):
-        raise NotImplementedError  # the untouched placeholder: "not answered yet", not a mistake
-    if missing:
-        raise Mistake(f"give a diagnosis for every scenario; missing: {', '.join(missing)}.")
+    answer = answer_dict(answer, SCENARIOS, "{'A': 'underfitting', 'B': ..., 'C': ...}", what="scenario")
     for key in SCENARIOS:
         value = answer[key]
         if not isinstance(value, str) or value.strip().lower() not in CHOICES:
