@@ -227,12 +227,15 @@ class DenseLayer(nn.Module):
 
 
 class AddLayer(DenseLayer):
-    """DenseLayer's additive twin: x + H(x), H = BN-ReLU-conv3x3 keeping the channel count."""
+    """DenseLayer's additive twin: x + H(x), H = BN-ReLU-conv3x3 keeping the channel count (H(x) alone without the shortcut)."""
 
-    def __init__(self, planes: int) -> None:
+    def __init__(self, planes: int, shortcut: bool = True) -> None:
         super().__init__(planes, planes)
+        self.has_shortcut = check_bool("shortcut", shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_shortcut:
+            return self.new_features(x)  # the control: the same H, neither added nor appended
         return x + self.new_features(x)  # the same H, added instead of appended
 
 

@@ -57,11 +57,17 @@ def concat_net(
     )
 
 
-def add_net(num_layers: int = 8, width: int = 32, num_classes: int = 10, *, stem_pool: bool = True) -> nn.Sequential:
-    """concat_net's additive twin: the same stem and head, `num_layers` AddLayers x + H(x) at a fixed width."""
+def add_net(
+    num_layers: int = 8, width: int = 32, num_classes: int = 10, *, stem_pool: bool = True, shortcut: bool = True
+) -> nn.Sequential:
+    """concat_net's additive twin: the same stem and head, `num_layers` AddLayers x + H(x) at a fixed width.
+
+    ``shortcut=False`` is the plain control: the same layers computing H(x) alone.
+    """
+    shortcut = check_bool("shortcut", shortcut)
     return nn.Sequential(
         _stem(width, check_bool("stem_pool", stem_pool)),
-        *(AddLayer(width) for _ in range(num_layers)),
+        *(AddLayer(width, shortcut) for _ in range(num_layers)),
         *_head(width, num_classes),
     )
 

@@ -185,6 +185,14 @@ def test_add_layer_adds_the_same_function():
     torch.testing.assert_close(layer(x), x + layer.new_features(x))
 
 
+def test_add_layer_without_shortcut_is_the_same_function_alone():
+    layer = AddLayer(8, shortcut=False).train()
+    x = torch.randn(3, 8, 5, 5)
+    torch.testing.assert_close(layer(x), _conv(F.relu(_bn(x, layer.bn)), layer.conv), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="shortcut"):
+        AddLayer(8, shortcut="no")
+
+
 def test_dense_block_channel_count_and_every_input_reaches_the_end():
     block = dense_block(6, 5, num_layers=4)
     x = torch.randn(2, 6, 4, 4)
@@ -317,6 +325,16 @@ def test_concat_and_add_nets():
     assert add_net(num_layers=3, width=8, stem_pool=False)[0](x).shape == (2, 8, 14, 14)
     with pytest.raises(ValueError, match="stem_pool"):
         add_net(stem_pool="no")
+    # the plain control: the same parameters, initialised alike from one seed, and no layer adds its input
+    torch.manual_seed(0)
+    with_shortcut = add_net(num_layers=3, width=8)
+    torch.manual_seed(0)
+    plain = add_net(num_layers=3, width=8, shortcut=False)
+    assert all(torch.equal(a, b) for a, b in zip(with_shortcut.state_dict().values(), plain.state_dict().values()))
+    h = plain[0](x)
+    assert not plain[1].has_shortcut and torch.equal(plain[1](h), plain[1].new_features(h))
+    with pytest.raises(ValueError, match="shortcut"):
+        add_net(shortcut=1)
 
 
 def test_train_each_is_reproducible_and_summarised():
