@@ -124,8 +124,9 @@ class DegradationConfig:
         return math.ceil(self.epochs * (n // self.batch_size))
 
 
-# The full-length run: 312 steps of batch 128 per net (each run's wall time is recorded in
-# results/degradation.json). On a GPU, raise --epochs and --subset to come closer to the paper.
+# The full run, the longer of notebook 03's two and still under 1% of the paper's 64,000 steps: 312 steps
+# of batch 128 per net (each run's wall time is recorded in results/degradation.json). On a GPU, raise
+# --epochs and --subset to come closer to the paper.
 FULL = DegradationConfig()
 # The live run of notebook 03: 300 steps of batch 32 at half width and half resolution, about a
 # minute for all four nets on 2 CPU cores. Batch 32, not 128: a step costs little less at 128 on

@@ -130,10 +130,11 @@ def check_highest(answer: Any, path: str | Path = RESULTS_FILE) -> str:
 
 
 q2 = Question(
-    "Q2 · predict before you look",
-    "Without looking at the plots: which of plain20, plain56, resnet20, resnet56 ends the full-length run "
-    "with the highest training loss? Check with `ex.q2.check('...')`; the answer is checked against "
-    "results/degradation.json, the file the experiment command wrote.",
+    "Q2 · the prediction you wrote down",
+    "Section 3 asked you to guess, before the live run: which of plain20, plain56, resnet20, resnet56 ends "
+    "with the highest training loss? Check the guess you wrote down then (not what the plots showed since) "
+    "with `ex.q2.check('...')`; it is checked against the full run, results/degradation.json, the file the "
+    "experiment command wrote.",
     check_highest,
     "He et al.'s Fig. 6: on the left (plain nets), the deeper the net the higher its training error; in the "
     "middle (ResNets) the order reverses.",
