@@ -225,7 +225,8 @@ q2 = Question(
     check_verdicts,
     "Ask two questions per stack: does each layer's factor shrink the gradient (plain stacks multiply J's), "
     "and does anything stop the forward activations from growing (a residual stack without "
-    "normalisation adds variance in every block)? Try a stack in the explorer above.",
+    "normalisation adds variance in every block)? Growth toward the input counts as well as shrinking: "
+    "section 5's plain stacks with batch norm grew by orders of magnitude. Try a stack in the explorer above.",
     lambda: _verdicts_solution(measure_stacks(), STACKS, WHY.__getitem__),
 )
 
