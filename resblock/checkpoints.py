@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resblock.train import History, TrainConfig, check_model
+from resblock.train import History, TrainConfig, _channels_last_safe, check_model
 
 FORMAT = "resblock-checkpoint-1"
 PAYLOAD_FIELDS = ("model_class", "model_config", "model_state", "optimizer_state", "history", "config")
@@ -232,7 +232,8 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> Checkpo
             f"the {type(model).__name__} given: {detail}. Build the same architecture, or pass model=None to "
             "rebuild it from the checkpoint."
         ) from None
-    if config.channels_last:  # the layout it was trained in: the same kernels, the same numbers
+    # The layout it was trained in, by fit's rule (toy nets stay NCHW): the same kernels, the same numbers.
+    if config.channels_last and _channels_last_safe(model):
         model.to(memory_format=torch.channels_last)
     model.eval()
     return Checkpoint(

@@ -546,7 +546,20 @@ def test_a_checkpoint_is_not_loaded_into_a_model_built_another_way(tmp_path):
         load_checkpoint(path, model=ResNet(ResNetConfig(depth=8, widths=(2, 2, 2))))
     same = ResNet(ResNetConfig(depth=8, widths=(2, 2, 2), stem_pool=True, zero_init_residual=True))
     loaded = load_checkpoint(path, model=same).model
-    assert torch.allclose(loaded(X), pooled.eval()(X), atol=1e-6)
+    # Exactly equal: both in the layout fit would train a net this narrow in (NCHW), the same kernels.
+    assert torch.equal(loaded(X), pooled.eval()(X))
+
+
+def test_a_loaded_checkpoint_takes_the_layout_fit_gives_that_net(tmp_path):
+    # fit keeps nets with convolutions under 8 channels in NCHW (torch's channels-last kernels crashed
+    # there); loading must not put them in channels-last, and a net wide enough does go there.
+    for widths, channels_last in (((2, 2, 2), False), ((8, 8, 8), True)):
+        path = save_checkpoint(
+            tmp_path / f"w{widths[0]}.pt", ResNet(ResNetConfig(depth=8, widths=widths)), None, History(), QUICK
+        )
+        weight = load_checkpoint(path).model.layer1[0].conv1.weight  # (w, w, 3, 3): the two layouts differ
+        assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        assert weight.is_contiguous() == (not channels_last)
 
 
 @pytest.mark.parametrize(
