@@ -754,7 +754,7 @@ def fit(
     model: nn.Module,
     train_images: torch.Tensor,
     train_labels: torch.Tensor,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     *,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: bool = True,
@@ -764,6 +764,7 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` with SGD + one-cycle lr on in-memory tensors within the config's budget (notebooks 03-06).
 
+    ``config=None`` is notebook 04's recipe, ``TrainConfig()``, seeded by $RESBLOCK_SEED as it is then.
     ``live_plot=True`` draws loss/accuracy curves in the notebook; a callable gets the History after
     every step and evaluation instead. ``should_stop`` (a callable or threading.Event) is checked
     every step. Ctrl-C / the kernel's stop button ends the run cleanly: the result keeps the model.
@@ -771,6 +772,8 @@ def fit(
     number of steps depends on the clock.
     """
     # 1. Validate every input, then set up: device and memory layout, number of classes, budget, optimiser.
+    # The default is built here, not in the signature: its seed is $RESBLOCK_SEED now, not at import.
+    config = TrainConfig() if config is None else config
     test = _check_fit_inputs(model, train_images, train_labels, config, test, progress, live_plot, should_stop)
     device = pick_device(str(device)) if device is not None else pick_device()
     fmt = torch.channels_last if config.channels_last and _channels_last_safe(model) else torch.contiguous_format

@@ -162,3 +162,35 @@ def test_pick_device_freezes_what_exists_once_and_later_objects_are_still_collec
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["frozen by the first call: True", "a second call freezes nothing more: True"]
     assert out.read_text() == "flushed", "a file in a cycle made after the set-up must still be flushed at exit"
+
+
+def test_no_module_reads_the_course_seed_when_imported():
+    # $RESBLOCK_SEED is read when a seed is needed, never at import (a default argument built then would
+    # freeze it): with a bad value every module still imports, and the error comes at first use.
+    import os
+    import pkgutil
+    import subprocess
+    import sys
+
+    import resblock
+
+    names = [m.name for m in pkgutil.walk_packages(resblock.__path__, "resblock.")]
+    code = f"import importlib\nfor name in {names!r}:\n    importlib.import_module(name)\nprint('imported')"
+    env = {**os.environ, "RESBLOCK_SEED": "not-a-seed"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "imported", run.stderr[-2000:]
+
+
+def test_fit_and_the_explorer_take_the_seed_set_after_import(monkeypatch):
+    import inspect
+
+    from resblock.train import fit
+    from resblock.widgets.gradflow import GradFlowExplorer
+
+    for fn, name in ((fit, "config"), (GradFlowExplorer.__init__, "settings")):
+        assert inspect.signature(fn).parameters[name].default is None  # built at each call, from the seed then
+    monkeypatch.setenv("RESBLOCK_SEED", "11")
+    from resblock.train import TrainConfig
+    from resblock.widgets.gradflow import ExplorerSettings
+
+    assert TrainConfig().seed == ExplorerSettings().seed == 11

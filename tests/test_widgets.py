@@ -192,6 +192,10 @@ def test_bad_settings_and_data_are_explained(batch):
         ExplorerSettings(activation="gelu")
     with pytest.raises(ValueError, match="28, 28"):
         GradFlowExplorer(torch.randn(64, 784), batch[1])
+    with pytest.raises(
+        ValueError, match=r"settings must be an ExplorerSettings, got dict; e\.g\. ExplorerSettings\(depth=50\)"
+    ):
+        GradFlowExplorer(*batch, {"depth": 50})
 
 
 def test_log_scale_problems_names_the_layers():
@@ -428,3 +432,15 @@ def test_a_network_whose_re_seeding_failed_is_re_seeded_next_time(batch, monkeyp
     for line, scale in ((1, 1.0), (0, 0.0)):
         expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
         np.testing.assert_allclose(_lines(e)[line][1], list(expected.values()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+def test_building_and_reseeding_a_net_leave_the_learners_random_stream_as_it_was(network):
+    # The explorer's nets come from its seed box; moving it must not move the notebook's own random draws.
+    s = ExplorerSettings(network=network, depth=8, seed=3)
+    for act in (lambda: build_model(s, 1.0), lambda: reseed_(build_model(s, 1.0), replace(s, seed=4))):
+        torch.manual_seed(123)
+        want = torch.randn(5)
+        torch.manual_seed(123)
+        act()
+        assert torch.equal(torch.randn(5), want)

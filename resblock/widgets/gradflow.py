@@ -106,7 +106,12 @@ def conv_depth(depth: int) -> tuple[int, str | None]:
 
 def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     """The network the settings describe, with the shortcut scaled by ``shortcut_scale``, seeded by ``s.seed``."""
-    torch.manual_seed(s.seed)
+    with torch.random.fork_rng(devices=[]):  # the explorer's seed, not the learner's random stream
+        torch.manual_seed(s.seed)
+        return _build_model(s, shortcut_scale)
+
+
+def _build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     if s.network == "mlp":
         return DeepMLP(
             MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init)
@@ -132,12 +137,13 @@ def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
     """
     weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if s.network == "mlp":
-        torch.manual_seed(s.seed)
-        for m in weighted:
-            m.reset_parameters()
-        if s.init != "default":
+        with torch.random.fork_rng(devices=[]):  # the explorer's seed, not the learner's random stream
+            torch.manual_seed(s.seed)
             for m in weighted:
-                init_linear_(m, s.init, s.activation)
+                m.reset_parameters()
+            if s.init != "default":
+                for m in weighted:
+                    init_linear_(m, s.init, s.activation)
         return model
     g = torch.Generator().manual_seed(s.seed)
     for m in weighted:  # each constructor's default draws, as in torch's reset_parameters
@@ -496,12 +502,18 @@ class GradFlowExplorer:
         self,
         images: torch.Tensor,
         labels: torch.Tensor,
-        settings: ExplorerSettings = ExplorerSettings(),
+        settings: ExplorerSettings | None = None,  # None: the defaults, seeded by $RESBLOCK_SEED as it is then
         debounce_s: float = 0.2,
         cache_size: int = 64,
     ) -> None:
         import ipywidgets as W
 
+        settings = ExplorerSettings() if settings is None else settings
+        if not isinstance(settings, ExplorerSettings):
+            raise ValueError(
+                f"settings must be an ExplorerSettings, got {type(settings).__name__}; e.g. "
+                "ExplorerSettings(depth=50), or gradflow_explorer(images, labels, depth=50)."
+            )
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1:] != (1, 28, 28):
             raise ValueError(
                 f"images must be Fashion-MNIST tensors of shape (N, 1, 28, 28), got "
