@@ -363,3 +363,25 @@ def test_answer_set_takes_one_name_or_many_and_names_what_is_wrong():
         answer_set({"A", "C"}, letters, "letters", "{'A'}")
     with pytest.raises(Mistake, match="answer with a set of letters, e.g. {'A'}; got int"):
         answer_set(3, letters, "letters", "{'A'}")
+
+
+def test_checking_and_showing_a_solution_leave_the_learners_random_stream_as_it_was(capsys):
+    # Checkers seed torch's global generator so that their probes repeat (nb02's measured solution too);
+    # the learner's next random draw must be the one it would have been without the check.
+    def checker(answer):
+        torch.manual_seed(0)
+        torch.randn(3)
+        if answer != 1:
+            raise Mistake("not 1.")
+
+    def measured_text():
+        torch.manual_seed(0)
+        return f"one draw: {torch.rand(1).item():.2f}"
+
+    q = Question("Q", "prompt", checker, "hint", measured_text)
+    for show in (lambda: q.check(1), lambda: q.check(2), q.solution, lambda: q.feedback(1)):
+        torch.manual_seed(123)
+        want = torch.randn(5)
+        torch.manual_seed(123)
+        show()
+        assert torch.equal(torch.randn(5), want)

@@ -465,6 +465,15 @@ def answer_set(answer: Any, allowed: Iterable, what: str, example: str, normalis
 # --- the question ------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _random_stream_kept() -> Iterator[None]:
+    """Checkers seed torch's global generator so that their probes repeat; the learner's stream is put back after."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
 class Question:
     """One exercise: ``check(answer)`` says whether it is right and, if not, what the mistake is."""
 
@@ -494,7 +503,10 @@ class Question:
 
     @staticmethod
     def _text(value: Text) -> str:
-        return value() if callable(value) else value
+        if not callable(value):
+            return value
+        with _random_stream_kept():  # a text may be measured (nb02's solution builds and seeds nets)
+            return value()
 
     @property
     def prompt(self) -> str:
@@ -507,9 +519,13 @@ class Question:
         # A plain function is watched: `return ...` means "not yet", and a None it returned explains a crash.
         watched = _Watched(answer) if inspect.isfunction(answer) or inspect.ismethod(answer) else None
         try:
-            praise = call_with_time_limit(
-                self.checker, watched.call if watched else answer, seconds=self.time_limit, what="checking your answer"
-            )
+            with _random_stream_kept():
+                praise = call_with_time_limit(
+                    self.checker,
+                    watched.call if watched else answer,
+                    seconds=self.time_limit,
+                    what="checking your answer",
+                )
         except Mistake as m:
             return "incorrect", str(m)
         except (NotImplementedError, _NotAnswered):
