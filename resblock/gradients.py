@@ -72,7 +72,7 @@ def binomial_path_counts(depth: int) -> list[int]:
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
         raise ValueError(f"depth must be a whole number of blocks >= 0, got {depth!r}.")
     # (1 + w)^L = sum_k C(L, k) w^k: each term is a path that takes the branch in k blocks
-    # and the shortcut in the other L - k (Veit et al. 2016, eq. 4).
+    # and the shortcut in the other L - k (Veit et al. 2016's unraveled view: path lengths are binomial).
     return [math.comb(depth, k) for k in range(depth + 1)]
 
 

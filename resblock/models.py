@@ -99,8 +99,10 @@ class ResNet(nn.Module):
         n = config.blocks_per_stage
         preact = config.block == "preact"
         self.conv1 = nn.Conv2d(config.in_channels, w1, kernel_size=3, padding=1, bias=False)
-        # A pre-activation net normalises inside each block, so its stem is the conv alone and a final
-        # BN-ReLU follows the last block (He et al., arXiv:1603.05027, sec. 4.1 and their code).
+        # A pre-activation net normalises inside each block, so its stem is the conv alone, and a final
+        # BN-ReLU follows the last block (He et al., arXiv:1603.05027, sec. 4.1). The paper also applies the
+        # first unit's BN-ReLU right after conv1, before the split; here the first block's BN-ReLU acts on
+        # its branch only and its identity shortcut carries the conv's output (a difference at that block).
         self.bn1: nn.Module = nn.Identity() if preact else nn.BatchNorm2d(w1)
         self.pool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1) if config.stem_pool else nn.Identity()
         self.layer1 = self._stage(block, w1, w1, n, stride=1)
