@@ -34,14 +34,18 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
     parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1)]
     if not isinstance(getattr(model, "pool", nn.Identity()), nn.Identity):
         parts.append(("pool", "stem: 3x3 max pool, stride 2", model.pool))
-    parts.append(("bn1", "stem: BN + ReLU", model.bn1))
+    if not isinstance(model.bn1, nn.Identity):  # a pre-activation net's stem is the conv alone
+        parts.append(("bn1", "stem: BN + ReLU", model.bn1))
     names = {m: n for n, m in model.named_modules()}
     for block in model.blocks:
-        stride = block.conv1.stride[0]
+        # The basic block strides in its first conv, a bottleneck in its 3x3 (the second): the largest stride.
+        stride = max(m.stride[0] for m in block.modules() if isinstance(m, nn.Conv2d))
         label = f"{type(block).__name__}" + (f", stride {stride}" if stride != 1 else "")
         parts.append((names[block], label, block))
         if not isinstance(block.shortcut, nn.Identity):
             parts.append((names[block.shortcut], "  of which: 1x1 projection shortcut", block.shortcut))
+    if not isinstance(getattr(model, "final_act", nn.Identity()), nn.Identity):
+        parts.append(("final_act", "head: BN + ReLU after the last block", model.final_act))
     parts.append(("fc", "head: linear", model.fc))
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [

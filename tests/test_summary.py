@@ -81,3 +81,22 @@ def test_pooled_stem_has_its_own_row_and_halves_every_stage():
     assert "max pool" in rows[1].kind and rows[1].parameters == 0
     assert shapes["conv1"] == (16, 28, 28) and shapes["pool"] == shapes["bn1"] == (16, 14, 14)
     assert shapes["layer1.0"] == (16, 14, 14) and shapes["layer2.0"] == (32, 7, 7) and shapes["layer3.0"] == (64, 4, 4)
+
+
+@pytest.mark.parametrize("block, depth", [("preact", 8), ("bottleneck", 11)])
+def test_every_block_design_is_summarised(block, depth):
+    # A pre-activation net has no stem BN and a final BN-ReLU; a bottleneck strides in its 3x3 (conv2).
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=depth, block=block))
+    rows = resnet_summary(model)
+    by_name = {r.name: r for r in rows}
+    top_level = sum(r.parameters for r in rows if not r.kind.lstrip().startswith("of which"))
+    assert top_level == count_parameters(model)
+    assert "stride 2" in by_name["layer2.0"].kind and "stride" not in by_name["layer1.0"].kind
+    e = 4 if block == "bottleneck" else 1
+    assert by_name["layer3.0"].output_shape == (64 * e, 7, 7) and by_name["fc"].output_shape == (10,)
+    if block == "preact":
+        assert "bn1" not in by_name and by_name["final_act"].parameters == 2 * 64
+        assert [r.name for r in rows][-3:] == ["final_act", "(pool)", "fc"]
+    else:
+        assert "final_act" not in by_name and by_name["bn1"].parameters == 2 * 16
