@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resblock.blocks import BasicBlock, PlainBlock, ResidualBlock, needs_projection
+from resblock.blocks import BasicBlock, Bottleneck, PlainBlock, PreActBlock, ResidualBlock, needs_projection
 
 
 @pytest.mark.parametrize(
@@ -122,3 +122,42 @@ def test_residual_and_plain_blocks_are_one_basic_block_with_a_shortcut_switch():
     assert set(BasicBlock(8, 16, 2, shortcut=False).state_dict()) == set(plain.state_dict())
     with pytest.raises(ValueError, match="shortcut must be True"):
         BasicBlock(8, 8, shortcut="no")
+
+
+def test_plain_block_is_relu_of_its_branch():
+    plain = PlainBlock(8, 8).eval()
+    x = torch.randn(2, 8, 5, 5)
+    r = plain.residual(x)
+    assert (r < 0).any()  # so the ReLU has something to cut
+    torch.testing.assert_close(plain(x), F.relu(r))  # H(x) = relu(R(x)), nothing added
+    assert plain.shortcut_scale == 0.0  # the plain twin's shortcut weighs nothing
+
+
+@pytest.mark.parametrize(
+    "block, zeroed",
+    [
+        (ResidualBlock(8, 8), "bn2.weight"),  # the BN at the end of the branch (Goyal et al.)
+        (PreActBlock(8, 8), "conv2.weight"),  # no BN at the end: the last conv
+        (Bottleneck(16, 4), "bn3.weight"),  # the third BN, as torchvision's zero_init_residual
+    ],
+    ids=["basic", "preact", "bottleneck"],
+)
+def test_zero_init_branch_zeroes_only_the_branchs_last_layer(block, zeroed):
+    with torch.no_grad():  # make every parameter nonzero, so that a zeroed one shows
+        for p in block.parameters():
+            p.uniform_(0.5, 1.5)
+    before = {n: p.detach().clone() for n, p in block.named_parameters()}
+    block.zero_init_branch_()
+    for name, p in block.named_parameters():
+        if name == zeroed:
+            assert torch.count_nonzero(p) == 0, name
+        else:
+            assert torch.equal(p, before[name]), f"{name} changed"
+    # and so the block starts as its shortcut (BN's shift is 0 at init for the last BN's output)
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+    x = torch.randn(2, block.conv1.in_channels, 5, 5)
+    expected = x if isinstance(block, PreActBlock) else F.relu(x)
+    torch.testing.assert_close(block.eval()(x), expected)

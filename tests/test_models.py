@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from resblock.models import (
+    MAX_DEPTH,
     TINY_RESNET,
     DeepMLP,
     MLPConfig,
@@ -154,3 +155,75 @@ def test_randomise_batchnorm_makes_a_fresh_net_look_trained():
     for bn in bns:  # away from init's (0, 1, 1, 0), inside the documented ranges
         assert (bn.running_var >= 0.5).all() and (bn.running_var <= 2.0).all()
         assert bn.running_mean.abs().max() <= 0.5 and not torch.equal(bn.weight, torch.ones_like(bn.weight))
+
+
+def test_randomise_batchnorm_draws_beta_too():
+    model = randomise_batchnorm_(ResNet(ResNetConfig(depth=8, widths=(4, 4, 4))), torch.Generator().manual_seed(0))
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        assert torch.count_nonzero(bn.bias) == bn.num_features  # init's beta is 0
+        assert bn.bias.abs().max() <= 0.3  # the documented range
+
+
+def _std_close(w: torch.Tensor, expected: float, rel: float) -> bool:
+    return abs(float(w.detach().std()) / expected - 1) < rel
+
+
+def test_convs_are_he_initialised_by_fan_out():
+    torch.manual_seed(0)
+    model = ResNet(ResNetConfig(depth=8))
+    # oracle: He et al.'s std sqrt(2 / fan), fan_out = out_channels * k * k; these layers change the
+    # channel count, so fan_in's std differs by sqrt(2) (or 4x for the stem) and would be refused.
+    for conv, rel in ((model.layer2[0].conv1, 0.08), (model.layer3[0].conv1, 0.05), (model.conv1, 0.25)):
+        out, inp, kh, kw = conv.weight.shape
+        assert _std_close(conv.weight, (2 / (out * kh * kw)) ** 0.5, rel), conv
+        assert not _std_close(conv.weight, (2 / (inp * kh * kw)) ** 0.5, rel), conv
+
+
+@pytest.mark.parametrize("activation, gain", [("relu", 2.0), ("tanh", 1.0)])
+def test_mlp_kaiming_init_is_by_fan_in_with_the_relu_gain_only_for_relu(activation, gain):
+    torch.manual_seed(0)
+    model = DeepMLP(MLPConfig(depth=1, width=256, init="kaiming", activation=activation))
+    # oracle: std sqrt(gain / fan_in): 2 for ReLU (He et al. 2015), 1 for a linear-like layer
+    assert _std_close(model.stem.weight, (gain / 784) ** 0.5, 0.03)
+    assert _std_close(model.blocks[0].linear.weight, (gain / 256) ** 0.5, 0.03)
+    assert torch.count_nonzero(model.stem.bias) == 0
+
+
+def test_mlp_small_init_is_std_one_hundredth_and_zero_bias():
+    torch.manual_seed(0)
+    model = DeepMLP(MLPConfig(depth=2, width=128, init="small"))
+    for m in (model.stem, *(b.linear for b in model.blocks)):
+        assert _std_close(m.weight, 0.01, 0.05) and abs(float(m.weight.detach().mean())) < 1e-3
+        assert torch.count_nonzero(m.bias) == 0
+
+
+@pytest.mark.parametrize("norm, cls", [("batch", torch.nn.BatchNorm1d), ("layer", torch.nn.LayerNorm)])
+def test_mlp_norm_names_its_layer(norm, cls):
+    model = DeepMLP(MLPConfig(depth=2, width=8, norm=norm))
+    assert all(type(b.norm) is cls for b in model.blocks)
+
+
+def test_depth_limits_are_6n_plus_2_from_8_to_max_depth():
+    with pytest.raises(ValueError, match="6n"):
+        ResNetConfig(depth=2)  # n = 0: no blocks at all
+    assert MAX_DEPTH % 6 == 2 and ResNetConfig(depth=MAX_DEPTH).depth == MAX_DEPTH  # only a config: cheap
+    with pytest.raises(ValueError, match=f"at most {MAX_DEPTH}"):
+        ResNetConfig(depth=MAX_DEPTH + 6)
+
+
+def test_zero_init_residual_leaves_a_plain_net_alone():
+    # With no shortcut, a zeroed branch would make the whole net output a constant: the option is ignored.
+    model = ResNet(ResNetConfig(depth=8, shortcut=False, zero_init_residual=True))
+    for b in model.blocks:
+        assert torch.equal(b.bn2.weight, torch.ones_like(b.bn2.weight))  # BN's initial gamma
+    x = torch.randn(2, 1, 28, 28)
+    assert model.eval()(x).std(0).max() > 0  # the output depends on the input
+
+
+def test_preact_stem_is_the_conv_alone():
+    # He et al. 2016: a pre-activation block starts with its own BN-ReLU, so the stem adds none.
+    model = ResNet(ResNetConfig(depth=8, block="preact")).eval()
+    x = torch.randn(2, 1, 28, 28)
+    expected = model.conv1(x)
+    assert (expected < 0).any()
+    torch.testing.assert_close(model.stem(x), expected)

@@ -1,14 +1,17 @@
 """The training loop on small real subsets of Fashion-MNIST: it learns, repeats itself, stops safely, saves."""
 
+import copy
 import math
+import os
 import threading
 from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from resblock.checkpoints import load_checkpoint, save_checkpoint
+from resblock.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from resblock.data import load_fashion_mnist
 from resblock.evaluation import confusion_matrix, misclassified, smooth
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig
@@ -16,11 +19,15 @@ from resblock.train import (
     History,
     TrainConfig,
     TrainingDiverged,
+    TrainingError,
     augment_batch,
     evaluate,
     fit,
     lr_at,
+    make_optimizer,
     predict,
+    predict_logits,
+    train_step,
 )
 
 SMALL = ResNetConfig(depth=8, widths=(8, 16, 32))  # a few ms per step: keeps these tests fast
@@ -334,3 +341,218 @@ def test_the_config_is_frozen_so_the_shared_default_cannot_change():
     with pytest.raises(AttributeError):
         config.lr = 0.1
     assert replace(config, lr=0.1).lr == 0.1 and config.lr == TrainConfig().lr
+
+
+# --- The loop's bookkeeping, on a tiny linear classifier and synthetic 4x4 images (milliseconds per run) ---
+
+
+class Recorder(nn.Module):
+    """A linear classifier on flattened images that keeps every training forward pass's input and output."""
+
+    def __init__(self, pixels: int = 16, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(pixels, classes)
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(x.flatten(1))
+        if self.training:  # fit's probe and evaluations run in eval mode: only the SGD steps are kept
+            self.inputs.append(x.detach().clone())
+            self.outputs.append(out.detach().clone())
+        return out
+
+
+def tiny_data(n: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 4, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def ids_of(batch: torch.Tensor, images: torch.Tensor) -> list[int]:
+    """Which of ``images`` each image of ``batch`` is (random images are all distinct)."""
+    flat = images.flatten(1)
+    return [int((flat == row).all(1).nonzero()) for row in batch.flatten(1)]
+
+
+def tiny(**kw) -> TrainConfig:
+    return TrainConfig(**{"batch_size": 8, "lr": 0.05, "epochs": 2, "warmup": 0.0, **kw})
+
+
+def test_train_step_returns_the_smoothed_cross_entropy_taken_before_the_update():
+    x, y = tiny_data(16)
+    model = Recorder().train()
+    with torch.no_grad():
+        logits = model.fc(x.flatten(1))
+    # oracle: torch's cross-entropy with the same smoothing, on the weights before the step
+    expected = F.cross_entropy(logits, y, label_smoothing=0.3).item()
+    assert abs(expected - F.cross_entropy(logits, y).item()) > 1e-3  # the smoothing shows in the number
+    before = model.fc.weight.detach().clone()
+    loss, out = train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), x, y, lr=0.5, label_smoothing=0.3)
+    assert loss == pytest.approx(expected, rel=1e-6)
+    torch.testing.assert_close(out, logits)
+    assert not torch.equal(model.fc.weight, before)  # and the step was taken, with the lr given
+
+
+def test_make_optimizer_takes_the_configs_momentum_and_weight_decay_in_nesterov_form():
+    group = make_optimizer(Recorder(), TrainConfig(momentum=0.8, weight_decay=3e-4)).param_groups[0]
+    assert group["momentum"] == 0.8 and group["weight_decay"] == 3e-4 and group["nesterov"] is True
+    assert group["lr"] == 0.0  # lr_at(0): the warm-up starts from zero
+    assert make_optimizer(Recorder(), TrainConfig(momentum=0.0)).param_groups[0]["nesterov"] is False
+
+
+def test_each_epoch_is_a_fresh_shuffle_of_every_image_in_full_batches():
+    x, y = tiny_data(32)
+    model = Recorder()
+    h = fit(model, x, y, tiny(epochs=2), progress=False).history
+    batches = [ids_of(b, x) for b in model.inputs]
+    assert h.steps == len(batches) == 8 and all(len(b) == 8 for b in batches)  # 8 steps of 8 images
+    epochs = [sum(batches[:4], []), sum(batches[4:], [])]
+    # each epoch sees every image exactly once, and the second in another order than the first
+    assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(32))
+    assert epochs[0] != epochs[1]
+
+
+def test_train_acc_is_the_fraction_of_right_answers_on_the_batches_since_the_last_evaluation():
+    x, y = tiny_data(32)
+    model = Recorder()
+    h = fit(model, x, y, tiny(epochs=2, lr=0.5), progress=False).history
+    # oracle: the argmax of each step's logits (as the model computed them) against the batch's labels
+    right = [(out.argmax(1) == y[ids_of(b, x)]).float() for b, out in zip(model.inputs, model.outputs)]
+    expected = [torch.cat(right[:4]).mean().item(), torch.cat(right[4:]).mean().item()]
+    assert h.train_acc == pytest.approx(expected) and all(0 <= a <= 1 for a in h.train_acc)
+
+
+def test_evaluations_during_training_use_the_first_eval_images_and_the_final_one_all():
+    x, y = tiny_data(32)
+    xt, yt = tiny_data(12, seed=1)
+    model = Recorder()
+    states = []
+
+    def keep_weights_at_each_evaluation(h):
+        if len(h.test_loss) > len(states):
+            states.append(copy.deepcopy(model.fc.state_dict()))
+
+    h = fit(
+        model,
+        x,
+        y,
+        tiny(epochs=2, eval_images=5),
+        test=(xt, yt),
+        progress=False,
+        live_plot=keep_weights_at_each_evaluation,
+    ).history
+    assert h.eval_step == [4, 8] and len(states) == 2
+    # oracle: evaluate() on the same weights, on the first 5 test images, then on all 12
+    for state, (images, labels), loss, acc in zip(states, [(xt[:5], yt[:5]), (xt, yt)], h.test_loss, h.test_acc):
+        model.fc.load_state_dict(state)
+        assert (loss, acc) == pytest.approx(evaluate(model, images, labels))
+
+
+def test_a_stop_right_after_an_evaluation_keeps_it_as_the_final_one_and_progress_below_one():
+    x, y = tiny_data(32)  # 4 steps per epoch
+    xt, yt = tiny_data(12, seed=1)
+    seen = []
+    result = fit(
+        Recorder(),
+        x,
+        y,
+        tiny(epochs=3),
+        test=(xt, yt),
+        progress=False,
+        live_plot=seen.append,
+        should_stop=lambda: bool(seen and seen[-1].eval_step),  # stop once the first evaluation is done
+    )
+    h = result.history
+    assert result.stopped == "stopped" and h.steps == 4
+    assert h.eval_step == [4] and len(h.test_acc) == len(h.train_acc) == 1  # not evaluated twice
+    assert h.progress == pytest.approx(4 / 12)  # a third of the budget, not the whole
+
+
+def test_tta_flip_averages_the_logits_of_each_image_and_its_mirror():
+    x, _ = tiny_data(10)
+    model = Recorder().eval()
+    with torch.no_grad():  # oracle: the definition, on the left-right mirror (the width axis)
+        expected = 0.5 * (model(x) + model(x.flip(3)))
+    assert not torch.allclose(expected, model(x).detach(), atol=1e-3)  # the mirror changes the logits
+    torch.testing.assert_close(predict_logits(model, x, tta_flip=True), expected)
+    assert torch.equal(predict(model, x, tta_flip=True), expected.argmax(1))
+
+
+def test_a_diverged_run_hands_back_its_model_in_eval_mode():
+    x, y = tiny_data(32)
+    model = Recorder()
+
+    def break_the_weights(h):
+        if h.steps == 2:
+            with torch.no_grad():
+                model.fc.weight[0, 0] = float("nan")  # the next step's loss is NaN
+
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, x, y, tiny(), progress=False, live_plot=break_the_weights)
+    assert info.value.history.steps == 3 and info.value.model is model and not model.training
+
+
+def test_a_run_ended_by_an_error_hands_back_its_model_in_eval_mode():
+    x, y = tiny_data(32)
+    model = Recorder()
+
+    def fail_at_step_2(h):
+        if h.steps == 2:
+            raise ZeroDivisionError("a bug in the learner's callback")
+
+    with pytest.raises(TrainingError, match="ZeroDivisionError") as info:
+        fit(model, x, y, tiny(), progress=False, live_plot=fail_at_step_2)
+    assert info.value.history.steps == 2 and info.value.model is model and not model.training
+
+
+def test_a_fractional_epoch_budget_rounds_the_steps_up():
+    x, y = tiny_data(64)  # 8 steps per epoch
+    h = fit(Recorder(), x, y, tiny(epochs=0.3), progress=False).history
+    assert h.steps == 3  # ceil(0.3 * 8) = ceil(2.4)
+
+
+def test_eval_every_half_an_epoch_evaluates_at_each_half():
+    x, y = tiny_data(64)  # 8 steps per epoch
+    h = fit(Recorder(), x, y, tiny(epochs=2, eval_every=0.5), progress=False).history
+    assert h.eval_epoch == [0.5, 1.0, 1.5, 2.0] and h.eval_step == [4, 8, 12, 16]
+
+
+def test_augmentation_reaches_every_flip_and_shift():
+    n, s = 300, 1
+    x = torch.randn(n, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    out = augment_batch(x, torch.Generator().manual_seed(0), max_shift=s)
+    padded = F.pad(torch.cat([x, x.flip(3)], 1), (s, s, s, s))  # channel 0: original, 1: mirror
+    # oracle: brute force over every flip and window; random images match exactly one of them
+    chosen = set()
+    for i in range(n):
+        (match,) = [
+            (f, dy, dx)
+            for f in (0, 1)
+            for dy in range(2 * s + 1)
+            for dx in range(2 * s + 1)
+            if torch.equal(out[i, 0], padded[i, f, dy : dy + 6, dx : dx + 6])
+        ]
+        chosen.add(match)
+    assert chosen == {(f, dy, dx) for f in (0, 1) for dy in range(2 * s + 1) for dx in range(2 * s + 1)}
+
+
+def test_loading_weights_that_do_not_fit_the_model_given_is_refused(tmp_path):
+    model = small_model()
+    path = save_checkpoint(tmp_path / "r8.pt", model, None, History(), TrainConfig())
+    # Another architecture with no config to compare: only the weights' names can tell.
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(path, model=nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
+    # ResNet-14 of the same widths has ResNet-8's weights and more
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path, model=ResNet(replace(SMALL, depth=14)))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_saved_checkpoint_gets_the_permissions_the_umask_allows(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = save_checkpoint(tmp_path / "m.pt", small_model(), None, History(), TrainConfig())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # what open() would have made
