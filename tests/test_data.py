@@ -5,6 +5,7 @@ import gzip
 import http.server
 import shutil
 import threading
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,13 @@ def no_defaults(monkeypatch, tmp_path):
     return tmp_path
 
 
-def test_real_files_load_with_right_shapes_and_stats(real_dir):
-    ds = data.load_fashion_mnist(real_dir)
+@pytest.fixture(scope="module")
+def real_ds(real_dir) -> data.FashionMNIST:
+    return data.load_fashion_mnist(real_dir)  # a few seconds: loaded once for the tests that read it
+
+
+def test_real_files_load_with_right_shapes_and_stats(real_ds):
+    ds = real_ds
     assert ds.train_images.shape == (60000, 1, 28, 28) and ds.test_images.shape == (10000, 1, 28, 28)
     assert ds.train_images.dtype == torch.float32 and ds.train_labels.dtype == torch.int64
     assert torch.bincount(ds.train_labels).tolist() == [6000] * 10  # the published class balance
@@ -125,3 +131,46 @@ def test_normalize_takes_raw_images_with_or_without_the_channel_axis():
     assert flat.shape == with_axis.shape == (3, 1, 28, 28) and torch.equal(flat, with_axis)
     expected = (raw.float() / 255 - data.MEAN) / data.STD  # the oracle: the formula written out
     assert torch.allclose(flat[:, 0], expected, atol=1e-5)
+
+
+def test_test_labels_are_the_test_files(real_ds, real_dir):
+    # oracle: the t10k labels file parsed by hand (an 8-byte idx1 header, then one byte per label)
+    raw = gzip.decompress((real_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    assert real_ds.test_labels.tolist() == list(raw[8:])
+    assert torch.bincount(real_ds.test_labels).tolist() == [1000] * 10  # the published test balance
+    assert real_ds.test_labels[:3].tolist() == [9, 2, 1]  # an ankle boot, a pullover, a trouser
+
+
+def test_find_data_needs_all_four_files(tmp_path, no_defaults):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "train-images-idx3-ubyte.gz").write_bytes(b"")  # one of the four
+    assert data.find_data(partial) is None
+
+
+def test_a_named_folder_is_the_only_candidate(tmp_path, no_defaults, monkeypatch):
+    assert data.candidate_dirs(tmp_path) == [tmp_path]
+    monkeypatch.setenv("RESBLOCK_DATA", str(tmp_path / "env"))
+    assert data.candidate_dirs() == [tmp_path / "env"]
+    monkeypatch.delenv("RESBLOCK_DATA")
+    assert data.candidate_dirs() == [data.DEBIAN_DIR, data.cache_dir()]
+
+
+def test_download_false_never_opens_a_connection(no_defaults, monkeypatch):
+    opened = []
+
+    def no_network(url, *args, **kwargs):
+        opened.append(url)
+        raise urllib.error.URLError("the test forbids the network")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", no_network)
+    with pytest.raises(data.DatasetNotFoundError, match="three ways"):
+        data.load_fashion_mnist(download=False)
+    assert opened == []
+
+
+def test_an_idx_file_shorter_than_its_header_says_is_corrupt(tmp_path):
+    raw = b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + bytes([1, 2])  # promises 3 labels, holds 2
+    with pytest.raises(data.DatasetCorruptError, match="holds 2 values"):
+        data._parse_idx(raw, tmp_path / "short")
+    assert data._parse_idx(raw + bytes([3]), tmp_path / "ok").tolist() == [1, 2, 3]

@@ -466,3 +466,61 @@ def test_a_stop_ends_every_net_side_by_side_and_says_which(one_thread):
 def test_workers_must_be_a_count(workers):
     with pytest.raises(ValueError, match="workers must be a whole number"):
         deg.run_degradation(SMALL, data=_random_data(), workers=workers)
+
+
+# --- the verdict and the bookkeeping, on hand-made results ----------------------------------------
+
+
+def _hand_results(losses: dict[str, dict[int, float]]) -> dict:
+    runs = [
+        {"net": net, "seed": s, "final_train_loss": v} for net, by_seed in losses.items() for s, v in by_seed.items()
+    ]
+    return {"seeds": sorted({s for by_seed in losses.values() for s in by_seed}), "runs": runs}
+
+
+def test_degradation_needs_plain56_above_both_plain20_and_resnet56():
+    results = _hand_results(
+        {
+            "plain20": {0: 0.5, 1: 0.5, 2: 0.5},
+            "plain56": {0: 0.6, 1: 0.6, 2: 0.4},
+            "resnet56": {0: 0.7, 1: 0.3, 2: 0.3},
+        }
+    )
+    # seed 0: plain-56 is worse than plain-20 but better than ResNet-56, so no degradation shown
+    # seed 1: worse than both (He et al.'s Fig. 6); seed 2: better than plain-20
+    assert deg.degradation_per_seed(results) == {0: False, 1: True, 2: False}
+
+
+def test_the_study_trains_on_plain_cross_entropy():
+    c = deg.DegradationConfig().train_config(seed=3)
+    assert c.label_smoothing == 0.0 and not c.augment and c.seed == 3
+
+
+def test_embed_shallow_refuses_a_shallower_target():
+    shallow = ResNet(ResNetConfig(depth=20, shortcut=False, widths=(2, 2, 2)))
+    with pytest.raises(ValueError, match="at least its own"):
+        deg.embed_shallow(shallow, 14)
+
+
+def test_merge_orders_runs_by_seed_then_net():
+    def part(runs):
+        return {
+            "config": {"lr": 0.1},
+            "runs": [{"net": n, "seed": s} for n, s in runs],
+            "environment": {},
+            "wall_time_s": 1.0,
+            "command": "c",
+            "created": "2024",
+        }
+
+    merged = deg.merge_results(
+        [part([("resnet56", 1), ("plain20", 1)]), part([("plain56", 0), ("resnet20", 0), ("plain20", 0)])]
+    )
+    # oracle: seed first, then the nets in NETS order (plain20, plain56, resnet20, resnet56)
+    assert [(r["seed"], r["net"]) for r in merged["runs"]] == [
+        (0, "plain20"),
+        (0, "plain56"),
+        (0, "resnet20"),
+        (1, "plain20"),
+        (1, "resnet56"),
+    ]

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from resblock.blocks import ResidualBlock
 from resblock.gradients import (
     BlockSplit,
     activation_stats,
@@ -294,6 +295,75 @@ def test_lag1_autocorrelation_tells_white_from_brown_noise():
     assert lag1_autocorrelation(white.cumsum(0)) > 0.9
     with pytest.raises(ValueError, match="at least 3"):
         lag1_autocorrelation(torch.tensor([1.0, 2.0]))
+
+
+def test_activation_stats_std_is_each_block_outputs_std():
+    model, (x, _) = _mlp(shortcut_scale=1.0), _batch()
+    stats = activation_stats(model, x)
+    with torch.no_grad():  # oracle: torch's std of each block's output (outputs not centred: std != rms)
+        h = model.stem(x)
+        for i, block in enumerate(model.blocks):
+            h = block(h)
+            assert stats[f"blocks.{i}"]["std"] == pytest.approx(float(h.std()), rel=1e-12)
+
+
+def test_split_of_a_conv_block_with_a_scaled_shortcut():
+    torch.manual_seed(0)
+    block = ResidualBlock(4, 4, shortcut_scale=0.5).double().eval()
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    g = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    g_s, g_b = split_block_gradient(block, x, g)
+    # oracle: H = relu(R(x) + 0.5 x), so the shortcut carries 0.5 g where the ReLU passed, and the
+    # two parts add up to autograd's gradient of <g, H(x)>
+    with torch.no_grad():
+        passed = block(x) > 0
+    torch.testing.assert_close(g_s, 0.5 * g * passed)
+    xr = x.clone().requires_grad_(True)
+    (total,) = torch.autograd.grad((g * block(xr)).sum(), xr)
+    torch.testing.assert_close(g_s + g_b, total)
+
+
+def test_lag1_autocorrelation_of_an_alternating_sequence():
+    # by hand: mean 0.2, deviations (0.8, -1.2, 0.8, -1.2, 0.8); sum of squares 3 * 0.64 + 2 * 1.44 = 4.8;
+    # neighbours' products 4 * (0.8 * -1.2) = -3.84; -3.84 / 4.8 = -0.8
+    assert lag1_autocorrelation(torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])) == pytest.approx(-0.8, rel=1e-12)
+
+
+def test_batchnorm_frozen_at_a_batch_uses_exactly_that_batchs_statistics():
+    from resblock.gradients import _batchnorm_frozen_at
+
+    bn = torch.nn.BatchNorm1d(3).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        bn.bias.copy_(torch.tensor([0.0, -1.0, 1.0]))
+        bn.running_mean.fill_(5.0)  # stale statistics, which must not leak in
+    model = torch.nn.Sequential(bn)
+    x = torch.randn(6, 3, dtype=torch.float64) * 3 + 2
+    y = torch.randn(4, 3, dtype=torch.float64)
+    with _batchnorm_frozen_at(model, x):
+        assert not model.training
+        # oracle: x's own mean and (unbiased, as BN stores it) variance, not a blend with the old ones
+        torch.testing.assert_close(bn.running_mean, x.mean(0))
+        torch.testing.assert_close(bn.running_var, x.var(0))
+        expected = (y - x.mean(0)) / (x.var(0) + bn.eps).sqrt() * bn.weight + bn.bias
+        torch.testing.assert_close(model(y), expected)
+    assert model.training and float(bn.running_mean[0]) == 5.0  # left as it was
+
+
+def test_jacobian_is_taken_at_the_stems_output():
+    model = _mlp(activation="tanh", shortcut_scale=1.0)
+    x = _batch()[0][0] * 3  # a scale where tanh bends, so the Jacobian depends on the point
+    h0 = model.stem(x[None])[0].detach()
+
+    def stack(h):
+        h = h[None]
+        for block in model.blocks:
+            h = block(h)
+        return h[0]
+
+    # oracle: torch's Jacobian of the block stack at h_0 = stem(x)
+    expected = torch.linalg.svdvals(torch.autograd.functional.jacobian(stack, h0))
+    torch.testing.assert_close(jacobian_singular_values(model, x), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():

@@ -214,3 +214,20 @@ def test_run_training_records_each_net_and_refuses_to_overwrite(tmp_path, monkey
     trained_nets.run_training("resnet20", root=tmp_path, force=True)
     assert trained[-1] == (20, True) and "--force: replacing" in capsys.readouterr().out
     assert set(json.loads((tmp_path / "landscape-nets.json").read_text())["nets"]) == {"resnet20", "plain56"}
+
+
+def test_local_minima_exact_counts_on_hand_grids():
+    g = np.linspace(-1, 1, 9)  # steps of 0.25
+    a, b = np.meshgrid(g, g)
+    flat = np.zeros((9, 9))
+    # A valley z = a^2: its floor (a = 0) is level along b, so no point is lower than *all* its neighbours.
+    assert landscape.local_minima(landscape.Surface(g, g, a**2, flat, 0.0)) == 0
+    # An egg box cos(2 pi a) cos(2 pi b): cos is 1, 0, -1, 0, 1, ... along each axis, so the pits (-1) lie
+    # where one factor is 1 (3 rows) and the other -1 (2 columns), or the other way round: 2 * 3 * 2 = 12,
+    # each surrounded by zeros.
+    egg_box = np.cos(2 * np.pi * a) * np.cos(2 * np.pi * b)
+    assert landscape.local_minima(landscape.Surface(g, g, egg_box, flat, 0.0)) == 12
+    # A single pit on a plateau, next to the edge: the edge counts as higher ground.
+    z = np.ones((9, 9))
+    z[0, 3] = 0.0
+    assert landscape.local_minima(landscape.Surface(g, g, z, flat, 0.0)) == 1

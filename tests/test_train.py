@@ -548,7 +548,7 @@ def test_loading_weights_that_do_not_fit_the_model_given_is_refused(tmp_path):
         load_checkpoint(path, model=ResNet(replace(SMALL, depth=14)))
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o027])
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["022", "027"])
 def test_a_saved_checkpoint_gets_the_permissions_the_umask_allows(tmp_path, umask):
     old = os.umask(umask)
     try:
@@ -556,3 +556,41 @@ def test_a_saved_checkpoint_gets_the_permissions_the_umask_allows(tmp_path, umas
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # what open() would have made
+
+
+def test_loading_into_a_model_of_another_config_names_the_difference(tmp_path):
+    path = save_checkpoint(
+        tmp_path / "plain8.pt", ResNet(replace(SMALL, shortcut=False)), None, History(), TrainConfig()
+    )
+    with pytest.raises(CheckpointError, match="shortcut=False"):
+        load_checkpoint(path, model=ResNet(SMALL))
+    with pytest.raises(CheckpointError, match=r"widths=\(8, 16, 32\)"):
+        load_checkpoint(path, model=ResNet(replace(SMALL, shortcut=False, widths=(8, 16, 16))))
+
+
+def test_a_config_saved_with_lists_for_tuples_still_matches(tmp_path):
+    # Plain data (a JSON round trip, an older writer) turns the widths tuple into a list: the same config.
+    path = save_checkpoint(tmp_path / "r8.pt", small_model(), None, History(), TrainConfig())
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["widths"] = list(payload["model_config"]["widths"])
+    torch.save(payload, tmp_path / "listed.pt")
+    assert load_checkpoint(tmp_path / "listed.pt", model=ResNet(SMALL)).model.config == SMALL
+
+
+def test_a_checkpoint_without_a_model_config_asks_for_the_model(tmp_path):
+    path = save_checkpoint(tmp_path / "r8.pt", small_model(), None, History(), TrainConfig())
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"] = None
+    torch.save(payload, tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="build the model yourself"):
+        load_checkpoint(tmp_path / "bare.pt")
+
+
+def test_a_high_but_finite_loss_is_judged_only_over_20_steps():
+    # The mean-loss rule needs 20 steps: a short run that starts far off (a net scaled up 300x) is not divergence.
+    x, y = tiny_data(32)
+    model = Recorder()
+    with torch.no_grad():
+        model.fc.weight.mul_(300)
+    h = fit(model, x, y, tiny(lr=1e-9), progress=False).history
+    assert h.steps == 8 and min(h.loss) > 20 * math.log(3)  # 20x a uniform guess's loss, every step
