@@ -6,6 +6,8 @@ import gc
 import os
 import platform
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,23 @@ def seed_everything(seed: int | None = None) -> int:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return seed
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with PyTorch's CPU generator seeded by ``seed``, then give the caller's random stream back.
+
+    A widget or a checker that must draw the same numbers every time seeds the global generator (layers
+    draw their initial weights from it); the learner's own stream, say the next ``torch.randn`` in the
+    notebook, must not depend on whether they moved a slider or ran a check first.
+    """
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
+    with torch.random.fork_rng(devices=[]):  # the CPU's generator, which layers draw their weights from
+        torch.default_generator.manual_seed(seed)  # not torch.manual_seed: that would reseed a GPU's stream too
+        yield
 
 
 def cpu_limit(cgroup: Path = CGROUP) -> float | None:

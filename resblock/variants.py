@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import AddLayer, dense_block
-from resblock.checks import check_bool
+from resblock.checks import check_bool, check_positive_int
 from resblock.env import course_seed, seed_everything
 from resblock.gradients import LossFn, checked_loss
 from resblock.models import count_parameters
@@ -65,7 +65,7 @@ def add_net(
 
     ``shortcut=False`` is the plain control: the same layers computing H(x) alone.
     """
-    shortcut = check_bool("shortcut", shortcut)
+    check_positive_int("num_layers", num_layers)  # AddLayer checks `shortcut`
     return nn.Sequential(
         _stem(width, check_bool("stem_pool", stem_pool)),
         *(AddLayer(width, shortcut) for _ in range(num_layers)),

@@ -10,6 +10,7 @@ from resblock.env import (
     match_threads_to_cpus,
     pick_device,
     seed_everything,
+    seeded,
 )
 
 
@@ -18,6 +19,25 @@ def test_same_seed_same_numbers():
     a = torch.randn(5)
     seed_everything(3)
     assert torch.equal(a, torch.randn(5))
+
+
+def test_seeded_repeats_its_draws_and_keeps_the_callers_stream():
+    torch.manual_seed(7)
+    expected_next = torch.randn(3)
+    torch.manual_seed(7)
+    with seeded(2):
+        inside = torch.randn(4)
+    assert torch.equal(torch.randn(3), expected_next)  # the caller's stream goes on as if nothing was drawn
+    torch.manual_seed(2)
+    assert torch.equal(inside, torch.randn(4))  # exactly torch.manual_seed(2)'s numbers
+    torch.manual_seed(7)
+    with pytest.raises(RuntimeError), seeded(2):  # given back when the block raises, too
+        torch.randn(5)
+        raise RuntimeError
+    assert torch.equal(torch.randn(3), expected_next)
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="non-negative whole number"), seeded(bad):
+            pass
 
 
 def test_bad_seed():

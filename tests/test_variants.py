@@ -335,6 +335,8 @@ def test_concat_and_add_nets():
     assert not plain[1].has_shortcut and torch.equal(plain[1](h), plain[1].new_features(h))
     with pytest.raises(ValueError, match="shortcut"):
         add_net(shortcut=1)
+    with pytest.raises(ValueError, match="num_layers"):
+        add_net(num_layers=0)
 
 
 def test_train_each_is_reproducible_and_summarised():

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import needs_projection
+from resblock.env import seeded
 from resblock.exercises import Mistake, call_with_time_limit
 from resblock.models import randomise_batchnorm_
 
@@ -789,9 +790,8 @@ def check_basic_block(cls: Any) -> str:
     _require_block_class(cls)
     generator = torch.Generator().manual_seed(0)
     notes: set[str] = set()
-    with torch.random.fork_rng(devices=[]):  # leave the notebook's random stream as it was
-        for cfg in CONFIGS:
-            torch.manual_seed(0)  # the answer's layers start the same on every check
+    for cfg in CONFIGS:
+        with seeded(0):  # the answer's layers start the same on every check; the notebook's stream is kept
             notes |= _check_one_config(cls, cfg, generator)
     praise = "your block matches He et al.'s basic block at stride 1 and 2, with and without a channel change."
     return " ".join([praise] + [NOTES[n] for n in ("option A", "bias", "inline") if n in notes])

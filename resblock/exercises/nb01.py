@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock, needs_projection
+from resblock.env import seeded
 from resblock.exercises import Mistake, Question, answer_dict, python_scalar, whole_number
 from resblock.exercises.block_checker import (  # noqa: F401 (public names of this module since notebook 01's first version)
     CONFIGS,
@@ -373,8 +374,7 @@ class _InPlaceBlock(ResidualBlock):
 def x_unchanged_after_inplace_add() -> dict[str, bool]:
     """For each Q6 case: is the caller's x still what it was after one call of the in-place forward? (measured)"""
     result = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded(0):
         for case, (in_planes, planes) in Q6_CASES.items():
             x = torch.randn(2, in_planes, 5, 5)
             before = x.clone()

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from resblock.checks import check_int, check_number
-from resblock.env import available_cpus, course_seed
+from resblock.env import available_cpus, course_seed, seeded
 from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
 from resblock.gradients_plots import draw_note, plot_layer_values
 from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, init_linear_
@@ -106,8 +106,7 @@ def conv_depth(depth: int) -> tuple[int, str | None]:
 
 def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
     """The network the settings describe, with the shortcut scaled by ``shortcut_scale``, seeded by ``s.seed``."""
-    with torch.random.fork_rng(devices=[]):  # the explorer's seed, not the learner's random stream
-        torch.manual_seed(s.seed)
+    with seeded(s.seed):  # the explorer's seed, not the learner's random stream
         return _build_model(s, shortcut_scale)
 
 
@@ -137,8 +136,7 @@ def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
     """
     weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if s.network == "mlp":
-        with torch.random.fork_rng(devices=[]):  # the explorer's seed, not the learner's random stream
-            torch.manual_seed(s.seed)
+        with seeded(s.seed):  # the explorer's seed, not the learner's random stream
             for m in weighted:
                 m.reset_parameters()
             if s.init != "default":
