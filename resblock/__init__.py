@@ -5,7 +5,7 @@ One layering rule, visible in the file names: a topic's numbers are in ``topic.p
 Import the module you need; nothing runs at import time. The modules by topic (notebooks in brackets):
 
 * the nets: ``blocks``, ``models`` (01-07); ``identity_fit``, ``identity_fit_plots`` (01)
-* gradient flow: ``gradients``, ``gradients_plots``, ``widgets.gradflow`` (02)
+* gradient flow: ``gradients``, ``gradients_plots``, ``explorer``, ``explorer_plots``, ``widgets.gradflow`` (02)
 * training: ``train``, ``train_plots``, ``checkpoints``, ``evaluation``, ``evaluation_plots``, ``summary``, ``widgets.dashboard`` (03-07); ``side_by_side`` (several runs at once: 03)
 * the degradation problem: ``degradation``, ``degradation_plots`` (03)
 * ensembles of paths: ``paths``, ``paths_plots``, ``widgets.lesions``, ``trained_nets`` (05, 06)

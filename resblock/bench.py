@@ -163,7 +163,9 @@ def _gradflow_redraws(**settings: object) -> Figures:
     from dataclasses import replace
 
     from resblock.data import load_fashion_mnist
-    from resblock.widgets.gradflow import ExplorerSettings, GradFlowExplorer, draw_explorer, figure_svg
+    from resblock.explorer import ExplorerSettings
+    from resblock.explorer_plots import draw_explorer, figure_svg
+    from resblock.widgets.gradflow import GradFlowExplorer
 
     data = load_fashion_mnist()
     # debounce_s=0: each change redraws at once, through the same observer. With the default, a process

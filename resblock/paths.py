@@ -40,6 +40,7 @@ __all__ = [
     "block_names",
     "removable",
     "BranchRemoved",
+    "split_lesion",
     "lesioned",
     "lesion_accuracy",
     "block_inputs",
@@ -137,7 +138,7 @@ class BranchRemoved(nn.Module):
         return F.relu(self.shortcut_scale * self.shortcut(x))
 
 
-def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
+def _check_removed(model: nn.Module, removed: Iterable[int], removable_only: bool = True) -> list[int]:
     can = removable(model)
     if isinstance(removed, (int, np.integer, str, bytes)) or not hasattr(removed, "__iter__"):
         example = f"[{int(removed)}]" if isinstance(removed, (int, np.integer)) else "[3] or [0, 5]"
@@ -150,12 +151,21 @@ def _check_removed(model: nn.Module, removed: Iterable[int]) -> list[int]:
     for i in out:
         if not 0 <= i < len(can):
             raise ValueError(f"block index {i} is out of range: the model has {len(can)} blocks (0..{len(can) - 1}).")
-        if not can[i]:
+        if removable_only and not can[i]:
             raise ValueError(
                 f"block {i} ({block_names(model)[i]}) is a plain block that changes the shape (stride or channels), "
                 "so it cannot be deleted; pick one of the indices where removable(model) is True."
             )
     return out
+
+
+def split_lesion(model: nn.Module, removed: Iterable[int]) -> tuple[list[int], list[int]]:
+    """The blocks of ``removed`` a lesion deletes, and those it keeps: a plain net's blocks that change the shape."""
+    # A plain block that strides or changes channels is the only route through that stage (no shortcut
+    # carries x past it), so a lesion of a plain net keeps it; see removable.
+    can = removable(model)
+    chosen = _check_removed(model, removed, removable_only=False)
+    return [i for i in chosen if can[i]], [i for i in chosen if not can[i]]
 
 
 def lesioned(model: nn.Module, removed: Iterable[int]) -> nn.Module:

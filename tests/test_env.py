@@ -210,7 +210,7 @@ def test_fit_and_the_explorer_take_the_seed_set_after_import(monkeypatch):
     for fn, name in ((fit, "config"), (GradFlowExplorer.__init__, "settings")):
         assert inspect.signature(fn).parameters[name].default is None  # built at each call, from the seed then
     monkeypatch.setenv("RESBLOCK_SEED", "11")
+    from resblock.explorer import ExplorerSettings
     from resblock.train import TrainConfig
-    from resblock.widgets.gradflow import ExplorerSettings
 
     assert TrainConfig().seed == ExplorerSettings().seed == 11

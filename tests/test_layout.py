@@ -60,6 +60,7 @@ def test_the_layers_are_found():
     layers = {_name(p): _layer(p) for p in MODULES}
     assert layers["gradients.py"] == "numbers" and layers["gradients_plots.py"] == "picture"
     assert layers["widgets/gradflow.py"] == "widget" and layers["style.py"] == "picture"
+    assert layers["explorer.py"] == "numbers" and layers["explorer_plots.py"] == "picture"  # the explorer's (02)
     assert {n for n, layer in layers.items() if layer == "widget"} >= {
         "widgets/gradflow.py",
         "widgets/dashboard.py",

@@ -97,6 +97,23 @@ def test_lesion_rejects_shape_changing_plain_blocks_and_bad_indices():
         paths.removable(torch.nn.Linear(2, 2))
 
 
+def test_a_lesion_deletes_what_it_can_and_a_plain_net_keeps_its_shape_changing_blocks():
+    # The oracle, computed directly: a block can go if it has a shortcut or its output has its input's shape.
+    x, _ = batch(2)
+    for net in (small_net(True), small_net(False)):
+        inputs = paths.block_inputs(net, x)
+        with torch.inference_mode():
+            same_shape = [b(h).shape == h.shape for b, h in zip(net.blocks, inputs, strict=True)]
+        for asked in ([], [4, 1, 2, 1], range(6)):
+            chosen = sorted(set(asked))
+            goes = [i for i in chosen if net.blocks[i].has_shortcut or same_shape[i]]
+            assert paths.split_lesion(net, asked) == (goes, [i for i in chosen if i not in goes])
+    assert paths.split_lesion(small_net(False), range(6)) == ([0, 1, 3, 5], [2, 4])  # stages 2 and 3 start by striding
+    assert paths.split_lesion(small_net(True), range(6)) == (list(range(6)), [])
+    with pytest.raises(ValueError, match="out of range"):
+        paths.split_lesion(small_net(False), [6])
+
+
 def test_single_and_random_lesions():
     x, y = batch(40)
     plain = small_net(False)

@@ -12,18 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from resblock import explorer as numbers
+from resblock.explorer import _LRU, CONV_BATCH, CONV_POOL, ExplorerSettings, build_model, conv_depth, reseed_
+from resblock.explorer_plots import draw_explorer, figure_svg
 from resblock.gradients import grad_norms_per_layer
 from resblock.gradients_plots import log_scale_problems, plot_layer_values
-from resblock.widgets.gradflow import (
-    _LRU,
-    ExplorerSettings,
-    GradFlowExplorer,
-    build_model,
-    conv_depth,
-    draw_explorer,
-    figure_svg,
-    reseed_,
-)
+from resblock.widgets.gradflow import GradFlowExplorer
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +152,27 @@ def test_css_classes_for_browser_tests(explorer):
         assert f"resblock-gradflow-{name}" in explorer.controls[name]._dom_classes
     assert "resblock-gradflow-figure" in explorer.figure_widget._dom_classes
     assert "resblock-gradflow" in explorer.box._dom_classes
+
+
+def test_the_names_defined_in_the_widget_module_before_still_import_from_it():
+    # Notebook 02 and older code import these from resblock.widgets.gradflow: the numbers' and the pictures' own.
+    import resblock.explorer_plots as pictures
+    import resblock.widgets.gradflow as w
+
+    for name in (
+        "ExplorerSettings",
+        "build_model",
+        "reseed_",
+        "measure",
+        "conv_depth",
+        "CONV_BATCH",
+        "CONV_POOL",
+        "_LRU",
+    ):
+        assert getattr(w, name) is getattr(numbers, name), name
+    for name in ("draw_explorer", "figure_svg", "figure_png", "_SVGFrames"):
+        assert getattr(w, name) is getattr(pictures, name), name
+    assert callable(w.gradflow_explorer) and isinstance(w.GradFlowExplorer, type)
 
 
 def test_debounce_coalesces_a_burst_into_one_redraw(batch):
@@ -368,13 +383,11 @@ def test_panels_end_at_whole_decades_around_the_data(explorer):
 
 def test_the_conv_explorer_measures_the_images_pooled_to_half_size(explorer, batch):
     # The oracle: each ResNet built afresh, profiled on the first CONV_BATCH images average-pooled 2x2.
-    from resblock.widgets import gradflow
-
     explorer.network.value = "conv"
     explorer.depth.value = 8
     explorer.seed.value = 5  # a new seed: both nets measured
     s = explorer.settings()
-    x = torch.nn.functional.avg_pool2d(batch[0][: gradflow.CONV_BATCH], gradflow.CONV_POOL)
+    x = torch.nn.functional.avg_pool2d(batch[0][:CONV_BATCH], CONV_POOL)
     for line, scale in ((1, 1.0), (0, 0.0)):
         expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
         np.testing.assert_allclose(_lines(explorer)[line][1], list(expected.values()), rtol=1e-5)
@@ -428,7 +441,7 @@ def test_a_network_whose_re_seeding_failed_is_re_seeded_next_time(batch, monkeyp
     e.redraw()  # the same seed again: the plain net, left half drawn, is re-seeded, not taken as it is
     assert e.note == ""
     s = e.settings()
-    x = torch.nn.functional.avg_pool2d(batch[0][: gradflow.CONV_BATCH], gradflow.CONV_POOL)
+    x = torch.nn.functional.avg_pool2d(batch[0][:CONV_BATCH], CONV_POOL)
     for line, scale in ((1, 1.0), (0, 0.0)):
         expected = grad_norms_per_layer(build_model(replace(s, shortcut_scale=scale), scale), x, batch[1][:16])
         np.testing.assert_allclose(_lines(e)[line][1], list(expected.values()), rtol=1e-5)

@@ -1,10 +1,14 @@
-"""The gradient-flow explorer of notebook 02: ipywidgets controls wired to ``resblock.gradients_plots``.
+"""The gradient-flow explorer of notebook 02: its controls wired to ``resblock.explorer`` and ``explorer_plots``.
 
 Every control change takes the chosen network at initialisation (built once per architecture, its
 weights drawn again for a new seed; the plain and the shortcut version share the seed), measures it
-with ``resblock.gradients.flow_profile`` on a fixed batch of real images, and redraws one figure:
-per-layer gradient norms (left) and per-block activation RMS (right), the plain net
-(shortcut_scale = 0) dashed in vermillion (``resblock.style.PLAIN``) against the chosen shortcut_scale.
+with ``resblock.explorer.measure`` (``resblock.gradients.flow_profile``) on a fixed batch of real images,
+and redraws one figure with ``resblock.explorer_plots.draw_explorer``: per-layer gradient norms (left)
+and per-block activation RMS (right), the plain net (shortcut_scale = 0) dashed in vermillion
+(``resblock.style.PLAIN``) against the chosen shortcut_scale. This module holds the widget
+(``GradFlowExplorer``, ``gradflow_explorer``) and its caches of networks and profiles; the names it
+defined before those two modules (``ExplorerSettings``, ``build_model``, ``reseed_``, ``draw_explorer``,
+``figure_svg``, ...) can still be imported from here.
 
 Stable CSS classes for browser tests (and for anyone styling the notebook):
 ``resblock-gradflow`` (the whole explorer), ``resblock-gradflow-network``, ``-depth``, ``-shortcut``
@@ -16,481 +20,51 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import copy
 import html
-import io
-import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from dataclasses import asdict, replace
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch import nn
 
-from resblock.checks import check_int, check_number
-from resblock.env import available_cpus, course_seed, seeded
-from resblock.gradients import FlowProfile, flow_profile, strip_batchnorm
-from resblock.gradients_plots import draw_note, plot_layer_values
-from resblock.models import ACTIVATIONS, INITS, DeepMLP, MLPConfig, ResNet, ResNetConfig, init_linear_
-from resblock.style import PLAIN, RESIDUAL
+from resblock.env import available_cpus
+from resblock.explorer import (
+    _LRU,
+    CONV_BATCH,
+    CONV_POOL,
+    EXPLORER_NORMS,
+    MAX_DEPTH,
+    MAX_SEED,
+    MLP_BATCH,
+    ExplorerSettings,
+    _one_thread,
+    build_model,
+    conv_depth,
+    measure,
+    reseed_,
+    settings_notes,
+)
+from resblock.explorer_plots import _SVGFrames, draw_explorer, draw_failure, explorer_figure, figure_png, figure_svg
+from resblock.gradients import FlowProfile
+from resblock.models import ACTIVATIONS, INITS
 from resblock.train import check_class_labels, check_data
 
-NETWORKS = ("mlp", "conv")
-EXPLORER_NORMS = ("none", "batch")
-MAX_DEPTH = 500  # the depth slider's maximum (MLP blocks; conv depths above MAX_CONV_DEPTH are capped with a note)
-MAX_SEED = 2**31 - 1  # the seed box's maximum
-MAX_CONV_DEPTH = 110  # ResNet-110 redraws in about a second here; deeper conv nets are not interactive
-MLP_BATCH, CONV_BATCH = 64, 16  # examples per measurement: enough for BatchNorm, small enough to be instant
-# The conv nets see the images average-pooled 2x2 to 14x14, as notebook 03's degradation study trains
-# them: a quarter of the convolutions' work (one ResNet-56 profile: 196-205 ms at 28x28, 75-78 ms at 14x14,
-# one thread). The picture stays the one section 2 shows at 28x28 (seed 1: plain-56's first/last
-# conv ratio 10^3.4 there, 10^3.6 here; residual 10^1.4 and 10^1.6).
-CONV_POOL = 2
-# CONV_BATCH stays 16: a smaller batch is not proportionally faster, and it changes the curves a learner
-# sees. Measured (ResNet-56 with BN, 28x28 inputs, seeds 1-5, one thread on 2 shared cores): one profile took 220 ms
-# at 16, 174 at 8, 122 at 4; the per-layer gradient norms moved by 0.13-0.23 decades on average at 8 and
-# 0.26-0.32 at 4, against 0.05-0.06 between two different batches of 16 (the plain net's log10
-# first/last ratio 3.0-3.2 at 16, 3.2-3.5 at 8).
-
-
-@dataclass(frozen=True)
-class ExplorerSettings:
-    """What the explorer's controls say; the defaults draw the classic picture (notebook 02)."""
-
-    network: str = "mlp"  # "mlp" (DeepMLP, depth = blocks) or "conv" (the 6n+2 ResNet, depth = layers)
-    depth: int = 50
-    shortcut_scale: float = 1.0  # scale on the shortcut: 0 plain, 1 residual
-    activation: str = "relu"  # MLP only; the conv net uses ReLU as in the paper
-    init: str = "default"  # "default" is PyTorch's for the MLP and He et al.'s for the conv net
-    norm: str = "none"  # "none" or "batch"; the conv net's "batch" is the paper's BN after every conv
-    seed: int = field(default_factory=course_seed)  # the course's seed, $RESBLOCK_SEED
-
-    def __post_init__(self) -> None:
-        for name, allowed in (
-            ("network", NETWORKS),
-            ("activation", tuple(ACTIVATIONS)),
-            ("init", INITS),
-            ("norm", EXPLORER_NORMS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
-        # The controls' own ranges: a value outside them would be clamped by the widget without a word.
-        object.__setattr__(
-            self, "depth", check_int("depth", self.depth, 1, MAX_DEPTH, what=" (the depth slider's range)")
-        )
-        object.__setattr__(
-            self,
-            "shortcut_scale",
-            check_number("shortcut_scale", self.shortcut_scale, 0.0, 1.0, what=" (0 plain, 1 residual)"),
-        )
-        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED))
-
-
-def conv_depth(depth: int) -> tuple[int, str | None]:
-    """The nearest 6n+2 depth to ``depth`` within 8..MAX_CONV_DEPTH, and a note when it had to change."""
-    n = min(max(round((depth - 2) / 6), 1), (MAX_CONV_DEPTH - 2) // 6)
-    snapped = 6 * n + 2
-    if snapped == depth:
-        return snapped, None
-    why = f" (capped at {MAX_CONV_DEPTH} to stay interactive)" if depth > MAX_CONV_DEPTH else ""
-    return snapped, f"conv nets have 6n+2 layers: depth {depth} -> {snapped}{why}"
-
-
-def build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
-    """The network the settings describe, with the shortcut scaled by ``shortcut_scale``, seeded by ``s.seed``."""
-    with seeded(s.seed):  # the explorer's seed, not the learner's random stream
-        return _build_model(s, shortcut_scale)
-
-
-def _build_model(s: ExplorerSettings, shortcut_scale: float) -> nn.Module:
-    if s.network == "mlp":
-        return DeepMLP(
-            MLPConfig(depth=s.depth, shortcut_scale=shortcut_scale, activation=s.activation, norm=s.norm, init=s.init)
-        )
-    depth, _ = conv_depth(s.depth)
-    model = ResNet(ResNetConfig(depth=depth, shortcut=shortcut_scale > 0))
-    for block in model.blocks:
-        block.shortcut_scale = float(shortcut_scale)  # ResidualBlock computes relu(R(x) + shortcut_scale * shortcut(x))
-    _other_conv_init_([m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))], s.init)
-    if s.norm == "none":
-        strip_batchnorm(model)
-    return model
-
-
-def reseed_(model: nn.Module, s: ExplorerSettings) -> nn.Module:
-    """Draw a network's weights again, in place, exactly as ``build_model(s, ...)`` would for its seed.
-
-    Building a deep net's modules took about as long as measuring it; a new seed only needs new
-    numbers. The draws follow the constructors: each layer's default init in module order, then the
-    He init of ResNet's convs (conv nets only), then the chosen init. Norms hold no random numbers.
-    A conv net draws from a generator of its own, seeded as build_model seeds PyTorch's global one
-    (the same stream), so two conv nets can be re-seeded in two threads at once (_measure_both).
-    """
-    weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    if s.network == "mlp":
-        with seeded(s.seed):  # the explorer's seed, not the learner's random stream
-            for m in weighted:
-                m.reset_parameters()
-            if s.init != "default":
-                for m in weighted:
-                    init_linear_(m, s.init, s.activation)
-        return model
-    g = torch.Generator().manual_seed(s.seed)
-    for m in weighted:  # each constructor's default draws, as in torch's reset_parameters
-        if isinstance(m, nn.Conv2d):  # overwritten below: only the draws count, so a scratch tensor takes them
-            nn.init.kaiming_uniform_(torch.empty(m.weight.shape), a=math.sqrt(5), generator=g)
-        else:
-            _draw_(m.weight, lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g))
-        if m.bias is not None:
-            bound = 1 / math.sqrt(m.weight[0].numel())  # 1 / sqrt(fan_in)
-            with torch.no_grad():
-                m.bias.uniform_(-bound, bound, generator=g)
-    for m in weighted:
-        if isinstance(m, nn.Conv2d):
-            _draw_(m.weight, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g))
-    _other_conv_init_(weighted, s.init, g)
-    return model
-
-
-def _other_conv_init_(weighted: list[nn.Module], init: str, generator: torch.Generator | None = None) -> None:
-    """The conv net's "xavier" or "small" init, drawn over ResNet's He init on every conv and linear weight."""
-    if init in ("xavier", "small"):
-        for m in weighted:
-            _draw_(
-                m.weight,
-                (lambda w: nn.init.xavier_normal_(w, generator=generator))
-                if init == "xavier"
-                else (lambda w: nn.init.normal_(w, std=0.01, generator=generator)),
-            )
-
-
-def _draw_(weight: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None:
-    """Apply a random init to ``weight`` as if it were contiguous: a channels-last tensor fills in another order."""
-    if weight.is_contiguous():
-        with torch.no_grad():
-            init(weight)
-        return
-    fresh = torch.empty(weight.shape, dtype=weight.dtype)
-    init(fresh)
-    with torch.no_grad():
-        weight.copy_(fresh)
-
-
-class _LRU:
-    """A small least-recently-used map: the explorer keeps networks, profiles and SVG frames in one each."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict = OrderedDict()
-
-    def get(self, key, default=None):
-        """The value for ``key`` (now the most recently used), or ``default``."""
-        if key not in self._items:
-            return default
-        self._items.move_to_end(key)
-        return self._items[key]
-
-    def put(self, key, value) -> None:
-        """Keep ``value`` for ``key``, forgetting the least recently used beyond ``maxsize``."""
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run PyTorch on one thread, then restore the count.
-
-    These tensors are tiny (64 x 64 matrices): a second thread saves little, and on a busy
-    machine (a classroom server, 2 cores shared) threads that wait for each other made redraws
-    5-10x slower in our measurements.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def measure(
-    s: ExplorerSettings,
-    shortcut_scale: float,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    model: nn.Module | None = None,
-) -> FlowProfile:
-    """Profile the network for ``s`` at ``shortcut_scale`` on the batch (what each redraw computes).
-
-    ``model``: a network built by ``build_model(s, a)`` for any ``a`` of the same kind (0, or above 0),
-    reused with its shortcut scale set to ``shortcut_scale``; without it a new one is built.
-    """
-    n = MLP_BATCH if s.network == "mlp" else CONV_BATCH
-    if model is None:
-        model = build_model(s, shortcut_scale)
-    scale = float(shortcut_scale)
-    for block in model.blocks:
-        if block.shortcut_scale != scale:  # a Module's setattr is slow: set only what changes
-            block.shortcut_scale = scale  # read in forward: a rebuilt net would hold the same weights
-    x = images[:n]
-    if s.network == "conv":
-        x = F.avg_pool2d(x, CONV_POOL)
-        # channels-last: oneDNN's faster layout for these convolutions (a quarter less time, measured).
-        # Converted once: .to() copies every weight again even when they are channels-last already.
-        if not all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4):
-            model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    with _one_thread():
-        return flow_profile(model, x, labels[:n])
-
-
-def settings_notes(s: ExplorerSettings) -> list[str]:
-    """Notes on settings that the figure cannot show as asked."""
-    notes = []
-    if s.network == "conv":
-        notes.append(conv_depth(s.depth)[1])
-        if s.activation != "relu":
-            notes.append(f"the conv net always uses ReLU (activation {s.activation!r} applies to the MLP)")
-    return [n for n in notes if n]
-
-
-def _empty_panels(fig: Figure) -> list:
-    """The figure's two panels with their data, texts and legends removed, made once and then reused.
-
-    Reusing the axes, rather than fig.clear() and new subplots, keeps their axis and tick objects:
-    building those was a quarter of a redraw's drawing time.
-    """
-    if len(fig.axes) != 2:
-        fig.clear()
-        return list(fig.subplots(1, 2))
-    for ax in fig.axes:
-        for artist in [*ax.lines, *ax.texts]:
-            artist.remove()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        ax.relim()  # forget the removed lines' extent, so the axes fit the new data only
-    return fig.axes
-
-
-def draw_explorer(fig: Figure, s: ExplorerSettings, plain: FlowProfile, chosen: FlowProfile | None) -> None:
-    """Draw the explorer's two panels for measured profiles onto ``fig`` (its earlier data removed first)."""
-    ax_g, ax_a = _empty_panels(fig)
-    label = f"shortcut_scale = {s.shortcut_scale:g}" + (" (residual)" if s.shortcut_scale == 1 else "")
-    styles = {
-        "plain (shortcut_scale = 0)": PLAIN,
-        label: RESIDUAL,
-    }  # the course's plain/residual contrast (resblock.style)
-    grads = {"plain (shortcut_scale = 0)": list(plain.grad_norms.values())}
-    acts = {"plain (shortcut_scale = 0)": list(plain.activation_rms.values())}
-    if chosen is not None:
-        grads[label] = list(chosen.grad_norms.values())
-        acts[label] = list(chosen.activation_rms.values())
-    name = f"MLP, {s.depth} blocks" if s.network == "mlp" else f"ResNet-{conv_depth(s.depth)[0]}, 2x2-pooled inputs"
-    plot_layer_values(
-        grads,
-        ax=ax_g,
-        title=f"gradient norm per layer at init ({name})",
-        styles=styles,
-        note="; ".join(settings_notes(s)) or None,
-    )
-    plot_layer_values(
-        acts,
-        ax=ax_a,
-        ylabel="RMS of block output",
-        xlabel="block (1 = input side)",
-        title=f"activations ({s.activation if s.network == 'mlp' else 'relu'}, init {s.init}, norm {s.norm})",
-        styles=styles,
-        legend=False,
-    )
-    for ax in (ax_g, ax_a):
-        _whole_decade_limits(ax)
-    # Fixed margins, not tight_layout(): measuring every label's box cost more than the rest of a redraw.
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.91, wspace=0.25)
-
-
-def _whole_decade_limits(ax) -> None:
-    """Set a panel's limits from its lines: x to the layers, the log y axis outward to whole powers of ten.
-
-    Autoscaled limits move with every new seed, and with them every tick; limits that move by whole
-    decades leave the frame (axes, ticks, labels) as it was on most redraws, so _SVGFrames can reuse it.
-    """
-    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
-    n = max((len(y) for y in ys), default=1)
-    pad = 0.05 * (n - 1) or 0.5  # matplotlib's default 5% margin
-    ax.set_xlim(1 - pad, n + pad)
-    v = np.concatenate(ys) if ys else np.empty(0)
-    v = v[np.isfinite(v) & (v > 0)]
-    if v.size:
-        # at least a tenth of a decade between the data and the edge, so no marker is cut in half
-        lo = max(math.floor(math.log10(v.min()) - 0.1), -300)
-        hi = min(math.ceil(math.log10(v.max()) + 0.1), 300)
-        ax.set_ylim(10.0**lo, 10.0**hi)
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buf = io.BytesIO()
-    # compress_level 1: a slightly larger file, a third of the encoding time of the default 6.
-    FigureCanvasAgg(fig).print_png(buf, pil_kwargs={"compress_level": 1})
-    return buf.getvalue()
-
-
-def figure_svg(fig: Figure) -> bytes:
-    """The figure as SVG bytes, its text left as text for the browser to render."""
-    import matplotlib
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-
-    buf = io.BytesIO()
-    # svg.fonttype "none": <text> elements instead of rasterised glyphs or glyph paths. Text was most
-    # of a PNG frame's cost; an SVG frame measured 111 ms against 164-231 ms for the PNG (MLP-50, 2 cores).
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resblock"}):
-        FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None})
-    return buf.getvalue()
-
-
-_SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "resblock"}  # text as <text>; ids stable from frame to frame
-
-
-@lru_cache(maxsize=512)
-def _svg_text_metrics(text: str, prop, ismath) -> tuple[float, float, float]:
-    return _svg_renderer_class()._text_to_path.get_text_width_height_descent(text, prop, ismath)
-
-
-@lru_cache(maxsize=1)
-def _svg_renderer_class() -> type:
-    """matplotlib's SVG renderer, remembering text sizes from frame to frame (made on first use: no import-time work).
-
-    matplotlib caches text sizes per renderer, and every SVG is a new renderer: the tick labels and
-    titles were measured again on every redraw.
-    """
-    from matplotlib.backends.backend_svg import RendererSVG
-    from matplotlib.textpath import TextToPath
-
-    class Renderer(RendererSVG):
-        _text_to_path = TextToPath()  # what RendererSVG measures text with (fixed 72 dpi)
-
-        def get_text_width_height_descent(self, s, prop, ismath):
-            if ismath == "TeX":
-                return super().get_text_width_height_descent(s, prop, ismath)
-            return _svg_text_metrics(s, prop.copy(), ismath)  # a copy: FontProperties' hash follows its state
-
-    return Renderer
-
-
-def _svg_renderer(fig: Figure, out: io.StringIO):
-    """An SVG renderer for ``fig`` (drawn at 72 dpi) writing to ``out``."""
-    width, height = fig.get_size_inches()
-    return _svg_renderer_class()(width * 72, height * 72, out, image_dpi=72, metadata={"Date": None})
-
-
-class _SVGFrames:
-    """The figure as SVG, its frame (axes, ticks, labels, titles) drawn once and reused while it stays the same.
-
-    Laying out the axes, ticks and their labels was most of a redraw's drawing time (matplotlib does it
-    in Python, artist by artist); the data (lines, legend, notes) is a small part. A frame is keyed by
-    all that draws it differently (figure size, each panel's position, limits, scales, ticks and their
-    labels, axis labels, title), and the data is drawn on top of it. The result is one SVG document, the
-    same elements as figure_svg's; the data comes after the frame, so it lies over the axes' edges.
-    """
-
-    _STATE = ("_groupd", "_clipd", "_markers", "_clip_path_ids")  # ids handed out, so none is used twice
-
-    def __init__(self, max_frames: int = 16) -> None:
-        self._frames = _LRU(max_frames)  # frame key -> (SVG text, renderer state)
-        self.hits = self.misses = 0
-
-    @staticmethod
-    def frame_key(fig: Figure) -> tuple:
-        """Everything that draws the figure's frame differently (not its data)."""
-        panels = []
-        for ax in fig.axes:
-            xticks, yticks = tuple(ax.get_xticks()), tuple(ax.get_yticks())
-            panels.append(
-                (
-                    ax.get_position().bounds,
-                    ax.get_xlim(),
-                    ax.get_ylim(),
-                    ax.get_xscale(),
-                    ax.get_yscale(),
-                    xticks,
-                    yticks,
-                    tuple(ax.xaxis.get_major_formatter().format_ticks(xticks)),
-                    tuple(ax.yaxis.get_major_formatter().format_ticks(yticks)),
-                    ax.get_xlabel(),
-                    ax.get_ylabel(),
-                    ax.get_title(),
-                    ax.axison,
-                )
-            )
-        return (tuple(fig.get_size_inches()), fig.dpi, tuple(panels))
-
-    @staticmethod
-    def data_artists(fig: Figure) -> list:
-        """What changes from redraw to redraw: each panel's lines, notes and legend, in drawing order."""
-        artists = []
-        for ax in fig.axes:
-            legend = [ax.get_legend()] if ax.get_legend() is not None else []
-            artists += sorted([*ax.lines, *ax.texts, *legend], key=lambda a: a.get_zorder())
-        return artists
-
-    def _draw_frame(self, fig: Figure, data: list) -> tuple[str, dict]:
-        from matplotlib.backends.backend_mixed import MixedModeRenderer
-
-        animated = [a.get_animated() for a in data]
-        for a in data:
-            a.set_animated(True)  # matplotlib leaves animated artists out of a draw (as in blitting)
-        try:
-            out = io.StringIO()
-            renderer = _svg_renderer(fig, out)
-            start = out.tell()
-            width, height = fig.get_size_inches()
-            fig.draw(MixedModeRenderer(fig, width, height, 72, renderer))
-            return out.getvalue()[start:], {name: copy.copy(getattr(renderer, name)) for name in self._STATE}
-        finally:
-            for a, was in zip(data, animated):
-                a.set_animated(was)
-
-    def __call__(self, fig: Figure) -> bytes:
-        """The figure as SVG bytes (svg.fonttype "none": text left as text for the browser)."""
-        import matplotlib
-
-        if fig.dpi != 72:
-            raise ValueError(f"_SVGFrames draws figures at 72 dpi (SVG's points), got dpi={fig.dpi}.")
-        data = self.data_artists(fig)
-        with matplotlib.rc_context(_SVG_RC):
-            key = self.frame_key(fig)
-            frame = self._frames.get(key)
-            if frame is None:
-                self.misses += 1
-                frame = self._draw_frame(fig, data)
-                self._frames.put(key, frame)
-            else:
-                self.hits += 1
-            body, state = frame
-            out = io.StringIO()
-            renderer = _svg_renderer(fig, out)
-            for name, value in state.items():
-                setattr(renderer, name, copy.copy(value))
-            out.write(body)
-            for artist in data:
-                artist.draw(renderer)
-            renderer.finalize()
-        return out.getvalue().encode("utf-8")
+# The widget, and the names defined here before resblock.explorer and explorer_plots held them (tests, bench).
+__all__ = [
+    "GradFlowExplorer",
+    "gradflow_explorer",
+    "ExplorerSettings",
+    "MLP_BATCH",
+    "CONV_BATCH",
+    "CONV_POOL",
+    "conv_depth",
+    "build_model",
+    "reseed_",
+    "measure",
+    "draw_explorer",
+    "figure_svg",
+]
 
 
 class GradFlowExplorer:
@@ -605,7 +179,7 @@ class GradFlowExplorer:
             ]
         )
         self.box.add_class("resblock-gradflow")
-        self.fig = Figure(figsize=(10, 3.6), dpi=72)
+        self.fig = explorer_figure()
         self.svg = _SVGFrames()  # the live figure's serialiser: a frame is drawn once, the data every time
         self.redraw()
 
@@ -726,11 +300,8 @@ class GradFlowExplorer:
             draw_explorer(self.fig, s, plain, chosen)
             self.note = "; ".join(settings_notes(s))
         except Exception as e:  # a figure with the reason beats a traceback in a widget callback
-            self.fig.clear()
-            ax = self.fig.subplots()
-            ax.set_axis_off()
             self.note = f"could not draw these settings: {type(e).__name__}: {e}"
-            draw_note(ax, self.note)
+            draw_failure(self.fig, self.note)
         self.figure_widget.value = self.svg(self.fig)
         self.n_redraws += 1
         self.last_redraw_ms = (time.perf_counter() - t0) * 1000.0

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from resblock.paths import accuracy_from, block_inputs, block_names, removable
+from resblock.paths import accuracy_from, block_inputs, block_names, removable, split_lesion
 from resblock.paths_plots import plot_lesion_accuracies
 from resblock.style import new_axes
 
@@ -95,13 +95,13 @@ class LesionToggles:
         """Each net's accuracy with the pressed blocks deleted (a plain net keeps the blocks that change the shape)."""
         accs = {}
         for label, m in self.models.items():
-            ok = [i for i in self.deleted if self._removable[label][i]]
-            accs[label] = accuracy_from(m, self._inputs[label], ok, self.labels)
+            deleted, _kept = split_lesion(m, self.deleted)
+            accs[label] = accuracy_from(m, self._inputs[label], deleted, self.labels)
         return accs
 
     def _kept_note(self, label: str, chosen: list[int]) -> str:
         """'; keeps 9: it changes the shape' for the pressed blocks that ``label``'s net cannot lose, else ''."""
-        kept = [i for i in chosen if not self._removable[label][i]]
+        _deleted, kept = split_lesion(self.models[label], chosen)
         if not kept:
             return ""
         return f"; keeps {', '.join(map(str, kept))}: {'it changes' if len(kept) == 1 else 'they change'} the shape"
