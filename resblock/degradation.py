@@ -19,23 +19,36 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from resblock.blocks import BasicBlock, PlainBlock
-from resblock.checks import check_int
+from resblock.checks import (
+    ArgumentTypeError,
+    check_dataset,
+    check_instance,
+    check_int,
+    check_named,
+    check_sequence,
+    describe,
+)
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
 from resblock.models import ResNet, ResNetConfig
 from resblock.side_by_side import train_side_by_side, workers_for
 from resblock.train import TrainConfig, fit
 from resblock.trained_nets import parse_net  # net names live with the nets; re-exported in __all__
+
+if TYPE_CHECKING:
+    from resblock.data import FashionMNIST
+
+Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train images, labels, test images, labels
 
 NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the four nets of He et al.'s Fig. 6 we can afford
 FINAL_FRACTION = 0.1  # "final training loss" = mean step loss over the last tenth of the run
@@ -136,8 +149,10 @@ LIVE = DegradationConfig(
 )
 
 
-def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def prepare_data(data: FashionMNIST, config: DegradationConfig) -> Tensors:
     """(train images, train labels, test images, test labels): the fixed subset, average-pooled."""
+    check_dataset("data", data)
+    _check_config(config)
     g = torch.Generator().manual_seed(config.data_seed)
     n = len(data.train_images)
     idx = torch.randperm(n, generator=g)[: config.subset] if config.subset and config.subset < n else torch.arange(n)
@@ -151,9 +166,46 @@ def prepare_data(data, config: DegradationConfig) -> tuple[torch.Tensor, torch.T
 
 def build_net(name: str, config: DegradationConfig, seed: int) -> ResNet:
     """The named net of the study, its weights initialised from ``seed``."""
+    _check_config(config)
     depth, shortcut = parse_net(name)
     torch.manual_seed(seed)
     return ResNet(ResNetConfig(depth=depth, shortcut=shortcut, widths=config.widths))
+
+
+def _check_config(config: Any) -> DegradationConfig:
+    return check_instance("config", config, DegradationConfig, "e.g. FULL or LIVE, or DegradationConfig(epochs=1.0)")
+
+
+def check_results(results: Any, needs: Sequence[str] = ("nets", "runs"), name: str = "results") -> dict[str, Any]:
+    """``results`` if it is a degradation results dict with the fields ``needs``; else an error saying what to pass.
+
+    Cheap: the fields' presence and kinds, not every run's numbers (``load_results`` checks a file in full).
+    """
+    source = "as run_degradation returns or load_results(path) reads"
+    if not isinstance(results, Mapping):
+        fix = ""
+        if (
+            isinstance(results, (list, tuple))
+            and results
+            and all(isinstance(r, Mapping) and "net" in r for r in results)
+        ):
+            fix = " This looks like its list of runs: pass the whole dict."
+        elif isinstance(results, tuple) and len(results) == 2 and isinstance(results[0], Mapping):
+            fix = " train_net returns (record, model) for one run: pass the dict run_degradation returns."
+        raise ArgumentTypeError(f"{name} must be a degradation results dict ({source}), got {describe(results)}.{fix}")
+    missing = [k for k in needs if k not in results]
+    if missing:
+        fix = " This is one run's record: pass the whole results dict." if "net" in results else ""
+        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}: pass a results dict ({source}).{fix}")
+    if "runs" in needs:
+        runs = results["runs"]
+        if not isinstance(runs, (list, tuple)) or not all(isinstance(r, Mapping) for r in runs):
+            raise ArgumentTypeError(
+                f"{name}['runs'] must be a list of run records (dicts with 'net', 'seed', ...), got {describe(runs)}."
+            )
+    if "nets" in needs:
+        check_sequence(f"{name}['nets']", results["nets"], "net names", "['plain20', 'resnet20']", item=str)
+    return results
 
 
 def final_train_loss(step_loss: Sequence[float], fraction: float = FINAL_FRACTION) -> float:
@@ -198,6 +250,8 @@ def make_identity(block: PlainBlock) -> PlainBlock:
 
 def embed_shallow(shallow: ResNet, depth: int) -> ResNet:
     """A deeper plain net computing exactly what ``shallow`` computes (in eval mode): its blocks, then identities."""
+    check_instance("shallow", shallow, ResNet, "a plain net, e.g. ResNet(ResNetConfig(depth=20, shortcut=False))")
+    depth = check_int("depth", depth, low=1)
     c = shallow.config
     if c.shortcut or depth < c.depth:
         raise ValueError(
@@ -215,7 +269,7 @@ def embed_shallow(shallow: ResNet, depth: int) -> ResNet:
 
 def train_net(
     name: str,
-    tensors,
+    tensors: Tensors,
     config: DegradationConfig,
     seed: int,
     progress: bool = False,
@@ -227,6 +281,13 @@ def train_net(
 
     ``model``: the net as ``build_net(name, config, seed)`` returns it, when built already.
     """
+    if not (isinstance(tensors, (tuple, list)) and len(tensors) == 4):
+        raise ArgumentTypeError(
+            "tensors must be the four tensors prepare_data(data, config) returns (train images, train labels, "
+            f"test images, test labels), got {describe(tensors)}."
+        )
+    _check_config(config)
+    seed = check_int("seed", seed, low=0)
     x, y, tx, ty = tensors
     depth, shortcut = parse_net(name)
     model = build_net(name, config, seed) if model is None else model
@@ -260,7 +321,7 @@ def run_degradation(
     config: DegradationConfig = FULL,
     seeds: Sequence[int] | None = None,
     nets: Sequence[str] = NETS,
-    data=None,
+    data: FashionMNIST | None = None,
     progress: bool = False,
     device: str | torch.device | None = None,
     on_run: Callable[[dict[str, Any], torch.nn.Module], None] | None = None,
@@ -276,16 +337,29 @@ def run_degradation(
     """
     if not isinstance(config, DegradationConfig):
         raise ValueError(f"config must be a DegradationConfig (e.g. FULL or LIVE), got {type(config).__name__}.")
-    if isinstance(nets, str) or not all(isinstance(n, str) for n in nets):
+    if isinstance(nets, str) or not isinstance(nets, Iterable):
         raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
+    nets = list(nets)
+    if not all(isinstance(n, str) for n in nets):
+        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
+    if not nets:
+        raise ValueError(f"nets is empty: name at least one net, e.g. {list(NETS)}.")
     if seeds is None:
         seeds = (course_seed(),)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        one = f" (for one seed, write [{seeds!r}])" if isinstance(seeds, int) else ""
+        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {seeds!r}{one}.")
+    seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {list(seeds)!r}.")
+        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {seeds!r}.")
+    if on_run is not None and not callable(on_run):
+        raise ArgumentTypeError(f"on_run must be a function on_run(record, model) or None, got {describe(on_run)}.")
     for name in nets:
         parse_net(name)
     if workers is not None:
         workers = check_int("workers", workers, 1, what=" (nets to train at once)")
+    if data is not None:
+        check_dataset("data", data)
     if data is None:
         from resblock.data import load_fashion_mnist
 
@@ -344,8 +418,14 @@ def _train_side_by_side(jobs, tensors, config, workers, progress, device, on_run
 
 def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One results dict from several (e.g. one per seed) that share a config; wall times add up."""
+    if isinstance(parts, Mapping):
+        raise ArgumentTypeError(
+            "parts must be a list of results dicts, got one dict; to merge it with others, write [a, b]."
+        )
     if not parts:
         raise ValueError("nothing to merge: pass at least one results dict.")
+    for i, p in enumerate(parts):
+        check_results(p, ("config", "runs", "environment", "wall_time_s", "command", "created"), name=f"parts[{i}]")
     first = parts[0]
     for p in parts[1:]:
         if p["config"] != first["config"]:
@@ -379,6 +459,7 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def save_results(results: dict[str, Any], path: str | Path) -> Path:
     """Write a results dict as JSON (one run per line, so that diffs stay readable)."""
+    check_results(results, ("runs",))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     head = {k: v for k, v in results.items() if k != "runs"}
@@ -411,6 +492,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 def config_of(results: dict[str, Any]) -> DegradationConfig:
     """The DegradationConfig a results dict was made with."""
+    check_results(results, ("config",))
     names = {f.name for f in fields(DegradationConfig)}
     c = {k: v for k, v in results["config"].items() if k in names}
     c["widths"] = tuple(c["widths"])
@@ -419,6 +501,7 @@ def config_of(results: dict[str, Any]) -> DegradationConfig:
 
 def final_losses(results: dict[str, Any]) -> dict[str, dict[int, float]]:
     """{net: {seed: final training loss}}."""
+    check_results(results, ("runs",))
     out: dict[str, dict[int, float]] = {}
     for r in results["runs"]:
         out.setdefault(r["net"], {})[r["seed"]] = r["final_train_loss"]
@@ -427,6 +510,7 @@ def final_losses(results: dict[str, Any]) -> dict[str, dict[int, float]]:
 
 def degradation_per_seed(results: dict[str, Any]) -> dict[int, bool]:
     """{seed: plain-56's final training loss is above both plain-20's and ResNet-56's} (He et al., Fig. 6)."""
+    check_results(results, ("runs", "seeds"))
     f = final_losses(results)
     return {
         s: f["plain56"][s] > f["plain20"][s] and f["plain56"][s] > f["resnet56"][s]
@@ -437,6 +521,7 @@ def degradation_per_seed(results: dict[str, Any]) -> dict[int, bool]:
 
 def summary_table(results: dict[str, Any]) -> str:
     """A text table: each net's final training loss and test error, per seed and their mean."""
+    check_results(results, ("nets", "runs", "seeds"))
     by_net: dict[str, list[dict[str, Any]]] = {}
     for r in results["runs"]:
         by_net.setdefault(r["net"], []).append(r)
@@ -456,8 +541,11 @@ def summary_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def paper_vs_ours(configs: dict[str, DegradationConfig]) -> str:
+def paper_vs_ours(configs: Mapping[str, DegradationConfig]) -> str:
     """A text table: He et al.'s CIFAR-10 setting beside each of ``configs`` (name -> config)."""
+    check_named(
+        "configs", configs, DegradationConfig, "from a name to a DegradationConfig", "{'live': LIVE, 'full': FULL}"
+    )
     rows = [
         ("data", "CIFAR-10, 3x32x32", lambda c: f"Fashion-MNIST, 1x{c.image_size}x{c.image_size}"),
         ("training images", "50,000 (45k/5k to tune)", lambda c: f"{c.subset or 60_000:,}"),
@@ -482,6 +570,7 @@ __all__ = [
     "LIVE",
     "NETS",
     "build_net",
+    "check_results",
     "config_of",
     "degradation_per_seed",
     "embed_shallow",

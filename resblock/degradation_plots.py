@@ -6,12 +6,16 @@ The results they draw (a dict, as ``resblock.degradation.run_degradation`` retur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from resblock.degradation import final_losses, parse_net
+from resblock.checks import check_bool, check_int, check_sequence
+from resblock.degradation import check_results, final_losses, parse_net
 from resblock.evaluation import smooth
 from resblock.style import OKABE_ITO, markevery, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_final_losses", "plot_test_error", "plot_training_loss"]
 
@@ -37,12 +41,32 @@ def _look(net: str) -> dict[str, Any]:
     }
 
 
+def _nets_to_draw(results: Mapping[str, Any], nets: Sequence[str] | None) -> list[str]:
+    """``nets``, checked against ``results`` (a net asked for by name must have runs there), or all of results' nets."""
+    check_results(results)
+    if nets is None:
+        return list(results["nets"])
+    check_sequence("nets", nets, "net names", "['plain20', 'plain56']", item=str)
+    have = {r.get("net") for r in results["runs"]}
+    absent = [n for n in nets if n not in have]
+    if absent:
+        raise ValueError(f"results holds no runs of {absent}; its nets are {sorted(have)}.")
+    return list(nets)
+
+
 def plot_training_loss(
-    results: dict[str, Any], nets: Sequence[str] | None = None, ax=None, window: int = 25, log: bool = False
-):
+    results: Mapping[str, Any],
+    nets: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    window: int = 25,
+    log: bool = False,
+) -> Axes:
     """Training loss per step (running mean of ``window`` steps): the mean over seeds, with the seeds' range shaded."""
+    nets = _nets_to_draw(results, nets)
+    check_bool("log", log)
+    check_int("window", window, low=1, what=" (values averaged)")
     ax = new_axes(ax, (5, 3.4))
-    for net in nets or results["nets"]:
+    for net in nets:
         curves = [_smooth(r["step_loss"], window) for r in results["runs"] if r["net"] == net]
         if not curves:
             continue
@@ -68,10 +92,11 @@ def plot_training_loss(
     return ax
 
 
-def plot_test_error(results: dict[str, Any], nets: Sequence[str] | None = None, ax=None):
+def plot_test_error(results: Mapping[str, Any], nets: Sequence[str] | None = None, ax: Axes | None = None) -> Axes:
     """Test error at each evaluation, mean over seeds (the last point uses the whole test set)."""
+    nets = _nets_to_draw(results, nets)
     ax = new_axes(ax, (5, 3.4))
-    for net in nets or results["nets"]:
+    for net in nets:
         runs = [r for r in results["runs"] if r["net"] == net]
         if not runs:
             continue
@@ -83,10 +108,11 @@ def plot_test_error(results: dict[str, Any], nets: Sequence[str] | None = None, 
     return ax
 
 
-def plot_final_losses(results: dict[str, Any], ax=None):
+def plot_final_losses(results: Mapping[str, Any], ax: Axes | None = None) -> Axes:
     """Each net's final training loss, one dot per seed and a bar for the mean."""
-    ax = new_axes(ax, (5, 3.4))
+    check_results(results)
     f = final_losses(results)
+    ax = new_axes(ax, (5, 3.4))
     for i, net in enumerate(results["nets"]):
         values = list(f.get(net, {}).values())
         colour, plain = _look(net)["color"], not parse_net(net)[1]  # plain: pale and hatched, residual: solid

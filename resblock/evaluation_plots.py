@@ -9,12 +9,20 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from resblock.checks import check_positive_int
+from resblock.checks import ArgumentTypeError, check_positive_int, check_sequence, describe
 from resblock.evaluation import history_series
-from resblock.style import OKABE_ITO, new_axes, new_axes_grid, on_white
+from resblock.style import OKABE_ITO, check_axes_list, check_figure, new_axes, new_axes_grid, on_white
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
+
+    from resblock.train import History
 
 # name in history_series -> (panel, format, line style keywords). Train is solid (its accuracy with
 # filled circles), test dashed with open squares, so the two read apart without colour (resblock.style).
@@ -28,30 +36,32 @@ _CURVES = {
 }
 
 
-def _accuracy_title(history) -> str:
+def _accuracy_title(history: History) -> str:
     if history.test_acc and not math.isnan(history.test_acc[-1]):
         return f"accuracy (test: {history.test_acc[-1]:.3f})"
     return "accuracy"
 
 
-def _style_panels(ax_loss, ax_acc) -> None:
+def _style_panels(ax_loss: Axes, ax_acc: Axes) -> None:
     on_white(ax_loss)
     ax_loss.set(xlabel="step", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy")
     ax_acc.grid(alpha=0.3)
 
 
-def plot_history(history, axes=None):
+def plot_history(history: History, axes: Sequence[Axes] | np.ndarray | None = None) -> Sequence[Axes] | np.ndarray:
     """Two panels: training loss per step (smoothed) with train/test loss per evaluation; accuracies per evaluation."""
+    series = history_series(history)  # checks ``history`` before any figure is made
     if axes is None:
         axes = new_axes_grid(1, 2, (10, 3.4))[0]
-    _style_panels(*axes)
-    for name, (x, y) in history_series(history).items():
+    panels = check_axes_list("axes", axes, 2, "e.g. plt.subplots(1, 2)[1]: the loss panel, then the accuracy panel")
+    _style_panels(*panels[:2])
+    for name, (x, y) in series.items():
         panel, fmt, style = _CURVES[name]
         if x:
-            axes[panel].plot(x, y, fmt, **style)
-    axes[1].set_title(_accuracy_title(history))
-    for ax, where in zip(axes, ("upper right", "lower right")):
+            panels[panel].plot(x, y, fmt, **style)
+    panels[1].set_title(_accuracy_title(history))
+    for ax, where in zip(panels, ("upper right", "lower right")):
         if ax.get_lines():
             ax.legend(loc=where, fontsize=8)
     return axes
@@ -65,8 +75,9 @@ class HistoryCurves:
     (measured on 2 cores: ~150 ms against ~230 ms per PNG frame, most of the rest is text rendering).
     """
 
-    def __init__(self, fig) -> None:
-        self.fig = fig
+    def __init__(self, fig: FigureBase) -> None:
+        """Two panels on ``fig`` (a matplotlib Figure, e.g. ``matplotlib.figure.Figure(figsize=(10, 3.4))``), no data yet."""
+        self.fig = check_figure("fig", fig)
         self.axes = fig.subplots(1, 2)
         fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
         _style_panels(*self.axes)
@@ -76,7 +87,7 @@ class HistoryCurves:
         self.axes[0].legend(loc="upper right", fontsize=8)
         self.axes[1].legend(loc="lower right", fontsize=8)
 
-    def update(self, history) -> None:
+    def update(self, history: History) -> None:
         """Show ``history``: new data for every line, axes rescaled to it."""
         for name, (x, y) in history_series(history).items():
             self.lines[name].set_data(x, y)
@@ -92,12 +103,22 @@ class HistoryCurves:
         return buf.getvalue()
 
 
-def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None):
+def plot_confusion_matrix(counts: torch.Tensor | np.ndarray, classes: Sequence[str], ax: Axes | None = None) -> Axes:
     """The confusion matrix as a heat map with the count in each cell; rows true class, columns predicted."""
-    counts = torch.as_tensor(counts)  # a NumPy array of counts is as good
+    try:
+        counts = torch.as_tensor(counts)  # a NumPy array of counts is as good
+    except (TypeError, ValueError, RuntimeError):
+        raise ArgumentTypeError(
+            f"counts must be a square table of counts (a tensor or array), as confusion_matrix(predicted, labels, "
+            f"num_classes) returns; got {describe(counts)}."
+        ) from None
+    check_sequence("classes", classes, "class names, one per row of counts", "data.classes", single=False)
     k = len(classes)
     if tuple(counts.shape) != (k, k):
-        raise ValueError(f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}.")
+        raise ValueError(
+            f"counts must be {k}x{k} for {k} classes, got {tuple(counts.shape)}; make it with "
+            f"confusion_matrix(predicted, labels, {k})."
+        )
     ax = new_axes(ax, (6.5, 5.5))
     c = counts.cpu().numpy()
     # Log colour scale would hide the diagonal's size; row-normalise so each true class reads as a rate.
@@ -120,7 +141,9 @@ def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], ax=None)
     return ax
 
 
-def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8, axes=None):
+def plot_image_grid(
+    images: torch.Tensor, titles: Sequence[str], ncols: int = 8, axes: Sequence[Axes] | np.ndarray | None = None
+) -> Sequence[Axes] | np.ndarray:
     """Show (N, 1, H, W) images in a grid with a title above each; returns the array of Axes."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -130,12 +153,15 @@ def plot_image_grid(images: torch.Tensor, titles: Sequence[str], ncols: int = 8,
         )
     ncols = check_positive_int("ncols", ncols)
     n = len(images)
+    check_sequence("titles", titles, "titles, one per image", "[data.classes[i] for i in labels]", allow_empty=True)
     if len(titles) != n:
         raise ValueError(f"need one title per image: {n} images, {len(titles)} titles.")
     if axes is None:
         nrows = max(1, math.ceil(n / ncols))
         axes = new_axes_grid(nrows, ncols, (1.6 * ncols, 1.9 * nrows))
-    flat = list(getattr(axes, "flat", axes))
+        flat = list(axes.flat)
+    else:
+        flat = check_axes_list("axes", axes, n, "one per image, e.g. plt.subplots(2, 8)[1] for 16 images")
     for ax in flat:
         on_white(ax).axis("off")
     for ax, img, title in zip(flat, images, titles):

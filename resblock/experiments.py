@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resblock.degradation import DegradationConfig
 
 # name -> (add_arguments(parser), run(args)); each experiment registers itself below.
 EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -126,7 +129,11 @@ def _format(value: Any) -> str:
 
 
 def degradation_results_path(
-    config, seeds, nets, preset: str | None = None, folder: Path | None = None
+    config: DegradationConfig,
+    seeds: Sequence[int],
+    nets: Sequence[str],
+    preset: str | None = None,
+    folder: str | Path | None = None,
 ) -> tuple[Path, bool]:
     """Where a degradation run's results go by default, and whether that is a committed file.
 
@@ -136,8 +143,14 @@ def degradation_results_path(
     """
     from resblock import degradation as deg
     from resblock import files
+    from resblock.checks import check_instance, check_sequence
 
     presets = {"full": ("degradation", deg.FULL), "live": ("degradation_live", deg.LIVE)}
+    check_instance("config", config, deg.DegradationConfig, "e.g. degradation.FULL or degradation.LIVE")
+    check_sequence("seeds", seeds, "seeds", "[0, 1, 2]", item=int)
+    check_sequence("nets", nets, "net names", "['plain20', 'resnet56']", item=str)
+    if preset is not None and preset not in presets:
+        raise ValueError(f"preset must be one of {sorted(presets)} or None (the closer one), got {preset!r}.")
 
     def changes(p):
         return [

@@ -5,13 +5,21 @@ The losses come from ``resblock.identity_fit.fit_identity``.
 
 from __future__ import annotations
 
-from resblock.checks import check_named_curves
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from resblock.checks import check_curve_values, check_named_curves, check_number
 from resblock.style import GREY, markevery, new_axes, series_style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _OTHER_MARKERS = ("D", "^", "v")  # for a second, third... curve of one family
 
 
-def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = None, ax=None):
+def plot_identity_fit(
+    curves: Mapping[str, Sequence[float]], baseline: float | None = None, ax: Axes | None = None
+) -> Axes:
     """Training loss against step for each named curve; returns the Axes.
 
     The y axis is logarithmic above 1e-3 and linear below (matplotlib's "symlog"), so a loss of
@@ -19,6 +27,11 @@ def plot_identity_fit(curves: dict[str, list[float]], baseline: float | None = N
     Two curves of one family (two residual stacks) share its colour and line, and differ by marker.
     """
     check_named_curves("curves", curves, "{'plain stack': losses, 'residual stack': ...}")
+    check_curve_values("curves", curves)
+    if baseline is not None:
+        if getattr(baseline, "ndim", None) == 0 and hasattr(baseline, "item"):
+            baseline = baseline.item()  # a 0-d tensor (a loss without .item()) is one number
+        baseline = check_number("baseline", baseline, what=" (the loss of predicting the mean; or None)")
     ax = new_axes(ax, (7, 3.8))
     seen: list[dict] = []
     for i, (label, losses) in enumerate(curves.items()):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,8 +27,9 @@ from torch import nn
 from torch.func import functional_call
 
 from resblock import files
+from resblock.checks import ArgumentTypeError, check_bool, check_instance, check_int, check_positive_int, describe
 from resblock.env import course_seed
-from resblock.train import check_class_labels, eval_mode
+from resblock.train import check_class_labels, check_model, eval_mode
 
 Direction = dict[str, torch.Tensor]
 
@@ -41,15 +43,48 @@ __all__ = [
     "Surface",
     "loss_surface",
     "fixed_subset",
+    "check_surface",
     "sharpness_ratio",
     "local_minima",
+    "results_path",
+    "experiment_path",
     "run_experiment",
     "load_results",
 ]
 
 
+def _check_tensor(name: str, value: Any, what: str = "") -> torch.Tensor:
+    """``value`` if it is a torch tensor; else an ArgumentTypeError (a list or an array: torch.as_tensor)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    fix = f" Use torch.as_tensor({name})." if isinstance(value, (list, tuple, np.ndarray)) else ""
+    raise ArgumentTypeError(f"{name} must be a torch tensor{what}, got {describe(value)}.{fix}")
+
+
+def check_surface(surface: Any, name: str = "surface") -> Surface:
+    """``surface`` if it is a Surface; else an error that names the slip (its dict, its loss array, a Line)."""
+    if isinstance(surface, np.ndarray):
+        raise ArgumentTypeError(
+            f"{name} must be a Surface (as loss_surface or load_results returns), got {describe(surface)}: "
+            "pass the Surface itself, not its .loss."
+        )
+    if isinstance(surface, Line):
+        raise ArgumentTypeError(
+            f"{name} must be a Surface, a 2-D slice (loss_surface), got a Line, a 1-D one (loss_along_direction)."
+        )
+    return check_instance(name, surface, Surface, "as loss_surface or load_results returns")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a net's name such as 'plain20' or 'resnet56', got {describe(name)}.")
+    return name
+
+
 def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Rescale each filter (slice along dim 0) of ``direction`` to the norm of the same filter of ``weight`` (Li et al. eq. in sec. 4)."""
+    _check_tensor("direction", direction)
+    _check_tensor("weight", weight, " (a parameter's values, e.g. model.fc.weight)")
     if direction.shape != weight.shape:
         raise ValueError(
             f"direction and weight must have the same shape, got {tuple(direction.shape)} and {tuple(weight.shape)}."
@@ -69,6 +104,10 @@ def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float =
 
 def random_direction(model: nn.Module, seed: int | None = None, normalize: bool = True) -> Direction:
     """A Gaussian direction in weight space, filter-normalised, with zeros for biases and BN parameters (notebook 06)."""
+    check_model(model, finite=False)
+    if seed is not None:
+        seed = check_int("seed", seed, what=" (or None for the course's seed)")
+    check_bool("normalize", normalize)
     generator = torch.Generator().manual_seed(course_seed() if seed is None else seed)  # None: $RESBLOCK_SEED
     out = {}
     for name, p in model.named_parameters():
@@ -81,7 +120,12 @@ def random_direction(model: nn.Module, seed: int | None = None, normalize: bool 
     return out
 
 
-def _check_direction(model: nn.Module, direction: Direction) -> None:
+def _check_direction(model: nn.Module, direction: Direction, name: str = "direction") -> None:
+    if not isinstance(direction, Mapping):
+        raise ArgumentTypeError(
+            f"{name} must be a dict {{parameter name: tensor}}, as random_direction(model) returns; "
+            f"got {describe(direction)}."
+        )
     params = dict(model.named_parameters())
     missing = [n for n in params if n not in direction]
     extra = [n for n in direction if n not in params]
@@ -99,18 +143,27 @@ def _check_coords(name: str, values: Sequence[float]) -> None:
     """Coefficients along a direction: a non-empty list of finite numbers (a nan would map nothing but nan)."""
     try:
         arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of numbers, e.g. np.linspace(-1, 1, 21); got {values!r}.") from None
-    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor that needs grad
         raise ValueError(
-            f"{name} must be a non-empty 1-D list of finite numbers, e.g. np.linspace(-1, 1, 21); got {values!r}."
+            f"{name} must be a list of numbers, e.g. np.linspace(-1, 1, 21); got {describe(values)}."
+        ) from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D list of numbers, e.g. np.linspace(-1, 1, 21); got {describe(values)}."
         )
+    if not np.isfinite(arr).all():
+        bad = arr[~np.isfinite(arr)]
+        raise ValueError(f"{name} must hold finite numbers only, got {bad.size} that are not: {bad[:3].tolist()}.")
 
 
 def fixed_subset(
     images: torch.Tensor, labels: torch.Tensor, size: int, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The same ``size`` examples every time (a seeded random choice), for evaluating a landscape."""
+    _check_tensor("images", images)
+    _check_tensor("labels", labels)
+    if len(labels) != len(images):
+        raise ValueError(f"images and labels differ in length: {len(images)} images, {len(labels)} labels.")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(images):
         raise ValueError(f"size must lie in 1..{len(images)}, got {size!r}.")
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
@@ -126,6 +179,22 @@ def loss_at(
     batch_size: int = 1000,
 ) -> tuple[float, float]:
     """(cross-entropy, accuracy) at theta + sum of coef * direction, in eval mode; the model itself is unchanged."""
+    check_model(model, finite=False)
+    if isinstance(offsets, Mapping) or not isinstance(offsets, (list, tuple)):
+        one = " (one direction? write [(a, direction)])" if isinstance(offsets, Mapping) else ""
+        raise ArgumentTypeError(
+            f"offsets must be a list of (coefficient, direction) pairs, e.g. [(0.5, d1), (-0.2, d2)] or [] for the "
+            f"trained weights; got {describe(offsets)}{one}."
+        )
+    for i, pair in enumerate(offsets):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+            raise ArgumentTypeError(
+                f"offsets[{i}] must be a pair (coefficient, direction), e.g. (0.5, random_direction(model)); "
+                f"got {describe(pair)}."
+            )
+    _check_tensor("images", images)
+    _check_tensor("labels", labels)
+    batch_size = check_positive_int("batch_size", batch_size)
     if len(images) == 0:
         raise ValueError("the landscape's images are empty: pass at least one image and its label.")
     if len(labels) != len(images):  # checked whole: each chunk below sees only its own slice
@@ -172,6 +241,7 @@ def loss_along_direction(
     labels: torch.Tensor,
 ) -> Line:
     """The 1-D plot of Li et al.: loss at theta + a d for each a (a = 0 is the trained net) (notebook 06)."""
+    check_model(model, finite=False)
     _check_direction(model, direction)
     _check_coords("alphas", alphas)
     t0 = time.perf_counter()
@@ -205,7 +275,15 @@ class Surface:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Surface:
+    def from_dict(cls, d: Mapping[str, Any]) -> Surface:
+        """Rebuild a Surface from ``to_dict``'s output (a results file's "surface")."""
+        if not isinstance(d, Mapping):
+            raise ArgumentTypeError(f"Surface.from_dict takes the dict to_dict() returns, got {describe(d)}.")
+        missing = [k for k in ("alphas", "betas", "loss", "acc", "seconds") if k not in d]
+        if missing:
+            raise ValueError(
+                f"the surface's dict lacks {', '.join(map(repr, missing))}: it is not what to_dict() wrote."
+            )
         return cls(np.array(d["alphas"]), np.array(d["betas"]), np.array(d["loss"]), np.array(d["acc"]), d["seconds"])
 
 
@@ -220,8 +298,9 @@ def loss_surface(
     progress: bool = False,
 ) -> Surface:
     """The 2-D plot of Li et al.: loss at theta + a d1 + b d2 on the grid alphas x betas (notebook 06)."""
-    _check_direction(model, d1)
-    _check_direction(model, d2)
+    check_model(model, finite=False)
+    _check_direction(model, d1, "d1")
+    _check_direction(model, d2, "d2")
     _check_coords("alphas", alphas)
     _check_coords("betas", betas)
     t0 = time.perf_counter()
@@ -239,6 +318,7 @@ def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
     """Mean loss within ``radius`` of the centre divided by the centre's loss: a one-number summary of how fast the loss rises."""
     if not (isinstance(radius, (int, float, np.floating)) and math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0 (in the units of the grid's alphas), got {radius!r}.")
+    check_surface(surface)
     a, b = np.meshgrid(surface.alphas, surface.betas)
     inside = np.hypot(a, b) <= radius + 1e-9
     centre = surface.loss[np.argmin(np.abs(surface.betas)), np.argmin(np.abs(surface.alphas))]
@@ -249,6 +329,7 @@ def sharpness_ratio(surface: Surface, radius: float = 0.5) -> float:
 
 def local_minima(surface: Surface) -> int:
     """Grid points lower than all their (up to 8) neighbours: 1 for a bowl, many for a chaotic surface (notebook 06)."""
+    check_surface(surface)
     z = surface.loss
     padded = np.pad(z, 1, constant_values=np.inf)
     h, w = z.shape
@@ -261,8 +342,9 @@ def local_minima(surface: Surface) -> int:
 # --- the experiment behind notebook 06's full grids --------------------------------------------------
 
 
-def results_path(name: str, root=None):
+def results_path(name: str, root: str | Path | None = None) -> Path:
     """results/landscape_NAME.json, the full grid of one net."""
+    _check_name(name)
     return Path(root or files.RESULTS_DIR) / f"landscape_{name}.json"
 
 
@@ -272,9 +354,20 @@ MAX_GRID = 101  # 101 x 101 points is already hours on a CPU
 
 
 def experiment_path(
-    name: str, depth: int, grid: int, span: float, subset: int, seeds: tuple[int, int], root=None
+    name: str,
+    depth: int,
+    grid: int,
+    span: float,
+    subset: int,
+    seeds: tuple[int, int],
+    root: str | Path | None = None,
 ) -> tuple[Path, bool]:
     """Where one net's grid goes: results/landscape_NAME.json for the committed recipe, else a name made from the recipe."""
+    _check_name(name)
+    if isinstance(depth, bool) or depth not in COMMITTED_SUBSET:
+        raise ValueError(f"depth must be one of the study's depths {tuple(COMMITTED_SUBSET)}, got {depth!r}.")
+    if not (isinstance(seeds, (tuple, list)) and len(seeds) == 2):
+        raise ValueError(f"seeds must be two direction seeds, e.g. (1, 2); got {seeds!r}.")
     if (grid, span, subset, tuple(seeds)) == (
         COMMITTED["grid"],
         COMMITTED["span"],
@@ -292,9 +385,9 @@ def run_experiment(
     span: float = 1.0,
     subset: int | None = None,
     seeds: tuple[int, int] = (1, 2),
-    root=None,
+    root: str | Path | None = None,
     force: bool = False,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Compute and save the 2-D slice of each named study net: ``python -m resblock.experiments landscape``.
 
     ``subset=None`` takes the committed recipe's (500 images for the 20-layer nets, 250 for the 56-layer
@@ -304,7 +397,7 @@ def run_experiment(
     import json
     import platform
 
-    from resblock.checks import check_bool, check_int, check_number
+    from resblock.checks import check_number
     from resblock.data import load_fashion_mnist
     from resblock.env import describe_environment
     from resblock.files import check_writable_folder, write_atomic
@@ -314,7 +407,7 @@ def run_experiment(
     if isinstance(names, str):
         names = [names]
     names = list(names or all_names)
-    unknown = [n for n in names if n not in all_names]
+    unknown = [n for n in names if not isinstance(n, str) or n not in all_names]
     if unknown:
         raise ValueError(f"unknown nets {unknown}; choose from {sorted(all_names)}.")
     # Every number is checked before any work (a nan span passes `span <= 0` and maps nothing but nan).
@@ -380,7 +473,7 @@ def run_experiment(
     return out
 
 
-def load_results(name: str, root=None) -> tuple[Surface, dict]:
+def load_results(name: str, root: str | Path | None = None) -> tuple[Surface, dict[str, Any]]:
     """The saved full grid of one net (and its record), from results/landscape_NAME.json (notebook 06)."""
     import json
 

@@ -6,16 +6,25 @@ bowl shows as even rings and a chaotic surface as a tangle; everything above the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from resblock.landscape import Line, Surface
-from resblock.style import new_axes, series_style
+from resblock.checks import ArgumentTypeError, check_named, check_number, describe
+from resblock.landscape import Line, Surface, check_surface
+from resblock.style import check_figure, new_axes, series_style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
 
 
-def plot_lines(lines: dict[str, Line], ax=None, ylim: tuple[float, float] | None = None):
+def plot_lines(lines: Mapping[str, Line], ax: Axes | None = None, ylim: tuple[float, float] | None = None) -> Axes:
     """Loss along one filter-normalised direction, one curve per net; a = 0 is the trained net (notebook 06)."""
+    check_named("lines", lines, Line, "from each net's name to its Line", "{'plain20': line, 'resnet20': ...}")
+    if ylim is not None and (np.ndim(ylim) != 1 or len(ylim) != 2):
+        raise ArgumentTypeError(f"ylim must be a pair (bottom, top), e.g. (0, 5), or None; got {describe(ylim)}.")
     ax = new_axes(ax, (5.0, 3.6))
     for j, (name, line) in enumerate(lines.items()):
         ax.plot(line.alphas, line.loss, ms=4, label=name, **series_style(name, j))
@@ -30,17 +39,22 @@ def plot_lines(lines: dict[str, Line], ax=None, ylim: tuple[float, float] | None
 
 def contour_levels(cap: float = 5.0, step: float = 0.25) -> np.ndarray:
     """Evenly spaced loss levels from 0 to ``cap``."""
+    cap = check_number("cap", cap, low=0.0, low_open=True, what=" (the highest loss level drawn)")
+    step = check_number("step", step, low=0.0, low_open=True, what=" (loss between contour levels)")
     if not (cap > 0 and 0 < step <= cap):
         raise ValueError(f"need cap > 0 and 0 < step <= cap, got cap={cap!r}, step={step!r}.")
     return np.arange(step, cap + step / 2, step)
 
 
-def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, step: float = 0.25, filled: bool = True):
+def plot_contour(
+    surface: Surface, ax: Axes | None = None, title: str = "", cap: float = 5.0, step: float = 0.25, filled: bool = True
+) -> Axes:
     """Contour map of a 2-D slice, capped at ``cap`` so that every panel shares a colour scale (notebook 06)."""
+    check_surface(surface)
+    levels = contour_levels(cap, step)  # checks cap and step before a figure is made
     ax = new_axes(ax, (4.2, 3.6))
     a, b = np.meshgrid(surface.alphas, surface.betas)
     z = np.minimum(surface.loss, cap)
-    levels = contour_levels(cap, step)
     if filled:
         cs = ax.contourf(a, b, z, levels=np.concatenate([[0], levels]), cmap="viridis", extend="max")
     ax.contour(a, b, z, levels=levels, colors="k", linewidths=0.4)
@@ -50,8 +64,10 @@ def plot_contour(surface: Surface, ax=None, title: str = "", cap: float = 5.0, s
     return ax
 
 
-def plot_surface3d(surface: Surface, ax=None, title: str = "", cap: float = 5.0):
+def plot_surface3d(surface: Surface, ax: Axes | None = None, title: str = "", cap: float = 5.0) -> Axes:
     """3-D surface of a 2-D slice, capped at ``cap`` (notebook 06)."""
+    check_surface(surface)
+    cap = check_number("cap", cap, low=0.0, low_open=True, what=" (the highest loss drawn)")
     ax = new_axes(ax, (4.5, 3.8), projection="3d")
     a, b = np.meshgrid(surface.alphas, surface.betas)
     z = np.minimum(surface.loss, cap)
@@ -62,13 +78,22 @@ def plot_surface3d(surface: Surface, ax=None, title: str = "", cap: float = 5.0)
 
 
 def plot_landscape_grid(
-    surfaces: dict[str, Surface], names: Sequence[Sequence[str]], kind: str = "contour", cap: float = 5.0, fig=None
-):
+    surfaces: Mapping[str, Surface],
+    names: Sequence[Sequence[str]],
+    kind: str = "contour",
+    cap: float = 5.0,
+    fig: FigureBase | None = None,
+) -> list[Axes]:
     """A grid of panels, rows x columns given by ``names`` (e.g. [["plain20", "resnet20"], ["plain56", "resnet56"]])."""
     import matplotlib.pyplot as plt
 
     if kind not in ("contour", "surface"):
         raise ValueError(f"kind must be 'contour' or 'surface', got {kind!r}.")
+    check_named("surfaces", surfaces, Surface, "from each net's name to its Surface", "{'plain20': surface, ...}")
+    _check_grid_names(names, surfaces)
+    cap = check_number("cap", cap, low=0.0, low_open=True, what=" (the highest loss drawn)")
+    if fig is not None:
+        check_figure("fig", fig)
     rows, cols = len(names), len(names[0])
     fig = fig or plt.figure(figsize=(4.2 * cols, 3.7 * rows))
     axes = []
@@ -85,3 +110,23 @@ def plot_landscape_grid(
     if kind == "contour":
         fig.colorbar(axes[0]._resblock_contour, ax=axes, shrink=0.8, label=f"loss (capped at {cap:g})")
     return axes
+
+
+def _check_grid_names(names: object, surfaces: Mapping[str, Surface]) -> None:
+    """``names`` must be rows of names (a list of lists, all rows as long), each a key of ``surfaces``."""
+    eg = "e.g. [['plain20', 'resnet20'], ['plain56', 'resnet56']]"
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
+        raise ArgumentTypeError(f"names must be a non-empty list of rows of names, {eg}; got {describe(names)}.")
+    for r, row in enumerate(names):
+        if isinstance(row, str) or not isinstance(row, (list, tuple)):
+            one = f" For one row, write [{list(names)!r}]." if all(isinstance(n, str) for n in names) else ""
+            raise ArgumentTypeError(
+                f"names must be a list of rows, each a list of names, {eg}; names[{r}] is {describe(row)}.{one}"
+            )
+        if len(row) != len(names[0]) or not row:
+            raise ValueError(f"every row of names must hold the same number (>= 1) of names, {eg}; got {names!r}.")
+        for name in row:
+            if not isinstance(name, str):
+                raise ArgumentTypeError(f"names must hold net names (strings), {eg}; got {describe(name)} in row {r}.")
+            if name not in surfaces:
+                raise ValueError(f"names holds {name!r}, which surfaces lacks; surfaces has {sorted(surfaces)}.")

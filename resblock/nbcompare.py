@@ -73,8 +73,16 @@ def sanitize_patterns(path: Path = SANITIZE) -> dict[str, str]:
     return dict(get_sanitize_patterns(path.read_text()))
 
 
-def cell_options(cell) -> dict[str, bool]:
+def cell_options(cell: nbformat.NotebookNode) -> dict[str, bool]:
     """nbval's options for one code cell: its tags, then its comment markers; outputs checked by default."""
+    if not (hasattr(cell, "metadata") and hasattr(cell, "source")):
+        from resblock.checks import ArgumentTypeError, describe
+
+        fix = " Wrap a plain dict with nbformat.from_dict(cell)." if type(cell) is dict else ""
+        raise ArgumentTypeError(
+            "cell must be a notebook cell with metadata and source (e.g. nbformat.read(path, as_version=4).cells[0]), "
+            f"got {describe(cell)}.{fix}"
+        )
     options = defaultdict(bool, find_metadata_tags(cell.metadata))
     options.update(dict(find_comment_markers(cell.source)))
     options.setdefault("check", True)
@@ -89,13 +97,16 @@ def _first_line(source: str) -> str:
     return next((line.strip() for line in source.splitlines() if line.strip()), "")[:70]
 
 
-def output_differences(ran: dict | nbformat.NotebookNode, committed: Path, patterns: dict | None = None) -> list[str]:
+def output_differences(
+    ran: dict | nbformat.NotebookNode, committed: str | Path, patterns: dict | None = None
+) -> list[str]:
     """Where a notebook's run differs from the committed notebook by nbval's rules; one entry per cell.
 
     ``ran`` is the notebook as JSON (JupyterLab's model, or a file read with nbformat). An empty list
     means nbval would have passed every cell's comparison.
     """
     patterns = sanitize_patterns() if patterns is None else patterns
+    committed = Path(committed)  # a string path too: its .name labels each difference
     ran = nbformat.from_dict(ran)
     ref = nbformat.read(committed, as_version=4)
     name = committed.name

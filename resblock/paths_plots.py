@@ -6,12 +6,47 @@ The numbers behind them (path counts, lesion accuracies, gradient per path lengt
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from resblock.checks import (
+    check_curve_values,
+    check_instance,
+    check_int,
+    check_mapping,
+    check_named,
+    check_named_curves,
+    check_sequence,
+)
 from resblock.paths import PathGradients, RandomLesions, path_length_distribution
-from resblock.style import GREY, PALETTE, cycle_style, family, new_axes, new_axes_grid, on_white, series_style
+from resblock.style import (
+    GREY,
+    PALETTE,
+    check_axes_list,
+    cycle_style,
+    family,
+    new_axes,
+    new_axes_grid,
+    on_white,
+    series_style,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+MAX_BLOCKS = 1000  # the fractions divide by 2^n, which overflows a float past n = 1023
+
+
+def _check_accuracies(name: str, values: object, nets: Sequence[str], what: str) -> Mapping[str, float]:
+    """``values``: a dict {net: accuracy} with an entry for each of ``nets``."""
+    check_mapping(name, values, f"from each net's name to its {what}, e.g. {{'plain20': 0.9, 'resnet20': 0.92}}")
+    missing = [n for n in nets if n not in values]
+    if missing:
+        raise ValueError(f"{name} has no entry for {missing}: give the {what} of every net ({list(nets)}).")
+    return values
+
 
 __all__ = [
     "plot_path_length_distribution",
@@ -22,8 +57,10 @@ __all__ = [
 ]
 
 
-def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
+def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax: Axes | None = None) -> Axes:
     """Fraction of paths of each length for n blocks, one curve per n (notebook 05)."""
+    check_sequence("ns", ns, "block counts, one curve each", "(3, 9, 27)")
+    ns = [check_int(f"ns[{i}]", n, 0, MAX_BLOCKS, what=" (blocks)") for i, n in enumerate(ns)]
     ax = new_axes(ax, (5.0, 3.4))
     for j, n in enumerate(ns):
         ax.plot(
@@ -37,8 +74,13 @@ def plot_path_length_distribution(ns: Sequence[int] = (3, 9, 27), ax=None):
     return ax
 
 
-def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str, float], ax=None):
+def plot_single_lesions(
+    results: Mapping[str, Sequence[float]], baselines: Mapping[str, float], ax: Axes | None = None
+) -> Axes:
     """Accuracy with each single block deleted, one line per net, its intact accuracy dash-dotted (notebook 05)."""
+    check_named_curves("results", results, "{'plain20': single_lesions(plain, x, y), 'resnet20': ...}")
+    check_curve_values("results", results)
+    _check_accuracies("baselines", baselines, list(results), "intact accuracy (lesion_accuracy(net, x, y))")
     ax = new_axes(ax, (8.0, 3.4))
     for j, (name, accs) in enumerate(results.items()):
         idx = [i for i, a in enumerate(accs) if not math.isnan(a)]
@@ -57,8 +99,15 @@ def plot_single_lesions(results: dict[str, Sequence[float]], baselines: dict[str
     return ax
 
 
-def plot_random_lesions(results: dict[str, RandomLesions], ax=None):
+def plot_random_lesions(results: Mapping[str, RandomLesions], ax: Axes | None = None) -> Axes:
     """Mean accuracy (and spread) against the number of blocks deleted at random, one line per net (notebook 05)."""
+    check_named(
+        "results",
+        results,
+        RandomLesions,
+        "from each net's name to its RandomLesions",
+        "{'resnet20': random_lesions(...)}",
+    )
     ax = new_axes(ax, (5.0, 3.4))
     for j, (name, r) in enumerate(results.items()):
         ax.errorbar(r.ks, r.mean, yerr=r.std, ms=4, capsize=3, label=name, **series_style(name, j))
@@ -69,28 +118,40 @@ def plot_random_lesions(results: dict[str, RandomLesions], ax=None):
     return ax
 
 
-def plot_path_gradients(pg: PathGradients, axes=None):
+def plot_path_gradients(
+    pg: PathGradients, axes: Sequence[Axes] | np.ndarray | None = None
+) -> Sequence[Axes] | np.ndarray:
     """Three panels: how many paths of each length, the gradient one such path carries, and their product (notebook 05)."""
+    check_instance("pg", pg, PathGradients, "as gradient_by_path_length returns")
     if axes is None:
         axes = new_axes_grid(1, 3, (13, 3.4))[0]
-    on_white(axes[0])
+    panels = check_axes_list("axes", axes, 3, "e.g. plt.subplots(1, 3)[1]: one panel each for (a), (b) and (c)")
+    on_white(panels[0])
     ks = np.arange(pg.n + 1)
-    axes[0].bar(ks, pg.counts / pg.counts.sum(), color=PALETTE[0])
-    axes[0].set(xlabel="path length k", ylabel="fraction of paths", title=f"(a) path lengths, n = {pg.n}")
-    axes[1].semilogy(ks, pg.per_path, "o-", ms=3, color=PALETTE[1])
-    axes[1].set(xlabel="path length k", ylabel="gradient norm at the input", title="(b) gradient along one path")
+    panels[0].bar(ks, pg.counts / pg.counts.sum(), color=PALETTE[0])
+    panels[0].set(xlabel="path length k", ylabel="fraction of paths", title=f"(a) path lengths, n = {pg.n}")
+    panels[1].semilogy(ks, pg.per_path, "o-", ms=3, color=PALETTE[1])
+    panels[1].set(xlabel="path length k", ylabel="gradient norm at the input", title="(b) gradient along one path")
     share = pg.total / pg.total.sum()
-    axes[2].bar(ks, share, color=PALETTE[2])
-    axes[2].set(xlabel="path length k", ylabel="share of total gradient", title="(c) paths x gradient per path")
-    for ax in axes:
+    panels[2].bar(ks, share, color=PALETTE[2])
+    panels[2].set(xlabel="path length k", ylabel="share of total gradient", title="(c) paths x gradient per path")
+    for ax in panels:
         ax.grid(alpha=0.3)
     return axes
 
 
 def plot_lesion_accuracies(
-    accuracies: dict[str, float], intact: dict[str, float], n_images: int, n_deleted: int, ax=None
-):
+    accuracies: Mapping[str, float],
+    intact: Mapping[str, float],
+    n_images: int,
+    n_deleted: int,
+    ax: Axes | None = None,
+) -> Axes:
     """One bar per net: its accuracy with blocks deleted over its intact accuracy (grey); the lesion toggles' figure (notebook 05)."""
+    _check_accuracies("accuracies", accuracies, [], "accuracy with blocks deleted")
+    _check_accuracies("intact", intact, list(accuracies), "intact accuracy")
+    n_images = check_int("n_images", n_images, low=0, what=" (test images the accuracies are measured on)")
+    n_deleted = check_int("n_deleted", n_deleted, low=0, what=" (blocks deleted)")
     ax = new_axes(ax, (6.0, 2.4))
     labels = list(accuracies)
     ax.barh(labels, [intact[k] for k in labels], color="0.85", label="intact")

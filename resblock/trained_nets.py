@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from resblock.checkpoints import load_checkpoint, save_checkpoint
-from resblock.checks import check_bool
+from resblock.checks import check_bool, check_dataset, check_instance, check_number, check_positive_int
 from resblock.files import RESULTS_DIR
 from resblock.models import ResNet, ResNetConfig
-from resblock.train import TrainConfig, fit
+from resblock.train import TrainConfig, TrainResult, fit
+
+if TYPE_CHECKING:
+    from resblock.data import FashionMNIST
 
 NETS_DIR = RESULTS_DIR / "nets"
 DEPTHS = (20, 56)  # the two depths of Li et al.'s Fig. 5 that we can afford (they also did 110)
@@ -59,12 +63,16 @@ def build(depth: int, shortcut: bool) -> ResNet:
 def train_and_save(
     depth: int,
     shortcut: bool,
-    data,
+    data: FashionMNIST,
     root: str | Path | None = None,
     config: TrainConfig = RECIPE,
     progress: bool = False,
-):
+) -> TrainResult:
     """Train one net with the study's recipe and save it (model and history, no optimiser state)."""
+    depth = check_positive_int("depth", depth, " (layers, 6n + 2: 20 or 56 in the study)")
+    check_bool("shortcut", shortcut)
+    check_dataset("data", data)
+    check_instance("config", config, TrainConfig, "e.g. trained_nets.RECIPE")
     result = fit(
         build(depth, shortcut),
         data.train_images,
@@ -78,9 +86,18 @@ def train_and_save(
 
 
 def load_or_train(
-    depth: int, shortcut: bool, data=None, root: str | Path | None = None, epochs: float | None = None
+    depth: int,
+    shortcut: bool,
+    data: FashionMNIST | None = None,
+    root: str | Path | None = None,
+    epochs: float | None = None,
 ) -> ResNet:
     """Load the saved net; if there is none, train it with the study's recipe (needs ``data``) and save it (notebooks 05-06)."""
+    depth = check_positive_int("depth", depth, " (layers, 6n + 2: 20 or 56 in the study)")
+    if data is not None:
+        check_dataset("data", data)
+    if epochs is not None:
+        epochs = check_number("epochs", epochs, low=0.0, low_open=True, what=" (passes over the data; or None)")
     path = checkpoint_path(depth, shortcut, root)
     if not path.is_file():
         if data is None:

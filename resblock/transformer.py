@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resblock.checks import check_positive_int
+from resblock.checks import check_instance, check_positive_int
 from resblock.models import check_images_dtype
 
 POSITIONS = ("pre", "post", "rezero")
@@ -34,6 +34,8 @@ class MLP(nn.Module):
 
     def __init__(self, width: int, expansion: int = 4) -> None:
         super().__init__()
+        width = check_positive_int("width", width, " (features per token)")
+        expansion = check_positive_int("expansion", expansion, " (the hidden layer is expansion x width)")
         self.fc1 = nn.Linear(width, expansion * width)
         self.fc2 = nn.Linear(expansion * width, width)
 
@@ -46,6 +48,8 @@ class SelfAttention(nn.Module):
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
+        width = check_positive_int("width", width, " (features per token)")
+        heads = check_positive_int("heads", heads, " (attention heads)")
         if width % heads != 0:
             raise ValueError(f"width ({width}) must be a multiple of heads ({heads}), e.g. width=64, heads=4.")
         self.heads = heads
@@ -64,6 +68,8 @@ class Residual(nn.Module):
 
     def __init__(self, f: nn.Module, width: int, position: str = "pre") -> None:
         super().__init__()
+        check_instance("f", f, nn.Module, "the branch, e.g. MLP(width)")
+        width = check_positive_int("width", width, " (features per token)")
         if position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, got {position!r}.")
         self.position = position
@@ -109,6 +115,7 @@ class ResidualStream(nn.Module):
 
     def __init__(self, config: StreamConfig = StreamConfig()) -> None:
         super().__init__()
+        check_instance("config", config, StreamConfig, "e.g. StreamConfig(depth=24, position='pre')")
         self.config = config
         d = config.width
         self.embed = nn.Linear(config.token_features, d)
@@ -154,6 +161,7 @@ class ResidualStream(nn.Module):
 
 def branch_output_layers(model: ResidualStream) -> list[str]:
     """Names of each sublayer's last Linear (attention's proj, the MLP's fc2): the weights Xiong et al. plot."""
+    check_instance("model", model, ResidualStream, "e.g. ResidualStream(StreamConfig(depth=24))")
     names = []
     for i, sub in enumerate(model.sublayers()):
         names.append(f"layers.{i}.f." + ("proj" if isinstance(sub.f, SelfAttention) else "fc2"))

@@ -5,19 +5,28 @@ The profiles and runs they draw come from ``resblock.variants``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from resblock.checks import check_named_curves
+from resblock.checks import check_curve_values, check_named, check_named_curves
 from resblock.evaluation import smooth
 from resblock.style import markevery, new_axes, series_style
+from resblock.train import TrainResult
 from resblock.variants import RunSummary
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def plot_profiles(
-    profiles: dict[str, Sequence[float]], ax=None, ylabel: str = "gradient norm", xlabel: str = "block (input → output)"
-):
+    profiles: Mapping[str, Sequence[float]],
+    ax: Axes | None = None,
+    ylabel: str = "gradient norm",
+    xlabel: str = "block (input → output)",
+) -> Axes:
     """One line per variant of a per-block quantity on a log scale; returns the Axes (notebook 07)."""
     check_named_curves("profiles", profiles, "{'basic': profile, 'pre-activation': ...}")
+    check_curve_values("profiles", profiles)
     ax = new_axes(ax, (6, 3.5))
     for i, (name, values) in enumerate(profiles.items()):
         ax.plot(
@@ -35,8 +44,11 @@ def plot_profiles(
     return ax
 
 
-def plot_losses(runs: dict[str, RunSummary], ax=None, window: int = 10):
+def plot_losses(runs: Mapping[str, RunSummary | TrainResult], ax: Axes | None = None, window: int = 10) -> Axes:
     """Smoothed training loss against step, one line per run; returns the Axes (notebook 07)."""
+    check_named(
+        "runs", runs, (RunSummary, TrainResult), "from each variant's name to its run", "train_each(builders, ...)"
+    )
     losses = {name: smooth(run.history.loss, window) for name, run in runs.items()}  # checks window first
     ax = new_axes(ax, (6, 3.5))
     for i, (name, run) in enumerate(runs.items()):

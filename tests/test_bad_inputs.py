@@ -27,6 +27,7 @@ from resblock.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from resblock.env import pick_device  # noqa: E402
 from resblock.evaluation import confusion_matrix, misclassified, smooth  # noqa: E402
 from resblock.evaluation_plots import plot_confusion_matrix, plot_image_grid  # noqa: E402
+from resblock.explorer import ExplorerSettings  # noqa: E402
 from resblock.gradients import blocks_of, grad_norms_per_layer  # noqa: E402
 from resblock.identity_fit import IdentityFitConfig, identity_stack  # noqa: E402
 from resblock.models import DeepMLP, MLPConfig, ResNet, ResNetConfig  # noqa: E402
@@ -35,7 +36,7 @@ from resblock.train import History, TrainConfig, TrainingError, evaluate, fit, l
 from resblock.transformer import ResidualStream, StreamConfig  # noqa: E402
 from resblock.variants import train_each, weight_grad_norms  # noqa: E402
 from resblock.widgets.dashboard import TrainingDashboard  # noqa: E402
-from resblock.widgets.gradflow import ExplorerSettings, gradflow_explorer  # noqa: E402
+from resblock.widgets.gradflow import gradflow_explorer  # noqa: E402
 from resblock.widgets.lesions import LesionToggles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -424,6 +425,635 @@ def test_good_inputs_of_numpy_types_are_accepted():
     r = ResNetConfig(depth=np.int64(8), widths=[np.int64(2), 2, 2])
     assert r.depth == 8 and r.widths == (2, 2, 2) and hash(r)
     assert TrainConfig(final_lr=1.0).final_lr == 1.0  # a constant lr after warm-up is allowed
+
+
+# --- the wrong kind of input: a list for a dict, a dict for a dataclass, a Figure for an Axes ---------
+# Each is refused at the top of the public function, before any figure is opened, with the argument's
+# name, what it got and what to pass. A wrong *kind* is an ArgumentTypeError: a TypeError, and a
+# ValueError too (the commands and notebooks catch the package's ValueErrors).
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from resblock import degradation_plots, landscape_plots, paths_plots, variants_plots  # noqa: E402
+from resblock.checks import ArgumentTypeError  # noqa: E402
+from resblock.evaluation import history_series  # noqa: E402
+from resblock.evaluation_plots import HistoryCurves, plot_history  # noqa: E402
+from resblock.identity_fit_plots import plot_identity_fit  # noqa: E402
+from resblock.paths import PathGradients, RandomLesions  # noqa: E402
+from resblock.transformer import MLP, Residual, SelfAttention, branch_output_layers  # noqa: E402
+from resblock.variants import RunSummary  # noqa: E402
+
+ONE_AX = Figure().add_subplot()  # Axes off pyplot: making them opens no pyplot figure
+AX_PAIR = Figure().subplots(1, 2)
+_A = np.linspace(-1.0, 1.0, 3)
+SURFACE = landscape.Surface(_A, _A, np.ones((3, 3)), np.ones((3, 3)), 0.0)
+LINE = landscape.Line(_A, _A**2, _A * 0, 0.0)
+RUN = {"net": "plain20", "seed": 0, "step_loss": [2.0, 1.0], "test_error": [0.5], "eval_step": [2]}
+RESULTS = {"nets": ["plain20"], "runs": [RUN], "seeds": [0]}
+SUMMARY = RunSummary("basic", 10, History(loss=[2.0, 1.0]), 0.5, 1.0)
+LINEAR = nn.Linear(2, 10)
+DIRECTION = landscape.random_direction(LINEAR, seed=0)
+X2, Y2 = torch.randn(4, 2), torch.arange(4)
+
+
+def _cell_options(cell):
+    from resblock.nbcompare import cell_options
+
+    return cell_options(cell)
+
+
+WRONG_KINDS = [
+    # --- Axes and figures ----------------------------------------------------------------------------
+    (
+        "ax an array of Axes",
+        lambda: degradation_plots.plot_training_loss(RESULTS, ax=AX_PAIR),
+        TypeError,
+        r"ax must be one matplotlib Axes, got a NumPy array of shape \(2,\); pass one of them, e\.g\. axes\[0\]",
+    ),
+    (
+        "ax a Figure",
+        lambda: landscape_plots.plot_lines({"plain20": LINE}, ax=Figure()),
+        TypeError,
+        r"ax must be one matplotlib Axes, got a Figure; pass one of its Axes",
+    ),
+    (
+        "3-D surface on a 2-D Axes",
+        lambda: landscape_plots.plot_surface3d(SURFACE, ax=ONE_AX),
+        ValueError,
+        r"ax must be an Axes with projection='3d', got a 'rectilinear' one",
+    ),
+    (
+        "history on one Axes",
+        lambda: plot_history(History(), axes=ONE_AX),
+        TypeError,
+        r"axes must be a list or array of 2 matplotlib Axes .*got an Axes \(one Axes",
+    ),
+    (
+        "image grid short of Axes",
+        lambda: plot_image_grid(X[:4], list("abcd"), axes=AX_PAIR),
+        ValueError,
+        r"axes holds 2 Axes, 4 are needed \(one per image",
+    ),
+    (
+        "path gradients on two Axes",
+        lambda: paths_plots.plot_path_gradients(PathGradients(2, np.ones(3), np.ones(3)), axes=AX_PAIR),
+        ValueError,
+        r"axes holds 2 Axes, 3 are needed",
+    ),
+    (
+        "live curves on an Axes",
+        lambda: HistoryCurves(ONE_AX),
+        TypeError,
+        r"fig must be a matplotlib Figure.*got an Axes \(its figure is fig\.figure\)",
+    ),
+    (
+        "landscape grid fig an Axes",
+        lambda: landscape_plots.plot_landscape_grid({"a": SURFACE}, [["a"]], fig=ONE_AX),
+        TypeError,
+        r"fig must be a matplotlib Figure",
+    ),
+    ("axes grid of 0 rows", lambda: style_new_axes_grid(0, 2), ValueError, r"nrows must be a positive whole number"),
+    # --- degradation: results dicts, configs, data ------------------------------------------------------
+    (
+        "degradation runs for results",
+        lambda: degradation_plots.plot_training_loss([RUN]),
+        TypeError,
+        r"results must be a degradation results dict .*got a list of 1 item\. This looks like its list of runs",
+    ),
+    (
+        "degradation one run for results",
+        lambda: degradation_plots.plot_test_error(RUN),
+        ValueError,
+        r"results lacks 'nets', 'runs'.*This is one run's record",
+    ),
+    (
+        "degradation runs a dict",
+        lambda: degradation_plots.plot_final_losses({"nets": ["plain20"], "runs": {"plain20": RUN}}),
+        TypeError,
+        r"results\['runs'\] must be a list of run records",
+    ),
+    (
+        "degradation nets a string",
+        lambda: degradation_plots.plot_training_loss(RESULTS, nets="plain20"),
+        TypeError,
+        r"nets must be a list of net names.*got the string 'plain20' \(for one, write \['plain20'\]\)",
+    ),
+    (
+        "degradation net not in results",
+        lambda: degradation_plots.plot_test_error(RESULTS, nets=["resnet110"]),
+        ValueError,
+        r"results holds no runs of \['resnet110'\]; its nets are \['plain20'\]",
+    ),
+    (
+        "degradation log 'no'",
+        lambda: degradation_plots.plot_training_loss(RESULTS, log="no"),
+        ValueError,
+        r"log must be True or False",
+    ),
+    (
+        "degradation train_net's pair",
+        lambda: degradation.summary_table((RUN, None)),
+        TypeError,
+        r"train_net returns \(record, model\) for one run",
+    ),
+    (
+        "degradation merge one dict",
+        lambda: degradation.merge_results(RESULTS),
+        TypeError,
+        r"parts must be a list of results dicts, got one dict",
+    ),
+    (
+        "degradation paper_vs_ours one config",
+        lambda: degradation.paper_vs_ours(degradation.LIVE),
+        TypeError,
+        r"configs must be a dict from a name to a DegradationConfig.*got one DegradationConfig\. For one alone, name it",
+    ),
+    (
+        "degradation data a tensor",
+        lambda: degradation.prepare_data(X, degradation.LIVE),
+        TypeError,
+        r"data must be what resblock\.data\.load_fashion_mnist\(\) returns .*got a Tensor of shape \(16, 1, 8, 8\)",
+    ),
+    (
+        "degradation config dict",
+        lambda: degradation.prepare_data(FAKE_DATA, {"epochs": 1}),
+        TypeError,
+        r"config must be a DegradationConfig .*got a dict of 1 item\. Pass DegradationConfig\(\*\*\{'epochs': 1\}\)",
+    ),
+    (
+        "degradation tensors one tensor",
+        lambda: degradation.train_net("plain20", X, degradation.LIVE, 0),
+        TypeError,
+        r"tensors must be the four tensors prepare_data\(data, config\) returns",
+    ),
+    (
+        "degradation seeds an int",
+        lambda: degradation.run_degradation(seeds=0, data=FAKE_DATA),
+        ValueError,
+        r"seeds must be a non-empty list .*got 0 \(for one seed, write \[0\]\)",
+    ),
+    (
+        "degradation no nets",
+        lambda: degradation.run_degradation(nets=[], data=FAKE_DATA),
+        ValueError,
+        r"nets is empty: name at least one net",
+    ),
+    (
+        "degradation data images",
+        lambda: degradation.run_degradation(seeds=[0], nets=["plain20"], data=X),
+        TypeError,
+        r"data must be what resblock\.data\.load_fashion_mnist\(\) returns",
+    ),
+    (
+        "embed_shallow a config",
+        lambda: degradation.embed_shallow(ResNetConfig(depth=8, shortcut=False), 20),
+        TypeError,
+        r"shallow must be a ResNet .*got a ResNetConfig",
+    ),
+    (
+        "results path config dict",
+        lambda: experiments.degradation_results_path({}, [0], degradation.NETS),
+        TypeError,
+        r"config must be a DegradationConfig \(e\.g\. degradation\.FULL",
+    ),
+    (
+        "results path preset",
+        lambda: experiments.degradation_results_path(degradation.FULL, [0], degradation.NETS, "fast"),
+        ValueError,
+        r"preset must be one of \['full', 'live'\] or None",
+    ),
+    (
+        "results path seeds an int",
+        lambda: experiments.degradation_results_path(degradation.FULL, 0, degradation.NETS),
+        TypeError,
+        r"seeds must be a list of seeds, e\.g\. \[0, 1, 2\]; got 0 \(int\) \(for one, write \[0\]\)",
+    ),
+    # --- a run's history, confusion matrix, image grid -------------------------------------------------
+    (
+        "history a list of losses",
+        lambda: plot_history([2.0, 1.0]),
+        TypeError,
+        r"history must be a training run's History, got a list of 2 items; a list of losses is one curve",
+    ),
+    (
+        "history its dict",
+        lambda: history_series(History(loss=[1.0]).to_dict()),
+        TypeError,
+        r"History\.to_dict\(\)'s output: rebuild it with resblock\.train\.History\.from_dict\(d\)",
+    ),
+    (
+        "live curves given a list",
+        lambda: HistoryCurves(Figure()).update([1.0]),
+        TypeError,
+        r"history must be a training run's History",
+    ),
+    (
+        "confusion classes a count",
+        lambda: plot_confusion_matrix(np.eye(10), 10),
+        TypeError,
+        r"classes must be a list of class names, one per row of counts, e\.g\. data\.classes; got 10 \(int\)\.",
+    ),
+    (
+        "confusion counts None",
+        lambda: plot_confusion_matrix(None, ["a", "b"]),
+        TypeError,
+        r"counts must be a square table of counts .*confusion_matrix\(predicted, labels, num_classes\)",
+    ),
+    (
+        "confusion counts of predictions",
+        lambda: plot_confusion_matrix(torch.ones(100), list("abcdefghij")),
+        ValueError,
+        r"counts must be 10x10 for 10 classes, got \(100,\); make it with confusion_matrix\(predicted, labels, 10\)",
+    ),
+    (
+        "image grid titles None",
+        lambda: plot_image_grid(X[:2], None),
+        TypeError,
+        r"titles must be a list of titles, one per image",
+    ),
+    (
+        "confusion_matrix a list",
+        lambda: confusion_matrix([0, 1], Y[:2], 10),
+        TypeError,
+        r"predicted must be a 1-D tensor of class indices, got a list of 2 items; use torch\.as_tensor\(predicted\)",
+    ),
+    ("smooth a dict", lambda: smooth({"a": 1.0}), TypeError, r"values must be a list of numbers \(a curve\)"),
+    # --- named curves: each value one curve --------------------------------------------------------------
+    (
+        "identity fit a number per curve",
+        lambda: plot_identity_fit({"plain": 0.5}),
+        TypeError,
+        r"curves\['plain'\] must be one curve, a 1-D list of numbers \(one per point\), got 0\.5 \(float\)",
+    ),
+    (
+        "identity fit baseline str",
+        lambda: plot_identity_fit({"plain": [1.0]}, baseline="0.2"),
+        ValueError,
+        r"baseline must be a number",
+    ),
+    (
+        "profiles a number per curve",
+        lambda: variants_plots.plot_profiles({"basic": 1.0}),
+        TypeError,
+        r"profiles\['basic'\] must be one curve",
+    ),
+    (
+        "losses one run",
+        lambda: variants_plots.plot_losses(SUMMARY),
+        TypeError,
+        r"runs must be a dict from each variant's name to its run.*got one RunSummary\. For one alone, name it",
+    ),
+    (
+        "losses of histories",
+        lambda: variants_plots.plot_losses({"basic": History(loss=[1.0])}),
+        TypeError,
+        r"runs\['basic'\] is a History, not a RunSummary or TrainResult",
+    ),
+    # --- landscape: tensors, directions, surfaces --------------------------------------------------------
+    (
+        "filter_normalize a list",
+        lambda: landscape.filter_normalize([1.0], torch.ones(1)),
+        TypeError,
+        r"direction must be a torch tensor, got a list of 1 item\. Use torch\.as_tensor\(direction\)",
+    ),
+    (
+        "random_direction a class",
+        lambda: landscape.random_direction(ResNet),
+        ValueError,
+        r"got the class ResNet; build one first",
+    ),
+    (
+        "random_direction normalize 'no'",
+        lambda: landscape.random_direction(LINEAR, normalize="no"),
+        ValueError,
+        r"normalize must be True or False",
+    ),
+    (
+        "loss_at a direction for offsets",
+        lambda: landscape.loss_at(LINEAR, DIRECTION, X2, Y2),
+        TypeError,
+        r"offsets must be a list of \(coefficient, direction\) pairs.*\(one direction\? write \[\(a, direction\)\]\)",
+    ),
+    (
+        "loss_at offsets without coefficients",
+        lambda: landscape.loss_at(LINEAR, [DIRECTION], X2, Y2),
+        TypeError,
+        r"offsets\[0\] must be a pair \(coefficient, direction\)",
+    ),
+    (
+        "loss_at images a list",
+        lambda: landscape.loss_at(LINEAR, [], X2.tolist(), Y2),
+        TypeError,
+        r"images must be a torch tensor, got a list of 4 items\. Use torch\.as_tensor\(images\)",
+    ),
+    (
+        "loss_at batch_size 0",
+        lambda: landscape.loss_at(LINEAR, [], X2, Y2, batch_size=0),
+        ValueError,
+        r"batch_size must be a positive whole number",
+    ),
+    (
+        "line direction a list",
+        lambda: landscape.loss_along_direction(LINEAR, list(DIRECTION.values()), [0.0], X2, Y2),
+        TypeError,
+        r"direction must be a dict \{parameter name: tensor\}, as random_direction\(model\) returns; got a list",
+    ),
+    (
+        "surface d2 a list",
+        lambda: landscape.loss_surface(LINEAR, DIRECTION, [DIRECTION], [0.0], [0.0], X2, Y2),
+        TypeError,
+        r"d2 must be a dict \{parameter name: tensor\}",
+    ),
+    ("fixed_subset short labels", lambda: landscape.fixed_subset(X, Y[:3], 2), ValueError, r"16 images, 3 labels"),
+    (
+        "fixed_subset numpy images",
+        lambda: landscape.fixed_subset(X.numpy(), Y, 2),
+        TypeError,
+        r"images must be a torch tensor, got a NumPy array",
+    ),
+    (
+        "sharpness a surface's dict",
+        lambda: landscape.sharpness_ratio(SURFACE.to_dict()),
+        TypeError,
+        r"surface must be a Surface .*got a dict of 5 items\. To rebuild one from its dict, use Surface\.from_dict",
+    ),
+    (
+        "minima a loss array",
+        lambda: landscape.local_minima(SURFACE.loss),
+        TypeError,
+        r"pass the Surface itself, not its \.loss",
+    ),
+    (
+        "minima a Line",
+        lambda: landscape.local_minima(LINE),
+        TypeError,
+        r"got a Line, a 1-D one \(loss_along_direction\)",
+    ),
+    (
+        "minima a dict of surfaces",
+        lambda: landscape.local_minima({"plain20": SURFACE}),
+        TypeError,
+        r"got a dict of 1 Surface objects\. Pass one of them, e\.g\. surface\['plain20'\]",
+    ),
+    (
+        "surface from a list",
+        lambda: landscape.Surface.from_dict([1]),
+        TypeError,
+        r"Surface\.from_dict takes the dict to_dict\(\) returns",
+    ),
+    (
+        "surface from half a dict",
+        lambda: landscape.Surface.from_dict({"alphas": [0.0]}),
+        ValueError,
+        r"lacks 'betas', 'loss', 'acc', 'seconds'",
+    ),
+    (
+        "landscape results of a list",
+        lambda: landscape.load_results(["plain20"]),
+        TypeError,
+        r"name must be a net's name such as 'plain20'",
+    ),
+    (
+        "landscape path depth 32",
+        lambda: landscape.experiment_path("plain32", 32, 21, 1.0, 250, (1, 2)),
+        ValueError,
+        r"depth must be one of the study's depths \(20, 56\), got 32",
+    ),
+    (
+        "landscape path one seed",
+        lambda: landscape.experiment_path("plain20", 20, 21, 1.0, 500, 1),
+        ValueError,
+        r"seeds must be two direction seeds",
+    ),
+    (
+        "landscape nets a list of lists",
+        lambda: landscape.run_experiment([["plain20"]]),
+        ValueError,
+        r"unknown nets \[\['plain20'\]\]",
+    ),
+    # --- landscape pictures ----------------------------------------------------------------------------
+    (
+        "lines one Line",
+        lambda: landscape_plots.plot_lines(LINE),
+        TypeError,
+        r"lines must be a dict from each net's name to its Line.*got one Line\. For one alone, name it",
+    ),
+    (
+        "lines a list of Lines",
+        lambda: landscape_plots.plot_lines([LINE, LINE]),
+        TypeError,
+        r"got a list of 2 Line objects\. Name each one",
+    ),
+    (
+        "lines of surfaces",
+        lambda: landscape_plots.plot_lines({"plain20": SURFACE}),
+        TypeError,
+        r"lines\['plain20'\] is a Surface, not a Line",
+    ),
+    ("lines empty", lambda: landscape_plots.plot_lines({}), ValueError, r"lines is empty"),
+    (
+        "lines ylim a number",
+        lambda: landscape_plots.plot_lines({"a": LINE}, ylim=5),
+        TypeError,
+        r"ylim must be a pair \(bottom, top\)",
+    ),
+    (
+        "contour a dict of surfaces",
+        lambda: landscape_plots.plot_contour({"plain20": SURFACE}),
+        TypeError,
+        r"Pass one of them, e\.g\. surface\['plain20'\]",
+    ),
+    ("contour cap -1", lambda: landscape_plots.plot_contour(SURFACE, cap=-1), ValueError, r"cap must be a number > 0"),
+    (
+        "landscape grid one row unwrapped",
+        lambda: landscape_plots.plot_landscape_grid({"plain20": SURFACE}, ["plain20"]),
+        TypeError,
+        r"names\[0\] is the string 'plain20'\. For one row, write \[\['plain20'\]\]",
+    ),
+    (
+        "landscape grid unknown name",
+        lambda: landscape_plots.plot_landscape_grid({"plain20": SURFACE}, [["resnet20"]]),
+        ValueError,
+        r"names holds 'resnet20', which surfaces lacks; surfaces has \['plain20'\]",
+    ),
+    (
+        "landscape grid surfaces a list",
+        lambda: landscape_plots.plot_landscape_grid([SURFACE], [["plain20"]]),
+        TypeError,
+        r"surfaces must be a dict from each net's name to its Surface.*got a list of 1 Surface objects",
+    ),
+    (
+        "landscape grid ragged rows",
+        lambda: landscape_plots.plot_landscape_grid({"a": SURFACE, "b": SURFACE}, [["a", "b"], ["a"]]),
+        ValueError,
+        r"every row of names must hold the same number",
+    ),
+    # --- paths pictures --------------------------------------------------------------------------------
+    (
+        "path lengths one n",
+        lambda: paths_plots.plot_path_length_distribution(9),
+        TypeError,
+        r"ns must be a list of block counts, one curve each, e\.g\. \(3, 9, 27\); got 9 \(int\) \(for one, write \[9\]\)",
+    ),
+    (
+        "path lengths 2000 blocks",
+        lambda: paths_plots.plot_path_length_distribution([3, 2000]),
+        ValueError,
+        r"ns\[1\] must be a whole number from 0 to 1000",
+    ),
+    (
+        "single lesions baseline missing",
+        lambda: paths_plots.plot_single_lesions({"plain20": [0.5]}, {"resnet20": 0.9}),
+        ValueError,
+        r"baselines has no entry for \['plain20'\]",
+    ),
+    (
+        "single lesions baselines a list",
+        lambda: paths_plots.plot_single_lesions({"plain20": [0.5]}, [0.9]),
+        TypeError,
+        r"baselines must be a dict from each net's name to its intact accuracy",
+    ),
+    (
+        "single lesions one accuracy",
+        lambda: paths_plots.plot_single_lesions({"plain20": 0.5}, {"plain20": 0.9}),
+        TypeError,
+        r"results\['plain20'\] must be one curve",
+    ),
+    (
+        "random lesions one net's",
+        lambda: paths_plots.plot_random_lesions(RandomLesions([0], [[0.5]])),
+        TypeError,
+        r"got one RandomLesions\. For one alone, name it",
+    ),
+    (
+        "path gradients a dict",
+        lambda: paths_plots.plot_path_gradients({"n": 2}),
+        TypeError,
+        r"pg must be a PathGradients \(as gradient_by_path_length returns\), got a dict of 1 item\.$",
+    ),
+    (
+        "lesion bars intact missing",
+        lambda: paths_plots.plot_lesion_accuracies({"a": 0.5}, {"b": 0.9}, 16, 1),
+        ValueError,
+        r"intact has no entry for \['a'\]",
+    ),
+    (
+        "lesion bars n_images float",
+        lambda: paths_plots.plot_lesion_accuracies({"a": 0.5}, {"a": 0.9}, 16.0, 1),
+        ValueError,
+        r"n_images must be a whole number",
+    ),
+    # --- notebooks compared, trained nets, the transformer ---------------------------------------------
+    (
+        "cell options a plain dict",
+        lambda: _cell_options({"source": "x", "metadata": {}}),
+        TypeError,
+        r"cell must be a notebook cell .*Wrap a plain dict with nbformat\.from_dict\(cell\)",
+    ),
+    (
+        "train_and_save images for data",
+        lambda: trained_nets.train_and_save(20, True, X),
+        TypeError,
+        r"data must be what resblock\.data\.load_fashion_mnist\(\) returns",
+    ),
+    (
+        "train_and_save config dict",
+        lambda: trained_nets.train_and_save(20, True, FAKE_DATA, config={"epochs": 1}),
+        TypeError,
+        r"config must be a TrainConfig .*Pass TrainConfig\(\*\*\{'epochs': 1\}\)",
+    ),
+    (
+        "load_or_train depth '56'",
+        lambda: trained_nets.load_or_train("56", True),
+        ValueError,
+        r"depth must be a positive whole number",
+    ),
+    (
+        "stream config dict",
+        lambda: ResidualStream({"depth": 2}),
+        TypeError,
+        r"config must be a StreamConfig .*got a dict of 1 item\. Pass StreamConfig\(\*\*\{'depth': 2\}\)",
+    ),
+    (
+        "stream config class",
+        lambda: ResidualStream(StreamConfig),
+        TypeError,
+        r"got the class StreamConfig\. Build one first, e\.g\. StreamConfig\(\.\.\.\)",
+    ),
+    (
+        "attention 0 heads",
+        lambda: SelfAttention(8, 0),
+        ValueError,
+        r"heads must be a positive whole number \(attention heads\), got 0",
+    ),
+    ("mlp width float", lambda: MLP(8.0), ValueError, r"width must be a positive whole number"),
+    (
+        "residual branch a name",
+        lambda: Residual("mlp", 8),
+        TypeError,
+        r"f must be a Module \(the branch, e\.g\. MLP\(width\)\), got the string 'mlp'",
+    ),
+    (
+        "branch layers of a ResNet",
+        lambda: branch_output_layers(tiny_net()),
+        TypeError,
+        r"model must be a ResidualStream .*got a ResNet",
+    ),
+]
+
+
+def style_new_axes_grid(nrows, ncols):
+    from resblock.style import new_axes_grid
+
+    return new_axes_grid(nrows, ncols, (4.0, 2.0))
+
+
+@pytest.mark.parametrize("call, error, pattern", [pytest.param(c, e, p, id=i) for i, c, e, p in WRONG_KINDS])
+def test_the_wrong_kind_of_input_is_named_before_any_figure(call, error, pattern, figures):
+    with pytest.raises(error, match=pattern) as info:
+        call()
+    assert "weights_only=False" not in str(info.value)
+    assert figures.new() == set()  # refused at the top: no half-drawn figure left open
+
+
+def test_a_wrong_kind_is_a_type_error_that_value_error_handlers_still_catch(capsys):
+    assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)
+    with pytest.raises(ValueError, match="got one Line"):  # what a notebook's `except ValueError` sees
+        landscape_plots.plot_lines(LINE)
+    # The commands print the package's ValueErrors in one line, exit 2: ArgumentTypeError is one of them.
+    experiments.EXPERIMENTS["_probe"] = (lambda parser: None, lambda args: landscape.local_minima(LINE))
+    try:
+        assert experiments.main(["_probe"]) == 2
+    finally:
+        del experiments.EXPERIMENTS["_probe"]
+    err = capsys.readouterr().err
+    assert "got a Line" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_right_kinds_still_draw_as_before(figures):
+    # A 2-D array of Axes (plt.subplots(..., squeeze=False)) fits the two panels as a 1-D one does.
+    grid = Figure().subplots(1, 2, squeeze=False)
+    h = History(loss=[2.0, 1.0], eval_step=[2], eval_epoch=[1.0], train_loss=[1.5], train_acc=[0.5])
+    h.test_loss, h.test_acc = [1.2], [0.6]
+    assert plot_history(h, axes=grid) is grid
+    assert grid[0, 1].get_title() == "accuracy (test: 0.600)" and len(grid[0, 0].get_lines()) == 3
+    # A 0-d tensor for a baseline (a loss without .item()) is the number it holds.
+    fit_ax = plot_identity_fit({"plain stack": [1.0, 0.5]}, baseline=torch.tensor(0.25))
+    assert "predict the mean (0.25)" in [t.get_text() for t in fit_ax.get_legend().get_texts()]
+    # numpy seeds name the committed file as Python ints do; a TrainResult is a run for plot_losses.
+    path, committed = experiments.degradation_results_path(degradation.FULL, np.arange(3), degradation.NETS, "full")
+    assert path.name == "degradation.json" and committed
+    result = _fit()
+    ax = variants_plots.plot_losses({"tiny": result, "summary": SUMMARY}, window=1)
+    assert [line.get_label() for line in ax.get_lines()] == [f"tiny ({result.test_acc:.0%})", "summary (50%)"]
+    assert list(ax.get_lines()[1].get_ydata()) == [2.0, 1.0]  # window 1: the losses themselves
+    # the caller's Axes, 3-D where a surface goes, is drawn on and handed back
+    ax3d = Figure().add_subplot(projection="3d")
+    assert landscape_plots.plot_surface3d(SURFACE, ax=ax3d) is ax3d
+    # Curves keyed by number (a depth each) are labelled by it, as a legend shows any key.
+    depth_ax = variants_plots.plot_profiles({20: [1.0, 2.0], 56: [1.0, 3.0]})
+    assert [line.get_label() for line in depth_ax.get_lines()] == ["20", "56"]
+    assert figures.new() == {fit_ax.figure.number, ax.figure.number, depth_ax.figure.number}  # their own, only
 
 
 # --- lost work ------------------------------------------------------------------------------------

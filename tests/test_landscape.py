@@ -231,3 +231,19 @@ def test_local_minima_exact_counts_on_hand_grids():
     z = np.ones((9, 9))
     z[0, 3] = 0.0
     assert landscape.local_minima(landscape.Surface(g, g, z, flat, 0.0)) == 1
+
+
+@pytest.mark.parametrize(
+    "alphas, message",
+    [
+        ([], r"alphas must be a non-empty 1-D list of numbers.*got an empty list"),
+        (torch.zeros(4, 1, 28, 28), r"1-D list of numbers.*got a Tensor of shape \(4, 1, 28, 28\)"),  # images in their place
+        (["a", "b"], r"alphas must be a list of numbers.*got a list of 2 items"),
+        ([0.0, float("nan"), float("inf")], r"finite numbers only, got 2 that are not: \[nan, inf\]"),
+    ],
+)
+def test_bad_coefficients_are_named_in_a_short_message(alphas, message):
+    model, (x, y) = small_net(), data()
+    with pytest.raises(ValueError, match=message) as caught:
+        landscape.loss_along_direction(model, landscape.random_direction(model, seed=1), alphas, x, y)
+    assert len(str(caught.value)) < 200  # a description of what came, never the values of a whole tensor

@@ -510,6 +510,7 @@ class Question:
 
     @property
     def prompt(self) -> str:
+        """The question's text (measured now, if it was given as a function)."""
         return self._text(self._prompt)
 
     def feedback(self, answer: Any) -> tuple[str, str]:

@@ -136,6 +136,7 @@ def unchanged_rescalings() -> set[str]:
 
 
 def describe_rescalings() -> str:
+    """The rescalings of question 1 as a Markdown list, one '- letter: what it does' per line."""
     return "\n".join(f"- {k}: {v[0]}" for k, v in RESCALINGS.items())
 
 

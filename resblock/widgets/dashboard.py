@@ -17,13 +17,17 @@ import html
 import threading
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
-from resblock.checks import check_bool, check_int, check_number
+from resblock.checks import check_bool, check_dataset, check_int, check_number
 from resblock.evaluation_plots import HistoryCurves
 from resblock.models import TINY_RESNET, ResNet, ResNetConfig
 from resblock.train import History, TrainConfig, TrainingDiverged, TrainResult, fit
+
+if TYPE_CHECKING:
+    from resblock.data import FashionMNIST
 
 DEPTHS = (8, 14, 20, 32, 44, 56)  # 6n + 2
 WIDTHS = (8, 16, 32)  # channels of the first stage; the next two stages double it twice
@@ -45,7 +49,7 @@ class TrainingDashboard:
 
     def __init__(
         self,
-        data,
+        data: FashionMNIST,
         config: TrainConfig | None = None,  # None: TrainConfig(seconds=SECONDS, eval_images=2000)
         depth: int = TINY_RESNET.depth,
         width: int = TINY_RESNET.widths[0],
@@ -81,9 +85,7 @@ class TrainingDashboard:
         # The budget slider's range: a value outside it would be clamped by the widget without a word.
         seconds = check_int("seconds", seconds, MIN_SECONDS, MAX_SECONDS, what=" (the budget slider's range)")
         redraw_interval = check_number("redraw_interval", redraw_interval, low=0.0, what=" (seconds)")
-        for name in ("train_images", "train_labels", "test_images", "test_labels"):
-            if not hasattr(data, name):
-                raise ValueError(f"data must be what resblock.data.load_fashion_mnist() returns (it has no {name}).")
+        check_dataset("data", data)
         if config.lr not in LRS:
             raise ValueError(f"config.lr must be one of the dashboard's learning rates {LRS}, got {config.lr!r}.")
         self.data = data
