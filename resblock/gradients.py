@@ -374,7 +374,7 @@ def jacobian_singular_values(model: DeepMLP, x: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _batchnorm_frozen_at(model: nn.Module, x: torch.Tensor) -> Iterator[None]:
-    """Evaluation mode with every BatchNorm using the statistics of batch x, so examples are independent."""
+    """Evaluation mode with every BatchNorm using batch x's mean and unbiased variance, so examples are independent."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [bn.momentum for bn in bns]
     with _state_restored(model):
@@ -397,7 +397,8 @@ def gradients_along_line(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor
     _check_batch(inputs)
     x = inputs.detach().clone().requires_grad_(True)
     # Per-example gradients need examples that do not see each other: BatchNorm is frozen at the
-    # statistics of this very batch, which is what it computes in its first training step.
+    # statistics of this very batch, as its running averages record them after one training step (the
+    # mean, and the unbiased variance: a factor n/(n-1) above the biased one a training-mode pass divides by).
     with _batchnorm_frozen_at(model, x.detach()):
         (g,) = torch.autograd.grad(model(x).sum(), x)
     return g.detach()

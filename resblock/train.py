@@ -409,6 +409,7 @@ def train_step(
     label_smoothing: float = 0.0,
 ) -> tuple[float, torch.Tensor]:
     """One SGD step on one batch (notebook 04): set the lr, forward, loss, backward, update; returns (loss, logits)."""
+    check_optimizer_for(model, optimizer)  # one made for an earlier model would update nothing this one uses
     for group in optimizer.param_groups:  # the schedule: one-cycle lr (arXiv:1708.07120), set before each step
         group["lr"] = lr
     logits = model(x)  # forward
@@ -418,6 +419,23 @@ def train_step(
     loss.backward()  # backward: autograd fills every parameter's .grad
     optimizer.step()  # SGD with momentum and weight decay (He et al. sec. 3.4)
     return loss.item(), logits.detach()
+
+
+def check_optimizer_for(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Raise a clear error unless ``optimizer`` updates at least one of ``model``'s trainable parameters."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, such as make_optimizer(model, config) returns; "
+            f"got {type(optimizer).__name__}."
+        )
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if not any(id(p) in trainable for group in optimizer.param_groups for p in group["params"]):
+        # The notebook pitfall: the model's cell was run again (a new model, new parameters) but not the
+        # optimizer's, which still holds the old model's parameters; the loss would then never move.
+        raise ValueError(
+            "the optimizer holds none of this model's trainable parameters: it was made for another model "
+            "(was the model's cell run again?). Make it again for this model: make_optimizer(model, config)."
+        )
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:

@@ -97,10 +97,13 @@ def test_history_records_each_epoch_and_the_end(subset):
 
 def test_time_budget_is_timed_by_the_clock(subset):
     x, y, _, _ = subset
-    h = fit(small_model(), x, y, TrainConfig(batch_size=64, seconds=0.5), progress=False).history
-    step = max(b - a for a, b in zip([0.0] + h.time, h.time))
+    config = TrainConfig(batch_size=64, seconds=0.5)
+    h = fit(small_model(), x, y, config, progress=False).history
+    starts = [0.0] + h.time[:-1]  # the training clock as each step began
+    step = max(b - a for a, b in zip(starts, h.time))
     assert 0.5 <= h.time[-1] < 0.5 + step + 1e-9  # stops at the first step past the budget
-    assert h.lr[-1] < 0.2 * 0.4  # the schedule reached its decayed end by the clock
+    # each step's lr is the schedule's at the clock's fraction of the budget (however slow the machine's steps)
+    assert h.lr == pytest.approx([lr_at(t / 0.5, config) for t in starts], rel=1e-12)
 
 
 def test_should_stop_ends_the_run_and_keeps_model_and_history(subset):
@@ -392,6 +395,20 @@ def test_train_step_returns_the_smoothed_cross_entropy_taken_before_the_update()
     assert loss == pytest.approx(expected, rel=1e-6)
     torch.testing.assert_close(out, logits)
     assert not torch.equal(model.fc.weight, before)  # and the step was taken, with the lr given
+
+
+def test_train_step_refuses_an_optimizer_made_for_another_model():
+    x, y = tiny_data(16)
+    old, model = Recorder().train(), Recorder().train()  # the model's cell run again, the optimizer's not
+    before = model.fc.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"none of this model's trainable parameters.*make_optimizer\(model"):
+        train_step(model, torch.optim.SGD(old.parameters(), lr=0.1), x, y, lr=0.5)
+    assert torch.equal(model.fc.weight, before)  # refused before any work
+    with pytest.raises(TypeError, match="torch.optim.Optimizer.*got list"):
+        train_step(model, list(model.parameters()), x, y, lr=0.5)
+    # an optimizer over part of the model (the rest frozen or in another optimizer) is a choice, not a mistake
+    loss, _ = train_step(model, torch.optim.SGD([model.fc.weight], lr=0.1), x, y, lr=0.5)
+    assert math.isfinite(loss) and not torch.equal(model.fc.weight, before)
 
 
 def test_make_optimizer_takes_the_configs_momentum_and_weight_decay_in_nesterov_form():
