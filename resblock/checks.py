@@ -29,6 +29,7 @@ __all__ = [
     "check_positive_int",
     "check_sequence",
     "describe",
+    "short_repr",
 ]
 
 
@@ -151,9 +152,18 @@ def _first_name(cls: type | tuple[type, ...]) -> str:
     return (cls[0] if isinstance(cls, tuple) else cls).__name__
 
 
-def _short_repr(value: Any, limit: int = 60) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut at ``limit`` characters; a tensor or array only described.
+
+    A learner's answer can be a whole tensor: its repr would bury the message under thousands of numbers.
+    """
+    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
+        return describe(value)
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + " ...}"
+    if len(text) <= limit:
+        return text
+    closer = text[-1] if text[-1] in ")]}" else ""
+    return text[: limit - 4 - len(closer)] + " ..." + closer
 
 
 def check_instance(name: str, value: Any, cls: type | tuple[type, ...], what: str = "", hint: str = "") -> Any:
@@ -179,7 +189,7 @@ def check_instance(name: str, value: Any, cls: type | tuple[type, ...], what: st
     elif isinstance(value, Mapping) and hasattr(first_cls, "from_dict"):
         fix = f"To rebuild one from its dict, use {first}.from_dict(...)."
     elif isinstance(value, Mapping) and dataclasses.is_dataclass(first_cls) and first.endswith("Config"):
-        fix = f"Pass {first}(**{_short_repr(dict(value))})."
+        fix = f"Pass {first}(**{short_repr(dict(value), 60)})."
     message = f"{name} must be a {_type_names(cls)}{f' ({what})' if what else ''}, got {got}."
     raise ArgumentTypeError(" ".join(part for part in (message, fix, hint) if part))
 

@@ -23,6 +23,8 @@ import math
 import os
 from numbers import Real
 
+from resblock.checks import short_repr
+
 PASS, FAIL = "✓", "✗"
 LOG_VARIABLE = "RESBLOCK_CLAIMS_LOG"
 STRICT_VARIABLE = "RESBLOCK_CLAIMS_STRICT"
@@ -81,7 +83,7 @@ def claim(
         subject = what or "value"
         if near is not None:
             if not (isinstance(near, tuple) and len(near) == 2):
-                raise ValueError(f"near must be a (target, tolerance) pair, got {near!r}.")
+                raise ValueError(f"near must be a (target, tolerance) pair, got {short_repr(near)}.")
             target, tol = _number("near's target", near[0]), _number("near's tolerance", near[1])
             if tol < 0 or math.isinf(tol):
                 raise ValueError(f"near's tolerance must be a finite number >= 0, got {tol!r}.")

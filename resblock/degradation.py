@@ -37,6 +37,7 @@ from resblock.checks import (
     check_named,
     check_sequence,
     describe,
+    short_repr,
 )
 from resblock.env import course_seed, describe_environment
 from resblock.files import write_atomic
@@ -338,20 +339,20 @@ def run_degradation(
     if not isinstance(config, DegradationConfig):
         raise ValueError(f"config must be a DegradationConfig (e.g. FULL or LIVE), got {type(config).__name__}.")
     if isinstance(nets, str) or not isinstance(nets, Iterable):
-        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
+        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {short_repr(nets)}.")
     nets = list(nets)
     if not all(isinstance(n, str) for n in nets):
-        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {nets!r}.")
+        raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {short_repr(nets)}.")
     if not nets:
         raise ValueError(f"nets is empty: name at least one net, e.g. {list(NETS)}.")
     if seeds is None:
         seeds = (course_seed(),)
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
         one = f" (for one seed, write [{seeds!r}])" if isinstance(seeds, int) else ""
-        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {seeds!r}{one}.")
+        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {short_repr(seeds)}{one}.")
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {seeds!r}.")
+        raise ValueError(f"seeds must be a non-empty list of non-negative whole numbers, got {short_repr(seeds)}.")
     if on_run is not None and not callable(on_run):
         raise ArgumentTypeError(f"on_run must be a function on_run(record, model) or None, got {describe(on_run)}.")
     for name in nets:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from resblock.checks import ArgumentTypeError, check_named, check_number, describe
+from resblock.checks import ArgumentTypeError, check_named, check_number, describe, short_repr
 from resblock.landscape import Line, Surface, check_surface
 from resblock.style import check_figure, new_axes, series_style
 
@@ -124,7 +124,9 @@ def _check_grid_names(names: object, surfaces: Mapping[str, Surface]) -> None:
                 f"names must be a list of rows, each a list of names, {eg}; names[{r}] is {describe(row)}.{one}"
             )
         if len(row) != len(names[0]) or not row:
-            raise ValueError(f"every row of names must hold the same number (>= 1) of names, {eg}; got {names!r}.")
+            raise ValueError(
+                f"every row of names must hold the same number (>= 1) of names, {eg}; got {short_repr(names)}."
+            )
         for name in row:
             if not isinstance(name, str):
                 raise ArgumentTypeError(f"names must hold net names (strings), {eg}; got {describe(name)} in row {r}.")

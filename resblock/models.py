@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import BLOCKS, PlainBlock
-from resblock.checks import check_bool, check_number, check_positive_int
+from resblock.checks import check_bool, check_number, check_positive_int, short_repr
 
 MAX_DEPTH = 1202  # the deepest net of He et al. sec. 4.2 (n = 200): deeper is no longer a course exercise
 
@@ -64,7 +64,9 @@ class ResNetConfig:
             or len(widths) != 3
             or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths)
         ):
-            raise ValueError(f"widths must be three positive channel counts, e.g. (16, 32, 64); got {widths!r}.")
+            raise ValueError(
+                f"widths must be three positive channel counts, e.g. (16, 32, 64); got {short_repr(widths)}."
+            )
         object.__setattr__(self, "widths", tuple(int(w) for w in widths))  # a tuple: the config stays hashable
         for name in ("in_channels", "num_classes"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import BasicBlock, ResidualBlock
+from resblock.checks import short_repr
 from resblock.env import course_seed
 from resblock.gradients import binomial_path_counts
 from resblock.models import ResNet, check_images_dtype
@@ -142,7 +143,9 @@ def _check_removed(model: nn.Module, removed: Iterable[int], removable_only: boo
     can = removable(model)
     if isinstance(removed, (int, np.integer, str, bytes)) or not hasattr(removed, "__iter__"):
         example = f"[{int(removed)}]" if isinstance(removed, (int, np.integer)) else "[3] or [0, 5]"
-        raise ValueError(f"removed must be a list of block indices, e.g. {example} ([] for none), got {removed!r}.")
+        raise ValueError(
+            f"removed must be a list of block indices, e.g. {example} ([] for none), got {short_repr(removed)}."
+        )
     items = list(removed)
     bad = [i for i in items if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer))]
     if bad:  # int(1.7) would quietly delete block 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from resblock.checks import short_repr
 from resblock.models import count_parameters
 from resblock.train import eval_mode
 
@@ -30,7 +31,7 @@ def resnet_summary(model: nn.Module, input_shape: tuple[int, int, int] = (1, 28,
         or len(input_shape) != 3
         or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
     ):
-        raise ValueError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}.")
+        raise ValueError(f"input_shape is (channels, height, width) of one image, got {short_repr(input_shape)}.")
     parts: list[tuple[str, str, nn.Module]] = [("conv1", "stem: 3x3 conv", model.conv1)]
     if not isinstance(getattr(model, "pool", nn.Identity()), nn.Identity):
         parts.append(("pool", "stem: 3x3 max pool, stride 2", model.pool))

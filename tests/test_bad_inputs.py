@@ -1511,3 +1511,24 @@ def test_check_positive_int_names_the_argument(value):
     with pytest.raises(ValueError, match="depth must be a positive whole number"):
         check_positive_int("depth", value)
     assert check_positive_int("depth", np.int64(3)) == 3 and type(check_positive_int("depth", np.int64(3))) is int
+
+
+def test_an_answer_or_argument_that_is_a_whole_tensor_is_described_not_printed():
+    from resblock.checks import short_repr
+    from resblock.exercises import Mistake, whole_number
+
+    big = torch.zeros(50, 50)
+    assert short_repr(big) == "a Tensor of shape (50, 50)" and short_repr(np.zeros(3)) == "a NumPy array of shape (3,)"
+    assert short_repr(torch.tensor(3.0)) == "tensor(3.)"  # a 0-d tensor is one number: shown
+    long = short_repr(list(range(1000)))
+    assert len(long) <= 80 and long.startswith("[0, 1, 2") and long.endswith(" ...]")
+    assert short_repr({"a": 1}) == "{'a': 1}"
+    with pytest.raises(Mistake, match=r"should be a whole number, got a Tensor of shape \(50, 50\)\.$") as caught:
+        whole_number(big)
+    assert len(str(caught.value)) < 100
+    with pytest.raises(Mistake, match=r"got the string 'fourteen'"):
+        whole_number("fourteen")
+    with pytest.raises(
+        ValueError, match=r"widths must be three positive channel counts.*got a Tensor of shape \(64,\)"
+    ):
+        ResNetConfig(widths=torch.ones(64))

@@ -237,7 +237,10 @@ def test_local_minima_exact_counts_on_hand_grids():
     "alphas, message",
     [
         ([], r"alphas must be a non-empty 1-D list of numbers.*got an empty list"),
-        (torch.zeros(4, 1, 28, 28), r"1-D list of numbers.*got a Tensor of shape \(4, 1, 28, 28\)"),  # images in their place
+        (
+            torch.zeros(4, 1, 28, 28),
+            r"1-D list of numbers.*got a Tensor of shape \(4, 1, 28, 28\)",
+        ),  # images in their place
         (["a", "b"], r"alphas must be a list of numbers.*got a list of 2 items"),
         ([0.0, float("nan"), float("inf")], r"finite numbers only, got 2 that are not: \[nan, inf\]"),
     ],

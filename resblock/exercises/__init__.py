@@ -47,6 +47,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from resblock.checks import describe, short_repr
+
 __all__ = [
     "CHECK_SECONDS",
     "NOT_ANSWERED",
@@ -383,14 +385,14 @@ def whole_number(value: Any, what: str = "the answer") -> int:
     """``value`` as an int: accepts ints, NumPy integers, 0-d integer tensors and floats such as 14.0; else Mistake."""
     value = python_scalar(value)
     if isinstance(value, bool):
-        raise Mistake(f"{what} should be a whole number, got the truth value {value!r}.")
+        raise Mistake(f"{what} should be a whole number, got the truth value {short_repr(value)}.")
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         if math.isfinite(value) and float(value).is_integer():
             return int(value)
-        raise Mistake(f"{what} should be a whole number, got {value!r}, which is not one.")
-    raise Mistake(f"{what} should be a whole number, got {type(value).__name__} {value!r}.")
+        raise Mistake(f"{what} should be a whole number, got {short_repr(value)}, which is not one.")
+    raise Mistake(f"{what} should be a whole number, got {describe(value)}.")
 
 
 def real_number(value: Any) -> float | None:
@@ -490,7 +492,7 @@ class Question:
         for arg, value in (("name", name), ("prompt", prompt), ("hint", hint), ("solution", solution)):
             if not (isinstance(value, str) and value.strip()) and not callable(value):
                 raise ValueError(
-                    f"Question {arg} must be a non-empty string (or a function returning one), got {value!r}."
+                    f"Question {arg} must be a non-empty string (or a function returning one), got {short_repr(value)}."
                 )
         if not callable(checker):
             raise ValueError(

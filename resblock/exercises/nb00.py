@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from resblock.checks import short_repr
 from resblock.exercises import Mistake, Question
 
 STATEMENTS = {
@@ -33,7 +34,7 @@ WHY_NOT = {
 def check_statement(answer: Any) -> str:
     """Checker for q1: the letter of the statement the papers support."""
     if not isinstance(answer, str) or answer.strip().lower().strip("().") not in STATEMENTS:
-        raise Mistake(f"answer with one letter, {', '.join(repr(k) for k in STATEMENTS)}; got {answer!r}.")
+        raise Mistake(f"answer with one letter, {', '.join(repr(k) for k in STATEMENTS)}; got {short_repr(answer)}.")
     letter = answer.strip().lower().strip("().")  # 'c', 'C)', '(c)' and 'c.' are one answer
     if letter != ANSWER:
         raise Mistake(f"({letter}) is folklore, not what the papers show: {WHY_NOT[letter]}")

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import PlainBlock, ResidualBlock, needs_projection
+from resblock.checks import short_repr
 from resblock.env import seeded
 from resblock.exercises import Mistake, Question, answer_dict, python_scalar, whole_number
 from resblock.exercises.block_checker import (  # noqa: F401 (public names of this module since notebook 01's first version)
@@ -39,7 +40,7 @@ def _as_floats(v: Any, what: str, n: int = 3) -> tuple[float, ...]:
     try:
         out = tuple(float(t) for t in v)
     except (TypeError, ValueError):
-        raise Mistake(f"{what} should be {n} numbers, like (0.1, 0.2, 0.3); got {v!r}.") from None
+        raise Mistake(f"{what} should be {n} numbers, like (0.1, 0.2, 0.3); got {short_repr(v)}.") from None
     if len(out) != n:
         raise Mistake(f"{what} should be {n} numbers, one per entry; got {len(out)}.")
     return out
@@ -253,12 +254,12 @@ def _check_output_shape(answer: Any) -> None:
     if _is_placeholder(answer):
         raise NotImplementedError
     if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
-        raise Mistake(f"give the shape as a tuple of 4 whole numbers, like (N, C, H, W); got {answer!r}.")
+        raise Mistake(f"give the shape as a tuple of 4 whole numbers, like (N, C, H, W); got {short_repr(answer)}.")
     values = list(answer)
     for v in values:
         if isinstance(v, float) and not float(v).is_integer():
             raise Mistake(
-                f"{v!r} is not a whole number, and a feature map has a whole number of rows and columns: a 3x3 conv "
+                f"{short_repr(v)} is not a whole number, and a feature map has a whole number of rows and columns: a 3x3 conv "
                 "with padding 1 and stride s maps a size n to ceil(n / s) (PyTorch rounds (n + 2 - 3) / s down, then adds 1)."
             )
     shape = tuple(whole_number(v, "each entry of the shape") for v in values)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from resblock.blocks import PlainBlock
+from resblock.checks import short_repr
 from resblock.exercises import Mistake, Question, answer_dict
 from resblock.files import RESULTS_DIR
 from resblock.models import randomise_batchnorm_
@@ -56,7 +57,9 @@ def check_diagnosis(answer: Any) -> str:
     for key in SCENARIOS:
         value = answer[key]
         if not isinstance(value, str) or value.strip().lower() not in CHOICES:
-            raise Mistake(f"scenario {key}: answer one of {', '.join(repr(c) for c in CHOICES)}, got {value!r}.")
+            raise Mistake(
+                f"scenario {key}: answer one of {', '.join(repr(c) for c in CHOICES)}, got {short_repr(value)}."
+            )
         value = value.strip().lower()
         if value != ANSWERS[key]:
             raise Mistake(WHY[(key, value)])

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from resblock.checks import short_repr
 from resblock.exercises import Mistake, Question, answer_dict, real_number, whole_number
 from resblock.models import ResNet, ResNetConfig, count_parameters
 from resblock.train import TrainConfig, lr_at
@@ -323,7 +324,7 @@ def _matrix_text() -> str:
 def _class_name(key: str, value: Any) -> str:
     by_lower = {c.lower(): c for c in CLASSES}  # 'shirt' is 'Shirt'
     if not isinstance(value, str) or value.strip().lower() not in by_lower:
-        raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in CLASSES)}, got {value!r}.")
+        raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in CLASSES)}, got {short_repr(value)}.")
     return by_lower[value.strip().lower()]
 
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resblock.blocks import ResidualBlock
+from resblock.checks import short_repr
 from resblock.exercises import Mistake, Question, answer_dict
 from resblock.models import randomise_batchnorm_
 
@@ -70,7 +71,7 @@ def check_path_predictions(answer: Any) -> str:
     for key, choices in (("share", SHARE_CHOICES), ("survive", SURVIVE_CHOICES)):
         value = answer[key]
         if not isinstance(value, str) or value.strip().lower() not in choices:
-            raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
+            raise Mistake(f"{key}: answer one of {', '.join(repr(c) for c in choices)}, got {short_repr(value)}.")
         if value.strip().lower() != truth[key]:
             raise Mistake(f"{key}: not {value.strip()!r}. {WHY_Q1[key]}")
     return (
