@@ -87,15 +87,19 @@ def _plot_log_lines(
     return notes
 
 
+def decade_label(value: float) -> str:
+    """A log axis's tick label in plain text, its exponent as a whole number: 1e10, 1e0, 1e-5, 2e-3."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _plain_log_labels(ax: Axes) -> None:
     """Log y axis labelled 1e-05, not with mathtext: parsing $10^{-5}$ took most of a redraw's time."""
     ax.set_yscale("log")
     # Few ticks, no minor ones: a range of 1e-20..1e0 otherwise makes hundreds of tick objects.
     ax.yaxis.set_major_locator(ticker.LogLocator(numticks=7))
     ax.yaxis.set_minor_locator(ticker.NullLocator())
-    ax.yaxis.set_major_formatter(
-        ticker.FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-"))
-    )
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: decade_label(v)))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 

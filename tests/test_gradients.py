@@ -1,6 +1,7 @@
 """resblock.gradients against oracles: autograd, finite differences and closed forms (notebook 02)."""
 
 import math
+import re
 
 import matplotlib
 
@@ -28,8 +29,10 @@ from resblock.gradients import (
     weighted_layers,
 )
 from resblock.gradients_plots import (
+    decade_label,
     plot_along_line,
     plot_gradient_split,
+    plot_layer_values,
     plot_singular_values,
     plot_split_shares,
 )
@@ -386,6 +389,21 @@ def test_strip_batchnorm_leaves_a_conv_net_without_normalisation():
 
 
 # --- the pictures of notebook 02 (resblock.gradients_plots) against the data they were given ---------
+
+
+def test_log_tick_labels_are_plain_text_with_whole_exponents(figures):
+    assert [decade_label(v) for v in (1e10, 1e5, 1.0, 1e-5, 2e-3, 1e-20)] == [
+        "1e10",
+        "1e5",
+        "1e0",
+        "1e-5",
+        "2e-3",
+        "1e-20",
+    ]
+    ax = plot_layer_values({"plain": [1e-20, 1e-10, 1.0, 1e10]})
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"[1-9]e(0|-?[1-9][0-9]*)", t) for t in labels), labels
 
 
 def _legend_labels(ax):
