@@ -8,6 +8,7 @@ so an extreme setting gives a readable figure, not a traceback or a silently emp
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -55,6 +56,11 @@ def _plural(unit: str) -> str:
 
 def draw_note(ax: Axes, text: str) -> Axes:
     """Write ``text`` in a box inside ``ax`` (warnings about the data, shown with the figure)."""
+    # Wrapped to the Axes' width: matplotlib's wrap=True wraps at the figure's edge, so a note in the right
+    # panel of a row ran over its neighbour's space. 8 pt text is about 4.4 pt a character on average.
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    chars = max(20, int(0.85 * width_pt / 4.4))
+    text = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in text.split("\n"))
     ax.text(
         0.02,
         0.03,
@@ -63,7 +69,6 @@ def draw_note(ax: Axes, text: str) -> Axes:
         fontsize=8,
         va="bottom",
         ha="left",
-        wrap=True,
         bbox={"boxstyle": "round", "facecolor": "#fff3cd", "edgecolor": "#d4a017", "alpha": 0.95},
     )
     return ax

@@ -30,6 +30,7 @@ from resblock.gradients import (
 )
 from resblock.gradients_plots import (
     decade_label,
+    draw_note,
     plot_along_line,
     plot_gradient_split,
     plot_layer_values,
@@ -406,12 +407,22 @@ def test_log_tick_labels_are_plain_text_with_whole_exponents(figures):
     assert labels and all(re.fullmatch(r"[1-9]e(0|-?[1-9][0-9]*)", t) for t in labels), labels
 
 
+def test_a_long_note_stays_inside_its_axes(figures):
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    note = "plain, default init: exactly 0 (float32 underflow) at layers 1-50 - not drawn; NaN at layers 51-60"
+    draw_note(axes[2], note)
+    fig.canvas.draw()
+    box = axes[2].texts[0].get_window_extent()
+    assert box.x1 <= axes[2].get_window_extent().x1  # wrapped at the panel's edge, not the figure's
+    assert axes[2].texts[0].get_text().replace("\n", " ") == note  # every word kept
+
+
 def _legend_labels(ax):
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def _notes(ax):
-    return [t.get_text() for t in ax.texts]
+    return [" ".join(t.get_text().split()) for t in ax.texts]  # as one line: draw_note wraps at the panel's width
 
 
 def test_plot_gradient_split_draws_each_blocks_three_norms(figures):

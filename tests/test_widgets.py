@@ -224,7 +224,7 @@ def test_log_scale_problems_names_the_layers():
 def test_a_panel_of_blocks_counts_its_problems_in_blocks():
     """The explorer's activation panel is per block: its note must not say 'layers' (a block holds two)."""
     ax = plot_layer_values({"plain": [1.0, 0.0, 0.0]}, xlabel="block (1 = input side)")
-    (note,) = [t.get_text() for t in ax.texts]
+    (note,) = [" ".join(t.get_text().split()) for t in ax.texts]  # draw_note wraps it at the panel's width
     assert "blocks 2-3" in note and "layer" not in note
 
 
