@@ -108,8 +108,26 @@ def plot_landscape_grid(
                 plot_surface3d(s, ax, title=name, cap=cap)
             axes.append(ax)
     if kind == "contour":
+        _label_outer_only(axes, [surfaces[n] for row in names for n in row], rows, cols)
         fig.colorbar(axes[0]._resblock_contour, ax=axes, shrink=0.8, label=f"loss (capped at {cap:g})")
     return axes
+
+
+def _label_outer_only(axes: list[Axes], grid: list[Surface], rows: int, cols: int) -> None:
+    """Where every panel spans the same coordinates, label b on the left column and a on the bottom row only.
+
+    Side by side at equal aspect, a right-hand panel's "b (direction e)" and its ticks sat on its neighbour.
+    """
+    if all(np.array_equal(s.betas, grid[0].betas) for s in grid):
+        for i, ax in enumerate(axes):
+            if i % cols:
+                ax.set_ylabel("")
+                ax.tick_params(labelleft=False)
+    if all(np.array_equal(s.alphas, grid[0].alphas) for s in grid):
+        for i, ax in enumerate(axes):
+            if i // cols < rows - 1:
+                ax.set_xlabel("")
+                ax.tick_params(labelbottom=False)
 
 
 def _check_grid_names(names: object, surfaces: Mapping[str, Surface]) -> None:

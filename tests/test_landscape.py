@@ -124,6 +124,13 @@ def test_plots():
     s = landscape.Surface(g, g, 1.0 + a**2 + b**2, np.zeros((5, 5)), 0.0)
     axes = lp.plot_landscape_grid({"x": s, "y": s}, [["x", "y"]], kind="contour", cap=3.0)
     assert len(axes) == 2
+    # panels over the same grid: b labelled on the left column only, a on the bottom row only
+    grid = lp.plot_landscape_grid({"x": s, "y": s}, [["x", "y"], ["y", "x"]], cap=3.0)
+    assert [ax.get_ylabel() for ax in grid] == ["b (direction e)", "", "b (direction e)", ""]
+    assert [ax.get_xlabel() for ax in grid] == ["", "", "a (direction d)", "a (direction d)"]
+    wider = landscape.Surface(2 * g, g, s.loss, s.acc, 0.0)  # another span of a: every panel keeps its a axis
+    grid = lp.plot_landscape_grid({"x": s, "w": wider}, [["x"], ["w"]], cap=3.0)
+    assert [ax.get_xlabel() for ax in grid] == ["a (direction d)"] * 2 and grid[1].get_ylabel() == "b (direction e)"
     axes = lp.plot_landscape_grid({"x": s}, [["x"]], kind="surface", cap=3.0)
     assert axes[0].name == "3d"
     line = landscape.Line(g, g**2, g, 0.0)
