@@ -294,3 +294,21 @@ def test_path_gradient_plot_draws_counts_per_path_and_their_product():
     np.testing.assert_allclose([p.get_height() for p in c.patches], total / total.sum())
     assert "n = 4" in a.get_title()
     plt.close(a.figure)
+
+
+def test_lesion_bars_show_each_accuracy_and_keep_the_legend_off_them():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc, intact = {"plain-56": 0.18, "ResNet-56": 0.87}, {"plain-56": 0.72, "ResNet-56": 0.9}
+    ax = paths_plots.plot_lesion_accuracies(acc, intact, 500, 1)
+    fig = ax.figure
+    fig.tight_layout()
+    fig.canvas.draw()
+    grey, coloured = ax.containers  # intact behind, with deletions in front, one bar per net in order
+    assert [b.get_width() for b in grey] == [0.72, 0.9] and [b.get_width() for b in coloured] == [0.18, 0.87]
+    assert ax.get_title() == "1 block(s) deleted" and ax.get_xlabel() == "accuracy on 500 test images"
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # beside the bars, not on them
+    plt.close(fig)
