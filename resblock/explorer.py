@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -158,28 +159,28 @@ def _draw_(weight: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None
         weight.copy_(fresh)
 
 
-class _LRU:
+class LRUCache:
     """A small least-recently-used map: the explorer keeps networks, profiles and SVG frames in one each."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: OrderedDict = OrderedDict()
 
-    def get(self, key, default=None):
+    def get(self, key: Hashable, default: Any = None) -> Any:
         """The value for ``key`` (now the most recently used), or ``default``."""
         if key not in self._items:
             return default
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key, value) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         """Keep ``value`` for ``key``, forgetting the least recently used beyond ``maxsize``."""
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self.maxsize:
             self._items.popitem(last=False)
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 
     def __len__(self) -> int:
@@ -187,7 +188,7 @@ class _LRU:
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Run PyTorch on one thread, then restore the count.
 
     These tensors are tiny (64 x 64 matrices): a second thread saves little, and on a busy
@@ -229,7 +230,7 @@ def measure(
         if not all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4):
             model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    with _one_thread():
+    with one_thread():
         return flow_profile(model, x, labels[:n])
 
 

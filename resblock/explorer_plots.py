@@ -3,7 +3,7 @@
 ``draw_explorer`` draws two panels from the profiles ``resblock.explorer.measure`` takes: per-layer
 gradient norms (left) and per-block activation RMS (right), the plain net (shortcut_scale = 0) dashed in
 vermillion (``resblock.style.PLAIN``) against the chosen shortcut_scale. ``figure_png`` and ``figure_svg``
-serialise a figure whole; ``_SVGFrames``, the live widget's serialiser, draws a frame (axes, ticks,
+serialise a figure whole; ``SVGFrames``, the live widget's serialiser, draws a frame (axes, ticks,
 labels) once and reuses it while it stays the same.
 """
 
@@ -18,14 +18,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from resblock.explorer import _LRU, ExplorerSettings, conv_depth, settings_notes
+from resblock.explorer import ExplorerSettings, LRUCache, conv_depth, settings_notes
 from resblock.gradients import FlowProfile
 from resblock.gradients_plots import draw_note, plot_layer_values
 from resblock.style import PLAIN, RESIDUAL
 
 
 def explorer_figure() -> Figure:
-    """The explorer's figure, empty: 10 x 3.6 inches at 72 dpi (SVG's points, as _SVGFrames draws it)."""
+    """The explorer's figure, empty: 10 x 3.6 inches at 72 dpi (SVG's points, as SVGFrames draws it)."""
     return Figure(figsize=(10, 3.6), dpi=72)
 
 
@@ -95,7 +95,7 @@ def _whole_decade_limits(ax) -> None:
     """Set a panel's limits from its lines: x to the layers, the log y axis outward to whole powers of ten.
 
     Autoscaled limits move with every new seed, and with them every tick; limits that move by whole
-    decades leave the frame (axes, ticks, labels) as it was on most redraws, so _SVGFrames can reuse it.
+    decades leave the frame (axes, ticks, labels) as it was on most redraws, so SVGFrames can reuse it.
     """
     ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
     n = max((len(y) for y in ys), default=1)
@@ -166,7 +166,7 @@ def _svg_renderer(fig: Figure, out: io.StringIO):
     return _svg_renderer_class()(width * 72, height * 72, out, image_dpi=72, metadata={"Date": None})
 
 
-class _SVGFrames:
+class SVGFrames:
     """The figure as SVG, its frame (axes, ticks, labels, titles) drawn once and reused while it stays the same.
 
     Laying out the axes, ticks and their labels was most of a redraw's drawing time (matplotlib does it
@@ -179,7 +179,7 @@ class _SVGFrames:
     _STATE = ("_groupd", "_clipd", "_markers", "_clip_path_ids")  # ids handed out, so none is used twice
 
     def __init__(self, max_frames: int = 16) -> None:
-        self._frames = _LRU(max_frames)  # frame key -> (SVG text, renderer state)
+        self._frames = LRUCache(max_frames)  # frame key -> (SVG text, renderer state)
         self.hits = self.misses = 0
 
     @staticmethod
@@ -238,7 +238,7 @@ class _SVGFrames:
         import matplotlib
 
         if fig.dpi != 72:
-            raise ValueError(f"_SVGFrames draws figures at 72 dpi (SVG's points), got dpi={fig.dpi}.")
+            raise ValueError(f"SVGFrames draws figures at 72 dpi (SVG's points), got dpi={fig.dpi}.")
         data = self.data_artists(fig)
         with matplotlib.rc_context(_SVG_RC):
             key = self.frame_key(fig)

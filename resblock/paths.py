@@ -239,10 +239,12 @@ class RandomLesions:
 
     @property
     def mean(self) -> np.ndarray:
+        """The mean accuracy over the draws, one per entry of ks."""
         return np.array([np.mean(a) for a in self.accuracies])
 
     @property
     def std(self) -> np.ndarray:
+        """The standard deviation of the accuracy over the draws, one per entry of ks."""
         return np.array([np.std(a) for a in self.accuracies])
 
 
@@ -283,6 +285,7 @@ class PathGradients:
 
     @property
     def counts(self) -> np.ndarray:
+        """How many paths have each length k = 0..n: C(n, k) (their Fig. 6a)."""
         return np.array(binomial_path_counts(self.n), dtype=float)
 
     @property

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from resblock import explorer as numbers
-from resblock.explorer import _LRU, CONV_BATCH, CONV_POOL, ExplorerSettings, build_model, conv_depth, reseed_
+from resblock.explorer import CONV_BATCH, CONV_POOL, ExplorerSettings, LRUCache, build_model, conv_depth, reseed_
 from resblock.explorer_plots import draw_explorer, figure_svg
 from resblock.gradients import grad_norms_per_layer
 from resblock.gradients_plots import log_scale_problems, plot_layer_values
@@ -167,10 +167,10 @@ def test_the_names_defined_in_the_widget_module_before_still_import_from_it():
         "conv_depth",
         "CONV_BATCH",
         "CONV_POOL",
-        "_LRU",
+        "LRUCache",
     ):
         assert getattr(w, name) is getattr(numbers, name), name
-    for name in ("draw_explorer", "figure_svg", "figure_png", "_SVGFrames"):
+    for name in ("draw_explorer", "figure_svg", "figure_png", "SVGFrames"):
         assert getattr(w, name) is getattr(pictures, name), name
     assert callable(w.gradflow_explorer) and isinstance(w.GradFlowExplorer, type)
 
@@ -298,7 +298,7 @@ def test_conv_nets_measured_side_by_side_match_one_after_the_other(batch, monkey
 
 
 def test_the_lru_keeps_the_most_recently_used():
-    cache = _LRU(2)
+    cache = LRUCache(2)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # "a" is now the most recent

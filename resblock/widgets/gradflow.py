@@ -30,7 +30,6 @@ from torch import nn
 
 from resblock.env import available_cpus
 from resblock.explorer import (
-    _LRU,
     CONV_BATCH,
     CONV_POOL,
     EXPLORER_NORMS,
@@ -38,14 +37,15 @@ from resblock.explorer import (
     MAX_SEED,
     MLP_BATCH,
     ExplorerSettings,
-    _one_thread,
+    LRUCache,
     build_model,
     conv_depth,
     measure,
+    one_thread,
     reseed_,
     settings_notes,
 )
-from resblock.explorer_plots import _SVGFrames, draw_explorer, draw_failure, explorer_figure, figure_png, figure_svg
+from resblock.explorer_plots import SVGFrames, draw_explorer, draw_failure, explorer_figure, figure_png, figure_svg
 from resblock.gradients import FlowProfile
 from resblock.models import ACTIVATIONS, INITS
 from resblock.train import check_class_labels, check_data
@@ -107,8 +107,8 @@ class GradFlowExplorer:
         # Profiles are cached by settings, so going back to a setting you have seen is instant; the
         # networks too (a few, by architecture), so that moving the shortcut slider measures without
         # building again, and a new seed re-draws a network's weights instead of building it anew.
-        self._profiles = _LRU(cache_size)  # (settings, shortcut_scale) -> FlowProfile
-        self._networks = _LRU(4)  # architecture (seed 0) -> (network, its seed)
+        self._profiles = LRUCache(cache_size)  # (settings, shortcut_scale) -> FlowProfile
+        self._networks = LRUCache(4)  # architecture (seed 0) -> (network, its seed)
         self._pool: ThreadPoolExecutor | None = None  # a second thread for the conv nets, made when first needed
 
         style = {"description_width": "initial"}
@@ -138,7 +138,7 @@ class GradFlowExplorer:
         self.seed = W.BoundedIntText(
             value=s.seed, min=0, max=MAX_SEED, description="seed", style=style, layout=W.Layout(width="160px")
         )
-        # SVG in the live widget (cheaper to make, see figure_svg and _SVGFrames); PNG for static views (_repr_mimebundle_).
+        # SVG in the live widget (cheaper to make, see figure_svg and SVGFrames); PNG for static views (_repr_mimebundle_).
         self.figure_widget = W.Image(format="svg+xml", layout=W.Layout(max_width="100%"))
         self.status = W.HTML()
         self.controls = {
@@ -180,7 +180,7 @@ class GradFlowExplorer:
         )
         self.box.add_class("resblock-gradflow")
         self.fig = explorer_figure()
-        self.svg = _SVGFrames()  # the live figure's serialiser: a frame is drawn once, the data every time
+        self.svg = SVGFrames()  # the live figure's serialiser: a frame is drawn once, the data every time
         self.redraw()
 
     def _network(self, kind: ExplorerSettings) -> nn.Module:
@@ -239,7 +239,7 @@ class GradFlowExplorer:
                     reseed_(model, kind)
                 return measure(*missing[i], self.images, self.labels, model=model)
 
-            with _one_thread():
+            with one_thread():
                 first = self._pool.submit(reseed_and_measure, 0)
                 try:
                     second = reseed_and_measure(1)

@@ -106,7 +106,7 @@ class LesionToggles:
             return ""
         return f"; keeps {', '.join(map(str, kept))}: {'it changes' if len(kept) == 1 else 'they change'} the shape"
 
-    def redraw(self, _change=None) -> None:
+    def redraw(self, _change: dict | None = None) -> None:
         """Re-measure and update the read-out and the figure."""
         accs = self.measure()
         chosen = self.deleted
