@@ -29,6 +29,7 @@ from resblock.gradients import (
     weighted_layers,
 )
 from resblock.gradients_plots import (
+    DecadeLocator,
     decade_label,
     draw_note,
     plot_along_line,
@@ -405,6 +406,20 @@ def test_log_tick_labels_are_plain_text_with_whole_exponents(figures):
     ax.figure.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert labels and all(re.fullmatch(r"[1-9]e(0|-?[1-9][0-9]*)", t) for t in labels), labels
+
+
+@pytest.mark.parametrize(
+    "view, labels",
+    [
+        ((1e-52, 1e2), ["1e-50", "1e-40", "1e-30", "1e-20", "1e-10", "1e0"]),  # notebook 02's scalar toy: by 10s
+        ((1e-20, 1e11), ["1e-20", "1e-15", "1e-10", "1e-5", "1e0", "1e5", "1e10"]),
+        ((2e-3, 5e2), ["1e-2", "1e-1", "1e0", "1e1", "1e2"]),  # every decade where they fit
+        ((0.3, 0.9), ["3e-1", "4e-1", "5e-1", "6e-1", "7e-1", "8e-1", "9e-1"]),  # under a decade: still labelled
+        ((0.15, 0.6), ["2e-1", "5e-1"]),
+    ],
+)
+def test_log_ticks_step_by_a_countable_number_of_decades(view, labels):
+    assert [decade_label(v) for v in DecadeLocator(numticks=7).tick_values(*view)] == labels
 
 
 def test_a_long_note_stays_inside_its_axes(figures):
