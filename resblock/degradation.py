@@ -336,8 +336,7 @@ def run_degradation(
     once, each on one thread; None takes one per free CPU (``env.available_cpus``) on the CPU, one on a GPU.
     Every run's numbers are the same however many train at once (on one thread each).
     """
-    if not isinstance(config, DegradationConfig):
-        raise ValueError(f"config must be a DegradationConfig (e.g. FULL or LIVE), got {type(config).__name__}.")
+    _check_config(config)
     if isinstance(nets, str) or not isinstance(nets, Iterable):
         raise ValueError(f"nets must be a list of names such as ['plain20', 'resnet56'], got {short_repr(nets)}.")
     nets = list(nets)

@@ -41,7 +41,7 @@ def contour_levels(cap: float = 5.0, step: float = 0.25) -> np.ndarray:
     """Evenly spaced loss levels from 0 to ``cap``."""
     cap = check_number("cap", cap, low=0.0, low_open=True, what=" (the highest loss level drawn)")
     step = check_number("step", step, low=0.0, low_open=True, what=" (loss between contour levels)")
-    if not (cap > 0 and 0 < step <= cap):
+    if step > cap:  # both are positive numbers now
         raise ValueError(f"need cap > 0 and 0 < step <= cap, got cap={cap!r}, step={step!r}.")
     return np.arange(step, cap + step / 2, step)
 

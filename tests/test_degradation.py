@@ -524,3 +524,11 @@ def test_merge_orders_runs_by_seed_then_net():
         (1, "plain20"),
         (1, "resnet56"),
     ]
+
+
+def test_run_degradation_refuses_a_config_dict_before_any_work():
+    # the same check as build_net's and prepare_data's, so the same message: what came and how to build one
+    with pytest.raises(
+        ValueError, match=r"config must be a DegradationConfig .*Pass DegradationConfig\(\*\*\{'epochs': 1\}\)"
+    ):
+        deg.run_degradation({"epochs": 1}, nets=["plain20"], data=object())
